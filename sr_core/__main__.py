@@ -1,0 +1,3 @@
+from sr_core.cli import main
+
+raise SystemExit(main())

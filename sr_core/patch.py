@@ -1,0 +1,350 @@
+"""The one core type: :class:`Patch`, a Sentinel-2 time series over one area with optional 2.5 m labels.
+
+Shapes (T dates, H × W pixels at 10 m, labels at 4H × 4W = 2.5 m):
+
+==================  ===============  =========  ====================================================
+field               shape            dtype      meaning
+==================  ===============  =========  ====================================================
+``bands``           (T, H, W, 12)    float32    surface (L2A) or top-of-atmosphere (L1C) reflectance,
+                                                challenge band order :data:`sr_core.bands.BAND_NAMES`
+``timestamps``      T                datetime   acquisition times, naive UTC
+``bbox``            –                BBox       footprint and CRS
+``cloud_prob``      (T, H, W)        float32    cloud probability 0–1 (s2cloudless CLP / 255), optional
+``cloud_mask``      (T, H, W)        bool       True = cloud, optional
+``is_data``         (T, H, W)        bool       True = pixel has data, optional (all True if absent)
+``scl``             (T, H, W)        uint8      Sen2Cor scene classification 0–11, optional
+``cultivated``      (4H, 4W)         bool       target label at 2.5 m, optional
+``not_declared``    (4H, 4W)         bool       ignored in scoring, optional
+``all_polys``       (4H, 4W)         uint16     raw land-use / crop codes, optional
+==================  ===============  =========  ====================================================
+
+Arrays are validated once, at construction, and stored read-only: steps return new values instead of changing
+a Patch in place (use :meth:`Patch.replace`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from .bands import BAND_NAMES, N_BANDS, NIR, RED
+from .errors import PatchValidationError
+from .geo import BBox
+
+SCALE = 4  #: super-resolution factor: 10 m → 2.5 m
+
+
+class Source(StrEnum):
+    """Where a patch comes from. The app shows it on every view: simulated data is never presented as real."""
+
+    REAL = "real"
+    SIMULATED = "simulated"
+
+
+class ProductLevel(StrEnum):
+    L2A = "L2A"  #: bottom-of-atmosphere (surface) reflectance: what the benchmark ships and the model expects
+    L1C = "L1C"  #: top-of-atmosphere reflectance
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class PatchInfo:
+    """Provenance of a patch, shown to users (never guessed silently)."""
+
+    name: str = "patch"
+    source: Source = Source.REAL
+    product_level: ProductLevel = ProductLevel.L2A
+    norm_factor: float | None = None  #: DN scale used when the cube was read from digital numbers
+    notes: tuple[str, ...] = ()  #: what the reader did, e.g. "dropped B10", "cloud masks computed"
+    meta: Mapping[str, Any] = field(default_factory=dict)  #: meta_info as read (plain JSON-able values)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", Source(self.source))
+        object.__setattr__(self, "product_level", ProductLevel(self.product_level))
+        object.__setattr__(self, "notes", tuple(self.notes))
+        object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
+
+    def with_note(self, note: str) -> PatchInfo:
+        return dataclasses.replace(self, notes=(*self.notes, note))
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    if a.flags.writeable:
+        a = a.copy() if a.base is not None else a
+        a.flags.writeable = False
+    return a
+
+
+def _fail(name: str, problem: str, fix: str) -> PatchValidationError:
+    return PatchValidationError(f"Patch.{name}: {problem}; {fix}")
+
+
+def _as_timestamps(ts: Sequence[Any]) -> tuple[datetime, ...]:
+    out = []
+    for i, t in enumerate(ts):
+        if isinstance(t, np.datetime64):
+            t = t.astype("datetime64[us]").item()
+        elif isinstance(t, str):
+            try:
+                t = datetime.fromisoformat(t.replace("Z", "+00:00"))
+            except ValueError:
+                raise _fail("timestamps", f"entry {i} {t!r} is not an ISO date", "use e.g. '2019-03-04T10:00:00'") from None
+        if not isinstance(t, datetime):
+            raise _fail("timestamps", f"entry {i} is {type(t).__name__}, not a datetime", "pass datetime objects")
+        if t.tzinfo is not None:
+            t = t.astimezone(UTC).replace(tzinfo=None)
+        out.append(t)
+    return tuple(out)
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Patch:
+    bands: np.ndarray
+    timestamps: tuple[datetime, ...]
+    bbox: BBox
+    cloud_prob: np.ndarray | None = None
+    cloud_mask: np.ndarray | None = None
+    is_data: np.ndarray | None = None
+    scl: np.ndarray | None = None
+    cultivated: np.ndarray | None = None
+    not_declared: np.ndarray | None = None
+    all_polys: np.ndarray | None = None
+    info: PatchInfo = field(default_factory=PatchInfo)
+
+    # -- validation ----------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        b = self.bands
+        if not isinstance(b, np.ndarray):
+            raise _fail("bands", f"got {type(b).__name__}", "pass a numpy array of shape (T, H, W, 12)")
+        if b.ndim == 3 and b.shape[-1] == N_BANDS:
+            raise _fail("bands", f"has shape {b.shape} (no time axis)", "add one with bands[None] for a single date")
+        if b.ndim != 4:
+            raise _fail("bands", f"has {b.ndim} dimensions {b.shape}", "expected (T, H, W, 12)")
+        T, H, W, C = b.shape
+        if C != N_BANDS:
+            hint = "drop B10 (index 10) from a 13-band L1C cube" if C == 13 else f"order bands as {' '.join(BAND_NAMES)}"
+            raise _fail("bands", f"has {C} bands, expected {N_BANDS}", hint)
+        if T < 1 or H < 1 or W < 1:
+            raise _fail("bands", f"has an empty axis {b.shape}", "a patch needs at least one date and one pixel")
+        if not np.issubdtype(b.dtype, np.floating):
+            raise _fail(
+                "bands", f"dtype {b.dtype} is not floating point",
+                "convert digital numbers to reflectance first (DN × 1e-4 for the challenge's uint16 cubes)",
+            )
+        set_(self, "bands", _frozen(b.astype(np.float32, copy=False)))
+
+        if not isinstance(self.bbox, BBox):
+            raise _fail("bbox", f"got {type(self.bbox).__name__}", "pass sr_core.geo.BBox(min_x, min_y, max_x, max_y, epsg)")
+        ts = _as_timestamps(self.timestamps)
+        if len(ts) != T:
+            raise _fail("timestamps", f"has {len(ts)} entries but bands have T={T} dates", "give one timestamp per date")
+        set_(self, "timestamps", ts)
+
+        def frames(name: str, kind: str, lo: float | None = None, hi: float | None = None) -> None:
+            a = getattr(self, name)
+            if a is None:
+                return
+            a = np.asarray(a)
+            if a.ndim == 4 and a.shape[-1] == 1:
+                a = a[..., 0]
+            if a.shape != (T, H, W):
+                raise _fail(name, f"has shape {a.shape}, bands imply (T, H, W) = {(T, H, W)}",
+                            "give one 10 m layer per date on the band grid (a trailing axis of 1 is accepted)")
+            if kind == "bool":
+                if a.dtype != bool:
+                    if not (np.issubdtype(a.dtype, np.integer) and a.size and a.min() >= 0 and a.max() <= 1) and a.size:
+                        raise _fail(name, f"dtype {a.dtype} with values outside {{0, 1}}", "pass a boolean mask")
+                    a = a.astype(bool)
+            elif kind == "prob":
+                if np.issubdtype(a.dtype, np.integer):
+                    raise _fail(name, f"dtype {a.dtype} (integer)", "scale s2cloudless CLP (0–255) to 0–1 with CLP / 255")
+                a = a.astype(np.float32)
+                if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 1):
+                    raise _fail(name, "has values outside 0–1", "scale s2cloudless CLP (0–255) with CLP / 255")
+            elif kind == "uint8":
+                if not np.issubdtype(a.dtype, np.integer):
+                    raise _fail(name, f"dtype {a.dtype}", "pass integer scene classes 0–11")
+                if a.size and (a.min() < (lo or 0) or a.max() > (hi or 255)):
+                    raise _fail(name, f"has values outside {lo}–{hi}", "pass Sen2Cor scene classes 0–11")
+                a = a.astype(np.uint8)
+            set_(self, name, _frozen(a))
+
+        frames("cloud_prob", "prob")
+        frames("cloud_mask", "bool")
+        frames("is_data", "bool")
+        frames("scl", "uint8", 0, 11)
+
+        def label(name: str, kind: str) -> None:
+            a = getattr(self, name)
+            if a is None:
+                return
+            a = np.asarray(a)
+            if a.ndim == 3 and a.shape[-1] == 1:
+                a = a[..., 0]
+            want = (SCALE * H, SCALE * W)
+            if a.shape != want:
+                raise _fail(name, f"has shape {a.shape}, expected {want} (4× the {H} × {W} band grid)",
+                            "labels are at 2.5 m: 4 label pixels per 10 m pixel along each axis")
+            if kind == "bool" and a.dtype != bool:
+                if not np.issubdtype(a.dtype, np.integer) or (a.size and (a.min() < 0 or a.max() > 1)):
+                    raise _fail(name, f"dtype {a.dtype} is not boolean", "pass a mask with values 0/1")
+                a = a.astype(bool)
+            if kind == "codes":
+                if not np.issubdtype(a.dtype, np.integer) or (a.size and a.min() < 0):
+                    raise _fail(name, f"dtype {a.dtype}", "pass non-negative integer land-use codes")
+                a = a.astype(np.uint16)
+            set_(self, name, _frozen(a))
+
+        label("cultivated", "bool")
+        label("not_declared", "bool")
+        label("all_polys", "codes")
+        if not isinstance(self.info, PatchInfo):
+            raise _fail("info", f"got {type(self.info).__name__}", "pass a sr_core.patch.PatchInfo")
+
+    # -- shape facts -------------------------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(T, H, W) at 10 m."""
+        T, H, W, _ = self.bands.shape
+        return (T, H, W)
+
+    @property
+    def n_dates(self) -> int:
+        return self.bands.shape[0]
+
+    @property
+    def height(self) -> int:
+        return self.bands.shape[1]
+
+    @property
+    def width(self) -> int:
+        return self.bands.shape[2]
+
+    @property
+    def label_shape(self) -> tuple[int, int]:
+        return (SCALE * self.height, SCALE * self.width)
+
+    @property
+    def has_labels(self) -> bool:
+        return self.cultivated is not None
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.info.source is Source.SIMULATED
+
+    @property
+    def transform(self) -> tuple[float, float, float, float, float, float]:
+        """GDAL-order affine of the 10 m band grid."""
+        return self.bbox.transform(self.width, self.height)
+
+    @property
+    def label_transform(self) -> tuple[float, float, float, float, float, float]:
+        """GDAL-order affine of the 2.5 m label grid."""
+        return self.bbox.transform(SCALE * self.width, SCALE * self.height)
+
+    # -- derived layers (new arrays, never views into the patch) ----------------------------------------------
+    def data_mask(self) -> np.ndarray:
+        """(T, H, W) bool: pixel has data (all True where ``is_data`` is absent)."""
+        return np.ones(self.shape, bool) if self.is_data is None else self.is_data.copy()
+
+    def valid_mask(self) -> np.ndarray:
+        """(T, H, W) bool: has data and is not cloud. Where ``cloud_mask`` is absent but ``cloud_prob`` exists,
+        clouds are ``cloud_prob > 0.4`` (the s2cloudless default threshold)."""
+        valid = self.data_mask()
+        if self.cloud_mask is not None:
+            valid &= ~self.cloud_mask
+        elif self.cloud_prob is not None:
+            valid &= self.cloud_prob <= 0.4
+        return valid
+
+    def cloud_fraction(self) -> np.ndarray:
+        """(T,) float: share of data pixels flagged cloudy per date (NaN when a date has no data;
+        0 where no cloud layer exists)."""
+        data = self.data_mask()
+        cloudy = data & ~self.valid_mask()
+        n = data.sum(axis=(1, 2)).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, cloudy.sum(axis=(1, 2)) / np.maximum(n, 1), np.nan)
+
+    def ndvi(self) -> np.ndarray:
+        """(T, H, W) float32 NDVI = (B08 − B04) / (B08 + B04), 0 where the denominator is 0."""
+        nir = self.bands[..., NIR].astype(np.float32)
+        red = self.bands[..., RED].astype(np.float32)
+        den = nir + red
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(den != 0, (nir - red) / den, 0.0)
+        return out.astype(np.float32)
+
+    def features_present(self) -> list[str]:
+        names = ["bands"]
+        for f in ("cloud_prob", "cloud_mask", "is_data", "scl", "cultivated", "not_declared", "all_polys"):
+            if getattr(self, f) is not None:
+                names.append(f)
+        return names
+
+    def replace(self, **changes: Any) -> Patch:
+        """A new Patch with some fields changed (re-validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def crop(self, row: int, col: int, height: int, width: int) -> Patch:
+        """A new Patch cut to the 10 m window ``[row:row+height, col:col+width]`` (labels cut to match)."""
+        if not (row >= 0 and col >= 0 and height > 0 and width > 0 and row + height <= self.height
+                and col + width <= self.width):
+            raise PatchValidationError(
+                f"crop window rows {row}:{row + height}, cols {col}:{col + width} lies outside the "
+                f"{self.height} × {self.width} patch; choose a window inside it"
+            )
+        a, _, c, _, e, f = self.transform
+        bbox = BBox(c + col * a, f + (row + height) * e, c + (col + width) * a, f + row * e, self.bbox.epsg)
+
+        def cut(x: np.ndarray | None) -> np.ndarray | None:
+            return None if x is None else x[:, row:row + height, col:col + width].copy()
+
+        def cut4(x: np.ndarray | None) -> np.ndarray | None:
+            r, c_ = SCALE * row, SCALE * col
+            return None if x is None else x[r:r + SCALE * height, c_:c_ + SCALE * width].copy()
+
+        return dataclasses.replace(
+            self, bands=cut(self.bands), bbox=bbox, cloud_prob=cut(self.cloud_prob), cloud_mask=cut(self.cloud_mask),
+            is_data=cut(self.is_data), scl=cut(self.scl), cultivated=cut4(self.cultivated),
+            not_declared=cut4(self.not_declared), all_polys=cut4(self.all_polys),
+        )
+
+    def select_dates(self, index: Sequence[int] | np.ndarray) -> Patch:
+        """A new Patch holding only the dates at ``index`` (in that order)."""
+        idx = np.asarray(index)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        if idx.size == 0:
+            raise PatchValidationError("select_dates: no dates selected; a patch needs at least one date")
+
+        def pick(x: np.ndarray | None) -> np.ndarray | None:
+            return None if x is None else x[idx]
+
+        return dataclasses.replace(
+            self, bands=pick(self.bands), timestamps=tuple(self.timestamps[i] for i in idx),
+            cloud_prob=pick(self.cloud_prob), cloud_mask=pick(self.cloud_mask), is_data=pick(self.is_data),
+            scl=pick(self.scl),
+        )
+
+    def __repr__(self) -> str:
+        T, H, W = self.shape
+        dates = f"{self.timestamps[0]:%Y-%m-%d}…{self.timestamps[-1]:%Y-%m-%d}" if T else "–"
+        extras = ", ".join(f for f in self.features_present() if f != "bands")
+        return (
+            f"Patch({self.info.name!r}, {self.info.source.value}, {self.info.product_level.value}, "
+            f"T={T}, {H}×{W} px @10 m, dates {dates}, bbox {self.bbox}, layers: {extras or 'bands only'})"
+        )

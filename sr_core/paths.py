@@ -1,0 +1,67 @@
+"""The one data home: everything sr_core writes at run time lives under ``$SR_CORE_HOME``.
+
+Default: the per-user data folder (``$XDG_DATA_HOME/sr-core`` or ``~/.local/share/sr-core`` on Linux,
+``~/Library/Application Support/sr-core`` on macOS, ``%LOCALAPPDATA%\\sr-core`` on Windows). Never inside the
+installed code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .errors import ConfigError
+
+ENV_HOME = "SR_CORE_HOME"
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+MODELS_DIR = REPO_DIR / "models"
+
+
+def _default_home() -> Path:
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "sr-core"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "sr-core"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "sr-core"
+
+
+def data_home(create: bool = True) -> Path:
+    """The data home folder (created on first use unless ``create=False``)."""
+    raw = os.environ.get(ENV_HOME)
+    home = Path(raw).expanduser() if raw else _default_home()
+    home = home.resolve()
+    if home == PACKAGE_DIR or PACKAGE_DIR in home.parents:
+        raise ConfigError(
+            f"{ENV_HOME}={home} lies inside the installed package {PACKAGE_DIR}; "
+            f"point {ENV_HOME} at a data folder outside the code, e.g. ~/.local/share/sr-core"
+        )
+    if create:
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the data home {home} ({exc.strerror}); set {ENV_HOME} to a writable folder"
+            ) from exc
+    return home
+
+
+def subdir(name: str, create: bool = True) -> Path:
+    """A named folder under the data home: ``demo``, ``cache``, ``uploads``, ``benchmark``, ``runs``."""
+    path = data_home(create) / name
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def demo_dir() -> Path:
+    return subdir("demo")
+
+
+def cache_dir() -> Path:
+    return subdir("cache")
+
+
+def uploads_dir() -> Path:
+    return subdir("uploads")
