@@ -1,0 +1,115 @@
+"""Helpers shared by all pages: session-state keys (declared once), cached loaders, the sidebar, badges."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from sr_core import Patch
+from sr_core.errors import SRCoreError
+
+
+class Keys:
+    """Every session-state key the app uses, in one place."""
+
+    SELECTED = "selected_patch_path"
+    FRAME = "frame_index"
+    PLAYING = "playing"
+    COMPOSITE = "composite"
+    SKIP_CLOUDY = "skip_cloudy"
+    DEVICE = "device"
+    LAST_MCC = "last_mcc"  # dict path -> weighted MCC of the last prediction
+    UPLOAD_DIR = "upload_dir"
+    TEAM = "team"
+
+
+def page_setup(title: str, icon: str = "🛰️") -> None:
+    st.set_page_config(page_title=f"{title} · S2 SR inspector", page_icon=icon, layout="wide")
+
+
+@st.cache_data(show_spinner="Reading the EOPatch …", max_entries=4)
+def _load(path: str, mtime: float) -> Patch:
+    from sr_core.io import load_eopatch
+
+    return load_eopatch(Path(path))
+
+
+def load_patch(path: str | Path) -> Patch:
+    """Cached EOPatch loading (invalidated when the folder changes)."""
+    p = Path(path)
+    return _load(str(p), p.stat().st_mtime)
+
+
+@st.cache_data(show_spinner="Indexing patches …", ttl=60)
+def catalog(extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    from sr_core.catalog import build_catalog
+
+    return [asdict(s) for s in build_catalog([Path(e) for e in extra])]
+
+
+def source_badge(patch_or_source: Patch | str) -> None:
+    """Say plainly whether data is simulated or real (never present simulated data as real)."""
+    src = patch_or_source.info.source.value if isinstance(patch_or_source, Patch) else str(patch_or_source)
+    if src == "simulated":
+        st.warning("**SIMULATED data** — produced by sr_core's farmland simulator, not observed by Sentinel-2.", icon="🧪")
+    else:
+        st.success("**REAL data** — Sentinel-2 observations read from an EOPatch.", icon="🛰️")
+
+
+def patch_caption(p: Patch) -> str:
+    return (
+        f"**{p.name}** · {p.info.source.value} · {p.info.product_level.value} · T = {p.n_dates} dates "
+        f"({p.timestamps[0]:%Y-%m-%d} … {p.timestamps[-1]:%Y-%m-%d}) · {p.height} × {p.width} px at 10 m · "
+        f"{p.bbox.crs} · bounds {p.bbox.bounds[0]:.0f}, {p.bbox.bounds[1]:.0f}, {p.bbox.bounds[2]:.0f}, {p.bbox.bounds[3]:.0f}"
+    )
+
+
+def selected_patch(required: bool = True) -> Patch | None:
+    """The patch picked on the map page; a clear message (and a stop) when none is."""
+    path = st.session_state.get(Keys.SELECTED)
+    if not path:
+        if required:
+            st.info("No patch selected yet: pick one on the **Home** page (map or table).", icon="👈")
+            st.stop()
+        return None
+    try:
+        return load_patch(path)
+    except (SRCoreError, OSError) as exc:
+        st.error(f"Could not read {path}: {exc}")
+        st.stop()
+    return None
+
+
+def png(img: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def show_image(img: np.ndarray, caption: str = "", max_px: int = 900) -> None:
+    """Show a uint8 image, enlarged with nearest neighbour when small so 10 m pixels stay visible."""
+    from sr_core.viz import upscale
+
+    h, w = img.shape[:2]
+    f = max(1, min(8, max_px // max(h, w, 1)))
+    st.image(upscale(img, f) if f > 1 else img, caption=caption, width="stretch")
+
+
+def device_badge(device: str) -> str:
+    return f"🟢 GPU ({device})" if device.startswith("cuda") or device == "mps" else "🔵 CPU"
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        path = st.session_state.get(Keys.SELECTED)
+        if path:
+            st.caption(f"Selected patch: `{Path(path).name}`")
+        st.caption("Data home: `$SR_CORE_HOME` (see README)")
