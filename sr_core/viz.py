@@ -192,3 +192,36 @@ __all__ = [
     "error_image", "ndvi_image", "outline", "overlay", "scl_image", "series_limits", "stretch_limits", "swipe", "upscale",
 ]  # fmt: skip
 
+
+
+def export_animation(frames: list[np.ndarray], path: str, fps: float = 2.0) -> str:
+    """Write RGB uint8 frames as an animated GIF or an MP4 (by the file suffix). Returns the path.
+
+    MP4 uses the ffmpeg binary shipped inside the ``imageio-ffmpeg`` wheel (no system ffmpeg needed); frame sizes
+    are padded to even numbers as H.264 requires.
+    """
+    import imageio.v2 as imageio
+
+    if not frames:
+        raise ValueError("no frames to export; relax the cloud filter so at least one date remains")
+    if str(path).lower().endswith(".mp4"):
+        h, w = frames[0].shape[:2]
+        ph, pw = h + h % 2, w + w % 2
+        padded = [np.pad(f, ((0, ph - h), (0, pw - w), (0, 0))) for f in frames]
+        with imageio.get_writer(path, fps=fps, codec="libx264", quality=8, macro_block_size=1) as wr:
+            for f in padded:
+                wr.append_data(f)
+    else:
+        imageio.mimsave(path, frames, duration=1000.0 / fps, loop=0)
+    return str(path)
+
+
+def label_frame(img: np.ndarray, text: str) -> np.ndarray:
+    """Burn a caption (date, band combination) into the top-left corner of an RGB frame."""
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray(img)
+    d = ImageDraw.Draw(im)
+    d.rectangle([0, 0, 8 + 7 * len(text), 16], fill=(0, 0, 0))
+    d.text((4, 3), text, fill=(255, 255, 255))
+    return np.asarray(im)

@@ -1,0 +1,159 @@
+"""Per-date input features shared by the model (and usable by baselines): normalised bands, indices, masks.
+
+A date of a patch becomes ``N_DATE_FEATURES`` channels per 10 m pixel:
+
+* the 12 bands as standardised log reflectance ``(log(ρ + LOG_OFFSET) − mean_b) / std_b`` (the per-band
+  statistics are stored in each model checkpoint; :data:`DEFAULT_BAND_MEAN` / :data:`DEFAULT_BAND_STD` are typical
+  L2A values used until training measures its own);
+* NDVI, NDWI (green vs NIR) and NDBI (SWIR1 vs NIR), each in −1…1;
+* the s2cloudless cloud probability (0 where the patch has none) and the valid mask (1 = has data, not cloud).
+
+Band and index channels are set to 0 where a pixel is not valid, so cloud and no-data values never leak into the
+network; the valid mask tells it which zeros are missing data. The day of year travels beside the features
+(:func:`day_of_year`) and is encoded inside the network.
+
+The numpy helpers (:func:`patch_arrays`, :func:`series_report`) need no torch; :func:`date_features` works on torch
+tensors so that it runs on the model's device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .bands import BAND_NAMES, GREEN, N_BANDS, NIR, RED, SWIR1
+
+if TYPE_CHECKING:
+    import torch
+
+    from .patch import Patch
+
+LOG_OFFSET = 0.01  #: added to reflectance before the log, so dark water / shadow stay finite
+INDEX_NAMES: tuple[str, ...] = ("NDVI", "NDWI", "NDBI")
+MASK_NAMES: tuple[str, ...] = ("cloud_prob", "valid")
+FEATURE_NAMES: tuple[str, ...] = (*BAND_NAMES, *INDEX_NAMES, *MASK_NAMES)
+N_DATE_FEATURES = len(FEATURE_NAMES)  #: 17 channels per date
+
+#: Typical mean / std of log(ρ + 0.01) per band for vegetated Slovenian L2A scenes (replaced by measured values
+#: in trained checkpoints; see ``normalisation`` in the checkpoint).
+DEFAULT_BAND_MEAN: tuple[float, ...] = (-2.9, -2.8, -2.5, -2.6, -2.2, -1.6, -1.4, -1.4, -1.3, -1.4, -1.6, -2.1)
+DEFAULT_BAND_STD: tuple[float, ...] = (0.45, 0.5, 0.45, 0.6, 0.45, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.5)
+
+#: A date counts as "usable" for the series report when at least this share of its pixels is valid.
+USABLE_DATE_FRACTION = 0.5
+#: Fewer usable dates than this triggers a weak-series warning.
+MIN_USABLE_DATES = 4
+
+
+@dataclass(frozen=True)
+class PatchArrays:
+    """The raw inputs the model reads from a :class:`~sr_core.patch.Patch` (no copies of the band cube)."""
+
+    bands: np.ndarray  #: (T, H, W, 12) float32 reflectance (a read-only view of the patch)
+    valid: np.ndarray  #: (T, H, W) bool, has data and not cloud
+    cloud_prob: np.ndarray | None  #: (T, H, W) float32 0–1, or None
+    doy: np.ndarray  #: (T,) float32 day of year (1–366, fractional)
+
+
+def day_of_year(timestamps: Sequence[datetime]) -> np.ndarray:
+    """(T,) float32 fractional day of year of each timestamp (1.0 = 1 January 00:00)."""
+    out = [t.timetuple().tm_yday + (t.hour * 3600 + t.minute * 60 + t.second) / 86400.0 for t in timestamps]
+    return np.asarray(out, np.float32)
+
+
+def patch_arrays(patch: Patch) -> PatchArrays:
+    """Everything the network needs from a patch: bands, valid mask, cloud probability and day of year."""
+    return PatchArrays(
+        bands=patch.bands,
+        valid=patch.valid_mask(),
+        cloud_prob=patch.cloud_prob,
+        doy=day_of_year(patch.timestamps),
+    )
+
+
+def _ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    den = a + b
+    return torch.where(den.abs() > 1e-6, (a - b) / torch.where(den.abs() > 1e-6, den, torch.ones_like(den)),
+                       torch.zeros_like(den)).clamp(-1.0, 1.0)
+
+
+def date_features(
+    bands: torch.Tensor,
+    valid: torch.Tensor,
+    cloud_prob: torch.Tensor | None,
+    band_mean: torch.Tensor,
+    band_std: torch.Tensor,
+) -> torch.Tensor:
+    """Per-date feature stack, channels last.
+
+    bands (..., 12) reflectance; valid (...) bool; cloud_prob (...) 0–1 or None (any leading shape, e.g.
+    (B, H, W, T)); band_mean / band_std (12,) statistics of log(ρ + LOG_OFFSET). Returns float32 (..., 17) in
+    :data:`FEATURE_NAMES` order.
+    """
+    import torch
+
+    if bands.shape[-1] != N_BANDS:
+        raise ValueError(f"date_features: bands have {bands.shape[-1]} channels on the last axis, expected {N_BANDS}")
+    x = bands.float().clamp_min(0.0)
+    logb = (torch.log(x + LOG_OFFSET) - band_mean) / band_std
+    nir, red, green, swir = x[..., NIR], x[..., RED], x[..., GREEN], x[..., SWIR1]
+    idx = torch.stack([_ratio(nir, red), _ratio(green, nir), _ratio(swir, nir)], dim=-1)  # (..., 3)
+    v = valid.to(torch.float32).unsqueeze(-1)  # (..., 1)
+    cp = torch.zeros_like(v) if cloud_prob is None else cloud_prob.to(torch.float32).unsqueeze(-1)
+    return torch.cat([logb * v, idx * v, cp, v], dim=-1)
+
+
+def log_band_stats(bands: np.ndarray, valid: np.ndarray, max_samples: int = 200_000, seed: int = 0) -> dict[str, Any]:
+    """Mean / std of log(ρ + LOG_OFFSET) per band over valid pixels of a (T, H, W, 12) cube (sampled)."""
+    rng = np.random.default_rng(seed)
+    sel = np.flatnonzero(valid.reshape(-1))
+    if sel.size == 0:
+        return {"band_mean": list(DEFAULT_BAND_MEAN), "band_std": list(DEFAULT_BAND_STD)}
+    if sel.size > max_samples:
+        sel = rng.choice(sel, max_samples, replace=False)
+    x = np.log(np.clip(bands.reshape(-1, N_BANDS)[sel], 0, None) + LOG_OFFSET)
+    return {"band_mean": [float(v) for v in x.mean(0)], "band_std": [float(max(v, 1e-3)) for v in x.std(0)]}
+
+
+@dataclass(frozen=True)
+class SeriesReport:
+    """How much usable information a patch's time series holds (drives the warnings shown with a prediction)."""
+
+    n_dates: int
+    usable_dates: int  #: dates with ≥ USABLE_DATE_FRACTION valid pixels
+    valid_fraction: float  #: share of all (date, pixel) observations that are valid
+    blind_fraction: float  #: share of pixels never observed clear on any date
+    warnings: tuple[str, ...]
+
+
+def series_report(patch: Patch, valid: np.ndarray | None = None) -> SeriesReport:
+    """Count usable dates and never-seen pixels; phrase warnings a user can act on."""
+    valid = patch.valid_mask() if valid is None else valid
+    T = valid.shape[0]
+    per_date = valid.reshape(T, -1).mean(axis=1) if valid.size else np.zeros(T)
+    usable = int((per_date >= USABLE_DATE_FRACTION).sum())
+    blind = float((~valid.any(axis=0)).mean()) if valid.size else 1.0
+    warns: list[str] = []
+    if usable < MIN_USABLE_DATES:
+        warns.append(
+            f"weak time series: only {usable} of {T} dates are at least {USABLE_DATE_FRACTION:.0%} clear "
+            f"(the model was trained on series of about 20–48 dates); expect lower accuracy and treat the map as a guess"
+        )
+    if blind > 0.01:
+        warns.append(
+            f"{blind:.1%} of the pixels are never seen clear (cloud or no data on every date); "
+            "their prediction uses cloudy observations only"
+        )
+    level = getattr(getattr(patch.info, "product_level", None), "value", "")
+    if level == "L1C":
+        warns.append("input is L1C top-of-atmosphere reflectance; the model expects L2A surface reflectance")
+    months = {t.month for t in patch.timestamps}
+    if months and not months & set(range(3, 10)):
+        warns.append("no date falls in the growing season March–September the model was trained on")
+    return SeriesReport(T, usable, float(valid.mean()) if valid.size else 0.0, blind, tuple(warns))

@@ -1,0 +1,15 @@
+"""Reading and writing patches: EOPatch folders (both eo-learn layouts), legacy pickles, safe archives.
+
+``sr_core.io.submission`` (GeoTIFF submissions) is a separate module and is not imported here.
+"""
+
+from __future__ import annotations
+
+from .archive import extract_archive, find_eopatches, is_eopatch, iter_patches, open_patches
+from .eopatch import EOPatchExistsError, load_eopatch, read_npy, write_eopatch
+from .legacy_pickle import read_legacy_pickle
+
+__all__ = [
+    "EOPatchExistsError", "extract_archive", "find_eopatches", "is_eopatch", "iter_patches", "load_eopatch", "open_patches",
+    "read_legacy_pickle", "read_npy", "write_eopatch",
+]  # fmt: skip

@@ -1,0 +1,594 @@
+"""Read and write EOPatch folders as :class:`~sr_core.patch.Patch`.
+
+Two layouts are read (see ``CHALLENGE.md``):
+
+* **eo-learn 0.9** (the challenge as shipped): ``<type>/<NAME>.npy.gz`` arrays, gzipped pickles ``bbox.pkl.gz``,
+  ``timestamp.pkl.gz``, ``meta_info.pkl.gz`` (decoded by :mod:`sr_core.io.legacy_pickle`, never by ``pickle.load``).
+* **eo-learn 1.x**: ``.npy`` or ``.npy.gz`` arrays, ``bbox.geojson``, ``timestamps.json``, ``meta_info/<key>.json``.
+
+Features read (all but the band cube optional; any others in the folder are ignored):
+
+=============================  ====================================================================================
+``data/BANDS``                 (T, H, W, 12) digital numbers × ``scalar/NORM_FACTORS`` (default 1e-4) → reflectance;
+                               a float cube is taken as reflectance already. Product level L2A unless the meta key
+                               ``product_level`` says otherwise (the challenge ships L2A without saying so).
+``data/BANDS-S2-L1C``          (T, H, W, 13) L1C reflectance: B10 is dropped (noted), product level L1C.
+``data/CLP``                   cloud probability: uint8 0–255 → /255; float 0–1 as is
+``mask/CLM``, ``mask/IS_DATA`` 0/1 masks; ``mask/SCL`` Sen2Cor classes 0–11
+``mask_timeless/CULTIVATED``, ``NOT_DECLARED`` (bool), ``ALL_POLYS`` (uint16): labels at 4× the band grid
+=============================  ====================================================================================
+
+Only the benchmark's own label names are read (e.g. ``CULTIVATED_PROXY_RABA1100`` is not taken for
+``CULTIVATED``): a proxy label must be renamed deliberately by whoever trusts it.
+
+Arrays are read with ``allow_pickle=False`` semantics (the ``.npy`` header is parsed here; object dtypes are
+refused), the declared size is checked against :data:`MAX_ARRAY_BYTES` before anything is allocated, and gzip
+streams are read to their end so truncation and CRC errors are caught.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import math
+import os
+import shutil
+import uuid
+import zlib
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from ..bands import DEFAULT_NORM_FACTOR, L1C_B10_INDEX, N_BANDS
+from ..errors import PatchFormatError, PatchValidationError
+from ..geo import BBox
+from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source
+from .legacy_pickle import read_bbox_pickle, read_meta_pickle, read_timestamps_pickle, to_jsonable
+
+#: Largest array (decoded bytes) read from one file. A full challenge band cube (48 × 500 × 500 × 12 uint16) is 288 MB.
+MAX_ARRAY_BYTES = 8 * 1024**3
+#: Largest JSON metadata file read.
+MAX_JSON_BYTES = 16 * 1024**2
+
+BAND_FEATURES = ("data/BANDS", "data/BANDS-S2-L1C")
+OPTIONAL_FEATURES = (
+    "data/CLP", "mask/CLM", "mask/IS_DATA", "mask/SCL", "scalar/NORM_FACTORS",
+    "mask_timeless/CULTIVATED", "mask_timeless/NOT_DECLARED", "mask_timeless/ALL_POLYS",
+)  # fmt: skip
+_ARRAY_SUFFIXES = (".npy", ".npy.gz")
+_CHUNK = 16 * 1024**2
+
+
+class EOPatchExistsError(PatchFormatError, FileExistsError):
+    """:func:`write_eopatch` refused to replace an existing folder (pass ``overwrite=True``)."""
+
+
+# -- low-level readers ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[IO[bytes]]:
+    """Binary reader of ``path``, transparently gunzipping ``*.gz`` (both handles closed on exit)."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise PatchFormatError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    with fh:
+        if path.name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+                yield gz  # type: ignore[misc]
+        else:
+            yield fh
+
+
+def _stream_error(path: Path, exc: BaseException) -> PatchFormatError:
+    if isinstance(exc, EOFError):
+        return PatchFormatError(f"{path}: the gzip stream is truncated (file cut short); copy or download it again")
+    if isinstance(exc, gzip.BadGzipFile):
+        return PatchFormatError(f"{path}: not a gzip file although named .gz ({exc}); rename it or re-save the patch")
+    return PatchFormatError(f"{path}: unreadable ({type(exc).__name__}: {exc}); copy or download it again")
+
+
+def read_npy(path: str | Path, *, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarray:
+    """Read one ``.npy`` / ``.npy.gz`` file safely: no pickles, size checked before allocation, gzip CRC verified."""
+    path = Path(path)
+    with _open(path) as raw:
+        fh = raw
+        try:
+            try:
+                version = np.lib.format.read_magic(fh)
+            except ValueError:
+                raise PatchFormatError(
+                    f"{path}: not a .npy array file (bad magic bytes); eo-learn stores arrays with numpy.save"
+                ) from None
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=100_000)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=100_000)
+            else:
+                raise PatchFormatError(f"{path}: unsupported .npy version {version}")
+            if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biuf":
+                raise PatchFormatError(
+                    f"{path}: array dtype {dtype} is not a plain numeric type (object / structured / text arrays are "
+                    "refused: they can carry pickled code); re-save it as a numeric array"
+                )
+            count = math.prod(shape)  # Python ints: no overflow for absurd headers
+            nbytes = count * dtype.itemsize
+            if any(s < 0 for s in shape) or nbytes > max_bytes:
+                raise PatchFormatError(
+                    f"{path}: header declares a {shape} {dtype} array ({nbytes / 1e9:.1f} GB), over the "
+                    f"{max_bytes / 1e9:.1f} GB limit; this is not a Sentinel-2 patch feature"
+                )
+            if not isinstance(fh, gzip.GzipFile):
+                left = os.fstat(fh.fileno()).st_size - fh.tell()
+                if left < nbytes:
+                    raise PatchFormatError(
+                        f"{path}: file holds {left} data bytes, its header declares {nbytes}; the file is truncated"
+                    )
+            arr = np.empty(count, dtype=dtype)
+            view = memoryview(arr.view(np.uint8))
+            pos = 0
+            while pos < nbytes:
+                n = fh.readinto(view[pos:pos + _CHUNK])
+                if not n:
+                    raise PatchFormatError(
+                        f"{path}: data ends after {pos} of {nbytes} bytes declared by its header; the file is truncated"
+                    )
+                pos += n
+            if fh.read(1):
+                raise PatchFormatError(f"{path}: extra bytes after the array data; the file is corrupt")
+        except PatchFormatError:
+            raise
+        except (EOFError, OSError, zlib.error, ValueError, SyntaxError) as exc:
+            raise _stream_error(path, exc) from None
+    arr = arr.reshape(shape, order="F" if fortran else "C")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def _read_text(path: Path, max_bytes: int = MAX_JSON_BYTES) -> str:
+    try:
+        with _open(path) as fh:
+            data = fh.read(max_bytes + 1)
+            if len(data) <= max_bytes:
+                fh.read(1)
+    except PatchFormatError:
+        raise
+    except (EOFError, OSError, zlib.error) as exc:
+        raise _stream_error(path, exc) from None
+    if len(data) > max_bytes:
+        raise PatchFormatError(f"{path}: larger than {max_bytes} bytes; not eo-learn metadata")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PatchFormatError(f"{path}: not UTF-8 text") from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise PatchFormatError(f"{path}: invalid JSON ({exc}); re-save the patch with eo-learn >= 1.0") from None
+
+
+def _one_of(folder: Path, *names: str) -> Path | None:
+    """The single existing file among ``names`` (error if two exist, e.g. both ``.npy`` and ``.npy.gz``)."""
+    found = [folder / n for n in names if (folder / n).is_file()]
+    if len(found) > 1:
+        raise PatchFormatError(
+            f"{folder}: both {found[0].name} and {found[1].name} exist; keep only one of them"
+        )
+    return found[0] if found else None
+
+
+def _feature_file(folder: Path, feature: str) -> Path | None:
+    return _one_of(folder, *(feature + s for s in _ARRAY_SUFFIXES))
+
+
+def _rel(folder: Path, path: Path) -> str:
+    return f"{folder.name}/{path.relative_to(folder).as_posix()}"
+
+
+# -- metadata ------------------------------------------------------------------------------------------------------
+def _read_bbox(folder: Path) -> BBox:
+    geo = _one_of(folder, "bbox.geojson", "bbox.geojson.gz")
+    pkl = _one_of(folder, "bbox.pkl.gz", "bbox.pkl")
+    if geo is not None:
+        obj = _read_json(geo)
+        if not isinstance(obj, dict):
+            raise PatchFormatError(f"{geo}: expected a GeoJSON object")
+        return BBox.from_geojson(obj, source=str(geo))
+    if pkl is not None:
+        return read_bbox_pickle(pkl)
+    raise PatchFormatError(
+        f"{folder}: no bbox (bbox.geojson or bbox.pkl.gz); an EOPatch needs its footprint and CRS"
+    )
+
+
+def _read_timestamps(folder: Path) -> tuple[list[datetime], list[str]]:
+    js = _one_of(folder, "timestamps.json", "timestamps.json.gz")
+    pkl = _one_of(folder, "timestamp.pkl.gz", "timestamp.pkl")
+    if js is not None:
+        obj = _read_json(js)
+        if not isinstance(obj, list):
+            raise PatchFormatError(f"{js}: expected a JSON list of ISO dates")
+        out = []
+        for i, s in enumerate(obj):
+            try:
+                t = datetime.fromisoformat(str(s).replace("Z", "+00:00"))
+            except ValueError:
+                raise PatchFormatError(f"{js}: entry {i} {s!r} is not an ISO date like 2019-03-04T10:00:00") from None
+            out.append(t)
+        return out, []
+    if pkl is not None:
+        return read_timestamps_pickle(pkl)
+    raise PatchFormatError(
+        f"{folder}: no timestamps (timestamps.json or timestamp.pkl.gz); each date of the band cube needs one"
+    )
+
+
+def _read_meta(folder: Path) -> tuple[dict[str, Any], list[str]]:
+    meta: dict[str, Any] = {}
+    notes: list[str] = []
+    pkl = _one_of(folder, "meta_info.pkl.gz", "meta_info.pkl")
+    if pkl is not None:
+        meta, notes = read_meta_pickle(pkl)
+    single = _one_of(folder, "meta_info.json", "meta_info.json.gz")
+    if single is not None:
+        obj = _read_json(single)
+        if isinstance(obj, dict):
+            meta.update(obj)
+    mdir = folder / "meta_info"
+    if mdir.is_dir():
+        for f in sorted(mdir.iterdir()):
+            if not f.is_file():
+                continue
+            key = f.name.removesuffix(".gz").removesuffix(".json")
+            if not (f.name.endswith(".json") or f.name.endswith(".json.gz")):
+                continue
+            meta[key] = _read_json(f)
+    return meta, notes
+
+
+# -- feature checks ------------------------------------------------------------------------------------------------
+def _squeeze_channel(a: np.ndarray, ndim: int, where: str, shape_doc: str) -> np.ndarray:
+    if a.ndim == ndim + 1 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim != ndim:
+        raise PatchFormatError(
+            f"{where}: array has {a.ndim} dimensions {a.shape}, expected {shape_doc}; re-save it with that shape"
+        )
+    return a
+
+
+def _check_frames(a: np.ndarray, where: str, bands_where: str, thw: tuple[int, int, int]) -> np.ndarray:
+    a = _squeeze_channel(a, 3, where, "(T, H, W, 1)")
+    if a.shape[0] != thw[0]:
+        raise PatchValidationError(
+            f"{where}: has T={a.shape[0]} dates but {bands_where} has T={thw[0]}; every temporal feature needs "
+            "one layer per date of the band cube"
+        )
+    if a.shape[1:] != thw[1:]:
+        raise PatchValidationError(
+            f"{where}: grid {a.shape[1]} × {a.shape[2]} differs from the band grid {thw[1]} × {thw[2]} of {bands_where}"
+        )
+    return a
+
+
+def _check_mask01(a: np.ndarray, where: str) -> np.ndarray:
+    if a.dtype == bool:
+        return a
+    if a.dtype.kind not in "iu":
+        raise PatchFormatError(f"{where}: dtype {a.dtype}, expected bool or uint8 0/1")
+    if a.size and (a.min() < 0 or a.max() > 1):
+        raise PatchFormatError(f"{where}: values {a.min()}–{a.max()}, expected 0/1 only")
+    return a.astype(bool)
+
+
+def _check_label(a: np.ndarray, where: str, bands_where: str, hw: tuple[int, int]) -> np.ndarray:
+    a = _squeeze_channel(a, 2, where, "(4H, 4W, 1)")
+    want = (SCALE * hw[0], SCALE * hw[1])
+    if a.shape != want:
+        raise PatchValidationError(
+            f"{where}: label grid {a.shape[0]} × {a.shape[1]} is not 4× the {hw[0]} × {hw[1]} band grid of "
+            f"{bands_where} (expected {want[0]} × {want[1]} at 2.5 m)"
+        )
+    return a
+
+
+def _bands_to_reflectance(
+    raw: np.ndarray, where: str, folder: Path, notes: list[str]
+) -> tuple[np.ndarray, float | None]:
+    """DN → reflectance with NORM_FACTORS (integer cubes); float cubes are reflectance already."""
+    T = raw.shape[0]
+    if raw.dtype.kind == "f":
+        if raw.size and np.nanpercentile(raw[:, ::8, ::8], 99) > 10:
+            raise PatchFormatError(
+                f"{where}: float cube with values up to {np.nanmax(raw):.0f}: digital numbers stored as float? "
+                "store them as uint16 with scalar/NORM_FACTORS, or as reflectance (0–1)"
+            )
+        if _feature_file(folder, "scalar/NORM_FACTORS") is not None:
+            notes.append(f"{where} is float: read as reflectance, scalar/NORM_FACTORS ignored")
+        return raw.astype(np.float32, copy=False), None
+    if raw.dtype.kind not in "iu":
+        raise PatchFormatError(f"{where}: dtype {raw.dtype}, expected uint16 digital numbers or float reflectance")
+    nf_file = _feature_file(folder, "scalar/NORM_FACTORS")
+    if nf_file is None:
+        factors = np.full(T, DEFAULT_NORM_FACTOR, np.float64)
+        notes.append(f"no scalar/NORM_FACTORS: reflectance = DN × {DEFAULT_NORM_FACTOR:g} (the challenge's scale)")
+    else:
+        nwhere = _rel(folder, nf_file)
+        nf = read_npy(nf_file)
+        if nf.dtype.kind not in "fiu":
+            raise PatchFormatError(f"{nwhere}: dtype {nf.dtype}, expected float32")
+        if nf.ndim == 2 and nf.shape[1] == 1:
+            nf = nf[:, 0]
+        if nf.ndim != 1:
+            raise PatchFormatError(f"{nwhere}: shape {nf.shape}, expected (T, 1)")
+        if nf.shape[0] != T:
+            raise PatchValidationError(f"{nwhere}: has T={nf.shape[0]} factors but {where} has T={T} dates")
+        factors = nf.astype(np.float64)
+        if not np.all(np.isfinite(factors)) or np.any(factors <= 0):
+            raise PatchFormatError(f"{nwhere}: factors must be positive finite numbers, got {factors.tolist()}")
+    out = np.empty(raw.shape, np.float32)
+    for t in range(T):  # per date: keeps peak memory at one extra float32 cube
+        np.multiply(raw[t], factors[t], out=out[t], casting="unsafe")
+    f32 = factors.astype(np.float32)
+    if np.all(f32 == f32[0]):
+        norm = float(f"{f32[0]:.7g}")  # the float32 value as written, e.g. 1e-4 (not 9.9999997e-05)
+    else:
+        norm = None
+        notes.append(f"NORM_FACTORS vary by date ({factors.min():g}–{factors.max():g}); applied per date")
+    return out, norm
+
+
+# -- public: load --------------------------------------------------------------------------------------------------
+def _describe(folder: Path) -> str:
+    found = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+        names = sorted({f.name.split(".")[0] for f in sub.iterdir() if f.is_file()})
+        if names:
+            found.append(f"{sub.name}/: {', '.join(names)}")
+    return "; ".join(found) or "no feature folders"
+
+
+def load_eopatch(path: str | Path) -> Patch:
+    """Read an EOPatch folder (eo-learn 0.9 challenge layout or eo-learn 1.x) into a validated :class:`Patch`.
+
+    Raises :class:`PatchFormatError` for missing / unreadable / ill-typed files and :class:`PatchValidationError`
+    for features that disagree with the band cube (dates, grid, label scale); messages name the file at fault.
+    """
+    folder = Path(path)
+    if not folder.exists():
+        raise PatchFormatError(f"{folder}: no such EOPatch folder")
+    if not folder.is_dir():
+        raise PatchFormatError(
+            f"{folder}: is a file, not an EOPatch folder; for an archive use sr_core.io.open_patches "
+            "or `python -m sr_core info` (they extract it safely)"
+        )
+    notes: list[str] = []
+    files = {f: _feature_file(folder, f) for f in BAND_FEATURES}
+    if files["data/BANDS"] is None and files["data/BANDS-S2-L1C"] is None:
+        raise PatchFormatError(
+            f"{folder}: no band cube (data/BANDS.npy[.gz] or data/BANDS-S2-L1C.npy[.gz]); found {_describe(folder)}. "
+            "sr_core needs the 12 Sentinel-2 bands per date: export the patch with its band cube"
+        )
+    meta, meta_notes = _read_meta(folder)
+    notes += meta_notes
+    stored_notes = meta.get("notes")
+    prior_notes = [str(n) for n in stored_notes] if isinstance(stored_notes, list) else []
+
+    if files["data/BANDS"] is not None:
+        bfile = files["data/BANDS"]
+        if files["data/BANDS-S2-L1C"] is not None:
+            notes.append("data/BANDS-S2-L1C ignored: data/BANDS read instead")
+        level_meta = meta.get("product_level")
+        if level_meta is None:
+            level = ProductLevel.L2A
+            notes.append("product level L2A assumed: data/BANDS without a product_level in meta_info "
+                         "(the challenge's convention)")
+        else:
+            try:
+                level = ProductLevel(str(level_meta))
+            except ValueError:
+                raise PatchFormatError(
+                    f"{folder}: meta_info product_level {level_meta!r} is not one of L1C, L2A, unknown"
+                ) from None
+    else:
+        bfile = files["data/BANDS-S2-L1C"]
+        level = ProductLevel.L1C
+    assert bfile is not None
+    bwhere = _rel(folder, bfile)
+    raw = read_npy(bfile)
+    if raw.ndim != 4:
+        raise PatchFormatError(f"{bwhere}: array has {raw.ndim} dimensions {raw.shape}, expected (T, H, W, bands)")
+    C = raw.shape[-1]
+    if C == N_BANDS + 1:
+        raw = np.delete(raw, L1C_B10_INDEX, axis=-1)
+        notes.append(f"{bfile.parent.name}/{bfile.name.split('.')[0]}: 13 bands, dropped B10 (cirrus)")
+    elif C != N_BANDS:
+        raise PatchFormatError(
+            f"{bwhere}: {C} bands, expected 12 (B01…B12 without B10) or 13 (with B10); re-export all bands"
+        )
+    bands, norm = _bands_to_reflectance(raw, bwhere, folder, notes)
+    del raw
+    T, H, W, _ = bands.shape
+
+    timestamps, ts_notes = _read_timestamps(folder)
+    notes += ts_notes
+    if len(timestamps) != T:
+        raise PatchValidationError(
+            f"{folder}: {len(timestamps)} timestamps but {bwhere} has T={T} dates; the files do not belong together"
+        )
+    bbox = _read_bbox(folder)
+
+    layers: dict[str, np.ndarray | None] = {}
+
+    def frame_feature(feature: str) -> tuple[np.ndarray, str] | None:
+        f = _feature_file(folder, feature)
+        if f is None:
+            return None
+        where = _rel(folder, f)
+        return _check_frames(read_npy(f), where, bwhere, (T, H, W)), where
+
+    if (got := frame_feature("data/CLP")) is not None:
+        a, where = got
+        if a.dtype.kind in "iu":
+            if a.size and (a.min() < 0 or a.max() > 255):
+                raise PatchFormatError(f"{where}: values {a.min()}–{a.max()}, expected 0–255 (s2cloudless CLP)")
+            layers["cloud_prob"] = a.astype(np.float32) / np.float32(255)
+        elif a.dtype.kind == "f":
+            if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 1):
+                raise PatchFormatError(f"{where}: float values outside 0–1; store CLP as uint8 0–255 or float 0–1")
+            layers["cloud_prob"] = a.astype(np.float32)
+        else:
+            raise PatchFormatError(f"{where}: dtype {a.dtype}, expected uint8 0–255 or float 0–1")
+    for feature, name in (("mask/CLM", "cloud_mask"), ("mask/IS_DATA", "is_data")):
+        if (got := frame_feature(feature)) is not None:
+            layers[name] = _check_mask01(*got)
+    if (got := frame_feature("mask/SCL")) is not None:
+        a, where = got
+        if a.dtype.kind not in "iu":
+            raise PatchFormatError(f"{where}: dtype {a.dtype}, expected uint8 Sen2Cor classes 0–11")
+        if a.size and (a.min() < 0 or a.max() > 11):
+            raise PatchFormatError(f"{where}: values {a.min()}–{a.max()}, expected Sen2Cor classes 0–11")
+        layers["scl"] = a.astype(np.uint8)
+
+    for feature, name in (("mask_timeless/CULTIVATED", "cultivated"), ("mask_timeless/NOT_DECLARED", "not_declared"),
+                          ("mask_timeless/ALL_POLYS", "all_polys")):
+        f = _feature_file(folder, feature)
+        if f is None:
+            continue
+        where = _rel(folder, f)
+        a = _check_label(read_npy(f), where, bwhere, (H, W))
+        if name == "all_polys":
+            if a.dtype.kind not in "iu":
+                raise PatchFormatError(f"{where}: dtype {a.dtype}, expected uint16 land-use codes")
+            if a.size and (a.min() < 0 or a.max() > np.iinfo(np.uint16).max):
+                raise PatchFormatError(f"{where}: codes {a.min()}–{a.max()} do not fit uint16")
+            layers[name] = a.astype(np.uint16)
+        else:
+            layers[name] = _check_mask01(a, where)
+
+    source = Source.SIMULATED if str(meta.get("source", "")).lower() == Source.SIMULATED.value else Source.REAL
+    info = PatchInfo(
+        name=folder.resolve().name, source=source, product_level=level, norm_factor=norm,
+        notes=tuple(dict.fromkeys([*prior_notes, *notes])), meta=to_jsonable(meta),
+    )
+    return Patch(bands=bands, timestamps=timestamps, bbox=bbox, info=info, **layers)
+
+
+# -- public: write -------------------------------------------------------------------------------------------------
+def _write_npy(path: Path, arr: np.ndarray, compress_level: int) -> None:
+    if compress_level > 0:
+        with open(path.with_name(path.name + ".gz"), "wb") as raw, \
+                gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=compress_level, mtime=0) as fh:
+            np.lib.format.write_array(fh, np.ascontiguousarray(arr), allow_pickle=False)
+    else:
+        with open(path, "wb") as fh:
+            np.lib.format.write_array(fh, np.ascontiguousarray(arr), allow_pickle=False)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _reflectance_to_dn(bands: np.ndarray, norm: float) -> np.ndarray:
+    out = np.empty(bands.shape, np.uint16)
+    for t in range(bands.shape[0]):
+        dn = np.rint(np.nan_to_num(bands[t].astype(np.float64) / norm, nan=0.0))
+        np.clip(dn, 0, np.iinfo(np.uint16).max, out=dn)
+        out[t] = dn
+    return out
+
+
+def write_eopatch(patch: Patch, path: str | Path, *, overwrite: bool = False, compress_level: int = 1) -> Path:
+    """Write ``patch`` as an eo-learn 1.x EOPatch folder (readable by current eo-learn and by :func:`load_eopatch`).
+
+    Bands go to ``data/BANDS`` as uint16 digital numbers (reflectance / 1e-4, rounded, clipped to 0…65535) with
+    ``scalar/NORM_FACTORS`` (T, 1) float32 = 1e-4, like the challenge; ``data/CLP`` uint8 (prob × 255),
+    ``mask/CLM`` uint8, ``mask/IS_DATA`` bool, ``mask/SCL`` uint8, labels under ``mask_timeless`` ((4H, 4W, 1));
+    ``bbox.geojson``, ``timestamps.json`` and ``meta_info/<key>.json`` (the patch's meta plus ``source``,
+    ``product_level`` and ``notes``). Arrays are ``.npy.gz`` (``compress_level`` 1–9) or ``.npy`` (0).
+
+    The folder is written under a temporary name beside ``path`` and renamed into place, so readers never see a
+    half-written patch. An existing ``path`` is replaced only with ``overwrite=True``.
+    """
+    if not isinstance(patch, Patch):
+        raise PatchValidationError(f"write_eopatch: expected a sr_core.Patch, got {type(patch).__name__}")
+    if not 0 <= compress_level <= 9:
+        raise PatchValidationError(f"write_eopatch: compress_level {compress_level} outside 0–9")
+    target = Path(path)
+    if target.exists() or target.is_symlink():
+        if not overwrite:
+            raise EOPatchExistsError(f"{target}: already exists; pass overwrite=True or choose another folder")
+        from .archive import is_eopatch
+
+        if target.is_symlink() or not target.is_dir() or not (is_eopatch(target) or not any(target.iterdir())):
+            raise EOPatchExistsError(
+                f"{target}: exists and is not an EOPatch folder; refusing to replace it even with overwrite=True "
+                "(choose a new folder)"
+            )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    norm = DEFAULT_NORM_FACTOR
+    T = patch.n_dates
+    try:
+        for sub in ("data", "mask", "mask_timeless", "scalar", "meta_info"):
+            (tmp / sub).mkdir(parents=True)
+        _write_npy(tmp / "data" / "BANDS.npy", _reflectance_to_dn(patch.bands, norm), compress_level)
+        _write_npy(tmp / "scalar" / "NORM_FACTORS.npy", np.full((T, 1), norm, np.float32), compress_level)
+        if patch.cloud_prob is not None:
+            clp = np.clip(np.rint(np.nan_to_num(patch.cloud_prob, nan=0.0) * 255), 0, 255).astype(np.uint8)
+            _write_npy(tmp / "data" / "CLP.npy", clp[..., None], compress_level)
+        for name, feature, dtype in (("cloud_mask", "CLM", np.uint8), ("is_data", "IS_DATA", bool), ("scl", "SCL", np.uint8)):
+            a = getattr(patch, name)
+            if a is not None:
+                _write_npy(tmp / "mask" / f"{feature}.npy", a.astype(dtype)[..., None], compress_level)
+        for name, feature, dtype in (("cultivated", "CULTIVATED", bool), ("not_declared", "NOT_DECLARED", bool),
+                                     ("all_polys", "ALL_POLYS", np.uint16)):
+            a = getattr(patch, name)
+            if a is not None:
+                _write_npy(tmp / "mask_timeless" / f"{feature}.npy", a.astype(dtype)[..., None], compress_level)
+        _write_json(tmp / "bbox.geojson", patch.bbox.to_geojson())
+        _write_json(tmp / "timestamps.json", [t.isoformat() for t in patch.timestamps])
+        meta = dict(to_jsonable(dict(patch.info.meta)))
+        meta.update(source=patch.info.source.value, product_level=patch.info.product_level.value,
+                    notes=list(patch.info.notes))
+        for key, value in meta.items():
+            safe = str(key)
+            if not safe or safe.startswith(".") or any(c in safe for c in "/\\\0"):
+                raise PatchValidationError(f"write_eopatch: meta key {key!r} is not a valid file name")
+            _write_json(tmp / "meta_info" / f"{safe}.json", value)
+        for sub in ("mask", "mask_timeless", "meta_info"):
+            if not any((tmp / sub).iterdir()):
+                (tmp / sub).rmdir()
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            target.rename(old)
+            try:
+                tmp.rename(target)
+            except OSError:
+                old.rename(target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def iter_feature_files(folder: str | Path) -> Iterator[Path]:
+    """Array files (``*.npy``, ``*.npy.gz``) of an EOPatch folder, sorted."""
+    folder = Path(folder)
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and f.name.endswith(_ARRAY_SUFFIXES):
+            yield f
+
+
+__all__ = ["EOPatchExistsError", "iter_feature_files", "load_eopatch", "read_npy", "write_eopatch"]

@@ -1,0 +1,173 @@
+"""Model checkpoints that rebuild the network from the file alone.
+
+A checkpoint is a ``torch.save``-d dict of plain values and tensors only, so it loads with
+``torch.load(weights_only=True)`` (no arbitrary unpickling)::
+
+    format            "sr-core-model"
+    format_version    1
+    config            SRNetConfig as a dict (widths, depths, band list, normalisation statistics)
+    bands             band order of the input cube
+    normalisation     {"log_offset", "band_mean", "band_std"} (a copy of what the config holds, for readers)
+    threshold         probability threshold for the binary map (tuned on validation data)
+    state_dict        network weights
+    provenance        {"steps", "seed", "data", "metrics", "created", "git_commit", "torch", ...}
+    train_state       optional: optimizer / RNG state for ``train --resume`` (stripped from bundled weights)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ModelError
+from ..features import FEATURE_NAMES, LOG_OFFSET
+from ..paths import MODELS_DIR, REPO_DIR
+from .network import SRNet, SRNetConfig
+
+FORMAT = "sr-core-model"
+FORMAT_VERSION = 1
+DEFAULT_MODEL_NAME = "sr-base.pt"
+
+
+def default_model_path() -> Path:
+    """The bundled weights: ``models/sr-base.pt`` beside the package."""
+    return MODELS_DIR / DEFAULT_MODEL_NAME
+
+
+@dataclass
+class CheckpointInfo:
+    """What a loaded model knows about itself (attached to the network as ``model.info``)."""
+
+    path: str
+    threshold: float = 0.5
+    provenance: dict[str, Any] = field(default_factory=dict)
+    bands: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name if self.path else "untrained"
+
+
+def git_commit(repo: Path = REPO_DIR) -> str | None:
+    """Current commit hash of the repository (None when git or the repository is unavailable)."""
+    try:
+        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _plain(obj: Any) -> Any:
+    """Convert numpy scalars / tuples / paths to values ``weights_only`` loading accepts."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None or isinstance(obj, torch.Tensor):
+        return obj
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+def checkpoint_dict(
+    model: SRNet,
+    *,
+    threshold: float = 0.5,
+    provenance: dict[str, Any] | None = None,
+    train_state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    cfg = model.config
+    prov = {"created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "git_commit": git_commit(),
+            "torch": torch.__version__, "n_params": model.n_params(), **(provenance or {})}
+    ckpt: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": _plain(cfg.to_dict()),
+        "bands": list(cfg.bands),
+        "features": list(FEATURE_NAMES),
+        "normalisation": {"log_offset": LOG_OFFSET, "band_mean": list(cfg.band_mean), "band_std": list(cfg.band_std)},
+        "threshold": float(threshold),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "provenance": _plain(prov),
+    }
+    if train_state is not None:
+        ckpt["train_state"] = train_state
+    return ckpt
+
+
+def save_checkpoint(
+    model: SRNet,
+    path: str | Path,
+    *,
+    threshold: float = 0.5,
+    provenance: dict[str, Any] | None = None,
+    train_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` with its config, band list, normalisation, threshold and provenance (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(checkpoint_dict(model, threshold=threshold, provenance=provenance, train_state=train_state), tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and check a checkpoint dict (weights only: no code runs). Raises :class:`ModelError` with a fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(
+            f"model checkpoint {path} not found; train one with `python -m sr_core train --out {path}` "
+            f"or pass the bundled weights {default_model_path()}"
+        )
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a truncated / foreign file
+        raise ModelError(
+            f"model checkpoint {path} is unreadable or not a weights-only torch file ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); re-download or retrain it"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ModelError(f"{path} is not an sr_core model checkpoint (no format '{FORMAT}'); "
+                         "use a file written by `python -m sr_core train`")
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{path} has checkpoint format version {ckpt.get('format_version')}, this sr_core reads "
+                         f"version {FORMAT_VERSION}; retrain the model or install the matching sr_core version")
+    if list(ckpt.get("features", [])) != list(FEATURE_NAMES):
+        raise ModelError(f"{path} was trained on input features {ckpt.get('features')}, this sr_core computes "
+                         f"{list(FEATURE_NAMES)}; retrain the model with this version")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "") -> SRNet:
+    """Rebuild an :class:`SRNet` (eval mode, CPU) from a checkpoint dict."""
+    try:
+        cfg = SRNetConfig.from_dict(dict(ckpt["config"]))
+        model = SRNet(cfg)
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelError(
+            f"model checkpoint {path or '<dict>'} does not match this network ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:300]}); retrain it with this sr_core version"
+        ) from None
+    model.info = CheckpointInfo(  # type: ignore[assignment]
+        path=str(path), threshold=float(ckpt.get("threshold", 0.5)),
+        provenance=dict(ckpt.get("provenance", {})), bands=list(ckpt.get("bands", cfg.bands)),
+    )
+    return model.eval()
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> SRNet:
+    """Load a checkpoint (default: the bundled weights) onto ``device`` in eval mode.
+
+    The returned network carries ``model.info`` (:class:`CheckpointInfo`: path, threshold, provenance, bands).
+    """
+    path = Path(path) if path is not None else default_model_path()
+    model = model_from_checkpoint(read_checkpoint(path), path)
+    return model.to(device)

@@ -1,0 +1,212 @@
+"""The super-resolution network: a whole time series at 10 m in, cultivated-land logits at 2.5 m out.
+
+Shape of the computation (B batch, T dates, C per-date channels, H × W at 10 m)::
+
+    bands (B,T,H,W,12), valid (B,T,H,W), cloud_prob, day of year (B,T)
+      └─ date_features, pixels as rows ─► (B,H,W,T,17)   normalised bands, NDVI/NDWI/NDBI, cloud prob, valid mask
+      └─ TemporalEncoder: per-date pixel MLP shared over dates (+ day-of-year encoding) ─► (N,T,C), then masked
+         softmax attention over dates (each head its own weights; cloudy / no-data dates masked out, padded
+         dates excluded) and masked mean / std ─► (B,(heads+2)·C+1,H,W)
+      └─ Trunk: residual convs at 10 m with a small 20 m / 40 m U-shaped context branch ─► (B,width,H,W)
+      └─ Upsampler: 1×1 conv + pixel shuffle ×4, residual convs at 2.5 m, plus a bilinear 10 m logit
+         ─► logits (B,1,4H,4W)
+
+Every operation over the date axis is a masked sum, so the output does not depend on the order of the dates,
+and any number of dates (1 … 60+) works. The expensive layers come after the temporal pooling.
+No normalisation layer uses batch or tile statistics, so tiled inference is consistent with whole-patch inference.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..bands import BAND_NAMES
+from ..features import DEFAULT_BAND_MEAN, DEFAULT_BAND_STD, N_DATE_FEATURES, date_features
+
+SCALE = 4
+_NEG = -1.0e4  # attention logit offset for cloudy / no-data dates (still finite: all-cloudy pixels fall back)
+_PAD = -1.0e9  # offset for padded (absent) dates: never attended
+
+
+@dataclass
+class SRNetConfig:
+    """Everything needed to rebuild the network; stored in every checkpoint as a plain dict."""
+
+    date_channels: int = 32  #: per-date encoder width C
+    heads: int = 4  #: attention heads in the temporal pooling (C must be divisible by heads)
+    doy_freqs: int = 3  #: sin/cos harmonics of the day of year
+    width: int = 48  #: trunk width at 10 m
+    blocks10: int = 2  #: residual blocks at 10 m (half before, half after the context branch)
+    width20: int = 80  #: context branch width at 20 m
+    blocks20: int = 2
+    width40: int = 112  #: context branch width at 40 m
+    blocks40: int = 2
+    up_channels: int = 16  #: decoder width at 2.5 m
+    up_blocks: int = 1  #: residual blocks at 2.5 m
+    band_mean: list[float] = field(default_factory=lambda: list(DEFAULT_BAND_MEAN))  #: of log(ρ + 0.01)
+    band_std: list[float] = field(default_factory=lambda: list(DEFAULT_BAND_STD))
+    bands: list[str] = field(default_factory=lambda: list(BAND_NAMES))
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> SRNetConfig:
+        """``tiny`` (tests, ~30 k parameters), ``small`` (CPU training), ``base`` (the bundled size)."""
+        presets: dict[str, dict[str, Any]] = {
+            "tiny": dict(date_channels=8, heads=2, doy_freqs=2, width=12, blocks10=1, width20=16, blocks20=1,
+                         width40=16, blocks40=1, up_channels=8, up_blocks=1),
+            "small": dict(date_channels=24, heads=4, width=32, blocks10=2, width20=64, blocks20=1, width40=96,
+                          blocks40=2, up_channels=12, up_blocks=1),
+            "base": {},
+        }
+        if name not in presets:
+            raise ValueError(f"unknown model preset {name!r}; choose one of {', '.join(presets)}")
+        return cls(**{**presets[name], **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SRNetConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}")
+        return cls(**d)
+
+
+class TemporalEncoder(nn.Module):
+    """Per-date pixel MLP shared over dates, then masked softmax attention + masked mean / std over dates.
+
+    Works on pixels as rows, (N, T, ·) with N = B·H·W, so every date-axis step is a GEMM or a batched matrix
+    product (memory-bound elementwise passes over the T × C tensor are the cost on a CPU, so there are few).
+    Each head attends over dates with its own weights and pools all C channels. Cloudy / no-data dates get a
+    large negative logit; a pixel never seen clear thus falls back to attending over all its dates (the
+    ``frac`` channel tells the trunk). Padded dates (``present`` False) are never attended.
+    """
+
+    def __init__(self, cin: int, c: int, heads: int, doy_freqs: int) -> None:
+        super().__init__()
+        self.c, self.heads, self.freqs = c, heads, doy_freqs
+        self.inp = nn.Linear(cin, c)
+        self.doy = nn.Linear(2 * doy_freqs, c)
+        self.proj = nn.Linear(c, c + heads)  # values (C) and attention scores (heads)
+        self.out_channels = (heads + 2) * c + 1
+
+    def doy_encoding(self, doy: torch.Tensor) -> torch.Tensor:  # (B, T) → (B, T, 2F)
+        k = torch.arange(1, self.freqs + 1, device=doy.device, dtype=torch.float32)
+        ang = 2 * math.pi * doy.float().unsqueeze(-1) * k / 365.25
+        return torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1)
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, present: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
+        """x (B, H, W, T, cin) features, valid (B, H, W, T) bool, present (B, T) bool, doy (B, T).
+        Returns (B, H, W, (heads+2)·C + 1)."""
+        B, H, W, T, _ = x.shape
+        c, nh = self.c, self.heads
+        e = self.doy(self.doy_encoding(doy))  # (B, T, C)
+        h = F.gelu(self.inp(x)) + e[:, None, None].to(x.dtype)  # (B, H, W, T, C)
+        y = self.proj(h).view(B * H * W, T, c + nh)  # (N, T, C + heads)
+        v, s = y[..., :c], y[..., c:].float()
+        vm = (valid & present[:, None, None, :]).reshape(B * H * W, T, 1).float()  # (N, T, 1)
+        pm = present[:, None, None, :].expand(B, H, W, T).reshape(B * H * W, T, 1).float()
+        s = s + (1.0 - vm) * _NEG + (1.0 - pm) * _PAD
+        a = torch.softmax(s, dim=1)  # (N, T, heads)
+        n_valid = vm.sum(1, keepdim=True)  # (N, 1, 1)
+        w = torch.where(n_valid > 0, vm, pm)
+        w = w / w.sum(1, keepdim=True).clamp_min(1.0)  # (N, T, 1) mean weights, all-cloudy → all dates
+        weights = torch.cat([a, w], dim=2).transpose(1, 2).to(v.dtype)  # (N, heads + 1, T)
+        pooled = torch.bmm(weights, v)  # (N, heads + 1, C)
+        sq = torch.bmm(weights[:, -1:], v * v)  # (N, 1, C)
+        mean = pooled[:, -1:].float()
+        std = torch.sqrt((sq.float() - mean * mean).clamp_min(0.0) + 1e-6).to(v.dtype)
+        frac = (n_valid[:, 0] / pm.sum(1).clamp_min(1.0)).to(v.dtype)  # (N, 1)
+        out = torch.cat([pooled.reshape(-1, (nh + 1) * c), std[:, 0], frac], dim=1)
+        return out.view(B, H, W, -1)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(c, c, 3, padding=1)
+        self.c2 = nn.Conv2d(c, c, 3, padding=1)
+        self.gain = nn.Parameter(torch.tensor(0.2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.gain * self.c2(F.gelu(self.c1(x)))
+
+
+def _blocks(c: int, n: int) -> nn.Sequential:
+    return nn.Sequential(*[ResBlock(c) for _ in range(n)])
+
+
+class SRNet(nn.Module):
+    """Multi-date 4× super-resolution segmentation network (see the module docstring for the data flow)."""
+
+    def __init__(self, config: SRNetConfig | None = None) -> None:
+        super().__init__()
+        cfg = self.config = config or SRNetConfig()
+        self.register_buffer("band_mean", torch.tensor(cfg.band_mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("band_std", torch.tensor(cfg.band_std, dtype=torch.float32), persistent=False)
+        self.pixel_chunk = 2048  # pixels per date-axis chunk on a CPU (not part of the config: no effect on results)
+        self.temporal = TemporalEncoder(N_DATE_FEATURES, cfg.date_channels, cfg.heads, cfg.doy_freqs)
+        w, w2, w4 = cfg.width, cfg.width20, cfg.width40
+        self.stem = nn.Conv2d(self.temporal.out_channels, w, 1)
+        n_pre = (cfg.blocks10 + 1) // 2
+        self.pre = _blocks(w, n_pre)
+        self.down2 = nn.Conv2d(w, w2, 3, stride=2, padding=1)
+        self.mid2 = _blocks(w2, cfg.blocks20)
+        self.down4 = nn.Conv2d(w2, w4, 3, stride=2, padding=1)
+        self.mid4 = _blocks(w4, cfg.blocks40)
+        self.up4 = nn.Conv2d(w4, w2, 1)
+        self.fuse2 = _blocks(w2, 1)
+        self.up2 = nn.Conv2d(w2, w, 1)
+        self.post = _blocks(w, max(cfg.blocks10 - n_pre, 1))
+        u = cfg.up_channels
+        self.shuffle = nn.Sequential(nn.Conv2d(w, u * SCALE * SCALE, 1), nn.PixelShuffle(SCALE))
+        self.fine = _blocks(u, cfg.up_blocks)
+        self.head = nn.Conv2d(u, 1, 1)
+        self.coarse = nn.Conv2d(w, 1, 1)  # 10 m logit, bilinearly upsampled and added: the fine path learns detail
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(
+        self,
+        bands: torch.Tensor,
+        valid: torch.Tensor,
+        doy: torch.Tensor,
+        cloud_prob: torch.Tensor | None = None,
+        present: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """bands (B,T,H,W,12) reflectance (a Patch's layout), valid (B,T,H,W) bool, doy (B,T) day of year,
+        cloud_prob (B,T,H,W) 0–1 or None, present (B,T) bool marks real (non-padded) dates.
+        Returns float32 logits (B, 1, 4H, 4W)."""
+        B, T, H, W, _ = bands.shape
+        present = torch.ones(B, T, dtype=torch.bool, device=bands.device) if present is None else present.bool()
+        # pixels as rows (B, rows, W, T, ·), a few image rows at a time: the date-axis work is memory-bound, and
+        # chunks that stay in the CPU cache run ~3x faster than whole-tile passes (one chunk on a GPU)
+        step = max(1, (self.pixel_chunk if bands.device.type == "cpu" else 1 << 22) // W)
+        parts = []
+        for r0 in range(0, H, step):
+            rows = slice(r0, r0 + step)
+            valid_p = valid[:, :, rows].bool().permute(0, 2, 3, 1)
+            cloud_p = None if cloud_prob is None else cloud_prob[:, :, rows].permute(0, 2, 3, 1)
+            x = date_features(bands[:, :, rows].permute(0, 2, 3, 1, 4), valid_p, cloud_p, self.band_mean, self.band_std)
+            parts.append(self.temporal(x, valid_p, present, doy))
+        f = torch.cat(parts, dim=1).permute(0, 3, 1, 2)  # (B, P, H, W), channels-last in memory
+        ph, pw = (-H) % 4, (-W) % 4  # the context branch halves twice: pad to a multiple of 4, crop at the end
+        if ph or pw:
+            f = F.pad(f, (0, pw, 0, ph), mode="replicate")
+        f10 = self.pre(F.gelu(self.stem(f)))
+        f20 = self.mid2(F.gelu(self.down2(f10)))
+        f40 = self.mid4(F.gelu(self.down4(f20)))
+        f20 = self.fuse2(f20 + self.up4(F.interpolate(f40, scale_factor=2, mode="bilinear", align_corners=False)))
+        f10 = self.post(f10 + self.up2(F.interpolate(f20, scale_factor=2, mode="bilinear", align_corners=False)))
+        fine = self.head(self.fine(F.gelu(self.shuffle(f10))))
+        coarse = F.interpolate(self.coarse(f10), scale_factor=SCALE, mode="bilinear", align_corners=False)
+        out = (fine + coarse).float()
+        return out[..., : SCALE * H, : SCALE * W]

@@ -1,0 +1,222 @@
+"""Safe archive extraction: escapes, links, devices, counts, sizes and compression bombs refused before writing."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fixtures_io import make_challenge_patch
+
+from sr_core.errors import ArchiveError, PatchFormatError
+from sr_core.io import extract_archive, find_eopatches, open_patches
+from sr_core.paths import subdir
+
+
+@pytest.fixture
+def patches(tmp_path) -> Path:
+    """A folder holding two small challenge-layout EOPatches."""
+    root = tmp_path / "src"
+    make_challenge_patch(root / "eopatch-01", T=2, seed=1)
+    make_challenge_patch(root / "eopatch-02", T=3, seed=2)
+    return root
+
+
+def _zip(path: Path, root: Path) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(root.rglob("*")):
+            zf.write(f, f.relative_to(root.parent).as_posix())
+    return path
+
+
+def _tar(path: Path, root: Path, mode: str = "w:gz") -> Path:
+    with tarfile.open(path, mode) as tf:
+        tf.add(root, arcname=root.name)
+    return path
+
+
+def _tar_with(path: Path, *members: tuple[tarfile.TarInfo, bytes | None], mode: str = "w:gz") -> Path:
+    with tarfile.open(path, mode) as tf:
+        for info, data in members:
+            tf.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _info(name: str, size: int = 0, type_: bytes = tarfile.REGTYPE, linkname: str = "") -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.size, ti.type, ti.linkname = size, type_, linkname
+    return ti
+
+
+def _nothing_written(dest: Path) -> bool:
+    return not dest.exists() or not any(dest.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz", "tar"])
+def test_extract_and_open(tmp_path, patches, kind):
+    arc = {"zip": lambda p: _zip(p, patches), "tar.gz": lambda p: _tar(p, patches),
+           "tar": lambda p: _tar(p, patches, "w")}[kind](tmp_path / f"up.{kind}")
+    found = extract_archive(arc, tmp_path / "out")
+    assert [f.name for f in found] == ["eopatch-01", "eopatch-02"]
+    assert (found[0] / "data" / "BANDS.npy.gz").read_bytes() == (patches / "eopatch-01/data/BANDS.npy.gz").read_bytes()
+    loaded = open_patches(arc)
+    assert [p.name for p in loaded] == ["eopatch-01", "eopatch-02"] and [p.n_dates for p in loaded] == [2, 3]
+    assert not any(subdir("uploads").iterdir())  # temporary extraction removed after loading
+
+
+def test_open_patches_on_folders(patches):
+    assert [p.name for p in open_patches(patches)] == ["eopatch-01", "eopatch-02"]
+    assert [p.name for p in open_patches(patches / "eopatch-02")] == ["eopatch-02"]
+    assert find_eopatches(patches / "eopatch-01" / "data") == []
+    with pytest.raises(PatchFormatError, match="no EOPatch folders found"):
+        open_patches(patches / "eopatch-01" / "data")
+
+
+def test_keep_extracted_under_data_home(tmp_path, patches):
+    arc = _zip(tmp_path / "a.zip", patches)
+    open_patches(arc, keep_extracted=True)
+    kept = list(subdir("uploads").iterdir())
+    assert len(kept) == 1 and kept[0].name.startswith("a.zip-") and len(find_eopatches(kept[0])) == 2
+
+
+# -- refused archives ---------------------------------------------------------------------------------------------------
+
+
+def test_zip_with_dotdot_member(tmp_path):
+    arc = tmp_path / "evil.zip"
+    with zipfile.ZipFile(arc, "w") as zf:
+        zf.writestr("eopatch-01/data/ok.txt", "fine")
+        zf.writestr("eopatch-01/../../escaped.txt", "owned")
+    dest = tmp_path / "a" / "b" / "out"
+    with pytest.raises(ArchiveError, match=r"'eopatch-01/\.\./\.\./escaped\.txt' would land outside"):
+        extract_archive(arc, dest)
+    assert _nothing_written(dest) and not (tmp_path / "a" / "escaped.txt").exists()
+
+
+def test_tar_with_dotdot_and_absolute_members(tmp_path):
+    dest = tmp_path / "deep" / "out"
+    arc = _tar_with(tmp_path / "evil.tgz", (_info("ok/file", 2), b"ok"), (_info("../escaped", 3), b"bad"))
+    with pytest.raises(ArchiveError, match=r"'\.\./escaped' would land outside"):
+        extract_archive(arc, dest)
+    assert _nothing_written(dest) and not (tmp_path / "deep" / "escaped").exists()
+    arc = _tar_with(tmp_path / "abs.tgz", (_info(str(tmp_path / "abs.txt"), 3), b"bad"))
+    with pytest.raises(ArchiveError, match="absolute path"):
+        extract_archive(arc, dest)
+    assert not (tmp_path / "abs.txt").exists()
+    arc = _tar_with(tmp_path / "win.tgz", (_info("a\\..\\..\\win.txt", 3), b"bad"))
+    with pytest.raises(ArchiveError, match="would land outside"):
+        extract_archive(arc, dest)
+
+
+@pytest.mark.parametrize(
+    ("member", "pattern"),
+    [
+        (_info("p/link", type_=tarfile.SYMTYPE, linkname="/etc/passwd"), "is a symbolic link"),
+        (_info("p/hard", type_=tarfile.LNKTYPE, linkname="p/file"), "is a hard link"),
+        (_info("p/dev", type_=tarfile.CHRTYPE), "is a device or FIFO"),
+        (_info("p/fifo", type_=tarfile.FIFOTYPE), "is a device or FIFO"),
+    ],
+)
+def test_tar_links_and_devices(tmp_path, member, pattern):
+    arc = _tar_with(tmp_path / "x.tar.gz", (_info("p/file", 1), b"x"), (member, None))
+    with pytest.raises(ArchiveError, match=pattern):
+        extract_archive(arc, tmp_path / "out")
+    assert _nothing_written(tmp_path / "out")
+
+
+def test_zip_symlink_member(tmp_path):
+    arc = tmp_path / "link.zip"
+    with zipfile.ZipFile(arc, "w") as zf:
+        zi = zipfile.ZipInfo("p/link")
+        zi.create_system = 3
+        zi.external_attr = (0o120777 << 16)
+        zf.writestr(zi, "/etc/passwd")
+    with pytest.raises(ArchiveError, match=r"'p/link' is a symbolic link"):
+        extract_archive(arc, tmp_path / "out")
+    assert _nothing_written(tmp_path / "out")
+
+
+def test_too_many_members(tmp_path):
+    arc = tmp_path / "many.zip"
+    with zipfile.ZipFile(arc, "w") as zf:
+        for i in range(5):
+            zf.writestr(f"p/{i}.txt", "x")
+    with pytest.raises(ArchiveError, match="5 members, more than the limit of 4"):
+        extract_archive(arc, tmp_path / "out", max_files=4)
+    tgz = _tar_with(tmp_path / "many.tgz", *[(_info(f"p/{i}", 1), b"x") for i in range(5)])
+    with pytest.raises(ArchiveError, match="more than the limit of 4 members"):
+        extract_archive(tgz, tmp_path / "out", max_files=4)
+    assert _nothing_written(tmp_path / "out")
+
+
+def test_zip_bomb_ratio(tmp_path):
+    arc = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(arc, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("p/zeros.bin", b"\0" * (4 * 1024**2))
+    ratio = 4 * 1024**2 / arc.stat().st_size
+    assert ratio > 200  # the archive really expands far beyond its size
+    with pytest.raises(ArchiveError, match=r"'p/zeros\.bin' expands \d+× .* compression-ratio limit of 200"):
+        extract_archive(arc, tmp_path / "out", ratio_floor_bytes=1024**2)
+    assert _nothing_written(tmp_path / "out")
+    with pytest.raises(ArchiveError, match=r"more than the 1\.0 MiB limit"):
+        extract_archive(arc, tmp_path / "out", max_total_bytes=1024**2)
+    # under the default floor (16 MiB) a small all-zero file is harmless and extracts
+    assert extract_archive(arc, tmp_path / "ok") == [] and (tmp_path / "ok/p/zeros.bin").stat().st_size == 4 * 1024**2
+
+
+def test_zip_bomb_overall_ratio(tmp_path):
+    arc = tmp_path / "many-zeros.zip"
+    with zipfile.ZipFile(arc, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(8):
+            zf.writestr(f"p/{i}.bin", b"\0" * (256 * 1024))
+    with pytest.raises(ArchiveError, match=r"many-zeros\.zip: expands \d+× .* compression-ratio limit"):
+        extract_archive(arc, tmp_path / "out", ratio_floor_bytes=1024**2)  # each member is under the floor
+
+
+def test_tar_gz_bomb_is_metered_while_streaming(tmp_path):
+    arc = _tar_with(tmp_path / "bomb.tgz", (_info("p/zeros.bin", 8 * 1024**2), b"\0" * (8 * 1024**2)))
+    assert arc.stat().st_size * 200 < 8 * 1024**2
+    with pytest.raises(ArchiveError, match=r"bomb\.tgz: decompresses to more than .* compression-ratio limit of 200"):
+        extract_archive(arc, tmp_path / "out", ratio_floor_bytes=1024**2)
+    assert _nothing_written(tmp_path / "out")
+    with pytest.raises(ArchiveError, match=r"more than the 1\.0 MiB limit"):
+        extract_archive(arc, tmp_path / "out", max_total_bytes=1024**2)
+
+
+def test_not_an_archive_and_corrupt_archives(tmp_path, patches):
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"hello world, not an archive" * 30)
+    with pytest.raises(ArchiveError, match=r"not a \.zip, \.tar\.gz/\.tgz or \.tar archive"):
+        extract_archive(junk, tmp_path / "out")
+    tgz = _tar(tmp_path / "cut.tgz", patches)
+    tgz.write_bytes(tgz.read_bytes()[: tgz.stat().st_size // 2])
+    with pytest.raises(ArchiveError, match="corrupt or truncated"):
+        extract_archive(tgz, tmp_path / "out")
+    assert _nothing_written(tmp_path / "out")
+
+
+def test_target_must_be_empty_and_duplicates_refused(tmp_path):
+    arc = tmp_path / "dup.zip"
+    with zipfile.ZipFile(arc, "w") as zf:
+        zf.writestr("p/a.txt", "1")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    with pytest.raises(ArchiveError, match="must be a new or empty folder"):
+        extract_archive(arc, tmp_path / "full")
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+    tgz = _tar_with(tmp_path / "dup.tgz", (_info("p/a", 1), b"1"), (_info("p/./a", 1), b"2"))
+    with pytest.raises(ArchiveError, match="appears twice"):
+        extract_archive(tgz, tmp_path / "out")
+
+
+def test_macos_metadata_is_skipped(tmp_path, patches):
+    arc = _zip(tmp_path / "mac.zip", patches)
+    with zipfile.ZipFile(arc, "a") as zf:
+        zf.writestr("__MACOSX/src/._eopatch-01", "resource fork")
+        zf.writestr("src/.DS_Store", "x")
+    out = extract_archive(arc, tmp_path / "out")
+    assert len(out) == 2 and not (tmp_path / "out" / "__MACOSX").exists()
+    assert np.array_equal(open_patches(tmp_path / "out")[0].bands, open_patches(patches)[0].bands)

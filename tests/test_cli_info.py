@@ -1,0 +1,82 @@
+"""``python -m sr_core info``: EOPatch folders, archives, folders of patches; one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from conftest import REAL_CHALLENGE, REAL_L1C, REAL_SERIES, REPO, need
+from fixtures_io import make_challenge_patch
+
+from sr_core.cli import main
+
+
+@pytest.mark.real_data
+def test_info_json_on_the_challenge_layout(capsys):
+    assert main(["info", str(need(REAL_CHALLENGE)), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["T"], d["H"], d["W"], d["n_bands"]) == (5, 101, 100, 12)
+    assert d["shape"] == [5, 101, 100, 12] and d["crs"] == "EPSG:32633"
+    assert d["dates"][0] == "2015-07-11T10:00:08" and len(d["cloud_fraction"]) == 5
+    assert d["cloud_fraction"][1] > 0.5 and d["cloud_fraction"][0] < 0.5
+    assert d["bbox"] == pytest.approx([465181.05, 5079244.89, 466180.53, 5080254.63], abs=0.01)
+    assert {"bands", "cloud_prob", "cloud_mask", "is_data", "cultivated", "not_declared"} == set(d["features"])
+    assert d["source"] == "real" and d["product_level"] == "L2A" and d["label_shape"] == [404, 400]
+    assert d["norm_factor"] == 1e-4
+
+
+@pytest.mark.real_data
+def test_info_text_on_the_eolearn_1x_copy(capsys):
+    assert main(["info", str(need(REAL_L1C))]) == 0
+    out = capsys.readouterr().out
+    assert "(REAL, L1C)" in out and "T=5, 101 × 100 px, 12 bands" in out and "EPSG:32633" in out
+    assert "dropped B10" in out and "100.0 %" in out
+
+
+@pytest.mark.real_data
+def test_info_subprocess_json():
+    r = subprocess.run([sys.executable, "-m", "sr_core", "info", str(need(REAL_CHALLENGE)), "--json"],
+                       capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert (d["T"], d["H"], d["W"], d["n_bands"], d["crs"]) == (5, 101, 100, 12, "EPSG:32633")
+
+
+@pytest.mark.real_data
+def test_info_series_without_bands_fails_with_one_line(capsys):
+    assert main(["info", str(need(REAL_SERIES))]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no band cube" in err and err.count("\n") == 1
+
+
+def test_info_on_archive_and_folder_of_patches(tmp_path, capsys):
+    make_challenge_patch(tmp_path / "src" / "eopatch-01", T=2, seed=1)
+    make_challenge_patch(tmp_path / "src" / "eopatch-02", T=4, seed=2)
+    arc = tmp_path / "up.zip"
+    with zipfile.ZipFile(arc, "w") as zf:
+        for f in sorted((tmp_path / "src").rglob("*")):
+            zf.write(f, f.relative_to(tmp_path).as_posix())
+    for target in (arc, tmp_path / "src"):
+        assert main(["info", str(target), "--json"]) == 0
+        d = json.loads(capsys.readouterr().out)
+        assert [p["name"] for p in d["patches"]] == ["eopatch-01", "eopatch-02"]
+        assert [p["T"] for p in d["patches"]] == [2, 4]
+
+
+@pytest.mark.parametrize("case", ["missing", "junk", "empty_dir", "evil_zip"])
+def test_info_bad_input(tmp_path, capsys, case):
+    path = tmp_path / "x"
+    if case == "junk":
+        path.write_bytes(b"definitely not an archive")
+    elif case == "empty_dir":
+        path.mkdir()
+    elif case == "evil_zip":
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("../evil.txt", "x")
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert not (tmp_path.parent / "evil.txt").exists()

@@ -1,0 +1,335 @@
+"""EOPatch reading (both layouts), malformed inputs, and writing (round trip)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REAL_CHALLENGE, REAL_L1C, REAL_SERIES, need
+from fixtures_io import make_challenge_patch, save_npy_gz
+
+from sr_core import Patch, PatchInfo, ProductLevel, Source
+from sr_core.errors import PatchFormatError, PatchValidationError
+from sr_core.io import EOPatchExistsError, load_eopatch, read_npy, write_eopatch
+
+# -- real fixtures ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.real_data
+def test_real_fixtures_load_and_agree():
+    a = load_eopatch(need(REAL_CHALLENGE))  # eo-learn 0.9: uint16 DN + gzipped pickles
+    b = load_eopatch(need(REAL_L1C))  # eo-learn 1.x: float32 13-band L1C + geojson/json
+    assert a.bands.shape == b.bands.shape == (5, 101, 100, 12)
+    assert a.bbox == b.bbox and a.bbox.epsg == 32633
+    assert a.timestamps == b.timestamps
+    assert a.timestamps[0] == datetime(2015, 7, 11, 10, 0, 8)
+    # same reflectance to within the uint16 rounding of the challenge cube (DN = round(reflectance / 1e-4))
+    assert np.abs(a.bands - b.bands).max() <= 0.5e-4 + 1e-6
+    assert a.info.norm_factor == pytest.approx(1e-4) and b.info.norm_factor is None
+    # CLP: uint8 0-255 in the challenge layout, float 0-1 in the 1.x copy
+    assert np.abs(a.cloud_prob - b.cloud_prob).max() <= 0.5 / 255 + 1e-6
+    assert np.array_equal(a.cloud_mask, b.cloud_mask) and a.is_data.all() and b.is_data.all()
+    # frames 2 and 3 are the cloudy ones (README)
+    assert list(np.flatnonzero(a.cloud_fraction() > 0.5)) == [1, 2]
+    # L1C cube: B10 dropped and noted; the challenge-layout BANDS read as L2A unless meta says otherwise (no guessing)
+    assert b.info.product_level is ProductLevel.L1C and any("dropped B10" in n for n in b.info.notes)
+    assert a.info.product_level is ProductLevel.L2A and any("L2A assumed" in n for n in a.info.notes)
+    assert a.info.source is b.info.source is Source.REAL
+    assert a.info.meta["size_x"] == 100 and a.info.meta["size_y"] == 101
+    json.dumps(dict(a.info.meta))  # plain JSON-able values
+    # labels: only the benchmark names are read (the 1.x copy's RABA proxy is not taken for CULTIVATED)
+    assert a.cultivated.shape == (404, 400) and a.cultivated.any() and not a.not_declared.any()
+    assert b.cultivated is None
+    assert a.scl is None and b.scl is None
+    assert a.name == REAL_CHALLENGE.name
+
+
+@pytest.mark.real_data
+def test_series_without_band_cube_gives_documented_error():
+    with pytest.raises(PatchFormatError, match="no band cube") as e:
+        load_eopatch(need(REAL_SERIES))
+    msg = str(e.value)
+    assert REAL_SERIES.name in msg and "data/: CLP" in msg and "NDVI" in msg
+
+
+@pytest.mark.real_data
+def test_real_challenge_round_trip(tmp_path):
+    a = load_eopatch(need(REAL_CHALLENGE))
+    c = load_eopatch(write_eopatch(a, tmp_path / "copy"))
+    assert np.array_equal(a.bands, c.bands)  # DN × 1e-4 survives exactly
+    assert np.abs(a.cloud_prob - c.cloud_prob).max() <= 1e-6
+    assert np.array_equal(a.cultivated, c.cultivated) and c.timestamps == a.timestamps and c.bbox == a.bbox
+
+
+# -- synthetic challenge layout --------------------------------------------------------------------------------------
+
+
+def test_challenge_layout_values(tmp_path):
+    w = make_challenge_patch(tmp_path / "eopatch-0", T=3, H=6, W=5)
+    p = load_eopatch(tmp_path / "eopatch-0")
+    assert p.shape == (3, 6, 5)
+    np.testing.assert_array_equal(p.bands, (w["dn"] * np.float32(1e-4)).astype(np.float32))
+    np.testing.assert_allclose(p.cloud_prob, w["clp"][..., 0] / 255, atol=1e-7)
+    np.testing.assert_array_equal(p.cloud_mask, w["clm"][..., 0].astype(bool))
+    assert not p.is_data[0, 0, 0] and p.is_data.sum() == p.is_data.size - 1
+    assert p.scl.dtype == np.uint8 and p.scl.max() <= 11
+    np.testing.assert_array_equal(p.cultivated, w["cultivated"])
+    np.testing.assert_array_equal(p.not_declared, w["not_declared"])
+    np.testing.assert_array_equal(p.all_polys, w["all_polys"])
+    assert p.timestamps == tuple(w["timestamps"]) and p.bbox == w["bbox"]
+    assert p.info.meta["time_difference"] == 7200.0
+    assert p.info.meta["time_interval"] == ["2019-03-01T00:00:00", "2019-09-01T00:00:00"]
+    assert p.name == "eopatch-0" and p.info.norm_factor == pytest.approx(1e-4)
+
+
+def test_single_date_and_missing_optional_features(tmp_path):
+    make_challenge_patch(tmp_path / "p", T=1, labels=False, scl=False)
+    for f in ("data/CLP.npy.gz", "mask/CLM.npy.gz", "mask/IS_DATA.npy.gz", "scalar/NORM_FACTORS.npy.gz"):
+        (tmp_path / "p" / f).unlink()
+    p = load_eopatch(tmp_path / "p")
+    assert p.shape == (1, 6, 5)
+    assert p.cloud_prob is p.cloud_mask is p.is_data is p.scl is p.cultivated is p.all_polys is None
+    assert any("no scalar/NORM_FACTORS" in n for n in p.info.notes)  # default 1e-4 applied, and said so
+
+
+def test_meta_product_level_and_source_are_honoured(tmp_path, small_patch):
+    sim = small_patch.replace(info=PatchInfo(source="simulated", product_level="L1C"))
+    p = load_eopatch(write_eopatch(sim, tmp_path / "s"))
+    assert p.info.source is Source.SIMULATED and p.info.product_level is ProductLevel.L1C
+    assert not any("assumed" in n for n in p.info.notes)
+
+
+# -- malformed inputs: each its own error naming the file ------------------------------------------------------------
+
+
+@pytest.fixture
+def patch_dir(tmp_path) -> Path:
+    make_challenge_patch(tmp_path / "eopatch-7", T=3, H=6, W=5)
+    return tmp_path / "eopatch-7"
+
+
+def test_truncated_npy_gz(patch_dir):
+    f = patch_dir / "data" / "BANDS.npy.gz"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.raises(PatchFormatError, match=r"BANDS\.npy\.gz.*truncated"):
+        load_eopatch(patch_dir)
+
+
+def test_corrupt_gzip_crc(patch_dir):
+    f = patch_dir / "mask" / "CLM.npy.gz"
+    raw = bytearray(f.read_bytes())
+    raw[-8] ^= 0xFF  # CRC32 in the gzip trailer
+    f.write_bytes(bytes(raw))
+    with pytest.raises(PatchFormatError, match=r"CLM\.npy\.gz"):
+        load_eopatch(patch_dir)
+
+
+def test_not_a_npy_file(patch_dir):
+    (patch_dir / "data" / "CLP.npy.gz").write_bytes(gzip.compress(b"<html>not found</html>"))
+    with pytest.raises(PatchFormatError, match=r"CLP\.npy\.gz: not a \.npy array"):
+        load_eopatch(patch_dir)
+
+
+def test_not_gzip_although_named_gz(patch_dir):
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((3, 6, 5, 1), np.uint8))
+    (patch_dir / "mask" / "CLM.npy.gz").write_bytes(buf.getvalue())
+    with pytest.raises(PatchFormatError, match=r"CLM\.npy\.gz: not a gzip file"):
+        load_eopatch(patch_dir)
+
+
+def test_wrong_ndim(patch_dir):
+    save_npy_gz(patch_dir / "data" / "BANDS.npy.gz", np.zeros((6, 5, 12), np.uint16))
+    with pytest.raises(PatchFormatError, match=r"BANDS\.npy\.gz: array has 3 dimensions"):
+        load_eopatch(patch_dir)
+
+
+def test_wrong_ndim_mask(patch_dir):
+    save_npy_gz(patch_dir / "mask" / "CLM.npy.gz", np.zeros((3, 6, 5, 2), np.uint8))
+    with pytest.raises(PatchFormatError, match=r"CLM\.npy\.gz: array has 4 dimensions"):
+        load_eopatch(patch_dir)
+
+
+@pytest.mark.parametrize(
+    ("feature", "arr", "pattern"),
+    [
+        ("data/BANDS", np.zeros((3, 6, 5, 12), bool), r"BANDS\.npy\.gz: dtype bool"),
+        ("mask/CLM", np.full((3, 6, 5, 1), 0.5, np.float32), r"CLM\.npy\.gz: dtype float32"),
+        ("data/CLP", np.zeros((3, 6, 5, 1), np.complex64), r"CLP\.npy\.gz: array dtype complex64 is not a plain"),
+        ("mask/SCL", np.full((3, 6, 5, 1), 14, np.uint8), r"SCL\.npy\.gz: values 14–14"),
+    ],
+)
+def test_wrong_dtype_or_values(patch_dir, feature, arr, pattern):
+    save_npy_gz(patch_dir / f"{feature}.npy.gz", arr)
+    with pytest.raises(PatchFormatError, match=pattern):
+        load_eopatch(patch_dir)
+
+
+def test_object_arrays_are_refused_without_unpickling(patch_dir):
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    (patch_dir / "mask" / "IS_DATA.npy.gz").write_bytes(gzip.compress(buf.getvalue()))
+    with pytest.raises(PatchFormatError, match=r"IS_DATA\.npy\.gz: array dtype object"):
+        load_eopatch(patch_dir)
+
+
+def test_absurd_header_refused_before_allocating(tmp_path):
+    f = tmp_path / "huge.npy"
+    with open(f, "wb") as fh:
+        np.lib.format.write_array_header_2_0(fh, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6, 12)})
+        fh.write(b"\0" * 64)
+    with pytest.raises(PatchFormatError, match=r"huge\.npy: header declares .* over the"):
+        read_npy(f)
+
+
+def test_plain_npy_shorter_than_header_says(tmp_path):
+    f = tmp_path / "short.npy"
+    np.save(f, np.arange(100, dtype=np.uint16))
+    f.write_bytes(f.read_bytes()[:-10])
+    with pytest.raises(PatchFormatError, match="truncated"):
+        read_npy(f)
+
+
+def test_t_mismatch_between_bands_and_masks(patch_dir):
+    save_npy_gz(patch_dir / "mask" / "CLM.npy.gz", np.zeros((2, 6, 5, 1), np.uint8))
+    with pytest.raises(PatchValidationError, match=r"mask/CLM\.npy\.gz: has T=2 dates but .*BANDS\.npy\.gz has T=3"):
+        load_eopatch(patch_dir)
+
+
+def test_grid_mismatch(patch_dir):
+    save_npy_gz(patch_dir / "data" / "CLP.npy.gz", np.zeros((3, 6, 4, 1), np.uint8))
+    with pytest.raises(PatchValidationError, match=r"CLP\.npy\.gz: grid 6 × 4 differs"):
+        load_eopatch(patch_dir)
+
+
+def test_timestamp_count_mismatch(patch_dir):
+    (patch_dir / "timestamp.pkl.gz").unlink()
+    (patch_dir / "timestamps.json").write_text('["2019-03-05T10:00:00"]')
+    with pytest.raises(PatchValidationError, match="1 timestamps but"):
+        load_eopatch(patch_dir)
+
+
+def test_label_not_4x(patch_dir):
+    save_npy_gz(patch_dir / "mask_timeless" / "CULTIVATED.npy.gz", np.zeros((18, 15, 1), bool))  # 3× grid
+    with pytest.raises(PatchValidationError, match=r"CULTIVATED\.npy\.gz: label grid 18 × 15 is not 4×"):
+        load_eopatch(patch_dir)
+
+
+def test_missing_bands(patch_dir):
+    (patch_dir / "data" / "BANDS.npy.gz").unlink()
+    with pytest.raises(PatchFormatError, match=r"eopatch-7: no band cube.*found data/: CLP; mask/: CLM, IS_DATA, SCL"):
+        load_eopatch(patch_dir)
+
+
+def test_wrong_band_count(patch_dir):
+    save_npy_gz(patch_dir / "data" / "BANDS.npy.gz", np.zeros((3, 6, 5, 10), np.uint16))
+    with pytest.raises(PatchFormatError, match="10 bands, expected 12"):
+        load_eopatch(patch_dir)
+
+
+def test_missing_bbox_and_timestamps(patch_dir):
+    (patch_dir / "bbox.pkl.gz").unlink()
+    with pytest.raises(PatchFormatError, match="no bbox"):
+        load_eopatch(patch_dir)
+    make_challenge_patch(patch_dir.parent / "b")
+    (patch_dir.parent / "b" / "timestamp.pkl.gz").unlink()
+    with pytest.raises(PatchFormatError, match="no timestamps"):
+        load_eopatch(patch_dir.parent / "b")
+
+
+def test_ambiguous_duplicate_files(patch_dir):
+    np.save(patch_dir / "mask" / "CLM.npy", np.zeros((3, 6, 5, 1), np.uint8))
+    with pytest.raises(PatchFormatError, match=r"both CLM\.npy and CLM\.npy\.gz exist"):
+        load_eopatch(patch_dir)
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(PatchFormatError, match="no such EOPatch folder"):
+        load_eopatch(tmp_path / "nope")
+    (tmp_path / "x.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    with pytest.raises(PatchFormatError, match="open_patches"):
+        load_eopatch(tmp_path / "x.zip")
+
+
+def test_float_cube_holding_digital_numbers_is_refused(patch_dir):
+    save_npy_gz(patch_dir / "data" / "BANDS.npy.gz", np.full((3, 6, 5, 12), 1500.0, np.float32))
+    with pytest.raises(PatchFormatError, match="digital numbers stored as float"):
+        load_eopatch(patch_dir)
+
+
+# -- writing ---------------------------------------------------------------------------------------------------------
+
+
+def test_write_read_round_trip(tmp_path, small_patch):
+    sp = small_patch.replace(
+        scl=np.random.default_rng(1).integers(0, 12, small_patch.shape).astype(np.uint8),
+        all_polys=np.arange(np.prod(small_patch.label_shape)).reshape(small_patch.label_shape).astype(np.uint16),
+        info=small_patch.info.with_note("made for a test"),
+    )
+    out = write_eopatch(sp, tmp_path / "rt")
+    p = load_eopatch(out)
+    assert isinstance(p, Patch) and p.shape == sp.shape
+    assert np.abs(p.bands - sp.bands).max() <= 0.5e-4 + 1e-7
+    assert np.abs(p.cloud_prob - sp.cloud_prob).max() <= 0.5 / 255 + 1e-7
+    for name in ("cloud_mask", "is_data", "scl", "cultivated", "not_declared", "all_polys"):
+        np.testing.assert_array_equal(getattr(p, name), getattr(sp, name), err_msg=name)
+    assert p.timestamps == sp.timestamps and p.bbox == sp.bbox
+    assert p.info.source is sp.info.source and p.info.product_level is sp.info.product_level
+    assert "made for a test" in p.info.notes
+    assert not [q for q in tmp_path.iterdir() if q.name.startswith(".")]  # no temp folders left
+
+
+def test_written_layout_is_eolearn_1x(tmp_path, small_patch):
+    out = write_eopatch(small_patch, tmp_path / "lay")
+    T, H, W = small_patch.shape
+    bands = read_npy(out / "data" / "BANDS.npy.gz")
+    assert bands.dtype == np.uint16 and bands.shape == (T, H, W, 12)
+    nf = read_npy(out / "scalar" / "NORM_FACTORS.npy.gz")
+    assert nf.dtype == np.float32 and nf.shape == (T, 1) and np.all(nf == np.float32(1e-4))
+    assert read_npy(out / "data" / "CLP.npy.gz").dtype == np.uint8
+    assert read_npy(out / "mask" / "CLM.npy.gz").shape == (T, H, W, 1)
+    assert read_npy(out / "mask" / "IS_DATA.npy.gz").dtype == bool
+    cult = read_npy(out / "mask_timeless" / "CULTIVATED.npy.gz")
+    assert cult.dtype == bool and cult.shape == (4 * H, 4 * W, 1)
+    geo = json.loads((out / "bbox.geojson").read_text())
+    assert geo["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32633" and geo["type"] == "Polygon"
+    assert json.loads((out / "timestamps.json").read_text())[0] == small_patch.timestamps[0].isoformat()
+    assert json.loads((out / "meta_info" / "source.json").read_text()) == "real"
+    assert json.loads((out / "meta_info" / "product_level.json").read_text()) == "L2A"
+    plain = write_eopatch(small_patch, tmp_path / "plain", compress_level=0)
+    assert (plain / "data" / "BANDS.npy").is_file() and np.array_equal(read_npy(plain / "data" / "BANDS.npy"), bands)
+
+
+def test_write_clips_and_rounds_digital_numbers(tmp_path, small_patch):
+    b = small_patch.bands.copy()
+    b[0, 0, 0, :3] = (-0.2, 7.0, 0.12344)
+    p = load_eopatch(write_eopatch(small_patch.replace(bands=b), tmp_path / "c"))
+    assert p.bands[0, 0, 0, 0] == 0.0
+    assert p.bands[0, 0, 0, 1] == pytest.approx(65535 * 1e-4)
+    assert p.bands[0, 0, 0, 2] == pytest.approx(0.1234, abs=1e-7)
+
+
+def test_write_refuses_to_overwrite(tmp_path, small_patch):
+    out = write_eopatch(small_patch, tmp_path / "o")
+    with pytest.raises(EOPatchExistsError, match="already exists; pass overwrite=True"):
+        write_eopatch(small_patch, out)
+    assert isinstance(EOPatchExistsError("x"), FileExistsError)
+    one = small_patch.select_dates([0])
+    write_eopatch(one, out, overwrite=True)
+    assert load_eopatch(out).n_dates == 1
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["o"]
+
+
+def test_overwrite_never_replaces_a_non_eopatch_folder(tmp_path, small_patch):
+    precious = tmp_path / "docs"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(EOPatchExistsError, match="is not an EOPatch folder"):
+        write_eopatch(small_patch, precious, overwrite=True)
+    assert (precious / "thesis.tex").read_text() == "years of work"
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["docs"]
