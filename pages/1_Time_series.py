@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from sr_core import BAND_NAMES, viz
-from ui.common import Keys, page_setup, patch_caption, selected_patch, sidebar, source_badge
+from ui.common import Keys, derived_layers, load_patch, page_setup, patch_caption, selected_patch, sidebar, source_badge
 
 page_setup("Time series", "🕒")
 st.title("🕒 Time series")
@@ -25,13 +25,7 @@ st.caption(
 )
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def layers(path: str, n: int) -> dict[str, np.ndarray]:
-    valid = patch.valid_mask()
-    return {"valid": valid, "cloud_fraction": patch.cloud_fraction(), "ndvi": patch.ndvi()}
-
-
-L = layers(st.session_state[Keys.SELECTED], patch.n_dates)
+L = derived_layers(st.session_state[Keys.SELECTED])
 cf = np.nan_to_num(L["cloud_fraction"], nan=1.0)
 
 # -- controls -----------------------------------------------------------------------------------------------------------
@@ -52,26 +46,36 @@ dates = [i for i in range(patch.n_dates) if not skip or cf[i] <= max_cloud]
 if not dates:
     st.warning(f"No date has cloud cover ≤ {max_cloud:.0%}. Raise the threshold or turn the filter off.")
     st.stop()
+PATH = st.session_state[Keys.SELECTED]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def stretch(path: str, key: str) -> tuple[float, float]:
+    return viz.series_limits(load_patch(path).bands, derived_layers(path)["valid"], key)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def render(path: str, i: int, key: str, layer: str) -> np.ndarray:
+    """One frame as RGB uint8 (cached: moving the slider back to a date costs only the cache look-up)."""
+    p = load_patch(path)
+    img = viz.ndvi_image(derived_layers(path)["ndvi"][i]) if key == "ndvi" else viz.composite(p.bands[i], key, stretch(path, key))
+    if layer == "outline" and p.cloud_mask is not None:
+        img = viz.overlay(img, viz.outline(p.cloud_mask[i]), (255, 230, 0))
+    elif layer == "probability" and p.cloud_prob is not None:
+        img = viz.blend(img, viz.colormap(p.cloud_prob[i], 0, 1, "magma"), 0.55)
+    elif layer == "SCL" and p.scl is not None:
+        img = viz.blend(img, viz.scl_image(p.scl[i]), 0.7)
+    if p.is_data is not None:
+        img = viz.overlay(img, ~p.is_data[i], (0, 0, 0))
+    return img
+
+
 if comp_key != "ndvi":
-    limits = viz.series_limits(patch.bands, L["valid"], comp_key)
+    limits = stretch(PATH, comp_key)
     st.caption(f"{viz.COMPOSITES[comp_key].description}; stretch {limits[0]:.3f}–{limits[1]:.3f} reflectance "
                "(2–98 % over clear pixels of all dates, so brightness compares across dates)")
 else:
     st.caption("NDVI = (B08 − B04) / (B08 + B04), colour scale −0.2 (red) … 0.9 (green)")
-
-
-def render(i: int) -> np.ndarray:
-    img = viz.ndvi_image(L["ndvi"][i]) if comp_key == "ndvi" else viz.composite(patch.bands[i], comp_key, limits)
-    if cloud_layer == "outline" and patch.cloud_mask is not None:
-        img = viz.overlay(img, viz.outline(patch.cloud_mask[i]), (255, 230, 0))
-    elif cloud_layer == "probability" and patch.cloud_prob is not None:
-        prob = patch.cloud_prob[i]
-        img = viz.blend(img, viz.colormap(prob, 0, 1, "magma"), 0.55)
-    elif cloud_layer == "SCL" and patch.scl is not None:
-        img = viz.blend(img, viz.scl_image(patch.scl[i]), 0.7)
-    if patch.is_data is not None:
-        img = viz.overlay(img, ~patch.is_data[i], (0, 0, 0))
-    return img
 
 
 if Keys.FRAME not in st.session_state or st.session_state[Keys.FRAME] not in dates:
@@ -94,7 +98,7 @@ def viewer() -> None:
         st.select_slider("Date", options=dates, key=Keys.FRAME,
                          format_func=lambda i: f"{patch.timestamps[i]:%Y-%m-%d} ({cf[i]:.0%} cloud)")
     i = st.session_state[Keys.FRAME]
-    img = render(i)
+    img = render(PATH, i, comp_key, cloud_layer)
     col_img, col_side = st.columns([3, 2])
     with col_img:
         factor = max(1, min(6, 720 // max(patch.height, patch.width)))
@@ -159,7 +163,8 @@ viewer()
 with st.expander("🎞️ Export the sequence"):
     fmt = st.radio("Format", ["GIF", "MP4"], horizontal=True, key="anim_fmt")
     if st.button("Render animation", key="anim_go"):
-        frames = [viz.label_frame(viz.upscale(render(i), max(1, 400 // max(patch.height, patch.width))),
+        f_up = max(1, 400 // max(patch.height, patch.width))
+        frames = [viz.label_frame(viz.upscale(render(PATH, i, comp_key, cloud_layer), f_up),
                                   f"{patch.timestamps[i]:%Y-%m-%d} {comp_key}") for i in dates]
         suffix = ".gif" if fmt == "GIF" else ".mp4"
         with tempfile.TemporaryDirectory() as tmp:

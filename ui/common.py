@@ -31,11 +31,28 @@ def page_setup(title: str, icon: str = "🛰️") -> None:
     st.set_page_config(page_title=f"{title} · S2 SR inspector", page_icon=icon, layout="wide")
 
 
-@st.cache_data(show_spinner="Reading the EOPatch …", max_entries=4)
+@st.cache_resource(show_spinner="Reading the EOPatch …", max_entries=4)
 def _load(path: str, mtime: float) -> Patch:
+    # cache_resource, not cache_data: a Patch's arrays are read-only, so sharing one object between sessions is safe
+    # and avoids pickling hundreds of MB on every rerun.
     from sr_core.io import load_eopatch
 
     return load_eopatch(Path(path))
+
+
+@st.cache_resource(max_entries=4)
+def _derived(path: str, mtime: float) -> dict[str, np.ndarray]:
+    patch = _load(path, mtime)
+    out = {"valid": patch.valid_mask(), "cloud_fraction": patch.cloud_fraction(), "ndvi": patch.ndvi()}
+    for a in out.values():
+        a.flags.writeable = False
+    return out
+
+
+def derived_layers(path: str | Path) -> dict[str, np.ndarray]:
+    """Per-patch layers every page needs (valid mask, cloud fraction per date, NDVI), computed once and shared."""
+    p = Path(path)
+    return _derived(str(p), p.stat().st_mtime)
 
 
 def load_patch(path: str | Path) -> Patch:

@@ -32,10 +32,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sr_core {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
-        module = importlib.import_module(f"{__name__}.{mod}")
+        try:
+            module = importlib.import_module(f"{__name__}.{mod}")
+        except ImportError as exc:  # a command whose optional dependency is missing must not break the others
+            broken = sub.add_parser(mod, help=f"(unavailable: {exc})")
+            broken.set_defaults(func=_unavailable(mod, exc))
+            continue
         if hasattr(module, "register"):
             module.register(sub)
     return parser
+
+
+def _unavailable(name: str, exc: Exception):
+    def run(args: argparse.Namespace) -> int:
+        print(f"error: the '{name}' command cannot run here: {exc}; reinstall with `make install`", file=sys.stderr)
+        return EXIT_USAGE
+
+    return run
 
 
 def print_json(obj: Any) -> None:
