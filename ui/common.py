@@ -130,3 +130,75 @@ def sidebar() -> None:
         if path:
             st.caption(f"Selected patch: `{Path(path).name}`")
         st.caption("Data home: `$SR_CORE_HOME` (see README)")
+
+
+# -- predictions: computed once per (patch, predictor), shared across pages ------------------------------------------------
+PREDICTORS = {"model": "SR model (bundled)", "ndvi": "NDVI threshold (organisers' baseline)", "pixel": "10 m pixel baseline"}
+
+
+@st.cache_resource
+def _prediction_store() -> dict[tuple, Any]:
+    return {}
+
+
+def prediction_key(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False) -> tuple:
+    p = Path(path)
+    return (str(p), p.stat().st_mtime, predictor, device if predictor == "model" else "cpu", uncertainty)
+
+
+def cached_prediction(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False):
+    return _prediction_store().get(prediction_key(path, predictor, device, uncertainty))
+
+
+def run_predictor(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False,
+                  progress: Any = None):
+    """Run (or fetch from the cache) one predictor on one patch. Raises SRCoreError on failure."""
+    store = _prediction_store()
+    key = prediction_key(path, predictor, device, uncertainty)
+    if key in store:
+        return store[key]
+    patch = load_patch(path)
+    if predictor == "model":
+        from sr_core.inference import predict
+
+        pred = predict(patch, device=device, uncertainty=uncertainty, progress=progress)
+    else:
+        from sr_core.baselines import get_baseline
+
+        pred = get_baseline(predictor)(patch)
+    store[key] = pred
+    return pred
+
+
+@st.cache_resource
+def _score_store() -> dict[tuple, Any]:
+    return {}
+
+
+def scores_for(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False):
+    """:class:`sr_core.metrics.Scores` of a cached prediction against the patch labels (None when either is missing)."""
+    from sr_core.metrics import evaluate_patch
+
+    pred = cached_prediction(path, predictor, device, uncertainty)
+    patch = load_patch(path)
+    if pred is None or not patch.has_labels:
+        return None
+    key = prediction_key(path, predictor, device, uncertainty)
+    store = _score_store()
+    if key not in store:
+        store[key] = evaluate_patch(patch, pred)
+    return store[key]
+
+
+def attribution(patch: Patch) -> None:
+    if patch.info.source.value == "real":
+        st.caption("Contains modified Copernicus Sentinel data.")
+    else:
+        st.caption("🧪 Simulated by sr_core's farmland simulator (not Copernicus data).")
+
+
+def downsample_for_display(img: np.ndarray, max_px: int = 1000) -> np.ndarray:
+    """Stride-subsample a large map for the overview (the zoom view shows full resolution)."""
+    h, w = img.shape[:2]
+    step = max(1, int(np.ceil(max(h, w) / max_px)))
+    return img[::step, ::step]
