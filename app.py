@@ -28,6 +28,10 @@ st.caption(
 
 # -- first start: build the simulated demo set ------------------------------------------------------------------------
 def ensure_demo_with_progress() -> None:
+    import os
+
+    if os.environ.get("SR_CORE_DEMO", "on").lower() in {"off", "0", "no", "false"}:
+        return  # a server that only shows real data (documented in the README)
     from sr_core.demo import demo_is_built, ensure_demo
 
     if demo_is_built():
