@@ -15,7 +15,7 @@ import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
-from ui.common import Keys, catalog, page_setup, sidebar
+from ui.common import Keys, catalog, page_setup, select_patch, sidebar
 
 page_setup("Home")
 st.title("🛰️ Sentinel-2 super-resolution of farmland")
@@ -139,7 +139,7 @@ with c1:
                ("" if basemap else " Offline outline of Slovenia; no tiles are loaded."))
 objs = (event.selection.get("objects", {}) or {}).get("patches", []) if event and event.selection else []
 if objs:
-    st.session_state[Keys.SELECTED] = objs[0]["path"]
+    select_patch(objs[0]["path"])
 
 # -- table ------------------------------------------------------------------------------------------------------------
 st.subheader("Patches")
@@ -157,7 +157,7 @@ ev = st.dataframe(
     },
 )
 if ev and ev.selection and ev.selection.get("rows"):
-    st.session_state[Keys.SELECTED] = df.iloc[ev.selection["rows"][0]]["path"]
+    select_patch(df.iloc[ev.selection["rows"][0]]["path"])
 
 sel = st.session_state.get(Keys.SELECTED)
 if sel:

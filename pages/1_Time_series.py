@@ -78,6 +78,13 @@ else:
     st.caption("NDVI = (B08 − B04) / (B08 + B04), colour scale −0.2 (red) … 0.9 (green)")
 
 
+url_date = st.query_params.get("date")
+first_visit = st.session_state.get("_date_link_for") != PATH
+st.session_state["_date_link_for"] = PATH  # honour a ?date= link on arrival, then the slider leads
+if url_date and first_visit:
+    hits = [i for i in dates if f"{patch.timestamps[i]:%Y-%m-%d}" == url_date]
+    if hits:
+        st.session_state[Keys.FRAME] = hits[0]
 if Keys.FRAME not in st.session_state or st.session_state[Keys.FRAME] not in dates:
     st.session_state[Keys.FRAME] = dates[0]
 playing = st.session_state.get(Keys.PLAYING, False)
@@ -98,6 +105,7 @@ def viewer() -> None:
         st.select_slider("Date", options=dates, key=Keys.FRAME,
                          format_func=lambda i: f"{patch.timestamps[i]:%Y-%m-%d} ({cf[i]:.0%} cloud)")
     i = st.session_state[Keys.FRAME]
+    st.query_params["date"] = f"{patch.timestamps[i]:%Y-%m-%d}"
     img = render(PATH, i, comp_key, cloud_layer)
     col_img, col_side = st.columns([3, 2])
     with col_img:

@@ -134,3 +134,13 @@ def test_upload_page_reports_and_predicts(served, tiny_model, tmp_path):
     at.button(key="upload_predict").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Predicted in" in s.value for s in at.success)
+
+
+def test_deep_link_selects_patch_and_date(served):
+    at = AppTest.from_file(str(REPO / "pages/1_Time_series.py"), default_timeout=TIMEOUT)
+    at.query_params["patch"] = "eopatch-02"
+    at.query_params["date"] = "2019-04-25"  # the third date (1 April + 2 × 12 days)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert Path(at.session_state["selected_patch_path"]).name == "eopatch-02"
+    assert at.session_state["frame_index"] == 2

@@ -29,6 +29,33 @@ class Keys:
 
 def page_setup(title: str, icon: str = "🛰️") -> None:
     st.set_page_config(page_title=f"{title} · S2 SR inspector", page_icon=icon, layout="wide")
+    sync_patch_from_url()
+
+
+def sync_patch_from_url() -> None:
+    """Deep links: ``?patch=<name or folder>`` selects that patch (the page itself is in the URL path)."""
+    want = st.query_params.get("patch")
+    if not want:
+        return
+    current = st.session_state.get(Keys.SELECTED)
+    if current and (Path(current).name == want or current == want):
+        return
+    if Path(want).is_dir():
+        st.session_state[Keys.SELECTED] = want
+        return
+    matches = [r["path"] for r in catalog() if r["name"] == want and not r["error"]]
+    if matches:
+        st.session_state[Keys.SELECTED] = matches[0]
+    else:
+        st.warning(f"The link names patch {want!r}, which is not in the catalogue; pick one on the Home page.")
+
+
+def select_patch(path: str) -> None:
+    """Select a patch and record it in the URL (so the view can be shared and the back button works)."""
+    st.session_state[Keys.SELECTED] = path
+    names = [r["name"] for r in catalog() if not r["error"]]
+    name = Path(path).name
+    st.query_params["patch"] = name if names.count(name) == 1 else path
 
 
 @st.cache_resource(show_spinner="Reading the EOPatch …", max_entries=4)
@@ -95,6 +122,10 @@ def selected_patch(required: bool = True) -> Patch | None:
             st.info("No patch selected yet: pick one on the **Home** page (map or table).", icon="👈")
             st.stop()
         return None
+    if "patch" not in st.query_params:
+        names = [r["name"] for r in catalog() if not r["error"]]
+        name = Path(path).name
+        st.query_params["patch"] = name if names.count(name) == 1 else path
     try:
         return load_patch(path)
     except (SRCoreError, OSError) as exc:
