@@ -1,170 +1,25 @@
-"""Home: Slovenia with the footprints of every available patch; pick one on the map or in the table.
-
-`streamlit run app.py`. Works with no network: the map draws a bundled outline of Slovenia without tiles; an online
-basemap is an option.
-"""
+"""Streamlit entry point: `streamlit run app.py`. Routes to the pages in `pages/` (thin; sr_core computes)."""
 
 from __future__ import annotations
 
-import json
-import math
-from importlib import resources
-from pathlib import Path
-
-import pandas as pd
-import pydeck as pdk
 import streamlit as st
 
-from ui.common import Keys, catalog, page_setup, select_patch, sidebar
+st.set_page_config(page_title="S2 super-resolution inspector", page_icon="🛰️", layout="wide")
 
-page_setup("Home")
-st.title("🛰️ Sentinel-2 super-resolution of farmland")
-st.caption(
-    "4× super-resolution (10 m → 2.5 m) cultivated-land maps for the AI4EO *Enhanced Sentinel-2 for Agriculture* "
-    "benchmark (Slovenia). Pick a patch, scrub its time series, run the model, compare with the labels, and hunt for "
-    "hallucinations."
-)
-
-
-# -- first start: build the simulated demo set ------------------------------------------------------------------------
-def ensure_demo_with_progress() -> None:
-    import os
-
-    if os.environ.get("SR_CORE_DEMO", "on").lower() in {"off", "0", "no", "false"}:
-        return  # a server that only shows real data (documented in the README)
-    from sr_core.demo import demo_is_built, ensure_demo
-
-    if demo_is_built():
-        return
-    bar = st.progress(0.0, text="First start: building the simulated demo dataset …")
-
-    def progress(done: int, total: int, message: str) -> None:
-        bar.progress(done / max(total, 1), text=f"Building the simulated demo dataset: {message} ({done}/{total})")
-
-    ensure_demo(progress=progress)
-    bar.empty()
-    catalog.clear()
-
-
-try:
-    ensure_demo_with_progress()
-except ImportError:
-    st.info("The simulator is not available in this installation, so there is no built-in demo set.")
-
-# -- settings: folders of real EOPatches -------------------------------------------------------------------------------
-with st.expander("⚙️ Data sources", expanded=False):
-    from sr_core.catalog import ENV_DATA, load_settings, real_folders, save_real_folders
-    from sr_core.paths import data_home, demo_dir
-
-    st.markdown(
-        f"- Built-in **simulated** demo set: `{demo_dir()}`\n"
-        f"- **Real** EOPatch folders: set `{ENV_DATA}` (folders separated by `:`) or list them below.\n"
-        f"- Everything the app writes lives under `{data_home()}` (`$SR_CORE_HOME`)."
-    )
-    current = "\n".join(load_settings().get("real_folders", []))
-    text = st.text_area("Folders of real EOPatches (one per line)", value=current, key="real_folders_text")
-    if st.button("Save folders"):
-        save_real_folders(text.splitlines())
-        catalog.clear()
-        missing = [f for f in text.splitlines() if f.strip() and not Path(f).expanduser().exists()]
-        if missing:
-            st.warning(f"These folders do not exist (yet): {', '.join(missing)}")
-        st.rerun()
-    if real_folders():
-        st.caption("Active real folders: " + ", ".join(f"`{p}`" for p in real_folders()))
-
-rows = catalog()
-if not rows:
-    st.warning("No patches found. Build the demo set with `python -m sr_core demo` or add a folder of EOPatches above.")
-    st.stop()
-
-df = pd.DataFrame(rows)
-last_mcc = st.session_state.get(Keys.LAST_MCC, {})
-df["last_mcc"] = [last_mcc.get(p, math.nan) for p in df["path"]]
-bad = df[df["error"] != ""]
-df = df[df["error"] == ""].reset_index(drop=True)
-if not bad.empty:
-    with st.expander(f"⚠️ {len(bad)} folder(s) could not be read", expanded=False):
-        for _, r in bad.iterrows():
-            st.write(f"`{r['path']}`: {r['error']}")
-
-# -- map --------------------------------------------------------------------------------------------------------------
-STATS = {
-    "source": "Source (simulated / real)",
-    "cloud_cover": "Mean cloud cover",
-    "cultivated_share": "Cultivated share (labels)",
-    "last_mcc": "Last weighted MCC (this session)",
-}
-c1, c2 = st.columns([3, 1])
-with c2:
-    stat = st.selectbox("Colour footprints by", list(STATS), format_func=STATS.get, key="colour_by")
-    basemap = st.toggle("Online basemap (needs internet)", value=False,
-                        help="Off: a bundled outline of Slovenia, no network needed. On: OpenStreetMap tiles.")
-
-
-def colour(row: pd.Series) -> list[int]:
-    if stat == "source":
-        return [230, 160, 40, 170] if row["source"] == "simulated" else [60, 160, 255, 170]
-    v = row[stat]
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return [128, 128, 128, 120]
-    lo, hi = (0.0, 1.0) if stat != "last_mcc" else (0.3, 1.0)
-    t = min(max((float(v) - lo) / (hi - lo), 0.0), 1.0)
-    return [int(255 * (1 - t)), int(200 * t + 40), 60, 180]
-
-
-df["fill"] = df.apply(colour, axis=1)
-df["polygon"] = df["lonlat_ring"].apply(lambda r: [list(p) for p in r])
-df["label"] = df.apply(
-    lambda r: f"{r['name']} ({r['source']}) · T={r['n_dates']} · clouds {r['cloud_cover']:.0%}", axis=1
-)
-outline = json.loads(resources.files("sr_core").joinpath("assets/slovenia.geojson").read_text())
-
-layers = []
-if basemap:
-    layers.append(pdk.Layer("TileLayer", data="https://tile.openstreetmap.org/{z}/{x}/{y}.png", id="basemap",
-                            min_zoom=0, max_zoom=19, tile_size=256))
-layers += [
-    pdk.Layer("GeoJsonLayer", outline, id="slovenia", stroked=True, filled=True, get_fill_color=[60, 70, 60, 60],
-              get_line_color=[200, 200, 200, 220], line_width_min_pixels=1.5),
-    pdk.Layer("PolygonLayer", df[["polygon", "fill", "label", "path"]], id="patches", get_polygon="polygon",
-              get_fill_color="fill", get_line_color=[255, 255, 255], line_width_min_pixels=1, pickable=True,
-              auto_highlight=True),
+PAGES = [
+    st.Page("pages/0_Home.py", title="Home", icon="🗺️", url_path="home", default=True),
+    st.Page("pages/1_Time_series.py", title="Time series", icon="🕒", url_path="Time_series"),
+    st.Page("pages/2_Predict_and_compare.py", title="Predict & compare", icon="🎯", url_path="Predict_and_compare"),
+    st.Page("pages/3_Upload.py", title="Upload", icon="📤", url_path="Upload"),
 ]
-view = pdk.ViewState(longitude=14.85, latitude=46.12, zoom=7)
-deck = pdk.Deck(layers=layers, initial_view_state=view, map_style=None, tooltip={"text": "{label}"})
-with c1:
-    event = st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key="patch_map", height=480)
-    st.caption("Orange = simulated, blue = real (when colouring by source). Click a footprint to select it." +
-               ("" if basemap else " Offline outline of Slovenia; no tiles are loaded."))
-objs = (event.selection.get("objects", {}) or {}).get("patches", []) if event and event.selection else []
-if objs:
-    select_patch(objs[0]["path"])
+OPTIONAL = [
+    ("pages/4_Hallucinations.py", "Hallucinations", "🔍", "Hallucinations"),
+    ("pages/5_Leaderboard.py", "Leaderboard", "🏆", "Leaderboard"),
+]
+for path, title, icon, url in OPTIONAL:
+    from pathlib import Path
 
-# -- table ------------------------------------------------------------------------------------------------------------
-st.subheader("Patches")
-table = df[["name", "source", "region", "product_level", "n_dates", "height", "width", "first_date", "last_date",
-            "cloud_cover", "cultivated_share", "last_mcc"]].copy()
-table["first_date"] = table["first_date"].str[:10]
-table["last_date"] = table["last_date"].str[:10]
-ev = st.dataframe(
-    table, hide_index=True, on_select="rerun", selection_mode="single-row", key="patch_table",
-    column_config={
-        "cloud_cover": st.column_config.ProgressColumn("cloud cover", format="percent", min_value=0, max_value=1),
-        "cultivated_share": st.column_config.NumberColumn("cultivated", format="percent"),
-        "last_mcc": st.column_config.NumberColumn("last wMCC", format="%.3f"),
-        "n_dates": st.column_config.NumberColumn("T"),
-    },
-)
-if ev and ev.selection and ev.selection.get("rows"):
-    select_patch(df.iloc[ev.selection["rows"][0]]["path"])
+    if (Path(__file__).parent / path).exists():
+        PAGES.append(st.Page(path, title=title, icon=icon, url_path=url))
 
-sel = st.session_state.get(Keys.SELECTED)
-if sel:
-    row = df[df["path"] == sel]
-    if not row.empty:
-        r = row.iloc[0]
-        kind = "🧪 SIMULATED" if r["source"] == "simulated" else "🛰️ REAL"
-        st.success(f"Selected **{r['name']}** ({kind}, {r['n_dates']} dates). Open **Time series** or "
-                   "**Predict & compare** in the sidebar.")
-sidebar()
+st.navigation(PAGES).run()

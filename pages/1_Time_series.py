@@ -114,7 +114,7 @@ def viewer() -> None:
         try:
             from streamlit_image_coordinates import streamlit_image_coordinates
 
-            click = streamlit_image_coordinates(big, key="pixel_click")
+            click = streamlit_image_coordinates(big, key="pixel_click", width="stretch", png_compression_level=1)
         except ImportError:
             st.image(big)
             click = None

@@ -72,7 +72,7 @@ def _run(page: str, selected: Path | None = None) -> AppTest:
 
 
 def test_home_lists_patches_and_selects_one(served):
-    at = _run("app.py")
+    at = _run("pages/0_Home.py")
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.dataframe) == 1
     df = at.dataframe[0].value
@@ -144,3 +144,9 @@ def test_deep_link_selects_patch_and_date(served):
     assert not at.exception, [e.value for e in at.exception]
     assert Path(at.session_state["selected_patch_path"]).name == "eopatch-02"
     assert at.session_state["frame_index"] == 2
+
+
+def test_router_opens_home(served):
+    at = _run("app.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Sentinel-2 super-resolution" in t.value for t in at.title)
