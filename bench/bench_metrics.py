@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--patches", type=int, default=25)
     ap.add_argument("--size", type=int, default=2000)
     ap.add_argument("--no-diagnostics", action="store_true")
+    ap.add_argument("--files", action="store_true",
+                    help="also time score_submission end to end: 25 GeoTIFFs vs 25 EOPatch folders (1 date each) on disk")
     args = ap.parse_args(argv)
 
     truth = field_layout(args.size, seed=0)
@@ -93,7 +95,36 @@ def main(argv: list[str] | None = None) -> int:
         what = "with size classes + boundary F" if diagnostics else "weighted + unweighted counts only"
         print(f"score {args.patches} patches ({what}): {dt:.2f} s ({dt / args.patches:.3f} s/patch), "
               f"pooled wMCC {pooled.wmcc:.4f}, MCC {pooled.mcc:.4f}")
+    if args.files:
+        _bench_files(labels, preds, nd, args.no_diagnostics)
     return 0
+
+
+def _bench_files(labels: list[np.ndarray], preds: list[np.ndarray], nd: np.ndarray, no_diagnostics: bool) -> None:
+    """Write truth EOPatches (one date, labels) and a submission to a temporary folder and time the scoring."""
+    import tempfile
+    from datetime import datetime
+
+    from sr_core import BBox, Patch, PatchInfo
+    from sr_core.io.eopatch import write_eopatch
+    from sr_core.io.submission import score_submission, write_submission
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for i, (t, p) in enumerate(zip(labels, preds, strict=True), start=1):
+            h, w = t.shape[0] // 4, t.shape[1] // 4
+            x0 = 500_000.0 + 5000 * i
+            bbox = BBox(x0, 5_100_000.0, x0 + 10 * w, 5_100_000.0 + 10 * h)
+            patch = Patch(bands=np.zeros((1, h, w, 12), np.float32), timestamps=[datetime(2019, 6, 1)], bbox=bbox,
+                          cultivated=t, not_declared=nd, info=PatchInfo(name=f"eopatch-{i:02d}"))
+            write_eopatch(patch, root / "truth" / patch.name)
+            write_submission(p, bbox, root / "sub", name=patch.name)
+        for diagnostics in ([False] if no_diagnostics else [False, True]):
+            t0 = time.perf_counter()
+            result = score_submission(root / "sub", root / "truth", diagnostics=diagnostics)
+            dt = time.perf_counter() - t0
+            print(f"score_submission from disk ({len(labels)} GeoTIFFs + EOPatch labels, diagnostics={diagnostics}): "
+                  f"{dt:.2f} s, valid={result.validation.ok}, pooled wMCC {result.pooled.wmcc:.4f}")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ for f in found:
     try:
         p = load_patch(f)
     except SRCoreError as exc:
-        rows.append({"folder": f.name, "status": "❌ " + str(exc)})
+        rows.append({"folder": str(f.relative_to(folder)), "status": "❌ " + str(exc)})
         continue
     try:
         from sr_core.quality import series_warnings
@@ -86,7 +86,8 @@ for f in found:
         warns = []
     ok.append(f)
     rows.append({
-        "folder": f.name, "status": "✅ readable", "source": p.info.source.value, "level": p.info.product_level.value,
+        "folder": str(f.relative_to(folder)), "status": "✅ readable", "source": p.info.source.value,
+        "level": p.info.product_level.value,
         "T": p.n_dates, "size (10 m px)": f"{p.height} × {p.width}",
         "dates": f"{p.timestamps[0]:%Y-%m-%d} … {p.timestamps[-1]:%Y-%m-%d}",
         "CRS": p.bbox.crs, "layers": ", ".join(p.features_present()),
@@ -97,17 +98,28 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 if not ok:
     st.stop()
 
-choice = st.selectbox("Patch", [f.name for f in ok], key="upload_choice")
-path = next(f for f in ok if f.name == choice)
+labels = {str(f.relative_to(folder)): f for f in ok}
+choice = st.selectbox("Patch", list(labels), key="upload_choice")
+path = labels[choice]
 p = load_patch(path)
 if p.cloud_mask is None and p.cloud_prob is None:
-    st.warning("This patch has no cloud masks (CLP/CLM): every pixel is treated as clear unless masks are computed.")
-    try:
-        from sr_core.clouds import ensure_cloud_masks  # noqa: F401
+    st.warning("This patch has no cloud masks (CLP/CLM): every pixel would be treated as clear. Compute them with "
+               "s2cloudless (Sentinel Hub's detector; B10 is estimated when the cube lacks it, see `info` notes).")
+    if st.button("☁️ Compute cloud masks (s2cloudless)", key="upload_clouds"):
+        from sr_core.clouds import ensure_cloud_masks
+        from sr_core.io import write_eopatch
 
-        st.caption("Cloud masks can be computed with s2cloudless: `python -m sr_core clouds PATH`.")
-    except ImportError:
-        pass
+        bar = st.progress(0.0, text="s2cloudless …")
+        try:
+            with_clouds = ensure_cloud_masks(
+                p, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"s2cloudless: date {d}/{t}"))
+            out = write_eopatch(with_clouds, Path(folder) / "with-clouds" / p.name, overwrite=True)
+        except SRCoreError as exc:
+            st.error(f"Could not compute cloud masks: {exc}")
+        else:
+            bar.empty()
+            st.success(f"Cloud masks computed and stored with the patch as `{out}` (listed above as a new folder).")
+            st.rerun()
 
 c1, c2 = st.columns(2)
 if c1.button("Open this patch in the other pages", key="upload_open"):

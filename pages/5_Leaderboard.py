@@ -21,6 +21,7 @@ from ui.common import Keys, page_setup, sidebar
 RESULT_KEY = "leaderboard_last_result"
 HISTORY_KEY = "leaderboard_history_team"
 UPLOAD_KEY = "leaderboard_upload"
+MAX_DOWNLOAD_MB = 1024  #: larger inputs archives (the full-size benchmark: ~130 MB per patch) are handed out directly
 
 page_setup("Leaderboard", "🏆")
 st.title("🏆 Benchmark leaderboard")
@@ -97,14 +98,18 @@ with guarded("Preparing the inputs archive"):
         with st.spinner("Packing the inputs (labels removed) …"):
             zip_path = inputs_archive(bench)
     size_mb = zip_path.stat().st_size / 1024**2
-    st.download_button(
-        f"⬇️ Test inputs ({bench.n} EOPatch folders, no labels, {size_mb:.0f} MB)",
-        data=lambda: zip_path.read_bytes(),
-        file_name=f"benchmark-inputs-{bench.id}.zip",
-        mime="application/zip",
-        on_click="ignore",
-        key="lb_download",
-    )
+    if size_mb > MAX_DOWNLOAD_MB:
+        st.info(f"The inputs archive is {size_mb / 1024:.1f} GB, too large to serve through the browser. The organisers "
+                "hand it out directly (`python -m sr_core benchmark inputs --zip --out DIR` writes a copy).", icon="💾")
+    else:
+        st.download_button(
+            f"⬇️ Test inputs ({bench.n} EOPatch folders, no labels, {size_mb:.0f} MB)",
+            data=lambda: zip_path.read_bytes(),
+            file_name=f"benchmark-inputs-{bench.id}.zip",
+            mime="application/zip",
+            on_click="ignore",
+            key="lb_download",
+        )
     st.caption("Same as `python -m sr_core benchmark inputs --out DIR`. eo-learn 1.x layout, readable by "
                "`sr_core.load_eopatch` and eo-learn.")
 

@@ -8,9 +8,9 @@ A date of a patch becomes ``N_DATE_FEATURES`` channels per 10 m pixel:
 * NDVI, NDWI (green vs NIR) and NDBI (SWIR1 vs NIR), each in −1…1;
 * the s2cloudless cloud probability (0 where the patch has none) and the valid mask (1 = has data, not cloud).
 
-Band and index channels are set to 0 where a pixel is not valid, so cloud and no-data values never leak into the
-network; the valid mask tells it which zeros are missing data. The day of year travels beside the features
-(:func:`day_of_year`) and is encoded inside the network.
+Cloudy and no-data observations keep their values here; the network masks them out of its temporal pooling
+(they are used only for a pixel that is never seen clear), and the valid channel tells it which is which. The day
+of year travels beside the features (:func:`day_of_year`) and is encoded inside the network.
 
 The numpy helpers (:func:`patch_arrays`, :func:`series_report`) need no torch; :func:`date_features` works on torch
 tensors so that it runs on the model's device.
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -76,11 +76,8 @@ def patch_arrays(patch: Patch) -> PatchArrays:
 
 
 def _ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    import torch
-
-    den = a + b
-    return torch.where(den.abs() > 1e-6, (a - b) / torch.where(den.abs() > 1e-6, den, torch.ones_like(den)),
-                       torch.zeros_like(den)).clamp(-1.0, 1.0)
+    """(a − b) / (a + b) for non-negative a, b: within −1…1, and 0 where both are 0."""
+    return (a - b) / (a + b + 1e-6)
 
 
 def date_features(
@@ -106,18 +103,16 @@ def date_features(
     idx = torch.stack([_ratio(nir, red), _ratio(green, nir), _ratio(swir, nir)], dim=-1)  # (..., 3)
     v = valid.to(torch.float32).unsqueeze(-1)  # (..., 1)
     cp = torch.zeros_like(v) if cloud_prob is None else cloud_prob.to(torch.float32).unsqueeze(-1)
-    return torch.cat([logb * v, idx * v, cp, v], dim=-1)
+    return torch.cat([logb, idx, cp, v], dim=-1)
 
 
-def log_band_stats(bands: np.ndarray, valid: np.ndarray, max_samples: int = 200_000, seed: int = 0) -> dict[str, Any]:
-    """Mean / std of log(ρ + LOG_OFFSET) per band over valid pixels of a (T, H, W, 12) cube (sampled)."""
-    rng = np.random.default_rng(seed)
-    sel = np.flatnonzero(valid.reshape(-1))
-    if sel.size == 0:
+def log_band_stats(samples: np.ndarray) -> dict[str, list[float]]:
+    """Mean / std of log(ρ + LOG_OFFSET) per band of (N, 12) reflectance samples (clear pixels of training data),
+    as ``{"band_mean": [...], "band_std": [...]}`` (the defaults when there are no samples)."""
+    x = np.asarray(samples, np.float64).reshape(-1, N_BANDS)
+    if x.shape[0] == 0:
         return {"band_mean": list(DEFAULT_BAND_MEAN), "band_std": list(DEFAULT_BAND_STD)}
-    if sel.size > max_samples:
-        sel = rng.choice(sel, max_samples, replace=False)
-    x = np.log(np.clip(bands.reshape(-1, N_BANDS)[sel], 0, None) + LOG_OFFSET)
+    x = np.log(np.clip(x, 0, None) + LOG_OFFSET)
     return {"band_mean": [float(v) for v in x.mean(0)], "band_std": [float(max(v, 1e-3)) for v in x.std(0)]}
 
 

@@ -255,7 +255,13 @@ class ConfusionCounts:
             m = m.ravel()
             t, p = t[m], p[m]
             w = None if w is None else w[m]
-        code = 2 * t.astype(np.int8) + p.astype(np.int8)  # 0 tn, 1 fp, 2 fn, 3 tp
+        return cls._from_code(_outcome_code(t, p), w)
+
+    @classmethod
+    def _from_code(cls, code: np.ndarray, w: np.ndarray | None = None, m: np.ndarray | None = None) -> ConfusionCounts:
+        if m is not None:
+            code = code[m]
+            w = None if w is None else w[m]
         c = np.bincount(code, weights=w, minlength=4).astype(np.float64)
         return cls(tp=float(c[3]), fp=float(c[1]), fn=float(c[2]), tn=float(c[0]))
 
@@ -314,6 +320,11 @@ class ConfusionCounts:
             "tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn, "mcc": self.mcc, "mcc_defined": self.mcc_defined,
             "precision": self.precision, "recall": self.recall, "f1": self.f1, "iou": self.iou, "accuracy": self.accuracy,
         }  # fmt: skip
+
+
+def _outcome_code(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Flat int8 outcome per pixel: 0 TN, 1 FP, 2 FN, 3 TP."""
+    return (2 * t.ravel().astype(np.int8) + p.ravel().astype(np.int8)).astype(np.int8)
 
 
 def confusion_counts(y_true: Any, y_pred: Any, weights: Any = None) -> ConfusionCounts:
@@ -412,26 +423,24 @@ def boundary_counts(
     """Boundary matches at each tolerance between the true and predicted cultivated masks.
 
     Boundaries are the masks' inner boundaries (:func:`boundary`). A boundary pixel is matched at tolerance k when
-    a boundary pixel of the other map lies within Euclidean distance k (i.e. inside a :func:`disk` of radius k
-    around it). Only boundary pixels where ``valid`` is True (e.g. weight > 0) are counted; they may match a
+    a boundary pixel of the other map lies within Euclidean distance k (nearest neighbours by a k-d tree over the
+    boundary pixels). Only boundary pixels where ``valid`` is True (e.g. weight > 0) are counted; they may match a
     boundary pixel anywhere.
     """
+    from scipy.spatial import cKDTree
+
     t = boundary(np.asarray(y_true) != 0)
     p = boundary(np.asarray(y_pred) != 0)
     v = np.ones(t.shape, bool) if valid is None else np.asarray(valid, bool)
     tv, pv = t & v, p & v
     n_true, n_pred = int(tv.sum()), int(pv.sum())
-    out = {}
-    for k in tolerances:
-        k = int(k)
-        if not n_true or not n_pred:
-            out[k] = BoundaryCounts(0, n_pred, 0, n_true)
-            continue
-        fp = disk(k)
-        near_true = ndimage.binary_dilation(t, structure=fp)
-        near_pred = ndimage.binary_dilation(p, structure=fp)
-        out[k] = BoundaryCounts(int((pv & near_true).sum()), n_pred, int((tv & near_pred).sum()), n_true)
-    return out
+    tols = [int(k) for k in tolerances]
+    if not n_true or not n_pred or not tols:
+        return {k: BoundaryCounts(0, n_pred, 0, n_true) for k in tols}
+    reach = max(tols) + 0.5
+    d_pred, _ = cKDTree(np.argwhere(t)).query(np.argwhere(pv), distance_upper_bound=reach)  # inf beyond reach
+    d_true, _ = cKDTree(np.argwhere(p)).query(np.argwhere(tv), distance_upper_bound=reach)
+    return {k: BoundaryCounts(int((d_pred <= k).sum()), n_pred, int((d_true <= k).sum()), n_true) for k in tols}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -560,14 +569,11 @@ def evaluate(
     if hasattr(y_pred, "binary") and hasattr(y_pred, "proba"):
         y_pred = y_pred.binary
     t = _as_mask(y_true, "y_true")
-    p = np.asarray(y_pred)
-    if p.ndim == 3 and p.shape[-1] == 1:
-        p = p[..., 0]
+    p = _as_mask(y_pred, f"{name}: prediction")
     if p.shape != t.shape:
         raise PatchValidationError(
             f"{name}: prediction has shape {p.shape} but the truth {t.shape}; predict on the 2.5 m label grid (4H × 4W)"
         )
-    p = p != 0
     layout = parcel_layout(t) if (weights is None or diagnostics) else None
     if weights is None:
         assert layout is not None
@@ -577,8 +583,12 @@ def evaluate(
         if w.shape != t.shape:
             raise PatchValidationError(f"{name}: weights have shape {w.shape} but the truth {t.shape}; they must match")
     scored = w > 0
-    weighted = ConfusionCounts.from_arrays(t, p, w)
-    unweighted = ConfusionCounts.from_arrays(t, p, mask=scored)
+    code = _outcome_code(t, p)
+    wf = w.ravel().astype(np.float64)
+    if wf.size and (not np.all(np.isfinite(wf)) or wf.min() < 0):
+        raise PatchValidationError(f"{name}: weights must be finite and non-negative")
+    weighted = ConfusionCounts._from_code(code, wf)
+    unweighted = ConfusionCounts._from_code(code, None, scored.ravel())
     notes: list[str] = []
     if not weighted.mcc_defined:
         what = "nothing is scored" if weighted.total == 0 else (
@@ -592,7 +602,7 @@ def evaluate(
         assert layout is not None
         cls_of = layout.size_class_of_parcel()[1:]
         for k, (cname, member) in enumerate(size_class_masks(layout).items()):
-            size_classes[cname] = ConfusionCounts.from_arrays(t, p, w, mask=member)
+            size_classes[cname] = ConfusionCounts._from_code(code, wf, member.ravel())
             parcels[cname] = int((cls_of == k).sum())
         bd = boundary_counts(t, p, tolerances, valid=scored)
     return Scores(weighted=weighted, unweighted=unweighted, size_classes=size_classes, boundary=bd, name=name,

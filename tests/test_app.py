@@ -150,3 +150,26 @@ def test_router_opens_home(served):
     at = _run("app.py")
     assert not at.exception, [e.value for e in at.exception]
     assert any("Sentinel-2 super-resolution" in t.value for t in at.title)
+
+
+def test_upload_page_computes_missing_cloud_masks(tmp_path, monkeypatch):
+    pytest.importorskip("s2cloudless")
+    from sr_core.io import write_eopatch
+
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    bare = _patch("eopatch-bare", 5).replace(cloud_prob=None, cloud_mask=None)
+    up = tmp_path / "upload"
+    write_eopatch(bare, up / "eopatch-bare")
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT)
+    at.session_state["upload_dir"] = str(up)
+    at.run()
+    assert any("no cloud masks" in w.value for w in at.warning)
+    at.button(key="upload_clouds").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    from sr_core.io import load_eopatch
+
+    done = load_eopatch(up / "with-clouds" / "eopatch-bare")
+    assert done.cloud_mask is not None and done.cloud_prob is not None
+    assert any("s2cloudless" in n for n in done.info.notes)
+    report = at.dataframe[0].value
+    assert "with-clouds/eopatch-bare" in list(report["folder"])

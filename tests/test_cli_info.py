@@ -24,7 +24,10 @@ def test_info_json_on_the_challenge_layout(capsys):
     assert d["cloud_fraction"][1] > 0.5 and d["cloud_fraction"][0] < 0.5
     assert d["bbox"] == pytest.approx([465181.05, 5079244.89, 466180.53, 5080254.63], abs=0.01)
     assert {"bands", "cloud_prob", "cloud_mask", "is_data", "cultivated", "not_declared"} == set(d["features"])
-    assert d["source"] == "real" and d["product_level"] == "L2A" and d["label_shape"] == [404, 400]
+    assert d["source"] == "real" and d["product_level"] == "L1C" and d["label_shape"] == [404, 400]
+    assert any("L1C detected from reflectance" in n for n in d["notes"])
+    assert any("trained on L2A surface reflectance" in w for w in d["warnings"])
+    assert any("2 of 5 frames are mostly cloudy" in w for w in d["warnings"]) and not d["clouds_computed"]
     assert d["norm_factor"] == 1e-4
 
 

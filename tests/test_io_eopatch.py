@@ -36,9 +36,11 @@ def test_real_fixtures_load_and_agree():
     assert np.array_equal(a.cloud_mask, b.cloud_mask) and a.is_data.all() and b.is_data.all()
     # frames 2 and 3 are the cloudy ones (README)
     assert list(np.flatnonzero(a.cloud_fraction() > 0.5)) == [1, 2]
-    # L1C cube: B10 dropped and noted; the challenge-layout BANDS read as L2A unless meta says otherwise (no guessing)
+    # L1C cube: B10 dropped and noted. The challenge-layout BANDS cube (really L1C data, its metadata silent) is
+    # detected as L1C from its reflectance, and the note gives the reason (the blue path radiance it measured)
     assert b.info.product_level is ProductLevel.L1C and any("dropped B10" in n for n in b.info.notes)
-    assert a.info.product_level is ProductLevel.L2A and any("L2A assumed" in n for n in a.info.notes)
+    assert a.info.product_level is ProductLevel.L1C
+    assert any("L1C detected from reflectance" in n and "B01 = 0.100" in n for n in a.info.notes), a.info.notes
     assert a.info.source is b.info.source is Source.REAL
     assert a.info.meta["size_x"] == 100 and a.info.meta["size_y"] == 101
     json.dumps(dict(a.info.meta))  # plain JSON-able values

@@ -297,5 +297,7 @@ def test_evaluate_accepts_a_prediction_and_checks_shape(small_patch):
     assert s.wmcc == pytest.approx(1.0)
     with pytest.raises(PatchValidationError, match="label grid"):
         evaluate(small_patch.cultivated, np.zeros((3, 3)))
+    with pytest.raises(PatchValidationError, match="boolean mask"):
+        evaluate(small_patch.cultivated, np.full(small_patch.label_shape, 0.7))  # probabilities, not a 0/1 map
     with pytest.raises(PatchValidationError, match="no CULTIVATED"):
         evaluate_patch(small_patch.replace(cultivated=None, not_declared=None), pred)

@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-from .archive import extract_archive, find_eopatches, is_eopatch, iter_patches, open_patches
-from .eopatch import EOPatchExistsError, load_eopatch, read_npy, write_eopatch
+from .archive import extract_archive, find_eopatches, is_eopatch, iter_patch_folders, iter_patches, open_patches
+from .eopatch import EOPatchExistsError, load_eopatch, read_b10, read_npy, write_eopatch
 from .legacy_pickle import read_legacy_pickle
 
 __all__ = [
-    "EOPatchExistsError", "extract_archive", "find_eopatches", "is_eopatch", "iter_patches", "load_eopatch", "open_patches",
-    "read_legacy_pickle", "read_npy", "write_eopatch",
+    "EOPatchExistsError", "extract_archive", "find_eopatches", "is_eopatch", "iter_patch_folders", "iter_patches",
+    "load_eopatch", "open_patches", "read_b10", "read_legacy_pickle", "read_npy", "write_eopatch",
 ]  # fmt: skip

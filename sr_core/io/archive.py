@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import lzma
 import os
 import re
 import shutil
@@ -43,6 +44,11 @@ _CHUNK = 1024**2
 _TAR_OVERHEAD_PER_MEMBER = 3 * 512  # header + PAX/long-name header + padding, generously
 _BBOX_FILES = ("bbox.geojson", "bbox.geojson.gz", "bbox.pkl.gz", "bbox.pkl")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_MAX_NAME_BYTES = 255
+_MAX_PATH_CHARS = 1024
+#: Errors a decompressor raises on corrupt member data (zip: deflate / bzip2 / lzma; tar: gzip).
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, RuntimeError, OSError,
+                ValueError)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,11 @@ def _clean_name(raw: str, archive: Path) -> str | None:
         raise ArchiveError(
             f"{archive.name}: member {raw!r} would land outside the target folder ('..' in its path); "
             "refusing the archive (nothing written)"
+        )
+    if any(len(p.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES for p in parts) or len(name) > _MAX_PATH_CHARS:
+        raise ArchiveError(
+            f"{archive.name}: member {raw[:80]!r}… has a name longer than file systems allow ({_MAX_NAME_BYTES} bytes "
+            f"per name, {_MAX_PATH_CHARS} characters in all); refusing the archive (nothing written)"
         )
     return "/".join(parts) or None
 
@@ -255,9 +266,14 @@ def _check_layout(members: list[_Member], archive: Path) -> None:
 
 def _copy(src: IO[bytes], target: Path, declared: int, name: str, archive: Path, budget: list[int]) -> None:
     written = 0
-    with open(target, "xb") as out:
+    with _writing(name, archive), open(target, "xb") as out:
         while True:
-            chunk = src.read(_CHUNK)
+            try:
+                chunk = src.read(_CHUNK)
+            except ArchiveError:
+                raise
+            except _READ_ERRORS as exc:
+                raise ArchiveError(f"{archive.name}: member {name!r} is corrupt ({type(exc).__name__}: {exc})") from None
             if not chunk:
                 break
             written += len(chunk)
@@ -269,6 +285,17 @@ def _copy(src: IO[bytes], target: Path, declared: int, name: str, archive: Path,
             out.write(chunk)
     if written != declared:
         raise ArchiveError(f"{archive.name}: member {name!r} holds {written} bytes, declared {declared}; truncated")
+
+
+@contextlib.contextmanager
+def _writing(name: str, archive: Path) -> Iterator[None]:
+    """OSError while creating / writing a member's file (disk full, name refused by the file system) → ArchiveError."""
+    try:
+        yield
+    except OSError as exc:
+        raise ArchiveError(
+            f"{archive.name}: cannot write member {name!r} ({exc.strerror or exc}); free disk space or re-pack the archive"
+        ) from None
 
 
 def _target(dest: Path, name: str) -> Path:
@@ -323,14 +350,17 @@ def extract_archive(
             if zf is not None:
                 for m, info in zmembers:
                     target = _target(dest, m.name)
-                    if m.is_dir:
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with _writing(m.name, archive):
+                        if m.is_dir:
+                            target.mkdir(parents=True, exist_ok=True)
+                            continue
+                        target.parent.mkdir(parents=True, exist_ok=True)
                     try:
                         with zf.open(info) as src:
                             _copy(src, target, m.size, info.filename, archive, budget)
-                    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+                    except ArchiveError:
+                        raise
+                    except _READ_ERRORS as exc:
                         raise ArchiveError(f"{archive.name}: member {info.filename!r} is corrupt ({exc})") from None
             else:
                 wanted = {m.name: m for m in members}
@@ -341,10 +371,11 @@ def extract_archive(
                             continue
                         m = wanted[name]
                         target = _target(dest, name)
-                        if m.is_dir:
-                            target.mkdir(parents=True, exist_ok=True)
-                            continue
-                        target.parent.mkdir(parents=True, exist_ok=True)
+                        with _writing(name, archive):
+                            if m.is_dir:
+                                target.mkdir(parents=True, exist_ok=True)
+                                continue
+                            target.parent.mkdir(parents=True, exist_ok=True)
                         src = tf.extractfile(ti)
                         if src is None:
                             raise ArchiveError(f"{archive.name}: member {ti.name!r} cannot be read")
@@ -391,14 +422,10 @@ def find_eopatches(folder: str | Path, *, max_depth: int = 4) -> list[Path]:
     return sorted(found)
 
 
-def iter_patches(path: str | Path, *, keep_extracted: bool = False, **limits: Any) -> Iterator[Any]:
-    """Yield the patches in ``path`` one at a time (an EOPatch folder, a folder of them, or an archive of them),
-    so that only one patch is in memory at once.
-
-    Archives are extracted (by :func:`extract_archive`, ``limits`` passed on) into a fresh folder under
-    ``$SR_CORE_HOME/uploads``, deleted when the iteration ends unless ``keep_extracted``. Patches come in
-    folder-path order.
-    """
+def iter_patch_folders(path: str | Path, *, keep_extracted: bool = False, **limits: Any) -> Iterator[tuple[Path, Any]]:
+    """Like :func:`iter_patches`, yielding ``(folder, patch)``: the EOPatch folder each patch was read from (inside
+    the temporary extraction folder for an archive, valid until the next item unless ``keep_extracted``), for
+    callers that read more from it (e.g. :func:`sr_core.io.eopatch.read_b10`)."""
     from ..paths import subdir
     from .eopatch import load_eopatch
 
@@ -413,7 +440,7 @@ def iter_patches(path: str | Path, *, keep_extracted: bool = False, **limits: An
                 "point at a patch folder, a folder of them, or a .zip/.tar.gz archive"
             )
         for f in folders:
-            yield load_eopatch(f)
+            yield f, load_eopatch(f)
         return
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", path.name)[:60]
     dest = subdir("uploads") / f"{stem}-{uuid.uuid4().hex[:8]}"
@@ -424,10 +451,22 @@ def iter_patches(path: str | Path, *, keep_extracted: bool = False, **limits: An
                 f"{path.name}: holds no EOPatch folders (a folder with data/ and bbox.geojson or bbox.pkl.gz)"
             )
         for f in folders:
-            yield load_eopatch(f)
+            yield f, load_eopatch(f)
     finally:
         if not keep_extracted:
             shutil.rmtree(dest, ignore_errors=True)
+
+
+def iter_patches(path: str | Path, *, keep_extracted: bool = False, **limits: Any) -> Iterator[Any]:
+    """Yield the patches in ``path`` one at a time (an EOPatch folder, a folder of them, or an archive of them),
+    so that only one patch is in memory at once.
+
+    Archives are extracted (by :func:`extract_archive`, ``limits`` passed on) into a fresh folder under
+    ``$SR_CORE_HOME/uploads``, deleted when the iteration ends unless ``keep_extracted``. Patches come in
+    folder-path order.
+    """
+    for _folder, patch in iter_patch_folders(path, keep_extracted=keep_extracted, **limits):
+        yield patch
 
 
 def open_patches(path: str | Path, *, keep_extracted: bool = False, **limits: Any) -> list[Any]:

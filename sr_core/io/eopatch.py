@@ -37,7 +37,7 @@ import shutil
 import uuid
 import zlib
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,12 +47,18 @@ from ..bands import DEFAULT_NORM_FACTOR, L1C_B10_INDEX, N_BANDS
 from ..errors import PatchFormatError, PatchValidationError
 from ..geo import BBox
 from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source
+from ..quality import level_from_meta, reflectance_level
 from .legacy_pickle import read_bbox_pickle, read_meta_pickle, read_timestamps_pickle, to_jsonable
 
 #: Largest array (decoded bytes) read from one file. A full challenge band cube (48 × 500 × 500 × 12 uint16) is 288 MB.
 MAX_ARRAY_BYTES = 8 * 1024**3
 #: Largest JSON metadata file read.
 MAX_JSON_BYTES = 16 * 1024**2
+#: A gzipped array that decodes to more than :data:`GZ_RATIO_FLOOR_BYTES` may expand at most this many times its
+#: file size (a "gzip bomb": a few MB of file declaring GBs of zeros). Real band cubes compress 1.5–3×; masks,
+#: which compress far better, stay below the floor (a 48 × 500 × 500 mask is 12 MB).
+MAX_GZ_RATIO = 200
+GZ_RATIO_FLOOR_BYTES = 64 * 1024**2
 
 BAND_FEATURES = ("data/BANDS", "data/BANDS-S2-L1C")
 OPTIONAL_FEATURES = (
@@ -103,12 +109,18 @@ def read_npy(path: str | Path, *, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarra
                 raise PatchFormatError(
                     f"{path}: not a .npy array file (bad magic bytes); eo-learn stores arrays with numpy.save"
                 ) from None
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=100_000)
-            elif version in ((2, 0), (3, 0)):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=100_000)
-            else:
+            if version not in ((1, 0), (2, 0), (3, 0)):
                 raise PatchFormatError(f"{path}: unsupported .npy version {version}")
+            try:  # the header is untrusted text parsed by numpy: any failure there means a bad header
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+                    else np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = read_header(fh, max_header_size=100_000)
+            except (EOFError, OSError, zlib.error):
+                raise
+            except Exception as exc:  # ValueError, SyntaxError, tokenize.TokenError, TypeError … from numpy
+                raise PatchFormatError(
+                    f"{path}: invalid .npy header ({type(exc).__name__}: {exc}); re-save the array with numpy.save"
+                ) from None
             if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biuf":
                 raise PatchFormatError(
                     f"{path}: array dtype {dtype} is not a plain numeric type (object / structured / text arrays are "
@@ -121,7 +133,15 @@ def read_npy(path: str | Path, *, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarra
                     f"{path}: header declares a {shape} {dtype} array ({nbytes / 1e9:.1f} GB), over the "
                     f"{max_bytes / 1e9:.1f} GB limit; this is not a Sentinel-2 patch feature"
                 )
-            if not isinstance(fh, gzip.GzipFile):
+            if isinstance(fh, gzip.GzipFile):
+                packed = path.stat().st_size
+                if nbytes > GZ_RATIO_FLOOR_BYTES and nbytes > MAX_GZ_RATIO * packed:
+                    raise PatchFormatError(
+                        f"{path}: header declares {nbytes / 1e6:.0f} MB from a {packed / 1e6:.1f} MB gzip file "
+                        f"(over {MAX_GZ_RATIO}× expansion); refused as a possible gzip bomb. If it is genuine (e.g. an "
+                        "almost empty cube), store it uncompressed as .npy"
+                    )
+            else:
                 left = os.fstat(fh.fileno()).st_size - fh.tell()
                 if left < nbytes:
                     raise PatchFormatError(
@@ -143,7 +163,10 @@ def read_npy(path: str | Path, *, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarra
             raise
         except (EOFError, OSError, zlib.error, ValueError, SyntaxError) as exc:
             raise _stream_error(path, exc) from None
-    arr = arr.reshape(shape, order="F" if fortran else "C")
+    try:
+        arr = arr.reshape(shape, order="F" if fortran else "C")
+    except ValueError as exc:  # e.g. more than 64 axes, or a zero-size shape too large to index
+        raise PatchFormatError(f"{path}: header shape {str(shape)[:80]} is not a usable array shape ({exc})") from None
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
@@ -168,10 +191,13 @@ def _read_text(path: Path, max_bytes: int = MAX_JSON_BYTES) -> str:
 
 
 def _read_json(path: Path) -> Any:
+    text = _read_text(path)
     try:
-        return json.loads(_read_text(path))
-    except json.JSONDecodeError as exc:
-        raise PatchFormatError(f"{path}: invalid JSON ({exc}); re-save the patch with eo-learn >= 1.0") from None
+        return json.loads(text)
+    except ValueError as exc:  # JSONDecodeError, or an integer literal over Python's 4300-digit limit
+        raise PatchFormatError(f"{path}: invalid JSON ({str(exc)[:200]}); re-save the patch with eo-learn >= 1.0") from None
+    except RecursionError:
+        raise PatchFormatError(f"{path}: JSON nested too deeply; not eo-learn metadata") from None
 
 
 def _one_of(folder: Path, *names: str) -> Path | None:
@@ -200,7 +226,12 @@ def _read_bbox(folder: Path) -> BBox:
         obj = _read_json(geo)
         if not isinstance(obj, dict):
             raise PatchFormatError(f"{geo}: expected a GeoJSON object")
-        return BBox.from_geojson(obj, source=str(geo))
+        try:
+            return BBox.from_geojson(obj, source=str(geo))
+        except (OverflowError, ValueError, TypeError) as exc:
+            if isinstance(exc, PatchFormatError):
+                raise
+            raise PatchFormatError(f"{geo}: coordinates are not usable numbers ({exc}); rewrite bbox.geojson") from None
     if pkl is not None:
         return read_bbox_pickle(pkl)
     raise PatchFormatError(
@@ -219,8 +250,12 @@ def _read_timestamps(folder: Path) -> tuple[list[datetime], list[str]]:
         for i, s in enumerate(obj):
             try:
                 t = datetime.fromisoformat(str(s).replace("Z", "+00:00"))
-            except ValueError:
-                raise PatchFormatError(f"{js}: entry {i} {s!r} is not an ISO date like 2019-03-04T10:00:00") from None
+                if t.tzinfo is not None:
+                    t = t.astimezone(UTC).replace(tzinfo=None)
+            except (ValueError, OverflowError):
+                raise PatchFormatError(
+                    f"{js}: entry {i} {str(s)[:60]!r} is not an ISO date like 2019-03-04T10:00:00 (in years 1–9999 UTC)"
+                ) from None
             out.append(t)
         return out, []
     if pkl is not None:
@@ -381,15 +416,16 @@ def load_eopatch(path: str | Path) -> Patch:
     stored_notes = meta.get("notes")
     prior_notes = [str(n) for n in stored_notes] if isinstance(stored_notes, list) else []
 
+    level: ProductLevel | None = None
     if files["data/BANDS"] is not None:
         bfile = files["data/BANDS"]
         if files["data/BANDS-S2-L1C"] is not None:
             notes.append("data/BANDS-S2-L1C ignored: data/BANDS read instead")
         level_meta = meta.get("product_level")
         if level_meta is None:
-            level = ProductLevel.L2A
-            notes.append("product level L2A assumed: data/BANDS without a product_level in meta_info "
-                         "(the challenge's convention)")
+            level, level_why = level_from_meta(meta)  # e.g. data_collection = "SENTINEL2_L1C"
+            if level is not None:
+                notes.append(f"product level {level.value} from {level_why}")
         else:
             try:
                 level = ProductLevel(str(level_meta))
@@ -473,12 +509,49 @@ def load_eopatch(path: str | Path) -> Patch:
         else:
             layers[name] = _check_mask01(a, where)
 
+    if bfile.parent.name + "/" + bfile.name.split(".")[0] == "data/BANDS":  # the cube's name does not say the level
+        valid = layers.get("is_data")
+        valid = np.ones((T, H, W), bool) if valid is None else valid.copy()
+        if layers.get("cloud_mask") is not None:
+            valid &= ~layers["cloud_mask"]
+        elif layers.get("cloud_prob") is not None:
+            valid &= layers["cloud_prob"] <= 0.4
+        stat_level, stat_why = reflectance_level(bands, valid)
+        if level is None or level is ProductLevel.UNKNOWN:
+            if stat_level is not ProductLevel.UNKNOWN:
+                level = stat_level
+                notes.append(f"product level {stat_why} (meta_info does not say)")
+            elif level is None:
+                level = ProductLevel.L2A
+                notes.append(f"product level L2A assumed (the challenge's convention; meta_info does not say): {stat_why}")
+        elif stat_level is not ProductLevel.UNKNOWN and stat_level is not level:
+            notes.append(f"meta_info says {level.value} but the reflectance looks {stat_level.value}: {stat_why}")
+    assert level is not None
+
     source = Source.SIMULATED if str(meta.get("source", "")).lower() == Source.SIMULATED.value else Source.REAL
     info = PatchInfo(
         name=folder.resolve().name, source=source, product_level=level, norm_factor=norm,
         notes=tuple(dict.fromkeys([*prior_notes, *notes])), meta=to_jsonable(meta),
     )
     return Patch(bands=bands, timestamps=timestamps, bbox=bbox, info=info, **layers)
+
+
+def read_b10(path: str | Path) -> np.ndarray | None:
+    """The cirrus band B10 of an EOPatch folder as (T, H, W) float32 reflectance, or None when its band cube has 12
+    bands (B10 dropped, as in the challenge). :func:`load_eopatch` drops B10 from 13-band cubes; this reads it back
+    for the cloud detector (:func:`sr_core.clouds.ensure_cloud_masks` ``b10=``)."""
+    folder = Path(path)
+    bfile = _feature_file(folder, "data/BANDS") or _feature_file(folder, "data/BANDS-S2-L1C")
+    if bfile is None:
+        raise PatchFormatError(f"{folder}: no band cube (data/BANDS or data/BANDS-S2-L1C) to read B10 from")
+    where = _rel(folder, bfile)
+    raw = read_npy(bfile)
+    if raw.ndim != 4:
+        raise PatchFormatError(f"{where}: array has {raw.ndim} dimensions {raw.shape}, expected (T, H, W, bands)")
+    if raw.shape[-1] != N_BANDS + 1:
+        return None
+    b10, _ = _bands_to_reflectance(np.ascontiguousarray(raw[..., L1C_B10_INDEX:L1C_B10_INDEX + 1]), where, folder, [])
+    return b10[..., 0]
 
 
 # -- public: write -------------------------------------------------------------------------------------------------
@@ -591,4 +664,4 @@ def iter_feature_files(folder: str | Path) -> Iterator[Path]:
             yield f
 
 
-__all__ = ["EOPatchExistsError", "iter_feature_files", "load_eopatch", "read_npy", "write_eopatch"]
+__all__ = ["EOPatchExistsError", "iter_feature_files", "load_eopatch", "read_b10", "read_npy", "write_eopatch"]

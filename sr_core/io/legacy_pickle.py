@@ -457,7 +457,10 @@ def read_timestamps_pickle(path: str | Path) -> tuple[list[datetime], list[str]]
     out = []
     for i, t in enumerate(value):
         if isinstance(t, datetime):
-            out.append(t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo is not None else t)
+            try:
+                out.append(t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo is not None else t)
+            except (OverflowError, ValueError):
+                raise PatchFormatError(f"{path}: entry {i} ({t!r}) falls outside years 1–9999 in UTC") from None
         elif isinstance(t, date):
             out.append(datetime(t.year, t.month, t.day))
         else:

@@ -9,10 +9,11 @@ from .checkpoint import (
     model_from_checkpoint,
     read_checkpoint,
     save_checkpoint,
+    strip_checkpoint,
 )
 from .network import SRNet, SRNetConfig
 
 __all__ = [
     "CheckpointInfo", "SRNet", "SRNetConfig", "default_model_path", "load_model", "model_from_checkpoint",
-    "read_checkpoint", "save_checkpoint",
+    "read_checkpoint", "save_checkpoint", "strip_checkpoint",
 ]  # fmt: skip

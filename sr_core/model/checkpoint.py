@@ -31,11 +31,11 @@ from .network import SRNet, SRNetConfig
 
 FORMAT = "sr-core-model"
 FORMAT_VERSION = 1
-DEFAULT_MODEL_NAME = "sr-base.pt"
+DEFAULT_MODEL_NAME = "sr-small.pt"
 
 
 def default_model_path() -> Path:
-    """The bundled weights: ``models/sr-base.pt`` beside the package."""
+    """The bundled weights: ``models/sr-small.pt`` beside the package."""
     return MODELS_DIR / DEFAULT_MODEL_NAME
 
 
@@ -68,11 +68,14 @@ def _plain(obj: Any) -> Any:
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
-    if isinstance(obj, (str, int, float, bool)) or obj is None or isinstance(obj, torch.Tensor):
+    if obj is None or isinstance(obj, torch.Tensor):
         return obj
+    for t in (bool, int, float):  # bool first (it is an int); numpy floats / IntEnums become plain values
+        if isinstance(obj, t):
+            return t(obj)
     if hasattr(obj, "item"):
         return obj.item()
-    return str(obj)
+    return str(obj)  # str and its subclasses (torch's TorchVersion) as plain str
 
 
 def checkpoint_dict(
@@ -84,7 +87,7 @@ def checkpoint_dict(
 ) -> dict[str, Any]:
     cfg = model.config
     prov = {"created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "git_commit": git_commit(),
-            "torch": torch.__version__, "n_params": model.n_params(), **(provenance or {})}
+            "torch": str(torch.__version__), "n_params": model.n_params(), **(provenance or {})}
     ckpt: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -171,3 +174,19 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     path = Path(path) if path is not None else default_model_path()
     model = model_from_checkpoint(read_checkpoint(path), path)
     return model.to(device)
+
+
+def strip_checkpoint(src: str | Path, dst: str | Path, *, provenance: dict[str, Any] | None = None) -> Path:
+    """Copy a checkpoint without its training state (optimizer, RNG, raw weights): the file to bundle.
+
+    ``provenance`` entries are merged into the stored provenance (e.g. measured test metrics)."""
+    ckpt = read_checkpoint(src)
+    model_from_checkpoint(ckpt, src)  # refuse to bundle a file that does not load
+    ckpt.pop("train_state", None)
+    ckpt["provenance"] = _plain({**ckpt.get("provenance", {}), **(provenance or {}), "stripped_from": str(src)})
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(dst)
+    return dst

@@ -8,7 +8,7 @@ Shape of the computation (B batch, T dates, C per-date channels, H × W at 10 m)
          softmax attention over dates (each head its own weights; cloudy / no-data dates masked out, padded
          dates excluded) and masked mean / std ─► (B,(heads+2)·C+1,H,W)
       └─ Trunk: residual convs at 10 m with a small 20 m / 40 m U-shaped context branch ─► (B,width,H,W)
-      └─ Upsampler: 1×1 conv + pixel shuffle ×4, residual convs at 2.5 m, plus a bilinear 10 m logit
+      └─ Upsampler: 1×1 conv + pixel shuffle ×4, one 3×3 conv at 2.5 m, plus a bilinear 10 m logit
          ─► logits (B,1,4H,4W)
 
 Every operation over the date axis is a masked sum, so the output does not depend on the order of the dates,
@@ -47,8 +47,7 @@ class SRNetConfig:
     blocks20: int = 2
     width40: int = 112  #: context branch width at 40 m
     blocks40: int = 2
-    up_channels: int = 16  #: decoder width at 2.5 m
-    up_blocks: int = 1  #: residual blocks at 2.5 m
+    up_channels: int = 12  #: decoder width at 2.5 m (pixel shuffle, then one 3×3 conv)
     band_mean: list[float] = field(default_factory=lambda: list(DEFAULT_BAND_MEAN))  #: of log(ρ + 0.01)
     band_std: list[float] = field(default_factory=lambda: list(DEFAULT_BAND_STD))
     bands: list[str] = field(default_factory=lambda: list(BAND_NAMES))
@@ -58,9 +57,9 @@ class SRNetConfig:
         """``tiny`` (tests, ~30 k parameters), ``small`` (CPU training), ``base`` (the bundled size)."""
         presets: dict[str, dict[str, Any]] = {
             "tiny": dict(date_channels=8, heads=2, doy_freqs=2, width=12, blocks10=1, width20=16, blocks20=1,
-                         width40=16, blocks40=1, up_channels=8, up_blocks=1),
+                         width40=16, blocks40=1, up_channels=8),
             "small": dict(date_channels=24, heads=4, width=32, blocks10=2, width20=64, blocks20=1, width40=96,
-                          blocks40=2, up_channels=12, up_blocks=1),
+                          blocks40=2, up_channels=8),
             "base": {},
         }
         if name not in presets:
@@ -84,17 +83,19 @@ class TemporalEncoder(nn.Module):
 
     Works on pixels as rows, (N, T, ·) with N = B·H·W, so every date-axis step is a GEMM or a batched matrix
     product (memory-bound elementwise passes over the T × C tensor are the cost on a CPU, so there are few).
-    Each head attends over dates with its own weights and pools all C channels. Cloudy / no-data dates get a
-    large negative logit; a pixel never seen clear thus falls back to attending over all its dates (the
-    ``frac`` channel tells the trunk). Padded dates (``present`` False) are never attended.
+    Each head scores every date from its features plus a day-of-year encoding and pools all C channels with
+    its softmax weights; the masked mean and std over clear dates complete the summary. Cloudy / no-data dates
+    get a large negative score; a pixel never seen clear thus falls back to all its dates (the ``frac`` channel,
+    the share of clear dates, tells the trunk). Padded dates (``present`` False) are never used.
     """
 
     def __init__(self, cin: int, c: int, heads: int, doy_freqs: int) -> None:
         super().__init__()
         self.c, self.heads, self.freqs = c, heads, doy_freqs
         self.inp = nn.Linear(cin, c)
-        self.doy = nn.Linear(2 * doy_freqs, c)
-        self.proj = nn.Linear(c, c + heads)  # values (C) and attention scores (heads)
+        self.hidden = nn.Linear(c, c)
+        self.score = nn.Linear(c, heads)
+        self.doy = nn.Linear(2 * doy_freqs, heads)  # per-date score offset: heads can prefer seasons
         self.out_channels = (heads + 2) * c + 1
 
     def doy_encoding(self, doy: torch.Tensor) -> torch.Tensor:  # (B, T) → (B, T, 2F)
@@ -103,28 +104,28 @@ class TemporalEncoder(nn.Module):
         return torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor, present: torch.Tensor, doy: torch.Tensor) -> torch.Tensor:
-        """x (B, H, W, T, cin) features, valid (B, H, W, T) bool, present (B, T) bool, doy (B, T).
-        Returns (B, H, W, (heads+2)·C + 1)."""
+        """x (B, h, W, T, cin) features, valid (B, h, W, T) bool, present (B, T) bool, doy (B, T).
+        Returns (B, h, W, (heads+2)·C + 1)."""
         B, H, W, T, _ = x.shape
-        c, nh = self.c, self.heads
-        e = self.doy(self.doy_encoding(doy))  # (B, T, C)
-        h = F.gelu(self.inp(x)) + e[:, None, None].to(x.dtype)  # (B, H, W, T, C)
-        y = self.proj(h).view(B * H * W, T, c + nh)  # (N, T, C + heads)
-        v, s = y[..., :c], y[..., c:].float()
-        vm = (valid & present[:, None, None, :]).reshape(B * H * W, T, 1).float()  # (N, T, 1)
-        pm = present[:, None, None, :].expand(B, H, W, T).reshape(B * H * W, T, 1).float()
-        s = s + (1.0 - vm) * _NEG + (1.0 - pm) * _PAD
+        n = B * H * W
+        h = F.gelu(self.hidden(F.gelu(self.inp(x))))  # (B, h, W, T, C)
+        s = self.score(h).float() + self.doy(self.doy_encoding(doy))[:, None, None]  # (B, h, W, T, heads)
+        vm = (valid & present[:, None, None, :]).float().unsqueeze(-1)  # (B, h, W, T, 1)
+        pm = present.float()[:, None, None, :, None]  # (B, 1, 1, T, 1)
+        s = (s + (1.0 - vm) * _NEG + (1.0 - pm) * _PAD).reshape(n, T, self.heads)
         a = torch.softmax(s, dim=1)  # (N, T, heads)
+        vm = vm.reshape(n, T, 1)
         n_valid = vm.sum(1, keepdim=True)  # (N, 1, 1)
-        w = torch.where(n_valid > 0, vm, pm)
-        w = w / w.sum(1, keepdim=True).clamp_min(1.0)  # (N, T, 1) mean weights, all-cloudy → all dates
-        weights = torch.cat([a, w], dim=2).transpose(1, 2).to(v.dtype)  # (N, heads + 1, T)
-        pooled = torch.bmm(weights, v)  # (N, heads + 1, C)
-        sq = torch.bmm(weights[:, -1:], v * v)  # (N, 1, C)
+        w = torch.where(n_valid > 0, vm, pm.expand(B, H, W, T, 1).reshape(n, T, 1))
+        w = w / w.sum(1, keepdim=True).clamp_min(1.0)  # (N, T, 1) mean weights (all-cloudy pixel → all dates)
+        hv = h.reshape(n, T, self.c)
+        weights = torch.cat([a, w], dim=2).transpose(1, 2).to(hv.dtype)  # (N, heads + 1, T)
+        pooled = torch.bmm(weights, hv)  # (N, heads + 1, C): attention heads, then the mean
+        sq = torch.bmm(weights[:, -1:], hv * hv)  # (N, 1, C)
         mean = pooled[:, -1:].float()
-        std = torch.sqrt((sq.float() - mean * mean).clamp_min(0.0) + 1e-6).to(v.dtype)
-        frac = (n_valid[:, 0] / pm.sum(1).clamp_min(1.0)).to(v.dtype)  # (N, 1)
-        out = torch.cat([pooled.reshape(-1, (nh + 1) * c), std[:, 0], frac], dim=1)
+        std = torch.sqrt((sq.float() - mean * mean).clamp_min(0.0) + 1e-6).to(hv.dtype)
+        frac = (n_valid[:, 0] / present.float().sum(1).clamp_min(1.0).repeat_interleave(H * W)[:, None]).to(hv.dtype)
+        out = torch.cat([pooled.reshape(n, -1), std[:, 0], frac], dim=1)
         return out.view(B, H, W, -1)
 
 
@@ -167,7 +168,7 @@ class SRNet(nn.Module):
         self.post = _blocks(w, max(cfg.blocks10 - n_pre, 1))
         u = cfg.up_channels
         self.shuffle = nn.Sequential(nn.Conv2d(w, u * SCALE * SCALE, 1), nn.PixelShuffle(SCALE))
-        self.fine = _blocks(u, cfg.up_blocks)
+        self.fine = nn.Conv2d(u, u, 3, padding=1)
         self.head = nn.Conv2d(u, 1, 1)
         self.coarse = nn.Conv2d(w, 1, 1)  # 10 m logit, bilinearly upsampled and added: the fine path learns detail
 
@@ -206,7 +207,7 @@ class SRNet(nn.Module):
         f40 = self.mid4(F.gelu(self.down4(f20)))
         f20 = self.fuse2(f20 + self.up4(F.interpolate(f40, scale_factor=2, mode="bilinear", align_corners=False)))
         f10 = self.post(f10 + self.up2(F.interpolate(f20, scale_factor=2, mode="bilinear", align_corners=False)))
-        fine = self.head(self.fine(F.gelu(self.shuffle(f10))))
+        fine = self.head(F.gelu(self.fine(F.gelu(self.shuffle(f10)))))
         coarse = F.interpolate(self.coarse(f10), scale_factor=SCALE, mode="bilinear", align_corners=False)
         out = (fine + coarse).float()
         return out[..., : SCALE * H, : SCALE * W]

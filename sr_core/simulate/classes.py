@@ -84,6 +84,8 @@ CLASSES: dict[str, LandClass] = {
     # no polygon
     "field_road": LandClass(NO_POLYGON, "field road (no polygon)", "road_verge", "gravel", 0.6),
     "main_road": LandClass(NO_POLYGON, "paved road (no polygon)", "road_verge", "asphalt", 0.3),
+    "stream": LandClass(NO_POLYGON, "stream or ditch (no polygon)", "water", "water", 0.2),
+    "hedge": LandClass(NO_POLYGON, "hedge or tree line (no polygon)", "trees", "trees", 0.8),
     "margin": LandClass(NO_POLYGON, "grass margin or ditch (no polygon)", "margin", "grass", 0.5),
     "yard": LandClass(NO_POLYGON, "garden or yard (no polygon)", "garden", "garden", 1.0),
 }

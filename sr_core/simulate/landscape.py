@@ -33,6 +33,7 @@ from .regions import Region
 
 PIXEL_M = 2.5  #: label / landscape pixel size
 BUFFER_M = 2.5  #: inward buffer of the benchmark's polygons before rasterisation
+MIN_FRAGMENT_PX = 6  #: label fragments smaller than this (after the buffer) are dropped
 _BIG = 1.0e6  #: offset that keeps per-block coordinates apart in one sorted array
 
 
@@ -113,9 +114,8 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
     Y = -c[:, None]
 
     # -- 1. main roads and domains ---------------------------------------------------------------------------
-    n_main = int(rng.poisson(E / 1250.0 * 1.1))
-    if E >= 3000:
-        n_main = max(n_main, 2)
+    n_main = int(rng.poisson(3.0 * E / 5000.0))
+    n_main = min(max(n_main, 1 if E >= 3000 else 0), 5)
     th = rng.uniform(0, np.pi, n_main)
     pts = rng.uniform(-E / 2, E / 2, (n_main, 2))
     nx, ny = -np.sin(th), np.cos(th)
@@ -159,9 +159,11 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
             hedge = (~road) & (kind < 0.62)
             ditch = (~road) & (~hedge) & (kind < 0.72)
             hw = np.where(road, rng.uniform(1.5, 2.3, n), 0.0)
-            hw = np.where(hedge, rng.uniform(2.0, 5.0, n), hw)
+            hw = np.where(hedge, rng.uniform(2.0, 6.0, n), hw)
             hw = np.where(ditch, rng.uniform(0.8, 1.6, n), hw)
-            cls = np.where(road, CLASS_INDEX["field_road"], np.where(hedge, CLASS_INDEX["trees"], CLASS_INDEX["margin"]))
+            # tree lines at least 10 m wide are RABA polygons (1500); narrower hedges carry no polygon
+            tree_cls = np.where(hw >= 5.0, CLASS_INDEX["trees"], CLASS_INDEX["hedge"])
+            cls = np.where(road, CLASS_INDEX["field_road"], np.where(hedge, tree_cls, CLASS_INDEX["margin"]))
             fam_pos[f].append(pos + d * _BIG)
             fam_hw[f].append(hw)
             fam_cls[f].append(cls)
@@ -220,8 +222,8 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
         length, width = ext[b, la], ext[b, wa]
         l0, w0 = lo_edge[b, la], lo_edge[b, wa]
         kind = bkind[b]
-        piece = {"strips": (170, 400), "fields": (300, 900), "grass": (250, 800), "hill": (70, 180)}[kind]
-        n_pieces = max(1, int(round(length / rng.uniform(*piece))))
+        piece = {"strips": (100, 270), "fields": (300, 900), "grass": (350, 1000), "hill": (90, 220)}[kind]
+        n_pieces = max(1, round(float(length / rng.uniform(*piece))))
         inner = np.sort(l0 + length * (np.arange(1, n_pieces) / n_pieces + rng.normal(0, 0.06, n_pieces - 1)))
         cuts = np.concatenate([[l0 - 5000.0], inner, [l0 + length + 5000.0]])
         hw = np.zeros(cuts.size)
@@ -230,7 +232,7 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
         F_hw.append(hw)
         for _ in range(n_pieces):
             if kind == "strips":
-                med = region.strip_width_m * rng.uniform(0.8, 1.6)
+                med = region.strip_width_m * rng.uniform(0.7, 1.35)
                 wd = rng.lognormal(np.log(med), 0.45, int(width / 5) + 4)
                 wide = rng.random(wd.size) < 0.1
                 wd = np.where(wide, rng.uniform(35, 110, wd.size), wd)
@@ -238,9 +240,9 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
             elif kind == "fields":
                 wd = np.clip(rng.lognormal(np.log(rng.uniform(45, 110)), 0.6, int(width / 15) + 4), 12, 500)
             elif kind == "grass":
-                wd = np.clip(rng.lognormal(np.log(rng.uniform(30, 80)), 0.75, int(width / 8) + 4), 8, 500)
+                wd = np.clip(rng.lognormal(np.log(rng.uniform(55, 150)), 0.7, int(width / 8) + 4), 10, 500)
             else:
-                wd = np.clip(rng.lognormal(np.log(rng.uniform(18, 35)), 0.5, int(width / 6) + 4), 6, 150)
+                wd = np.clip(rng.lognormal(np.log(rng.uniform(26, 50)), 0.5, int(width / 6) + 4), 8, 150)
             pos = w0 + np.cumsum(wd) - rng.uniform(0, wd[0])
             pos = pos[pos < w0 + width - 0.6 * float(np.median(wd))]
             cuts_s = np.concatenate([[w0 - 5000.0], pos, [w0 + width + 5000.0]])
@@ -313,19 +315,31 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
 
     # -- 4a. forest ------------------------------------------------------------------------------------------
     coarse = max(8, L // 8)
-    f_share = float(np.clip(region.forest * rng.uniform(0.4, 1.6), 0.0, 0.6)) if E >= 1500 else region.forest * rng.uniform(0, 1.2)
+    if E >= 1500:
+        f_share = float(np.clip(region.forest * rng.uniform(0.6, 1.4), 0.0, 0.65))
+    else:
+        f_share = region.forest * rng.uniform(0, 1.2)
     ff = upsample(fractal_noise((coarse, coarse), 3.2, rng, cutoff=1.0 / coarse), (L, L))
-    ff += 0.08 * upsample(fractal_noise((L // 2, L // 2), 2.0, rng), (L, L))
+    ff += 0.03 * upsample(fractal_noise((L // 4, L // 4), 2.0, rng), (L, L))
     thr = np.quantile(ff[:: max(1, L // 256), :: max(1, L // 256)], 1.0 - f_share) if f_share > 0 else np.inf
     forest = ff > thr
+    forest = ndimage.binary_closing(forest, iterations=2)
+    forest = ndimage.binary_opening(forest, iterations=3)
     forest &= ~on_mr
-    forest = ndimage.binary_opening(forest, iterations=2)
+    # parcels left as slivers beside a wood are taken into it (parcel boundaries follow forest edges)
+    n_raw = segs.n
+    before = np.bincount(seg.ravel(), minlength=n_raw)
+    after = np.bincount(seg[~forest], minlength=n_raw)
+    sliver = (after > 0) & ((after < 0.45 * before) | (after < 250))
+    sliver[first_parcel + n_par:] = False
+    if sliver.any():
+        forest |= sliver[seg] & ~on_mr
     lab, n_for = ndimage.label(forest)
     if n_for:
         sizes = np.bincount(lab.ravel())
         keep = sizes >= 600  # drop woods below ~0.4 ha (kept as field)
         keep[0] = False
-        small_trees = (~keep) & (sizes >= 40)
+        small_trees = (~keep) & (sizes >= 400)
         small_trees[0] = False
         lut = np.zeros(n_for + 1, np.int32)
         ids = np.flatnonzero(keep)
@@ -350,14 +364,16 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
         cen = np.zeros_like(s)
         for _ in range(3):
             wl = rng.uniform(300, 1500)
-            cen += np.float32(rng.uniform(0.05, 0.18) * wl) * np.sin(s * np.float32(2 * np.pi / wl) + np.float32(rng.uniform(0, 6.3)))
+            amp, phase = np.float32(rng.uniform(0.05, 0.18) * wl), np.float32(rng.uniform(0, 6.3))
+            cen += amp * np.sin(s * np.float32(2 * np.pi / wl) + phase)
         dist = np.abs(t - cen)
         w_water = rng.choice([rng.uniform(3, 6), rng.uniform(15, 45)], p=[0.55, 0.45])
         w_rip = w_water / 2 + rng.uniform(8, 35)
         water = dist < w_water / 2
         rip = (dist < w_rip) & ~water & ~on_mr
         water &= ~on_mr
-        first_w = segs.add([CLASS_INDEX["water"], CLASS_INDEX["trees"], CLASS_INDEX["trees"]])
+        water_cls = CLASS_INDEX["water"] if w_water >= 10 else CLASS_INDEX["stream"]
+        first_w = segs.add([water_cls, CLASS_INDEX["trees"], CLASS_INDEX["trees"]])
         side = (t - cen) > 0
         seg[water] = first_w
         overlay[water] = first_w + 1
@@ -385,7 +401,7 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
         ca, sa = np.float32(np.cos(va)), np.float32(np.sin(va))
         ls, lt = rng.uniform(150, 550), rng.uniform(60, 170)
         r = int(np.ceil((ls + 60) / PIXEL_M))
-        ci, cj = int(round((E / 2 - cy) / PIXEL_M)), int(round((cx + E / 2) / PIXEL_M))
+        ci, cj = round(float((E / 2 - cy) / PIXEL_M)), round(float((cx + E / 2) / PIXEL_M))
         i0, i1, j0, j1 = max(ci - r, 0), min(ci + r, L), max(cj - r, 0), min(cj + r, L)
         if i0 >= i1 or j0 >= j1:
             continue
@@ -405,8 +421,8 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
         uk, lot = np.unique(key[inside], return_inverse=True)
         n_lots = uk.size
         r_ = rng.random(n_lots)
-        lot_cls = np.where(r_ < 0.09, CLASS_INDEX["vegetables"], np.where(r_ < 0.16, CLASS_INDEX["orchard"],
-                           np.where(r_ < 0.22, CLASS_INDEX["yard"], CLASS_INDEX["built"])))
+        lot_cls = np.where(r_ < 0.05, CLASS_INDEX["vegetables"], np.where(r_ < 0.09, CLASS_INDEX["orchard"],
+                           np.where(r_ < 0.2, CLASS_INDEX["yard"], CLASS_INDEX["built"])))
         first_lot = segs.add(lot_cls)
         village_poly = first_lot  # built lots share one polygon: the first lot's id
         lot_seg = first_lot + lot
@@ -435,7 +451,7 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
     same = ndimage.minimum_filter(poly_raw, 3, mode="nearest") == ndimage.maximum_filter(poly_raw, 3, mode="nearest")
     ok = same & ((~is_line_based) | (d_line >= BUFFER_M))
     code_px = seg_code[poly_raw - 1]
-    hedge_px = on_line & (code_px > 0)
+    hedge_px = on_line & is_line_based & (code_px > 0)
     if hedge_px.any():
         # a hedge is a polygon too: keep its interior (at least 2.5 m from both its edges and from crossings)
         pos_dist = np.full((L, L), -np.inf, np.float32)
@@ -447,6 +463,13 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
             pos_dist = np.maximum(pos_dist, np.maximum(HW[f][k - 1] - dl, HW[f][k] - dh))
         ok = np.where(hedge_px, same & (pos_dist >= BUFFER_M) & (d_main >= BUFFER_M), ok)
     ok &= code_px > 0
+    # fragments of a few pixels (thin necks cut by the buffer) vanish, as they do in the benchmark's rasters
+    frag, n_frag = ndimage.label(ok, structure=np.ones((3, 3), bool))
+    if n_frag:
+        small = np.bincount(frag.ravel()) < MIN_FRAGMENT_PX
+        small[0] = False
+        ok &= ~small[frag]
+    del frag
     poly = np.where(ok, poly_raw, 0).astype(np.int32)
     all_polys = np.where(ok, code_px, 0).astype(np.uint16)
     cult_lut = np.zeros(max(int(codes.max()), NOT_DECLARED_CODE) + 1, bool)

@@ -1,0 +1,29 @@
+"""The permanent benchmark: a fixed set of simulated test patches, live scoring and a leaderboard.
+
+* :mod:`.definition` — build the benchmark (``create_benchmark``), its public / private halves, label-free inputs;
+* :mod:`.store` — teams and submissions in SQLite (WAL) or any SQLAlchemy database (``Leaderboard``);
+* :mod:`.service` — validate + score + record a submission (``submit``), reference rows (``compute_references``).
+
+The CLI (``python -m sr_core benchmark ...``) and the Leaderboard page both go through :func:`service.submit`.
+Names below are imported on first use (SQLAlchemy loads only when the store is needed).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Benchmark": "definition", "BenchmarkMissingError": "definition", "create_benchmark": "definition",
+    "export_inputs": "definition", "inputs_archive": "definition", "load_benchmark": "definition",
+    "benchmark_exists": "definition", "Leaderboard": "store", "LeaderboardBusyError": "store", "RateLimit": "store",
+    "SubmitResult": "service", "compute_references": "service", "score_archive": "service", "submit": "service",
+}  # fmt: skip
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

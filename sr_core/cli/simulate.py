@@ -1,0 +1,133 @@
+"""``python -m sr_core simulate``: write simulated EOPatches, or print the simulator's calibration.
+
+* ``simulate --out DIR --n N --seed S [--size 500] [--split train|test] [--region KEY]`` writes N EOPatch
+  folders ``DIR/eopatch-01`` … (patch i uses seed S + i − 1), each marked as simulated in its metadata.
+* ``simulate --calibrate [--n N] [--json]`` simulates fresh test patches and prints every calibration figure
+  beside its target and whether it is in range (see docs/SIMULATOR.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "simulate",
+        help="write simulated Sentinel-2 farmland patches (EOPatch folders), or print the calibration (--calibrate)",
+        description=(
+            "Simulate Slovenian farmland as Sentinel-2 L2A sees it, with 2.5 m labels, in the benchmark's EOPatch "
+            "layout. Deterministic per (seed, split); train and test never share a random stream. With --calibrate: "
+            "compare the simulator's figures with their real targets."
+        ),
+    )
+    p.add_argument("--out", type=Path, help="folder to write eopatch-01 … into (created if missing)")
+    p.add_argument("--n", type=int, default=None, help="number of patches (default 1; with --calibrate 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first patch; patch i uses seed + i (default 0)")
+    p.add_argument("--size", type=int, default=500, help="patch size in 10 m pixels (default 500 = 5 km)")
+    p.add_argument("--split", choices=("train", "test"), default="train", help="seed stream (default train)")
+    p.add_argument("--region", default=None, help="region key (default: drawn from the seed); see --list-regions")
+    p.add_argument("--list-regions", action="store_true", help="list the regions and exit")
+    p.add_argument("--overwrite", action="store_true", help="replace existing eopatch-XX folders")
+    p.add_argument("--compress", type=int, default=1, choices=range(0, 10), metavar="0-9",
+                   help="gzip level of the arrays (0 = plain .npy; default 1)")
+    p.add_argument("--calibrate", action="store_true", help="print the calibration figures against their targets")
+    p.add_argument("--quick", action="store_true", help="with --calibrate: skip the slow figures (baselines, speed)")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(func=run)
+    return p
+
+
+def _progress(total: int, desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="patch", file=sys.stderr, disable=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..simulate import REGIONS
+
+    if args.list_regions:
+        rows = [r.describe() | {"title": r.title} for r in REGIONS.values()]
+        if args.json:
+            from . import print_json
+
+            print_json(rows)
+        else:
+            for r in rows:
+                print(f"{r['key']:18s} {r['title']} ({r['cells']} cells)")
+        return 0
+    if args.region is not None and args.region not in REGIONS:
+        raise ConfigError(f"--region {args.region!r} is unknown; choose one of {', '.join(REGIONS)}")
+    if args.calibrate:
+        return _calibrate(args)
+    if args.out is None:
+        raise ConfigError("simulate needs --out DIR (where to write the patches) or --calibrate")
+    n = 1 if args.n is None else args.n
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be non-negative, got {args.seed}")
+    return _write(args, n)
+
+
+def _write(args: argparse.Namespace, n: int) -> int:
+    from ..io import write_eopatch
+    from ..simulate import simulate_patch
+
+    out: Path = args.out
+    width = max(2, len(str(n)))
+    written = []
+    bar = _progress(n, "simulate")
+    try:
+        for i in range(n):
+            seed = args.seed + i
+            name = f"eopatch-{i + 1:0{width}d}"
+            bar.set_postfix_str(f"{name} seed {seed}")
+            patch = simulate_patch(seed, size=args.size, split=args.split, region=args.region)
+            path = write_eopatch(patch, out / name, overwrite=args.overwrite, compress_level=args.compress)
+            written.append({"path": str(path), "name": name, "seed": seed, "split": args.split,
+                            "region": patch.info.meta["region"], "T": patch.n_dates, "bbox": list(patch.bbox.bounds)})
+            bar.update(1)
+    finally:
+        bar.close()
+    if args.json:
+        from . import print_json
+
+        print_json({"out": str(out), "patches": written})
+    else:
+        for w in written:
+            print(f"{w['path']}  seed {w['seed']} ({w['split']})  {w['region']}  T={w['T']}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from ..simulate.calibrate import format_table, run_calibration
+
+    n = 10 if args.n is None else args.n
+    bar = None
+
+    def progress(done: int, total: int, message: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = _progress(total, "calibrate")
+        bar.n = done
+        bar.set_postfix_str(message[:60])
+        bar.refresh()
+
+    try:
+        report = run_calibration(n_test=n, seed=args.seed, quick=args.quick, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        from . import print_json
+
+        print_json(report)
+    else:
+        print(format_table(report))
+    return 0 if report["all_in_range"] else 1

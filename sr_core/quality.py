@@ -1,0 +1,217 @@
+"""What a patch's series lacks, said plainly; and which product level (L1C / L2A) its reflectance is.
+
+* :func:`series_warnings` lists plain warnings shown with every prediction (single or no usable date, all frames
+  cloudy, frames without data, dates outside the March–September season, L1C input, computed cloud masks, no
+  cloud layer at all). A prediction is still made: the warnings say how far to trust it.
+* :func:`detect_product_level` tells L1C from L2A: first from metadata (``product_level``, or an ``L1C`` / ``L2A``
+  token in ``data_collection``, ``processing_level``, ``layer`` …), then from reflectance statistics
+  (:func:`reflectance_level`). The loader applies the same logic when the metadata is silent.
+
+**Reflectance statistics.** Top-of-atmosphere (L1C) reflectance includes the atmosphere's path radiance, strongest
+in the coastal-aerosol and blue bands: over dense vegetation, whose surface reflectance at 443 / 490 nm is only
+0.01–0.04 in L2A, L1C shows ≈ 0.08–0.12 in B01 and ≈ 0.06–0.09 in B02. :func:`reflectance_level` takes, per date,
+the 5th percentile of B01 and B02 over valid dense-vegetation pixels (NDVI > 0.5, B08 > 0.15: never clouds, which
+have NDVI ≈ 0), keeps the clearest (darkest) date, and decides
+
+* **L1C** when B01 ≥ :data:`L1C_MIN_B01` (0.07) and B02 ≥ :data:`L1C_MIN_B02` (0.05),
+* **L2A** when B01 ≤ :data:`L2A_MAX_B01` (0.05) and B02 ≤ :data:`L2A_MAX_B02` (0.045),
+* otherwise, or with fewer than :data:`MIN_VEGETATION_PIXELS` such pixels, it cannot tell (``unknown``).
+
+Calibration: the real L1C fixture (Slovenian forest, July–September 2015) gives B01 = 0.100 and B02 = 0.070 on its
+clearest date; the same frames with the atmosphere removed by dark-object subtraction (the L2A counterpart built
+in ``tests/test_quality.py``) and typical Sen2Cor L2A forest values give B01, B02 ≈ 0.01–0.04. The gap between
+0.05 and 0.07 is left undecided on purpose; haze and low winter sun raise L2A values toward it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .bands import BLUE, NIR, RED, band_index
+from .patch import Patch, ProductLevel
+
+#: Growing-season months the model was trained on (the challenge period is March–September 2019).
+SEASON_MONTHS = frozenset(range(3, 10))
+#: A date is "usable" when at least this share of its data pixels is clear (same rule as sr_core.features).
+USABLE_DATE_FRACTION = 0.5
+#: A date is "cloudy" when at least this share of its data pixels is cloud.
+CLOUDY_DATE_FRACTION = 0.5
+#: Fewer usable dates than this earns a "weak series" warning.
+MIN_USABLE_DATES = 4
+
+L1C_MIN_B01 = 0.07
+L1C_MIN_B02 = 0.05
+L2A_MAX_B01 = 0.05
+L2A_MAX_B02 = 0.045
+MIN_VEGETATION_PIXELS = 25
+_B01 = band_index("B01")
+
+L1C_WARNING = (
+    "the bundled model was trained on L2A surface reflectance; this is L1C top-of-atmosphere: expect a bias "
+    "(hazier, brighter blue bands), so treat the map with caution or supply L2A data"
+)
+
+_META_KEYS = ("product_level", "processing_level", "data_collection", "datacollection", "collection", "layer",
+              "product_type", "data_source", "service_type")
+_LEVEL_TOKEN = re.compile(r"L1C|L2A", re.IGNORECASE)
+
+
+# -- product level ---------------------------------------------------------------------------------------------------
+def _strings(value: Any, depth: int = 0) -> list[str]:
+    if depth > 4:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v, depth + 1)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value[:50] for s in _strings(v, depth + 1)]
+    return []
+
+
+def level_from_meta(meta: Mapping[str, Any]) -> tuple[ProductLevel | None, str]:
+    """Product level stated by metadata, or (None, why not). An explicit ``product_level`` wins; otherwise an
+    ``L1C`` / ``L2A`` token in a collection / layer / processing-level entry (e.g. ``SENTINEL2_L1C``,
+    ``BANDS-S2-L2A``). Contradicting tokens give None."""
+    lower = {str(k).lower(): v for k, v in meta.items()}
+    explicit = lower.get("product_level")
+    if isinstance(explicit, str) and explicit.upper() in ("L1C", "L2A"):
+        return ProductLevel(explicit.upper()), f"meta_info product_level = {explicit!r}"
+    found: dict[str, str] = {}
+    for key in _META_KEYS:
+        if key not in lower:
+            continue
+        for s in _strings(lower[key]):
+            for m in _LEVEL_TOKEN.finditer(s):
+                level = m.group(0).upper()
+                found.setdefault(level, f"meta_info {key} = {s!r}")
+    if len(found) == 1:
+        level, why = next(iter(found.items()))
+        return ProductLevel(level), why
+    if len(found) > 1:
+        return None, "metadata mentions both L1C and L2A (" + "; ".join(found.values()) + ")"
+    return None, "metadata does not state the product level"
+
+
+def reflectance_level(bands: np.ndarray, valid: np.ndarray | None = None) -> tuple[ProductLevel, str]:
+    """L1C / L2A / unknown from dark dense-vegetation reflectance in B01 and B02 (see the module docs)."""
+    bands = np.asarray(bands)
+    T = bands.shape[0]
+    best: tuple[float, float, int, int] | None = None  # (b01, b02, date, n)
+    for t in range(T):
+        b = bands[t]
+        nir, red = b[..., NIR].astype(np.float32), b[..., RED].astype(np.float32)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ndvi = (nir - red) / (nir + red)
+        sel = (ndvi > 0.5) & (nir > 0.15) & np.isfinite(b[..., _B01]) & np.isfinite(b[..., BLUE])
+        if valid is not None:
+            sel &= np.asarray(valid[t], bool)
+        n = int(sel.sum())
+        if n < MIN_VEGETATION_PIXELS:
+            continue
+        b01 = float(np.percentile(b[..., _B01][sel], 5))
+        b02 = float(np.percentile(b[..., BLUE][sel], 5))
+        if best is None or b01 < best[0]:
+            best = (b01, b02, t, n)
+    if best is None:
+        return ProductLevel.UNKNOWN, (
+            f"reflectance statistics inconclusive: no date has {MIN_VEGETATION_PIXELS} clear dense-vegetation pixels "
+            "(NDVI > 0.5) to read the atmosphere's blue path radiance from"
+        )
+    b01, b02, t, n = best
+    facts = (f"darkest 5 % of {n} dense-vegetation pixels on date {t + 1} have B01 = {b01:.3f}, B02 = {b02:.3f} "
+             f"(L1C top-of-atmosphere ≥ {L1C_MIN_B01:g} / {L1C_MIN_B02:g}, L2A surface ≤ {L2A_MAX_B01:g} / {L2A_MAX_B02:g})")
+    if b01 >= L1C_MIN_B01 and b02 >= L1C_MIN_B02:
+        return ProductLevel.L1C, f"L1C detected from reflectance: {facts}"
+    if b01 <= L2A_MAX_B01 and b02 <= L2A_MAX_B02:
+        return ProductLevel.L2A, f"L2A detected from reflectance: {facts}"
+    return ProductLevel.UNKNOWN, f"reflectance statistics inconclusive: {facts}"
+
+
+def detect_product_level(patch: Patch) -> tuple[ProductLevel, str]:
+    """(level, reason): from ``patch.info.meta`` when it states the level, else from reflectance statistics."""
+    level, why = level_from_meta(patch.info.meta)
+    if level is not None:
+        return level, f"{level.value} stated by {why}"
+    valid = patch.valid_mask() if (patch.cloud_mask is not None or patch.cloud_prob is not None
+                                   or patch.is_data is not None) else None
+    return reflectance_level(patch.bands, valid)
+
+
+# -- series warnings -------------------------------------------------------------------------------------------------
+def _dates(patch: Patch, idx: np.ndarray | list[int], limit: int = 4) -> str:
+    idx = [int(i) for i in idx]
+    shown = ", ".join(f"{patch.timestamps[i]:%Y-%m-%d}" for i in idx[:limit])
+    return shown + (f" and {len(idx) - limit} more" if len(idx) > limit else "")
+
+
+def series_warnings(patch: Patch) -> list[str]:
+    """Plain warnings about what ``patch``'s series lacks (empty list: nothing to warn about)."""
+    from .clouds import masks_were_computed
+
+    T = patch.n_dates
+    warns: list[str] = []
+    data = patch.data_mask()
+    n_data = data.reshape(T, -1).sum(axis=1)
+    empty = np.flatnonzero(n_data == 0)
+    has_clouds = patch.cloud_mask is not None or patch.cloud_prob is not None
+    clear = patch.valid_mask()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        clear_frac = np.where(n_data > 0, clear.reshape(T, -1).sum(axis=1) / np.maximum(n_data, 1), 0.0)
+    cloud_frac = patch.cloud_fraction()
+    usable = int((clear_frac >= USABLE_DATE_FRACTION).sum())
+
+    if T == 1:
+        warns.append("a single date (T = 1): no seasonal change to learn crops from")
+    if usable == 0:
+        warns.append(f"no usable date: none of the {T} dates is at least {USABLE_DATE_FRACTION:.0%} clear with data; "
+                     "the prediction rests on cloudy or empty frames: treat it as a guess")
+    elif usable == 1:
+        warns.append("1 usable date: expect weak skill")
+    elif usable < MIN_USABLE_DATES:
+        warns.append(f"{usable} usable dates of {T}: expect reduced skill (the model saw series of about 20–48 dates)")
+    if len(empty):
+        if len(empty) == T:
+            warns.append(f"no frame holds any data (is_data is false everywhere on all {T} dates)")
+        else:
+            warns.append(f"{len(empty)} of {T} frames hold no data (is_data false everywhere): {_dates(patch, empty)}; "
+                         "they are ignored")
+    if has_clouds:
+        with np.errstate(invalid="ignore"):
+            cloudy = np.flatnonzero(np.nan_to_num(cloud_frac, nan=0.0) >= CLOUDY_DATE_FRACTION)
+        with_data = int((n_data > 0).sum())
+        if with_data and len(cloudy) == with_data:
+            warns.append(f"all {with_data} frames with data are mostly cloudy (≥ {CLOUDY_DATE_FRACTION:.0%} cloud)")
+        elif len(cloudy):
+            warns.append(f"{len(cloudy)} of {T} frames are mostly cloudy: {_dates(patch, cloudy)}")
+    else:
+        warns.append("no cloud layer (CLP/CLM): every pixel is taken as clear; compute masks with "
+                     "sr_core.clouds.ensure_cloud_masks (`info --compute-clouds`) or supply them")
+    off = [i for i, t in enumerate(patch.timestamps) if t.month not in SEASON_MONTHS]
+    if off:
+        if len(off) == T:
+            warns.append(f"no date falls in the March–September growing season the model was trained on "
+                         f"({_dates(patch, off)})")
+        else:
+            warns.append(f"{len(off)} of {T} dates fall outside the March–September growing season: {_dates(patch, off)}")
+    if patch.info.product_level is ProductLevel.L1C:
+        warns.append(L1C_WARNING)
+    elif patch.info.product_level is ProductLevel.UNKNOWN:
+        warns.append("product level unknown (neither metadata nor reflectance statistics tell L1C from L2A); "
+                     "the model expects L2A surface reflectance")
+    if masks_were_computed(patch):
+        rec = patch.info.meta.get("cloud_masks", {})
+        how = rec.get("method", "s2cloudless") if isinstance(rec, dict) else "s2cloudless"
+        b10 = rec.get("b10") if isinstance(rec, dict) else None
+        warns.append(f"cloud masks were computed ({how}{f', B10: {b10}' if b10 else ''}), not delivered with the data; "
+                     "they may miss thin cloud and shadows")
+    return warns
+
+
+__all__ = [
+    "L1C_WARNING", "detect_product_level", "level_from_meta", "reflectance_level", "series_warnings",
+]  # fmt: skip

@@ -1,0 +1,213 @@
+"""Sentinel-2 MSI as seen by the benchmark: revisit dates, PSF, 10/20/60 m sampling, misregistration, noise.
+
+**Optics and sampling.** A 10 m detector integrates a 10 m × 10 m footprint (a 4 × 4 box of 2.5 m pixels,
+MTF 2/π ≈ 0.64 at Nyquist) blurred by the optics. The box is applied exactly, per segment: for every 10 m cell
+the share of each segment (and of the texture field) among its 16 sub-pixels forms a sparse matrix, so a date's
+band image is one sparse product with the segments' spectra. The remaining optical blur is a separable
+3-tap kernel ``[a, 1−2a, a]`` on the band's native grid, with ``a`` chosen so that box × kernel gives the
+published MTF at Nyquist (B02 0.304 … B12 0.19). 20 m and 60 m bands are formed the same way on 8 × 8 and
+24 × 24 boxes (their own grids), blurred there, then nearest-neighbour resampled to 10 m, as the benchmark
+distributes them.
+
+**Misregistration.** Each date is shifted by −2.5, 0 or +2.5 m along each axis (S2's multi-temporal
+co-registration is a few metres): the sub-pixel phase of the 10 m grid differs between dates, as it does in
+real series.
+
+**Noise.** Gaussian radiometric noise with a floor and a signal-dependent part, drawn on each band's native grid;
+per-date residuals of the atmospheric correction (band gains and offsets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from scipy import sparse
+
+#: MTF at Nyquist per band (challenge order); B01/B09 (60 m) are not given in CHALLENGE.md: 0.3 assumed.
+MTF = np.array([0.30, 0.304, 0.276, 0.233, 0.343, 0.336, 0.338, 0.222, 0.325, 0.30, 0.21, 0.19], np.float32)
+BOX_MTF = 2.0 / np.pi  #: MTF of a detector-sized box at Nyquist
+IDX_10 = np.array([1, 2, 3, 7])  #: B02 B03 B04 B08
+IDX_20 = np.array([4, 5, 6, 8, 10, 11])  #: B05 B06 B07 B8A B11 B12
+IDX_60 = np.array([0, 9])  #: B01 B09
+#: Residual kernel weight a per band: box MTF × (1 − 4a) = band MTF
+KERNEL_A = ((1.0 - MTF / BOX_MTF) / 4.0).astype(np.float32)
+
+SEASON_START = datetime(2019, 3, 1)
+SEASON_END = datetime(2019, 9, 1, 23, 59)
+
+
+@dataclass(frozen=True)
+class Orbit:
+    name: str
+    first_day: int  #: first pass, days after 2019-03-01
+    utc: tuple[int, int]  #: time of the pass over Slovenia (hour, minute)
+    x_min: float  #: easting range (EPSG:32633) the swath covers
+    x_max: float
+
+
+#: Two adjacent relative orbits, each flown by S2A and S2B 5 days apart (a 10-day repeat per satellite); a
+#: place in their overlap is seen every 2–3 days. Swath limits are approximate.
+ORBITS = (
+    Orbit("west", 1, (10, 7), -1e9, 595000.0),
+    Orbit("east", 4, (9, 57), 425000.0, 1e9),
+)
+
+
+def candidate_dates(x_center: float) -> tuple[list[datetime], list[int]]:
+    """All acquisitions over a place 2019-03-01 … 2019-09-01 and the orbit index of each (sorted by time)."""
+    out: list[tuple[datetime, int]] = []
+    for k, orb in enumerate(ORBITS):
+        if not (orb.x_min <= x_center <= orb.x_max):
+            continue
+        day = orb.first_day
+        while SEASON_START + timedelta(days=day) <= SEASON_END:
+            out.append((SEASON_START + timedelta(days=day, hours=orb.utc[0], minutes=orb.utc[1]), k))
+            day += 5
+    out.sort()
+    return [t for t, _ in out], [k for _, k in out]
+
+
+# -- per-segment box fractions -------------------------------------------------------------------------------
+def box_fractions(seg: np.ndarray, tex: np.ndarray, n_seg: int, f: int = 4) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """Sparse (cells × segments) matrices: share of each segment in each f × f cell, and the mean texture value
+    over those sub-pixels (so that ``B @ spectra + T @ texture_spectra`` is the cell's mean reflectance)."""
+    L0, L1 = seg.shape
+    n0, n1 = L0 // f, L1 // f
+    ids = seg[: n0 * f, : n1 * f].reshape(n0, f, n1, f).transpose(0, 2, 1, 3).reshape(n0 * n1, f * f)
+    tx = tex[: n0 * f, : n1 * f].reshape(n0, f, n1, f).transpose(0, 2, 1, 3).reshape(n0 * n1, f * f)
+    uniform = ids.min(axis=1) == ids.max(axis=1)
+    u_rows = np.flatnonzero(uniform)
+    m_rows = np.flatnonzero(~uniform)
+    rows = [u_rows]
+    cols = [ids[u_rows, 0]]
+    vals = [np.ones(u_rows.size, np.float32)]
+    tvals = [tx[u_rows].mean(axis=1)]
+    if m_rows.size:
+        mid = ids[m_rows]
+        mtx = tx[m_rows]
+        order = np.argsort(mid, axis=1, kind="stable")
+        ids_s = np.take_along_axis(mid, order, 1)
+        tx_s = np.take_along_axis(mtx, order, 1)
+        new = np.ones(ids_s.shape, bool)
+        new[:, 1:] = ids_s[:, 1:] != ids_s[:, :-1]
+        starts = np.flatnonzero(new.ravel())
+        rows.append(m_rows[starts // (f * f)])
+        cols.append(ids_s.ravel()[starts])
+        vals.append(np.diff(np.append(starts, ids_s.size)).astype(np.float32) / (f * f))
+        tvals.append(np.add.reduceat(tx_s.ravel(), starts) / (f * f))
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    shape = (n0 * n1, n_seg)
+    B = sparse.csr_matrix((np.concatenate(vals).astype(np.float32), (r, c)), shape=shape)
+    T = sparse.csr_matrix((np.concatenate(tvals).astype(np.float32), (r, c)), shape=shape)
+    return B, T
+
+
+def aggregation_matrix(h: int, w: int, k: int) -> tuple[sparse.csr_matrix, int, int]:
+    """Sparse matrix averaging k × k blocks of an h × w grid (partial blocks at the far edges averaged over what
+    exists); returns it and the coarse grid shape."""
+    hc, wc = -(-h // k), -(-w // k)
+    ii, jj = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    coarse = (ii // k) * wc + (jj // k)
+    counts = np.bincount(coarse.ravel(), minlength=hc * wc).astype(np.float32)
+    A = sparse.csr_matrix(
+        (1.0 / counts[coarse.ravel()], (coarse.ravel(), np.arange(h * w))), shape=(hc * wc, h * w), dtype=np.float32
+    )
+    return A, hc, wc
+
+
+def psf_residual(img: np.ndarray, a: np.ndarray, axes: tuple[int, int] = (1, 2)) -> np.ndarray:
+    """Separable 3-tap blur ``[a, 1−2a, a]`` (a per band, last axis) along two spatial axes, edges held."""
+    a = np.asarray(a, np.float32)
+    out = np.asarray(img, np.float32)
+    for ax in axes:
+        n = out.shape[ax]
+        if n < 2:
+            continue
+
+        def sl(s: slice, ax: int = ax, nd: int = out.ndim) -> tuple[slice, ...]:
+            return tuple(s if i == ax else slice(None) for i in range(nd))
+
+        y = out * (1 - 2 * a)
+        y[sl(slice(1, None))] += a * out[sl(slice(None, -1))]
+        y[sl(slice(None, -1))] += a * out[sl(slice(1, None))]
+        y[sl(slice(0, 1))] += a * out[sl(slice(0, 1))]
+        y[sl(slice(-1, None))] += a * out[sl(slice(-1, None))]
+        out = y
+    return out
+
+
+def upsample_nearest(img: np.ndarray, k: int, h: int, w: int, axes: tuple[int, int] = (1, 2)) -> np.ndarray:
+    """Repeat each coarse pixel k × k times along ``axes`` and crop to h × w."""
+    out = np.repeat(np.repeat(img, k, axis=axes[0]), k, axis=axes[1])
+    sl = [slice(None)] * out.ndim
+    sl[axes[0]] = slice(0, h)
+    sl[axes[1]] = slice(0, w)
+    return out[tuple(sl)]
+
+
+def draw_shifts(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, 2) misregistration per date in 2.5 m pixels: −1, 0, +1 along each axis (P = 0.2, 0.6, 0.2)."""
+    return rng.choice(np.array([-1, 0, 1]), size=(n, 2), p=[0.2, 0.6, 0.2])
+
+
+GROUPS = ((IDX_10, 1), (IDX_20, 2), (IDX_60, 6))  #: band indices and native pixel size (× 10 m) of each group
+
+
+def render_native(
+    seg: np.ndarray, texture: np.ndarray, refl: np.ndarray, tex: np.ndarray, shifts: np.ndarray, size: tuple[int, int],
+) -> list[np.ndarray]:
+    """Cloud-free top-of-canopy reflectance of each band group on its native grid: ``(T, ceil(H/k), ceil(W/k), n)``
+    for the groups of :data:`GROUPS` (10, 20, 60 m), blurred by the residual PSF.
+
+    ``seg`` / ``texture`` are the 2.5 m segment map and texture field (4H × 4W), ``refl`` / ``tex`` the segment
+    spectra (S, T, 12), ``shifts`` (T, 2) the misregistration of each date in 2.5 m pixels.
+    """
+    H, W = size
+    S, T, _ = refl.shape
+    aggs = [(None, H, W)] + [aggregation_matrix(H, W, k) for _, k in GROUPS[1:]]
+    out = [np.empty((T, hh, ww, idx.size), np.float32) for (idx, _), (_, hh, ww) in zip(GROUPS, aggs, strict=True)]
+    pad_seg = np.pad(seg, 1, mode="edge")
+    pad_tex = np.pad(texture, 1, mode="edge")
+    for state in sorted({tuple(s) for s in shifts.tolist()}):
+        dates = np.flatnonzero((shifts[:, 0] == state[0]) & (shifts[:, 1] == state[1]))
+        sy, sx = state
+        sseg = pad_seg[1 + sy: 1 + sy + 4 * H, 1 + sx: 1 + sx + 4 * W]
+        stex = pad_tex[1 + sy: 1 + sy + 4 * H, 1 + sx: 1 + sx + 4 * W]
+        B, Tm = box_fractions(sseg, stex, S)
+        nd = dates.size
+        for g, ((idx, _), (A, hh, ww)) in enumerate(zip(GROUPS, aggs, strict=True)):
+            Bk = B if A is None else (A @ B)
+            Tk = Tm if A is None else (A @ Tm)
+            P = refl[:, dates][:, :, idx].reshape(S, nd * idx.size)
+            D = tex[:, dates][:, :, idx].reshape(S, nd * idx.size)
+            Z = np.asarray(Bk @ P + Tk @ D, np.float32).reshape(hh, ww, nd, idx.size).transpose(2, 0, 1, 3)
+            out[g][dates] = psf_residual(Z, KERNEL_A[idx])
+    return out
+
+
+def assemble(groups: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """Band groups on their native grids (as :func:`render_native` returns them, with or without the leading time
+    axis) → one ``(..., H, W, 12)`` array at 10 m, the coarse bands nearest-neighbour resampled."""
+    H, W = size
+    lead = groups[0].shape[:-3]
+    out = np.empty((*lead, H, W, 12), np.float32)
+    ax = (len(lead), len(lead) + 1)
+    for (idx, k), x in zip(GROUPS, groups, strict=True):
+        out[..., idx] = x if k == 1 else upsample_nearest(x, k, H, W, axes=ax)
+    return out
+
+
+def render_surface(
+    seg: np.ndarray, texture: np.ndarray, refl: np.ndarray, tex: np.ndarray, shifts: np.ndarray, size: tuple[int, int],
+) -> np.ndarray:
+    """Cloud-free top-of-canopy reflectance ``(T, H, W, 12)`` as the MSI samples it (see :func:`render_native`)."""
+    return assemble(render_native(seg, texture, refl, tex, shifts, size), size)
+
+
+def native_noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W, 12) unit Gaussian noise drawn on each band's native grid and resampled to 10 m."""
+    H, W = shape
+    return assemble([rng.standard_normal((-(-H // k), -(-W // k), idx.size), dtype=np.float32) for idx, k in GROUPS], shape)

@@ -1,0 +1,439 @@
+"""Training: random crops from simulated patches made on the fly (plus real labelled EOPatches when given).
+
+Data. A *pool* of simulated patches (``split="train"``, seeds from a counter that only moves forward, so no patch
+is ever seen twice across refreshes) is held in memory; every ``refresh_every`` steps the oldest pool patch is
+replaced by a fresh one (simulation costs CPU, so patches are reused for a while, each time as other random
+crops, date subsets and flips). Real EOPatches from ``--data`` (those with a CULTIVATED label) join the pool
+permanently. Each training item is a ``crop × crop`` window at 10 m with a random subset of its dates (all of them
+half of the time, down to a single date sometimes) under a random flip / rotation.
+
+Loss: binary cross-entropy weighted by the benchmark's weight map (parcels small and thin gaps weigh more,
+not-declared land zero), normalised by the total weight, plus ``dice`` × a weighted soft Dice loss.
+
+Validation: a fixed list of held-out simulated patches (``split="test"``, seeds ``VAL_SEED0 + i``, disjoint from the
+training stream by the split, and from ``evaluate --simulate``'s seeds ``0…N−1``), predicted whole with the
+exponential moving average of the weights; pooled weighted MCC at 0.5 and at the best threshold of a grid (that
+threshold is stored in the checkpoint). Checkpoints every ``ckpt_every`` steps (``out``, resumable: optimizer,
+EMA, step, seed counter, pool seeds, RNG states) and at each new best validation score (``<out>.best.pt``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError, ModelError
+from .features import day_of_year, log_band_stats
+from .inference import predict, select_device
+from .model import SRNet, SRNetConfig
+from .model.checkpoint import model_from_checkpoint, read_checkpoint
+from .patch import SCALE, Patch
+
+VAL_SEED0 = 900_000  #: validation patches: split="test", seeds VAL_SEED0 + i
+THRESHOLDS = tuple(np.round(np.arange(0.30, 0.71, 0.05), 2))
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in the checkpoint's provenance)."""
+
+    steps: int = 2000
+    batch: int = 4
+    crop: int = 64  #: training window side in 10 m pixels
+    preset: str = "small"
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    dice: float = 0.5
+    sim_size: int = 160  #: simulated patch side (10 m px) for the training pool
+    pool: int = 16  #: patches held in the pool
+    refresh_every: int = 8  #: steps between replacing the oldest pool patch
+    max_dates: int = 60
+    val_patches: int = 4
+    val_size: int = 128
+    val_every: int = 250
+    ckpt_every: int = 50
+    ema: float = 0.995
+    seed: int = 0
+    real_fraction: float = 0.5  #: share of items drawn from real patches when --data holds labelled ones
+    data: str | None = None
+
+
+@dataclass
+class _Item:
+    """One pool patch, prepared for cropping."""
+
+    bands: np.ndarray  # (T, H, W, 12) float32
+    valid: np.ndarray  # (T, H, W) bool
+    cloud: np.ndarray  # (T, H, W) float32 (zeros when the patch has none)
+    doy: np.ndarray  # (T,)
+    label: np.ndarray  # (4H, 4W) float32
+    weight: np.ndarray  # (4H, 4W) float32
+    name: str = ""
+    real: bool = False
+
+
+@dataclass
+class Batch:
+    bands: torch.Tensor  # (B, T, S, S, 12)
+    valid: torch.Tensor  # (B, T, S, S) bool
+    cloud: torch.Tensor  # (B, T, S, S)
+    doy: torch.Tensor  # (B, T)
+    present: torch.Tensor  # (B, T) bool
+    label: torch.Tensor  # (B, 1, 4S, 4S)
+    weight: torch.Tensor  # (B, 1, 4S, 4S)
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(getattr(self, f).to(device) for f in ("bands", "valid", "cloud", "doy", "present", "label",
+                                                              "weight")))
+
+
+def prepare(patch: Patch) -> _Item:
+    """A labelled patch → arrays for cropping, with its benchmark weight map."""
+    from .metrics import weight_map
+
+    if patch.cultivated is None:
+        raise ConfigError(f"patch {patch.name!r} has no CULTIVATED label; training needs labelled patches")
+    cloud = patch.cloud_prob if patch.cloud_prob is not None else np.zeros(patch.shape, np.float32)
+    return _Item(
+        bands=np.asarray(patch.bands), valid=patch.valid_mask(), cloud=np.asarray(cloud, np.float32),
+        doy=day_of_year(patch.timestamps), label=patch.cultivated.astype(np.float32),
+        weight=weight_map(patch.cultivated, patch.not_declared), name=patch.name, real=not patch.is_simulated,
+    )
+
+
+def clear_samples(item: _Item, rng: np.random.Generator, n: int = 20_000) -> np.ndarray:
+    """Up to ``n`` random clear-pixel spectra (n, 12) of a pool item (for the normalisation statistics)."""
+    idx = np.flatnonzero(item.valid.reshape(-1))
+    if idx.size > n:
+        idx = rng.choice(idx, n, replace=False)
+    return item.bands.reshape(-1, item.bands.shape[-1])[idx]
+
+
+def simulated(seed: int, size: int, split: str) -> Patch:
+    from .simulate import simulate_patch
+
+    return simulate_patch(seed, size=size, split=split)
+
+
+def _dihedral(a: np.ndarray, k: int, flip: bool, axes: tuple[int, int]) -> np.ndarray:
+    if flip:
+        a = np.flip(a, axis=axes[1])
+    return np.rot90(a, k, axes=axes) if k else a
+
+
+def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, crop: int, max_dates: int,
+                 real_fraction: float = 0.5) -> Batch:
+    """Random crops, date subsets and flips/rotations from the pool; dates padded to the longest item."""
+    sim = [i for i in items if not i.real]
+    real = [i for i in items if i.real]
+    picks = []
+    for _ in range(batch):
+        src = real if (real and (not sim or rng.random() < real_fraction)) else sim
+        it = src[rng.integers(len(src))]
+        T, H, W = it.valid.shape
+        s = min(crop, H, W)
+        r0, c0 = int(rng.integers(0, H - s + 1)), int(rng.integers(0, W - s + 1))
+        u = rng.random()
+        if u < 0.5:
+            k = T
+        elif u < 0.85:
+            k = int(rng.integers(max(1, T // 3), T + 1))
+        else:
+            k = int(rng.integers(1, max(2, T // 3) + 1))
+        k = min(k, max_dates)
+        dates = np.sort(rng.choice(T, size=k, replace=False))
+        rot, flip = int(rng.integers(4)), bool(rng.integers(2))
+        sl = (dates, slice(r0, r0 + s), slice(c0, c0 + s))
+        sl4 = (slice(SCALE * r0, SCALE * (r0 + s)), slice(SCALE * c0, SCALE * (c0 + s)))
+        picks.append((
+            _dihedral(it.bands[sl], rot, flip, (1, 2)), _dihedral(it.valid[sl], rot, flip, (1, 2)),
+            _dihedral(it.cloud[sl], rot, flip, (1, 2)), it.doy[dates],
+            _dihedral(it.label[sl4], rot, flip, (0, 1)), _dihedral(it.weight[sl4], rot, flip, (0, 1)),
+        ))
+    s = min(p[0].shape[1] for p in picks)
+    tmax = max(p[0].shape[0] for p in picks)
+    B = len(picks)
+    bands = np.zeros((B, tmax, s, s, 12), np.float32)
+    valid = np.zeros((B, tmax, s, s), bool)
+    cloud = np.zeros((B, tmax, s, s), np.float32)
+    doy = np.zeros((B, tmax), np.float32)
+    present = np.zeros((B, tmax), bool)
+    label = np.zeros((B, 1, SCALE * s, SCALE * s), np.float32)
+    weight = np.zeros_like(label)
+    for b, (bd, vd, cd, dd, lb, wt) in enumerate(picks):
+        t = bd.shape[0]
+        bands[b, :t] = bd[:, :s, :s]
+        valid[b, :t] = vd[:, :s, :s]
+        cloud[b, :t] = cd[:, :s, :s]
+        doy[b, :t] = dd
+        present[b, :t] = True
+        label[b, 0] = lb[: SCALE * s, : SCALE * s]
+        weight[b, 0] = wt[: SCALE * s, : SCALE * s]
+    return Batch(*(torch.from_numpy(a) for a in (bands, valid, cloud, doy, present, label, weight)))
+
+
+def loss_fn(logits: torch.Tensor, label: torch.Tensor, weight: torch.Tensor, dice: float = 0.5) -> torch.Tensor:
+    """Weight-map BCE (normalised by the total weight) + ``dice`` × weighted soft Dice."""
+    logits = logits.float()
+    wsum = weight.sum().clamp_min(1e-6)
+    bce = (F.binary_cross_entropy_with_logits(logits, label, reduction="none") * weight).sum() / wsum
+    if dice <= 0:
+        return bce
+    p = torch.sigmoid(logits)
+    inter = (p * label * weight).sum()
+    den = ((p + label) * weight).sum()
+    return bce + dice * (1.0 - (2 * inter + 1.0) / (den + 1.0))
+
+
+def _run(model: SRNet, b: Batch) -> torch.Tensor:
+    return model(b.bands, b.valid, b.doy, b.cloud, b.present)
+
+
+def train_step(model: SRNet, opt: torch.optim.Optimizer, batch: Batch, dice: float = 0.5,
+               amp: bool = False) -> float:
+    """One optimisation step on ``batch`` (already on the model's device); returns the loss."""
+    model.train()
+    opt.zero_grad(set_to_none=True)
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+        logits = _run(model, batch)
+    loss = loss_fn(logits, batch.label, batch.weight, dice)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return float(loss.detach())
+
+
+@dataclass
+class ValSet:
+    patches: list[Patch]
+    weights: list[np.ndarray]
+    seeds: list[int] = field(default_factory=list)
+
+
+def make_valset(n: int, size: int, seed0: int = VAL_SEED0, source: Callable[[int, int, str], Patch] = simulated) -> ValSet:
+    from .metrics import weight_map
+
+    patches = [source(seed0 + i, size, "test") for i in range(n)]
+    return ValSet(patches, [weight_map(p.cultivated, p.not_declared) for p in patches], [seed0 + i for i in range(n)])
+
+
+def validate(model: SRNet, val: ValSet, device: torch.device) -> dict[str, Any]:
+    """Pooled weighted MCC of ``model`` on the validation set at each threshold of :data:`THRESHOLDS`."""
+    from .metrics import ConfusionCounts
+
+    probs = [predict(p, device=str(device), model=model).proba for p in val.patches]
+    out: dict[str, Any] = {}
+    for thr in THRESHOLDS:
+        total = ConfusionCounts()
+        for p, pr, w in zip(val.patches, probs, val.weights, strict=True):
+            total = total + ConfusionCounts.from_arrays(p.cultivated, pr > thr, w)
+        out[f"{thr:.2f}"] = total.mcc
+    best = max(out, key=out.get)  # type: ignore[arg-type]
+    return {"wmcc@0.50": out["0.50"], "best_threshold": float(best), "wmcc@best": out[best], "by_threshold": out}
+
+
+class Trainer:
+    """Holds the model, optimizer, EMA, pool and RNG of one run; ``run()`` trains to ``cfg.steps``."""
+
+    def __init__(self, out: str | Path, cfg: TrainConfig, device: str = "auto", resume: bool = False,
+                 source: Callable[[int, int, str], Patch] = simulated, log: Callable[[str], Any] = print,
+                 model_overrides: dict[str, Any] | None = None) -> None:
+        self.out = Path(out)
+        self.cfg, self.source, self.log = cfg, source, log
+        self.device = select_device(device)
+        self.amp = self.device.type == "cuda"
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.step, self.next_seed = 0, 0
+        self.pool_seeds: list[int] = []
+        self.history: list[dict[str, Any]] = []
+        self.best = -1.0
+        self.threshold = 0.5
+        ckpt = None
+        if resume:
+            if not self.out.is_file():
+                raise ModelError(f"--resume: {self.out} does not exist; start a run without --resume first")
+            ckpt = read_checkpoint(self.out)
+            if "train_state" not in ckpt:
+                raise ModelError(f"--resume: {self.out} holds no training state (bundled weights are stripped); "
+                                 "resume from the run's own checkpoint")
+            state = ckpt["train_state"]
+            self.cfg = cfg = TrainConfig(**{**asdict(cfg), **state["train_config"],
+                                            "steps": cfg.steps})  # a resumed run may extend --steps
+        self.real: list[_Item] = self._load_real(cfg.data)
+        self.pool: list[_Item] = []
+        if ckpt is not None:
+            self.model = model_from_checkpoint(ckpt, self.out).train()
+            self._restore(ckpt["train_state"])
+        else:
+            self.pool_seeds = []
+            first = [self._fresh() for _ in range(cfg.pool)]
+            stats = log_band_stats(np.concatenate([clear_samples(p, self.rng) for p in first + self.real]))
+            mcfg = SRNetConfig.preset(cfg.preset, **(model_overrides or {}), **stats)
+            self.model = SRNet(mcfg)
+            self.pool = first
+            self.opt = self._make_opt()
+            self.ema = self._make_ema()
+        fmt = torch.channels_last  # the trunk's convolutions run fastest (CPU and GPU) on NHWC tensors
+        self.model.to(self.device, memory_format=fmt)
+        self.ema.to(self.device, memory_format=fmt)
+        self.val = make_valset(cfg.val_patches, cfg.val_size, source=source) if cfg.val_patches else None
+
+    # -- pieces ---------------------------------------------------------------------------------------------------
+    def _load_real(self, data: str | None) -> list[_Item]:
+        if not data:
+            return []
+        from .io.archive import iter_patches
+
+        items = [prepare(p) for p in iter_patches(data) if p.cultivated is not None]
+        if not items:
+            raise ConfigError(f"--data {data}: no EOPatch with a CULTIVATED label found; point at training patches")
+        self.log(f"real training patches: {len(items)} from {data}")
+        return items
+
+    def _fresh(self) -> _Item:
+        seed = self.next_seed
+        self.next_seed += 1
+        self.pool_seeds.append(seed)
+        return prepare(self.source(seed, self.cfg.sim_size, "train"))
+
+    def _make_opt(self) -> torch.optim.Optimizer:
+        decay = [p for n, p in self.model.named_parameters() if p.ndim > 1]
+        other = [p for n, p in self.model.named_parameters() if p.ndim <= 1]
+        return torch.optim.AdamW([{"params": decay, "weight_decay": self.cfg.weight_decay},
+                                  {"params": other, "weight_decay": 0.0}], lr=self.cfg.lr, foreach=True)
+
+    def _make_ema(self) -> SRNet:
+        ema = SRNet(self.model.config)
+        ema.load_state_dict(self.model.state_dict())
+        for p in ema.parameters():
+            p.requires_grad_(False)
+        return ema.eval()
+
+    def lr_at(self, step: int) -> float:
+        c = self.cfg
+        if step < c.warmup:
+            return c.lr * (step + 1) / c.warmup
+        t = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
+        return c.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    @torch.no_grad()
+    def _ema_update(self) -> None:
+        d = min(self.cfg.ema, (1 + self.step) / (10 + self.step))  # short runs: the average follows closely
+        torch._foreach_lerp_(list(self.ema.parameters()), [p.detach() for p in self.model.parameters()], 1.0 - d)
+
+    # -- state ----------------------------------------------------------------------------------------------------
+    def _train_state(self) -> dict[str, Any]:
+        return {
+            "train_config": asdict(self.cfg),
+            "step": self.step,
+            "next_seed": self.next_seed,
+            "pool_seeds": list(self.pool_seeds),
+            "optimizer": self.opt.state_dict(),
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "np_rng": json.dumps(self.rng.bit_generator.state),
+            "torch_rng": torch.get_rng_state(),
+            "history": json.dumps(self.history),
+            "best": self.best,
+        }
+
+    def _restore(self, st: dict[str, Any]) -> None:
+        self.step, self.next_seed = int(st["step"]), int(st["next_seed"])
+        ema_model = self.model  # the checkpoint's state_dict holds the EMA weights (what gets deployed)
+        self.ema = ema_model.eval()
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        self.model = SRNet(ema_model.config)
+        self.model.load_state_dict(st["model"])
+        self.opt = self._make_opt()
+        self.opt.load_state_dict(st["optimizer"])
+        self.rng.bit_generator.state = json.loads(st["np_rng"])
+        torch.set_rng_state(st["torch_rng"])
+        self.history = json.loads(st["history"])
+        self.best = float(st.get("best", -1.0))
+        self.threshold = float(self.history[-1]["best_threshold"]) if self.history else 0.5
+        seeds = list(st["pool_seeds"])
+        self.pool = [prepare(self.source(s, self.cfg.sim_size, "train")) for s in seeds]
+        self.pool_seeds = seeds
+        self.log(f"resumed {self.out} at step {self.step} (pool rebuilt from seeds {seeds[0]}…{seeds[-1]})")
+
+    def provenance(self, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "steps": self.step,
+            "seed": self.cfg.seed,
+            "data": (f"simulated patches (sr_core.simulate, split='train', seeds 0…{self.next_seed - 1}, "
+                     f"{self.cfg.sim_size}x{self.cfg.sim_size} px)") + (f" + real EOPatches from {self.cfg.data}"
+                                                                     if self.cfg.data else ""),
+            "validation": f"split='test' seeds {VAL_SEED0}…{VAL_SEED0 + self.cfg.val_patches - 1}, "
+                          f"{self.cfg.val_size}x{self.cfg.val_size} px, pooled weighted MCC",
+            "train_config": asdict(self.cfg),
+            "device": str(self.device),
+            "metrics": metrics or (self.history[-1] if self.history else {}),
+            "history": [{k: h[k] for k in ("step", "loss", "wmcc@0.50", "wmcc@best", "best_threshold") if k in h}
+                        for h in self.history],
+        }
+
+    def save(self, path: Path | None = None, with_state: bool = True) -> Path:
+        from .model.checkpoint import save_checkpoint
+
+        return save_checkpoint(self.ema, path or self.out, threshold=self.threshold, provenance=self.provenance(),
+                               train_state=self._train_state() if with_state else None)
+
+    # -- loop -----------------------------------------------------------------------------------------------------
+    def run(self, progress: bool = True, until: int | None = None) -> dict[str, Any]:
+        """Train to ``cfg.steps`` (or stop early at step ``until``, e.g. to test resuming)."""
+        from tqdm import tqdm
+
+        c = self.cfg
+        stop = min(c.steps, until) if until is not None else c.steps
+        bar = tqdm(total=c.steps, initial=self.step, disable=not progress, dynamic_ncols=True, desc="train")
+        losses: list[float] = []
+        last_val: float | None = self.history[-1]["wmcc@best"] if self.history else None
+        t0 = time.perf_counter()
+        while self.step < stop:
+            for g in self.opt.param_groups:
+                g["lr"] = self.lr_at(self.step)
+            items = self.pool + self.real
+            batch = sample_batch(items, self.rng, c.batch, c.crop, c.max_dates, c.real_fraction).to(self.device)
+            loss = train_step(self.model, self.opt, batch, c.dice, self.amp)
+            if not math.isfinite(loss):
+                raise ModelError(f"training diverged at step {self.step} (loss {loss}); lower --lr and resume")
+            self.step += 1
+            self._ema_update()
+            losses.append(loss)
+            if c.refresh_every and self.step % c.refresh_every == 0 and self.pool:
+                self.pool.pop(0)
+                self.pool_seeds.pop(0)
+                self.pool.append(self._fresh())
+            rec: dict[str, Any] | None = None
+            if self.val is not None and (self.step % c.val_every == 0 or self.step == c.steps):
+                rec = {"step": self.step, "loss": float(np.mean(losses[-c.val_every:])),
+                       **validate(self.ema, self.val, self.device),
+                       "elapsed_s": round(time.perf_counter() - t0, 1)}
+                self.history.append(rec)
+                last_val = rec["wmcc@best"]
+                self.threshold = rec["best_threshold"]
+                msg = (f"step {self.step}: loss {rec['loss']:.4f}  val wMCC {rec['wmcc@0.50']:.4f} @0.50, "
+                       f"{rec['wmcc@best']:.4f} @{rec['best_threshold']:.2f}")
+                (bar.write if progress else self.log)(msg)
+                if rec["wmcc@best"] > self.best:
+                    self.best = rec["wmcc@best"]
+                    self.save(self.out.with_name(self.out.stem + ".best.pt"), with_state=False)
+            if self.step % c.ckpt_every == 0 or self.step == c.steps or rec is not None:
+                self.save()
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", val=f"{last_val:.3f}" if last_val is not None else "-")
+            bar.update(1)
+        bar.close()
+        self.save()
+        return {"steps": self.step, "checkpoint": str(self.out), "best": self.best,
+                "history": self.history}

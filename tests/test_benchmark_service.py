@@ -1,0 +1,239 @@
+"""Benchmark definition, validation of submissions, scoring (agreement with `python -m sr_core score`), recording."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+
+from sr_core.benchmark.definition import (
+    PRIVATE,
+    PUBLIC,
+    BenchmarkMissingError,
+    create_benchmark,
+    export_inputs,
+    inputs_archive,
+    load_benchmark,
+)  # fmt: skip
+from sr_core.benchmark.samples import bad_archives, expected_scores, noisy_masks, noisy_submission, write_masks, zip_folder
+from sr_core.benchmark.service import check_team_name, compute_references, score_archive, submit
+from sr_core.benchmark.store import Leaderboard, RateLimit, dispose_engines
+from sr_core.errors import ConfigError, SubmissionError
+
+N, SIZE, SEED = 4, 32, 11
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """A tiny simulated benchmark (4 patches of 32 px, labels 128 × 128), built once for the module."""
+    root = tmp_path_factory.mktemp("bench")
+    return create_benchmark(N, SIZE, SEED, root=root)
+
+
+@pytest.fixture
+def board(tmp_path):
+    lb = Leaderboard(f"sqlite:///{tmp_path / 'lb.sqlite'}")
+    yield lb
+    dispose_engines()
+
+
+# -- definition ----------------------------------------------------------------------------------------------------
+def test_benchmark_has_named_patches_split_into_two_disjoint_halves(bench):
+    assert bench.names == ["eopatch-01", "eopatch-02", "eopatch-03", "eopatch-04"]
+    assert len(bench.public) == len(bench.private) == 2
+    assert set(bench.public) | set(bench.private) == set(bench.names) and not set(bench.public) & set(bench.private)
+    for p in bench.patches:
+        x0, y0, x1, y1 = p.bbox
+        assert (x1 - x0, y1 - y0) == (10 * SIZE, 10 * SIZE) and x0 % 10 == 0 and y0 % 10 == 0 and p.epsg == 32633
+    from sr_core.io.submission import load_truth
+
+    t = load_truth(bench.truth_dir / "eopatch-01")
+    assert t.shape == (4 * SIZE, 4 * SIZE) and t.cultivated is not None and t.cultivated.any()
+
+
+def test_same_seed_rebuilds_the_same_benchmark_and_another_seed_does_not(bench, tmp_path):
+    again = create_benchmark(N, SIZE, SEED, root=tmp_path / "a", build_inputs=False)
+    other = create_benchmark(N, SIZE, SEED + 1, root=tmp_path / "b", build_inputs=False)
+    assert again.id == bench.id and again.public == bench.public
+    assert [p.bbox for p in again.patches] == [p.bbox for p in bench.patches]
+    assert other.id != bench.id
+
+
+def test_create_refuses_to_replace_without_force(bench, tmp_path):
+    create_benchmark(2, 16, 1, root=tmp_path, build_inputs=False)
+    with pytest.raises(ConfigError, match="--force"):
+        create_benchmark(2, 16, 2, root=tmp_path, build_inputs=False)
+    replaced = create_benchmark(2, 16, 2, root=tmp_path, force=True, build_inputs=False)
+    assert load_benchmark(tmp_path).id == replaced.id
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".definition")]  # no build leftovers
+
+
+def test_missing_benchmark_says_how_to_create_it(tmp_path):
+    with pytest.raises(BenchmarkMissingError, match="benchmark create"):
+        load_benchmark(tmp_path / "none")
+
+
+def test_inputs_carry_no_labels_and_no_seed(bench, tmp_path):
+    from sr_core.io import load_eopatch
+
+    folders = export_inputs(tmp_path / "in", bench)
+    assert [f.name for f in folders] == bench.names
+    for f in folders:
+        files = {p.relative_to(f).as_posix() for p in f.rglob("*") if p.is_file()}
+        assert not any(x.startswith("mask_timeless/") for x in files), files
+        text = " ".join(p.read_text() for p in (f / "meta_info").iterdir())
+        assert "seed" not in text and "region" not in text
+    p_in, p_truth = load_eopatch(folders[0]), load_eopatch(bench.truth_dir / bench.names[0])
+    assert p_in.cultivated is None and p_in.not_declared is None and p_in.all_polys is None
+    np.testing.assert_array_equal(p_in.bands, p_truth.bands)
+    assert p_in.bbox == p_truth.bbox
+    with zipfile.ZipFile(inputs_archive(bench)) as zf:
+        names = zf.namelist()
+    assert any(n.endswith("eopatch-01/data/BANDS.npy.gz") for n in names)
+    assert not any("mask_timeless" in n or (n.endswith("benchmark.json") and "truth" in n) for n in names)
+
+
+# -- scoring ---------------------------------------------------------------------------------------------------------
+def test_scores_match_the_arrays_and_the_score_cli_exactly(bench, tmp_path, capsys):
+    from sr_core.cli import main
+
+    masks = noisy_masks(bench, 0.08, 3)
+    write_masks(bench, masks, tmp_path / "sub")
+    archive = zip_folder(tmp_path / "sub", tmp_path / "sub.zip")
+    sc = score_archive(archive, bench)
+    assert sc.valid and sc.n_files == N and not sc.problems
+
+    want = expected_scores(bench, masks)  # straight from the arrays, no files
+    assert sc.public == pytest.approx(want[PUBLIC], abs=1e-12)
+    assert sc.private == pytest.approx(want[PRIVATE], abs=1e-12)
+    assert 0.2 < sc.public < 0.95 and sc.public != sc.private
+
+    assert main(["score", str(archive), "--truth", str(bench.truth_dir), "--json", "--no-diagnostics"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["weighted_mcc"] == sc.overall  # the same function, bit for bit
+    assert {p["name"]: p["weighted_mcc"] for p in cli["patches"]} == {p["name"]: p["weighted_mcc"] for p in sc.per_patch}
+
+    # the public score is what `score` gives on the public half alone
+    pub_truth, pub_sub = tmp_path / "pub_truth", tmp_path / "pub_sub"
+    for name in bench.public:
+        shutil.copytree(bench.truth_dir / name, pub_truth / name)
+        pub_sub.mkdir(exist_ok=True)
+        shutil.copy(tmp_path / "sub" / f"{name}.tif", pub_sub)
+    assert main(["score", str(pub_sub), "--truth", str(pub_truth), "--json", "--no-diagnostics"]) == 0
+    assert json.loads(capsys.readouterr().out)["weighted_mcc"] == sc.public
+
+
+def test_a_perfect_submission_scores_one(bench, tmp_path):
+    archive = noisy_submission(bench, tmp_path / "perfect.zip", flip=0.0)
+    sc = score_archive(archive, bench)
+    assert sc.public == pytest.approx(1.0) and sc.private == pytest.approx(1.0)
+
+
+EXPECTED_MESSAGES = {
+    "wrong names": [r"eopatch-01\.tif: missing", r"eopatch-1\.tif: extra file"],
+    "wrong size": [r"eopatch-01\.tif: is 64 × 64 px; the patch's 2\.5 m grid is 128 × 128"],
+    "path traversal": [r"'\.\./eopatch-01\.tif' would land outside the target folder"],
+    "huge expansion": [r"expand to more than the .* limit"],
+    "huge declared size": [r"expand to more than the .* limit"],
+    "not TIFF": [r"README\.txt: not a \.tif file", r"eopatch-01\.tif: not a GeoTIFF"],
+    "not an archive": [r"not a \.zip, \.tar\.gz"],
+}
+
+
+def test_bad_archives_are_refused_with_a_message_and_recorded_as_rejected(bench, board, tmp_path):
+    arcs = bad_archives(bench, tmp_path / "bad", bomb_mib=80)
+    assert set(arcs) == set(EXPECTED_MESSAGES)
+    for kind, path in arcs.items():
+        res = submit(path, "Careless", benchmark=bench, board=board)
+        assert res.status == "rejected", kind
+        assert res.public_wmcc is None and res.problems, kind
+        text = "\n".join(res.problems)
+        for pattern in EXPECTED_MESSAGES[kind]:
+            assert re.search(pattern, text), (kind, pattern, text)
+    rows = board.submissions(bench.id)
+    assert len(rows) == len(arcs) and all(r.status == "rejected" and r.error for r in rows)
+    from sr_core.paths import uploads_dir
+
+    assert not any(uploads_dir().iterdir())  # every scratch extraction was removed, nothing escaped it
+    (line,) = board.standings(bench.id)
+    assert (line.best_public, line.n_scored, line.n_rejected) == (None, 0, len(arcs))
+
+
+# -- submitting ------------------------------------------------------------------------------------------------------
+def test_submit_records_once_and_reports_duplicates(bench, board, tmp_path):
+    archive = noisy_submission(bench, tmp_path / "a.zip", flip=0.05, seed=1)
+    first = submit(archive, "Team A", benchmark=bench, board=board, file_name="our run.zip")
+    assert first.status == "scored" and first.submission_id is not None
+    assert f"{first.public_wmcc:.4f}" in first.message and "private_wmcc" not in first.to_dict()
+    again = submit(archive, "team a", benchmark=bench, board=board)
+    assert again.status == "duplicate" and again.submission_id == first.submission_id
+    assert again.public_wmcc == first.public_wmcc and "already scored" in again.message
+    (row,) = board.submissions(bench.id)
+    assert (row.file_name, row.public_wmcc, row.private_wmcc) == ("our run.zip", first.public_wmcc, first.private_wmcc)
+    assert len(row.sha256) == 64 and {p["split"] for p in row.per_patch} == {PUBLIC, PRIVATE}
+
+
+def test_submit_rate_limit(bench, board, tmp_path):
+    limit = RateLimit(2, 3600)
+    results = [submit(noisy_submission(bench, tmp_path / f"{i}.zip", flip=0.05, seed=10 + i), "Busy", benchmark=bench,
+                      board=board, rate_limit=limit) for i in range(3)]
+    assert [r.status for r in results] == ["scored", "scored", "rate_limited"]
+    assert "limit is 2 per hour" in results[2].message and results[2].retry_after_s > 3500
+    assert len(board.submissions(bench.id, status="scored")) == 2
+
+
+def test_hook_stages_and_a_crash_before_commit_leaves_nothing(bench, board, tmp_path):
+    archive = noisy_submission(bench, tmp_path / "a.zip", flip=0.1, seed=2)
+    stages = []
+
+    def die_in_transaction(stage: str) -> None:
+        stages.append(stage)
+        if stage == "in_transaction":
+            raise KeyboardInterrupt  # like a kill while the row is written
+
+    with pytest.raises(KeyboardInterrupt):
+        submit(archive, "Crashy", benchmark=bench, board=board, hook=die_in_transaction)
+    assert stages == ["scoring", "scored", "in_transaction"]
+    assert board.submissions(bench.id) == []
+    assert submit(archive, "Crashy", benchmark=bench, board=board).status == "scored"
+
+
+@pytest.mark.parametrize(("name", "reference", "message"), [
+    ("", False, "no team name"), ("x" * 41, False, "at most 40"), ("★ model", False, "reserved"),
+    ("tab\there", False, None), ("bad\x00name", False, "control"), ("---", False, "letter or digit"),
+    ("model", True, "reference rows are named"),
+])  # fmt: skip
+def test_team_names(name, reference, message):
+    if message is None:
+        assert check_team_name(name) == "tab here"
+        return
+    with pytest.raises(SubmissionError, match=message):
+        check_team_name(name, reference=reference)
+
+
+def test_references_are_recorded_once_under_reserved_names(bench, board):
+    outcomes = compute_references(["ndvi", "model", "nope"], benchmark=bench, board=board)
+    by_key = {o.key: o for o in outcomes}
+    assert by_key["ndvi"].status == "scored" and by_key["ndvi"].team == "★ baseline:ndvi"
+    assert by_key["nope"].status == "skipped" and "unknown reference" in by_key["nope"].note
+    assert by_key["model"].status in ("scored", "skipped")
+    if by_key["model"].status == "skipped":
+        assert by_key["model"].note.startswith("not available here")
+    again = compute_references(["ndvi"], benchmark=bench, board=board)
+    assert again[0].status == "duplicate"  # deterministic predictions: the same archive bytes
+    lines = {s.team: s for s in board.standings(bench.id)}
+    assert lines["★ baseline:ndvi"].is_reference and lines["★ baseline:ndvi"].n_scored == 1
+
+
+def test_a_custom_patch_factory_and_one_without_labels(tmp_path, small_patch):
+    bm = create_benchmark(2, 16, 3, root=tmp_path / "ok", build_inputs=False, patch_factory=lambda seed, size: small_patch)
+    assert bm.simulator == "custom" and bm.names == ["eopatch-01", "eopatch-02"]
+    assert bm.patches[0].bbox != bm.patches[1].bbox  # each moved to its own random place
+    unlabelled = small_patch.replace(cultivated=None, not_declared=None)
+    with pytest.raises(ConfigError, match="without CULTIVATED"):
+        create_benchmark(2, 16, 3, root=tmp_path / "bad", patch_factory=lambda seed, size: unlabelled)
+    assert not (tmp_path / "bad" / "definition").exists() and not list((tmp_path / "bad").glob(".definition-*"))

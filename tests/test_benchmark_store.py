@@ -1,0 +1,239 @@
+"""The leaderboard database: WAL, one-transaction inserts, duplicates, rate limit, rollback, restart, locks."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import sqlite3
+import threading
+import time
+from datetime import datetime, timedelta
+
+import pytest
+
+from sr_core.benchmark import store
+from sr_core.benchmark.store import (
+    Leaderboard,
+    LeaderboardBusyError,
+    NewSubmission,
+    RateLimit,
+    default_db_url,
+    dispose_engines,
+)  # fmt: skip
+from sr_core.errors import ConfigError
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2024, 5, 1, 12, 0, 0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def sub(team: str = "Team A", sha: str = "a", public: float = 0.5, **kw) -> NewSubmission:
+    base = NewSubmission(team=team, benchmark_id="bm-test", sha256=sha * 64, file_name="sub.zip", n_files=4,
+                         status="scored", public_wmcc=public, private_wmcc=public - 0.1, overall_wmcc=public - 0.05,
+                         per_patch=[{"name": "eopatch-01", "split": "public", "weighted_mcc": public}], seconds=0.1)
+    return dataclasses.replace(base, **kw)
+
+
+@pytest.fixture
+def db(tmp_path):
+    url = f"sqlite:///{tmp_path / 'lb.sqlite'}"
+    yield url
+    dispose_engines()
+
+
+def test_default_database_is_a_wal_sqlite_file_under_the_data_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SR_CORE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SR_CORE_DB_URL", raising=False)
+    url = default_db_url()
+    assert url == f"sqlite:///{tmp_path / 'home' / 'benchmark' / 'leaderboard.sqlite'}"
+    lb = Leaderboard()
+    try:
+        assert lb.journal_mode() == "wal"
+        assert lb.integrity_check() == "ok"
+        assert (tmp_path / "home" / "benchmark" / "leaderboard.sqlite").is_file()
+        monkeypatch.setenv("SR_CORE_DB_URL", f"sqlite:///{tmp_path / 'other.sqlite'}")
+        assert default_db_url().endswith("other.sqlite")
+    finally:
+        dispose_engines()
+
+
+def test_insert_and_read_back_every_field(db):
+    clock = Clock()
+    lb = Leaderboard(db, clock=clock)
+    out = lb.record(sub(), rate_limit=RateLimit(5))
+    assert out.status == "recorded" and out.submission_id == 1 and out.attempts == 1
+    (row,) = lb.submissions("bm-test")
+    assert (row.team, row.sha256, row.status, row.n_files, row.file_name) == ("Team A", "a" * 64, "scored", 4, "sub.zip")
+    assert (row.public_wmcc, row.private_wmcc, row.overall_wmcc) == (0.5, 0.4, 0.45)
+    assert row.created_at == clock.now and row.per_patch[0]["name"] == "eopatch-01"
+    assert "private_wmcc" not in row.to_dict() and row.to_dict(private=True)["private_wmcc"] == 0.4
+
+
+def test_duplicate_same_team_any_case_is_not_recorded_twice(db):
+    lb = Leaderboard(db, clock=Clock())
+    first = lb.record(sub())
+    again = lb.record(sub(team="  team   a "))
+    assert again.status == "duplicate" and again.submission_id == first.submission_id
+    assert again.duplicate_of is not None and again.duplicate_of.public_wmcc == 0.5
+    other_team = lb.record(sub(team="Team B"))
+    other_bench = lb.record(sub(benchmark_id="bm-other"))
+    assert other_team.status == other_bench.status == "recorded"
+    assert lb.counts() == {"teams": 2, "submissions_scored": 3}
+
+
+def test_unique_index_stops_a_second_scored_copy_even_without_the_check(db):
+    lb = Leaderboard(db, clock=Clock())
+    lb.record(sub())
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), lb.engine.begin() as conn:
+        conn.execute(insert(store.SUBMISSIONS).values(
+            team_id=1, benchmark_id="bm-test", created_at=datetime(2024, 1, 1), sha256="a" * 64, file_name="x",
+            n_files=1, status="scored"))  # fmt: skip
+    assert len(lb.submissions()) == 1
+
+
+def test_rate_limit_per_team_with_window(db):
+    clock = Clock()
+    lb = Leaderboard(db, clock=clock)
+    limit = RateLimit(2, 60)
+    assert lb.record(sub(sha="1"), rate_limit=limit).status == "recorded"
+    clock.advance(10)
+    assert lb.record(sub(sha="2"), rate_limit=limit).status == "recorded"
+    clock.advance(10)
+    blocked = lb.record(sub(sha="3"), rate_limit=limit)
+    assert blocked.status == "rate_limited" and blocked.retry_after_s == pytest.approx(40, abs=1)
+    # rejected submissions and other teams are not limited
+    assert lb.record(sub(sha="4", status="rejected", public_wmcc=None, error="bad"), rate_limit=limit).status == "recorded"
+    assert lb.record(sub(team="Team B", sha="3"), rate_limit=limit).status == "recorded"
+    assert lb.record(sub(team="★ model", sha="5", is_reference=True), rate_limit=limit).status == "recorded"
+    clock.advance(41)  # the first submission left the window
+    assert lb.record(sub(sha="3"), rate_limit=limit).status == "recorded"
+    assert lb.recent_count("team a", 60)[0] == 2
+
+
+@pytest.mark.parametrize(("text", "n", "window"), [("5", 5, 3600), ("5/hour", 5, 3600), ("20/day", 20, 86400),
+                                                   ("2/minute", 2, 60), ("3/90s", 3, 90), ("0", 0, 3600)])
+def test_rate_limit_parsing(text, n, window):
+    lim = RateLimit.parse(text)
+    assert (lim.max_count, lim.window_s) == (n, window)
+    assert lim.unlimited == (n == 0)
+
+
+def test_rate_limit_from_env_and_bad_values(monkeypatch):
+    monkeypatch.setenv("SR_CORE_RATE_LIMIT", "7/day")
+    assert RateLimit.from_env() == RateLimit(7, 86400)
+    monkeypatch.setenv("SR_CORE_RATE_LIMIT", "lots")
+    with pytest.raises(ConfigError, match="SR_CORE_RATE_LIMIT"):
+        RateLimit.from_env()
+
+
+def test_failure_inside_the_transaction_rolls_everything_back(db):
+    lb = Leaderboard(db, clock=Clock())
+
+    def boom(new_id: int) -> None:
+        assert new_id == 1
+        raise RuntimeError("process died mid-write")
+
+    with pytest.raises(RuntimeError, match="mid-write"):
+        lb.record(sub(team="Ghost"), before_commit=boom)
+    assert lb.submissions() == [] and lb.teams() == []  # neither the row nor the new team survived
+    assert lb.record(sub(team="Ghost")).status == "recorded"  # and the same submission is not a "duplicate"
+
+
+def test_restart_keeps_every_row(db):
+    lb = Leaderboard(db, clock=Clock())
+    for i in range(5):
+        lb.record(sub(team=f"T{i % 2}", sha=str(i)))
+    before = [(r.id, r.team, r.sha256, r.public_wmcc) for r in lb.submissions()]
+    dispose_engines()  # every connection closed: what a restart of the app does
+    again = Leaderboard(db)
+    assert [(r.id, r.team, r.sha256, r.public_wmcc) for r in again.submissions()] == before
+    assert again.integrity_check() == "ok"
+
+
+def test_writer_waits_for_a_held_lock_instead_of_failing(db):
+    lb = Leaderboard(db, clock=Clock())
+    path = db.removeprefix("sqlite:///")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    released = threading.Event()
+
+    def release() -> None:
+        time.sleep(0.6)
+        other.execute("COMMIT")
+        released.set()
+
+    threading.Thread(target=release).start()
+    t0 = time.perf_counter()
+    out = lb.record(sub())
+    assert out.status == "recorded" and released.is_set() and time.perf_counter() - t0 >= 0.5
+    other.close()
+
+
+def test_a_lock_that_never_clears_gives_a_clear_busy_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "BUSY_TIMEOUT_S", 0.05)
+    url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
+    try:
+        lb = Leaderboard(url, max_attempts=3)
+        other = sqlite3.connect(tmp_path / "busy.sqlite", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(LeaderboardBusyError, match="3 tries; nothing was recorded"):
+            lb.record(sub())
+        other.execute("ROLLBACK")
+        other.close()
+        assert lb.record(sub()).status == "recorded"
+    finally:
+        dispose_engines()
+
+
+def test_standings_best_public_per_team_and_private_reveal(db):
+    clock = Clock()
+    lb = Leaderboard(db, clock=clock)
+    for team, sha, pub, priv in [("A", "1", 0.70, 0.60), ("A", "2", 0.80, 0.50), ("A", "3", 0.75, 0.90),
+                                 ("B", "4", 0.78, 0.70), ("★ model", "5", 0.60, 0.65), ("★ model", "6", 0.55, 0.50)]:
+        clock.advance(60)
+        lb.record(sub(team=team, sha=sha, public=pub, private_wmcc=priv, is_reference=team.startswith("★")))
+    clock.advance(60)
+    lb.record(sub(team="C", sha="7", status="rejected", public_wmcc=None, private_wmcc=None, error="bad"))
+    pub = lb.standings("bm-test")
+    assert [s.team for s in pub] == ["A", "B", "★ model", "C"]
+    a = pub[0]
+    assert (a.best_public, a.n_scored, a.private_of_ranked, a.best_private) == (0.80, 3, 0.50, 0.90)
+    assert pub[2].best_public == 0.55  # a reference shows its latest row
+    assert (pub[3].best_public, pub[3].n_scored, pub[3].n_rejected) == (None, 0, 1)
+    # the reveal ranks by the private score of the publicly ranked submission: A's 0.50, not its best 0.90
+    assert [s.team for s in lb.standings("bm-test", by="private")] == ["B", "A", "★ model", "C"]
+
+
+def test_export_csv_holds_every_row_with_private_scores(db, tmp_path):
+    lb = Leaderboard(db, clock=Clock())
+    lb.record(sub(sha="1"))
+    lb.record(sub(sha="2", status="rejected", public_wmcc=None, private_wmcc=None, error="missing eopatch-02.tif"))
+    n = lb.export_csv(tmp_path / "out" / "lb.csv")
+    with open(tmp_path / "out" / "lb.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert n == len(rows) == 2
+    assert rows[0]["private_wmcc"] == "0.4" and rows[1]["error"] == "missing eopatch-02.tif"
+
+
+def test_unusable_database_url_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not a SQLAlchemy URL"):
+        Leaderboard("not a url")
+
+
+def test_a_database_path_that_cannot_be_opened_is_a_config_error(tmp_path):
+    (tmp_path / "adir").mkdir()
+    try:
+        with pytest.raises(ConfigError, match="check the file / --db / SR_CORE_DB_URL"):
+            Leaderboard(f"sqlite:///{tmp_path / 'adir'}")
+    finally:
+        dispose_engines()

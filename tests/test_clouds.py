@@ -1,0 +1,184 @@
+"""Cloud masks computed with s2cloudless for bands-only patches, measured against the real fixture's masks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from conftest import REAL_CHALLENGE, REAL_L1C, need
+
+from sr_core import clouds
+from sr_core.errors import ConfigError
+from sr_core.io import load_eopatch, read_b10, write_eopatch
+from sr_core.quality import series_warnings
+
+s2cloudless = pytest.importorskip("s2cloudless", reason="s2cloudless is not installed (pip install s2cloudless)")
+
+
+@pytest.fixture(scope="module")
+def real():
+    """The 5-frame real L1C patch, its true B10, and the same patch with CLP/CLM removed."""
+    patch = load_eopatch(need(REAL_L1C))
+    return patch, read_b10(REAL_L1C), patch.replace(cloud_prob=None, cloud_mask=None)
+
+
+@pytest.fixture(scope="module")
+def computed(real):
+    _, b10, bare = real
+    return {"true": clouds.ensure_cloud_masks(bare, b10=b10), "substitute": clouds.ensure_cloud_masks(bare)}
+
+
+@pytest.mark.slow
+def test_b10_substitute_is_the_models_own_median_split():
+    # the documented substitute is derived from the installed model file, not tuned on the fixture
+    assert clouds.model_b10_split_median() == pytest.approx(clouds.B10_SUBSTITUTE, abs=1e-5)
+
+
+def test_mask_postprocessing_is_s2cloudless_own():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    prob = ndimage.gaussian_filter(rng.uniform(0, 1, (3, 40, 50)), (0, 3, 3)).astype(np.float32)
+    prob = ((prob - prob.min()) / (prob.max() - prob.min())) ** 2
+    det = s2cloudless.S2PixelCloudDetector(threshold=clouds.THRESHOLD, average_over=clouds.AVERAGE_OVER_PX,
+                                           dilation_size=clouds.DILATION_PX)
+    ours = clouds.mask_from_probability(prob)
+    assert 0.1 < ours.mean() < 0.9
+    assert np.array_equal(ours, det.get_mask_from_prob(prob).astype(bool))
+
+
+@pytest.mark.real_data
+def test_read_b10_from_the_13_band_cube_only(real):
+    _, b10, _ = real
+    assert b10.shape == (5, 101, 100) and b10.dtype == np.float32
+    assert 0.0005 < float(np.median(b10[0])) < 0.002  # clear-sky cirrus-band reflectance
+    assert float(np.median(b10[1])) > 0.003  # the cloudy frame
+    assert read_b10(need(REAL_CHALLENGE)) is None  # the challenge layout dropped B10
+
+
+@pytest.mark.real_data
+def test_computed_masks_agree_with_the_real_ones(real, computed):
+    patch, _, _ = real
+    valid = patch.data_mask()
+    scores = {k: clouds.mask_agreement(p.cloud_mask, patch.cloud_mask, valid) for k, p in computed.items()}
+    # measured: true B10 accuracy 0.9997 / IoU 0.9993; substitute 0.9987 / 0.9968 (python -m sr_core clouds)
+    assert scores["true"]["accuracy"] > 0.995 and scores["true"]["iou_cloud"] > 0.99
+    assert scores["substitute"]["accuracy"] > 0.99 and scores["substitute"]["iou_cloud"] > 0.98
+    assert scores["substitute"]["precision"] > 0.99  # no clouds invented on the three clear frames
+    for p in computed.values():
+        assert list(np.flatnonzero(p.cloud_fraction() > 0.5)) == [1, 2]
+        assert np.abs(p.cloud_prob - patch.cloud_prob)[valid].mean() < 0.03  # per-pixel probability vs real CLP
+
+
+@pytest.mark.real_data
+def test_a_clear_sky_b10_would_cost_far_more_than_the_substitute(real, computed):
+    # why the substitute is not a clear-sky value: B10 ~ 0.001 tells the trees "no high cloud" and they miss cloud
+    patch, _, bare = real
+    clear = clouds.compute_cloud_masks(bare, b10=0.001)
+    iou_clear = clouds.mask_agreement(clear.mask, patch.cloud_mask)["iou_cloud"]
+    iou_sub = clouds.mask_agreement(computed["substitute"].cloud_mask, patch.cloud_mask)["iou_cloud"]
+    assert iou_clear < iou_sub - 0.05
+
+
+@pytest.mark.real_data
+def test_computed_masks_are_recorded_and_survive_a_round_trip(tmp_path, computed):
+    p = computed["substitute"]
+    assert p.cloud_prob is not None and p.cloud_mask is not None
+    note = next(n for n in p.info.notes if n.startswith("cloud masks computed with s2cloudless"))
+    assert "B10: substitute 0.00705" in note and "at 10 m" in note
+    rec = p.info.meta["cloud_masks"]
+    assert rec["computed"] and rec["b10"].startswith("substitute") and rec["average_over_px"] == clouds.AVERAGE_OVER_PX
+    assert any("cloud masks were computed" in w for w in series_warnings(p))
+    assert computed["true"].info.meta["cloud_masks"]["b10"] == "true B10"
+    back = load_eopatch(write_eopatch(p, tmp_path / "out"))
+    assert clouds.masks_were_computed(back) and any("cloud masks computed" in n for n in back.info.notes)
+    assert np.array_equal(back.cloud_mask, p.cloud_mask)
+    assert json.loads((tmp_path / "out" / "meta_info" / "cloud_masks.json").read_text())["computed"] is True
+
+
+@pytest.mark.real_data
+def test_patch_with_masks_is_returned_unchanged_and_clp_alone_gives_a_derived_mask(real):
+    patch, _, _ = real
+    assert clouds.ensure_cloud_masks(patch) is patch
+    only_clp = patch.replace(cloud_mask=None)
+    got = clouds.ensure_cloud_masks(only_clp)
+    assert np.array_equal(got.cloud_prob, patch.cloud_prob)  # no model run: the real CLP is kept
+    assert np.array_equal(got.cloud_mask, clouds.mask_from_probability(patch.cloud_prob))
+    assert clouds.mask_agreement(got.cloud_mask, patch.cloud_mask)["accuracy"] > 0.99
+    assert got.info.meta["cloud_masks"]["method"] == "derived from the patch's cloud_prob"
+
+
+@pytest.mark.real_data
+def test_no_data_pixels_are_not_classified(real):
+    _, _, bare = real
+    is_data = np.ones(bare.shape, bool)
+    is_data[1, :50] = False
+    bands = bare.bands.copy()
+    bands[1, :50] = np.nan  # what lies outside the swath
+    res = clouds.compute_cloud_masks(bare.replace(bands=bands, is_data=is_data))
+    assert not res.mask[1, :50].any() and (res.prob[1, :50] == 0).all()
+    assert res.mask[1, 60:].mean() > 0.9  # the rest of the cloudy frame is still found
+
+
+def test_missing_s2cloudless_gives_the_fix(monkeypatch, small_patch):
+    monkeypatch.setitem(sys.modules, "s2cloudless", None)
+    monkeypatch.setattr(clouds, "_DETECTOR", None)
+    bare = small_patch.replace(cloud_prob=None, cloud_mask=None)
+    with pytest.raises(ConfigError, match="pip install s2cloudless"):
+        clouds.ensure_cloud_masks(bare)
+
+
+@pytest.mark.real_data
+def test_clouds_command_prints_agreement_for_true_and_substitute_b10(tmp_path, capsys):
+    from sr_core.cli import main
+
+    bare = tmp_path / "bare"
+    shutil.copytree(need(REAL_L1C), bare)
+    (bare / "data" / "CLP.npy.gz").unlink()
+    (bare / "mask" / "CLM.npy.gz").unlink()
+    assert main(["clouds", str(bare), "--reference", str(REAL_L1C), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert [r["variant"] for r in d["variants"]] == ["true B10", "B10 substitute 0.00705"]
+    true_row = next(r for r in d["variants"] if r["variant"] == "true B10")
+    sub_row = next(r for r in d["variants"] if r["variant"].startswith("B10 substitute"))
+    assert true_row["agreement"]["accuracy"] > 0.995 and sub_row["agreement"]["iou_cloud"] > 0.98
+    assert d["reference_cloud_fraction_per_date"] == [0.0, 1.0, 1.0, 0.0, 0.0]
+    # text form: the table a user reads
+    assert main(["clouds", str(bare), "--reference", str(REAL_L1C)]) == 0
+    out = capsys.readouterr().out
+    assert "IoU cloud" in out and "true B10" in out and "B10 substitute 0.00705" in out
+
+
+@pytest.mark.real_data
+def test_info_compute_clouds_on_a_bands_only_real_patch(tmp_path, capsys):
+    from sr_core.cli import main
+
+    bare = tmp_path / "bare"
+    shutil.copytree(need(REAL_CHALLENGE), bare)  # challenge layout: 12 bands, no B10
+    (bare / "data" / "CLP.npy.gz").unlink()
+    (bare / "mask" / "CLM.npy.gz").unlink()
+    assert main(["info", str(bare), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert before["cloud_source"] is None and any("no cloud layer" in w for w in before["warnings"])
+    assert main(["info", str(bare), "--compute-clouds", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["clouds_computed"] and d["cloud_source"] == "cloud_mask"
+    assert [c > 0.5 for c in d["cloud_fraction"]] == [False, True, True, False, False]
+    assert d["meta"]["cloud_masks"]["b10"].startswith("substitute")
+    assert any("cloud masks were computed" in w for w in d["warnings"])
+    assert main(["info", str(bare), "--compute-clouds"]) == 0
+    assert "(cloud_mask, computed)" in capsys.readouterr().out
+
+
+@pytest.mark.real_data
+def test_classifying_at_40_m_keeps_agreement(real):
+    # scale=4: 16× fewer pixels for large patches; 101 × 100 px is not a multiple of 4 (partial edge blocks)
+    patch, _, bare = real
+    res = clouds.compute_cloud_masks(bare, scale=4)
+    assert res.prob.shape == res.mask.shape == patch.shape
+    assert clouds.mask_agreement(res.mask, patch.cloud_mask)["iou_cloud"] > 0.98
+    assert np.array_equal(res.prob[0, :4, :4], np.full((4, 4), res.prob[0, 0, 0]))  # one value per 40 m block
+    assert clouds.ensure_cloud_masks(bare, scale=4).info.meta["cloud_masks"]["resolution_m"] == 40

@@ -1,0 +1,124 @@
+"""predict(): device choice, tiling and blending, odd sizes, uncertainty, warnings, real data."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+import torch
+
+from sr_core import BBox, Patch
+from sr_core.errors import ConfigError
+from sr_core.inference import _axis_weights, get_model, predict, select_device, tile_starts
+from sr_core.model import SRNet, SRNetConfig, default_model_path, save_checkpoint
+from tests.conftest import REAL_CHALLENGE, REAL_L1C, need
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def model() -> SRNet:
+    torch.manual_seed(0)
+    return SRNet(SRNetConfig.preset("tiny")).eval()
+
+
+def smooth_patch(T: int, H: int, W: int, seed: int = 0, cloudy: float = 0.2) -> Patch:
+    """Field-like input: piecewise smooth reflectance (so the network's output has structure to tile)."""
+    from scipy.ndimage import zoom
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0.02, 0.45, (T, H // 8 + 2, W // 8 + 2, 12))
+    bands = zoom(coarse, (1, 8, 8, 1), order=0)[:, :H, :W] + rng.normal(0, 0.01, (T, H, W, 12))
+    return Patch(
+        bands=np.clip(bands, 0, 1).astype(np.float32),
+        timestamps=[datetime(2019, 3, 5) + timedelta(days=6 * i) for i in range(T)],
+        bbox=BBox(500000.0, 5100000.0, 500000.0 + 10 * W, 5100000.0 + 10 * H),
+        cloud_mask=rng.uniform(size=(T, H, W)) < cloudy,
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: auto picks it")
+def test_auto_device_falls_back_to_cpu_and_explicit_gpu_is_an_error():
+    assert select_device("auto").type in ("cpu", "mps")
+    with pytest.raises(ConfigError, match=r"no CUDA device.*--device auto"):
+        select_device("cuda")
+    with pytest.raises(ConfigError, match="unknown device"):
+        select_device("tpu")
+
+
+def test_tile_layout_covers_the_axis_with_the_overlap():
+    for n, tile, ov in [(500, 272, 24), (1536, 512, 32), (101, 40, 16), (13, 8, 4), (100, 256, 32)]:
+        starts, size = tile_starts(n, tile, ov)
+        assert size <= max(tile, n if n <= tile else 0) and starts[0] == 0 and starts[-1] + size == n
+        for a, b in itertools.pairwise(starts):
+            assert a + size - b >= min(ov, tile // 2)  # neighbours overlap at least by the overlap
+        w = _axis_weights(starts, size, 4)
+        total = np.zeros(4 * n)
+        for s, wi in zip(starts, w, strict=True):
+            total[4 * s:4 * (s + size)] += wi
+        np.testing.assert_allclose(total, 1.0, atol=1e-4)  # the blending weights (nearly) sum to one everywhere
+
+
+@pytest.mark.parametrize(("T", "H", "W"), [(1, 13, 9), (3, 101, 100)])
+def test_predict_any_size_keeps_the_georeference(model, T, H, W):
+    patch = smooth_patch(T, H, W)
+    pred = predict(patch, device="cpu", model=model)
+    assert pred.proba.shape == (4 * H, 4 * W) and pred.proba.dtype == np.float32
+    assert pred.proba.min() >= 0 and pred.proba.max() <= 1
+    assert pred.bbox == patch.bbox and pred.transform == patch.label_transform
+    assert pred.device == "cpu" and pred.binary.dtype == np.uint8
+    if T == 1:
+        assert any("weak time series" in w for w in pred.warnings)
+
+
+def test_tiled_prediction_is_seamless(model):
+    """Small tiles blended must match the whole-patch prediction closely (no seams at tile borders)."""
+    patch = smooth_patch(4, 101, 100, seed=1)
+    whole = predict(patch, device="cpu", model=model, tile=512).proba
+    tiled = predict(patch, device="cpu", model=model, tile=40, overlap=16)
+    assert tiled.extra["tiles"] > 4
+    diff = np.abs(tiled.proba - whole)
+    spread = whole.max() - whole.min()
+    assert spread > 0.01  # the comparison means something
+    assert diff.max() < 0.1 * spread and diff.mean() < 0.01 * spread
+
+
+def test_uncertainty_from_flips_and_rotations(model):
+    patch = smooth_patch(3, 24, 20, seed=2)
+    plain = predict(patch, device="cpu", model=model)
+    tta = predict(patch, device="cpu", model=model, uncertainty=True)
+    assert plain.uncertainty is None and tta.extra["tta"] == 8
+    assert tta.uncertainty.shape == tta.proba.shape and tta.uncertainty.min() >= 0
+    assert tta.uncertainty.max() > 0  # an untrained network is not rotation invariant
+    # the identity member alone reproduces the plain prediction
+    one = predict(patch, device="cpu", model=model, tta=1)
+    np.testing.assert_allclose(one.proba, plain.proba, atol=1e-6)
+
+
+def test_checkpoint_is_loaded_once_per_device(tmp_path, model):
+    path = save_checkpoint(model, tmp_path / "m.pt", threshold=0.3)
+    a, b = get_model(path, "cpu"), get_model(path, "cpu")
+    assert a is b and a.info.threshold == pytest.approx(0.3)
+    pred = predict(smooth_patch(2, 16, 16), device="cpu", model=path)
+    assert pred.threshold == pytest.approx(0.3) and pred.predictor == "model:m.pt"
+
+
+def test_real_patch_l1c_is_predicted_with_warnings(model):
+    from sr_core.io.eopatch import load_eopatch
+
+    patch = load_eopatch(need(REAL_L1C))
+    pred = predict(patch, device="cpu", model=model)
+    assert pred.proba.shape == patch.label_shape == (404, 400)
+    assert any("L1C" in w for w in pred.warnings)
+
+
+@pytest.mark.skipif(not default_model_path().is_file(), reason="bundled weights absent")
+def test_bundled_model_does_not_paint_fields_into_forest():
+    """The real forest patch is 0.1 % arable: the bundled model must call at most 5 % of it cultivated."""
+    from sr_core.io.eopatch import load_eopatch
+
+    patch = load_eopatch(need(REAL_CHALLENGE))
+    pred = predict(patch, device="cpu")
+    assert pred.binary.mean() <= 0.05, f"{pred.binary.mean():.1%} of a forest patch predicted cultivated"

@@ -1,0 +1,158 @@
+"""Product level (L1C / L2A) from metadata and reflectance, and plain warnings about degenerate series."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pytest
+from conftest import REAL_CHALLENGE, REAL_L1C, need
+
+from sr_core import BBox, Patch, PatchInfo, ProductLevel
+from sr_core.bands import band_index
+from sr_core.io import load_eopatch, write_eopatch
+from sr_core.quality import L1C_WARNING, detect_product_level, level_from_meta, reflectance_level, series_warnings
+
+#: Typical L2A surface reflectance of dense summer vegetation (B01 … B12 without B10).
+VEG_L2A = np.array([0.02, 0.025, 0.05, 0.03, 0.08, 0.25, 0.32, 0.35, 0.37, 0.37, 0.18, 0.08], np.float32)
+#: ... and of thick cloud (bright, flat spectrum, NDVI ≈ 0).
+CLOUD = np.array([0.45, 0.45, 0.44, 0.44, 0.45, 0.46, 0.47, 0.47, 0.47, 0.3, 0.35, 0.25], np.float32)
+
+
+def make_series(dates, *, cloudy=(), no_data=(), level="L2A", masks=True, size=12, seed=0):
+    """A small vegetated patch with the given dates; ``cloudy`` frames covered by cloud, ``no_data`` frames empty."""
+    rng = np.random.default_rng(seed)
+    T = len(dates)
+    bands = np.empty((T, size, size, 12), np.float32)
+    cloud = np.zeros((T, size, size), bool)
+    is_data = np.ones((T, size, size), bool)
+    for t in range(T):
+        spec = CLOUD if t in cloudy else VEG_L2A
+        bands[t] = spec * rng.uniform(0.9, 1.1, (size, size, 1))
+        cloud[t] = t in cloudy
+        if t in no_data:
+            bands[t] = 0
+            is_data[t] = False
+    return Patch(bands=bands, timestamps=list(dates), bbox=BBox(500000.0, 5100000.0, 500000.0 + 10 * size, 5100000.0 + 10 * size),
+                 cloud_mask=cloud if masks else None, is_data=is_data, info=PatchInfo(product_level=level))
+
+
+SEASON = [datetime(2019, m, d) for m, d in ((3, 10), (4, 12), (5, 20), (6, 15), (7, 10), (8, 5))]
+
+
+def l2a_counterpart(patch: Patch) -> Patch:
+    """The L1C patch with its atmosphere removed the way dark-object subtraction does it: per band, the darkest
+    dense-vegetation value minus a typical forest surface reflectance is taken as path radiance and subtracted."""
+    bands = patch.bands.copy()
+    ndvi = patch.ndvi()
+    sel = (ndvi > 0.5) & patch.valid_mask()
+    forest = {"B01": 0.015, "B02": 0.02, "B03": 0.035, "B04": 0.015, "B05": 0.045}
+    for name, surface in forest.items():
+        i = band_index(name)
+        path = float(np.percentile(bands[..., i][sel], 1)) - surface
+        bands[..., i] = np.clip(bands[..., i] - path, 0, None)
+    return patch.replace(bands=bands, info=PatchInfo(product_level="L2A"))
+
+
+# -- product level -----------------------------------------------------------------------------------------------------
+@pytest.mark.real_data
+def test_real_l1c_is_told_from_its_l2a_counterpart():
+    l1c = load_eopatch(need(REAL_L1C))
+    level, why = reflectance_level(l1c.bands, l1c.valid_mask())
+    assert level is ProductLevel.L1C and "B01 = 0.100" in why and "B02 = 0.070" in why
+    level2, why2 = reflectance_level(l2a_counterpart(l1c).bands, l1c.valid_mask())
+    assert level2 is ProductLevel.L2A, why2
+    # without masks too: cloudy frames have no dense vegetation, so they do not disturb the statistic
+    assert reflectance_level(l1c.bands)[0] is ProductLevel.L1C
+
+
+@pytest.mark.real_data
+def test_challenge_layout_fixture_is_detected_as_l1c_by_the_loader():
+    p = load_eopatch(need(REAL_CHALLENGE))  # meta_info says nothing about the level
+    assert p.info.product_level is ProductLevel.L1C
+    assert any(n.startswith("product level L1C detected from reflectance") for n in p.info.notes)
+    assert L1C_WARNING in series_warnings(p)
+
+
+@pytest.mark.real_data
+def test_detect_product_level_prefers_metadata(tmp_path):
+    p = load_eopatch(need(REAL_CHALLENGE))
+    level, why = detect_product_level(p)
+    assert level is ProductLevel.L1C and "reflectance" in why
+    stated = p.replace(info=PatchInfo(product_level="L2A", meta={"data_collection": "SENTINEL2_L2A"}))
+    level, why = detect_product_level(stated)
+    assert level is ProductLevel.L2A and "SENTINEL2_L2A" in why
+    # the loader: an explicit but contradicted product_level is kept, with a note on the contradiction
+    back = load_eopatch(write_eopatch(stated, tmp_path / "p"))
+    assert back.info.product_level is ProductLevel.L2A
+    assert any("meta_info says L2A but the reflectance looks L1C" in n for n in back.info.notes)
+
+
+def test_level_from_meta_tokens():
+    assert level_from_meta({"product_level": "L1C"})[0] is ProductLevel.L1C
+    assert level_from_meta({"data_collection": "DataCollection.SENTINEL2_L1C"})[0] is ProductLevel.L1C
+    assert level_from_meta({"layer": "BANDS-S2-L2A"})[0] is ProductLevel.L2A
+    assert level_from_meta({"Data_Collection": {"api_id": "sentinel-2-l2a"}})[0] is ProductLevel.L2A
+    assert level_from_meta({"service_type": "wcs", "maxcc": 0.8})[0] is None
+    level, why = level_from_meta({"layer": "BANDS-S2-L1C", "data_collection": "SENTINEL2_L2A"})
+    assert level is None and "both" in why
+
+
+def test_loader_uses_a_collection_token_and_falls_back_to_l2a_when_statistics_cannot_tell(tmp_path):
+    cloudy = make_series(SEASON[:2], cloudy={0, 1})
+    # all frames cloud: no dense vegetation to read the path radiance from
+    level, why = reflectance_level(cloudy.bands, None)
+    assert level is ProductLevel.UNKNOWN and "inconclusive" in why
+    folder = write_eopatch(cloudy, tmp_path / "cloudy")
+    (folder / "meta_info" / "product_level.json").unlink()
+    p = load_eopatch(folder)
+    assert p.info.product_level is ProductLevel.L2A and any("L2A assumed" in n and "inconclusive" in n for n in p.info.notes)
+    (folder / "meta_info" / "data_collection.json").write_text('"SENTINEL2_L1C"')
+    p = load_eopatch(folder)
+    assert p.info.product_level is ProductLevel.L1C and any("SENTINEL2_L1C" in n for n in p.info.notes)
+
+
+def test_vegetation_l2a_is_detected_as_l2a():
+    level, why = reflectance_level(make_series(SEASON[:3]).bands)
+    assert level is ProductLevel.L2A, why
+
+
+# -- series warnings ---------------------------------------------------------------------------------------------------
+def test_a_good_series_has_no_warnings():
+    assert series_warnings(make_series(SEASON)) == []
+
+
+def test_single_date():
+    w = series_warnings(make_series(SEASON[:1]))
+    assert "1 usable date: expect weak skill" in w and any("single date (T = 1)" in x for x in w)
+
+
+def test_all_frames_cloudy():
+    w = series_warnings(make_series(SEASON[:4], cloudy={0, 1, 2, 3}))
+    assert any(x.startswith("no usable date") for x in w)
+    assert any("all 4 frames with data are mostly cloudy" in x for x in w)
+
+
+def test_some_frames_cloudy_or_without_data():
+    w = series_warnings(make_series(SEASON, cloudy={1}, no_data={4, 5}))
+    assert any("3 usable dates of 6" in x for x in w)
+    assert any(x.startswith("1 of 6 frames are mostly cloudy: 2019-04-12") for x in w)
+    assert any(x.startswith("2 of 6 frames hold no data") and "2019-07-10, 2019-08-05" in x for x in w)
+    empty = series_warnings(make_series(SEASON[:2], no_data={0, 1}))
+    assert any("no frame holds any data" in x for x in empty) and any(x.startswith("no usable date") for x in empty)
+
+
+def test_dates_out_of_season():
+    dates = [datetime(2019, 1, 10), *SEASON[:4], datetime(2019, 11, 2)]
+    w = series_warnings(make_series(dates))
+    assert any(x.startswith("2 of 6 dates fall outside the March–September growing season: 2019-01-10, 2019-11-02")
+               for x in w)
+    winter = series_warnings(make_series([datetime(2019, 12, 1), datetime(2020, 1, 5)]))
+    assert any(x.startswith("no date falls in the March–September growing season") for x in winter)
+
+
+def test_l1c_unknown_level_and_missing_cloud_layer():
+    assert L1C_WARNING in series_warnings(make_series(SEASON, level="L1C"))
+    assert any("product level unknown" in x for x in series_warnings(make_series(SEASON, level="unknown")))
+    w = series_warnings(make_series(SEASON, masks=False))
+    assert any(x.startswith("no cloud layer (CLP/CLM)") for x in w)
