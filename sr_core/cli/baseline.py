@@ -1,4 +1,8 @@
-"""``python -m sr_core baseline {ndvi,pixel} EOPATCH... --out DIR``: write a baseline's submission for patches."""
+"""``python -m sr_core baseline {ndvi,pixel} EOPATCH... --out DIR``: write a baseline's submission for patches.
+
+Also ``baseline train-pixel`` (train the 10 m pixel baseline on simulated train-split patches and save its
+pickle-free model file) and ``baseline eval-pixel`` (its pooled weighted MCC on fresh simulated test-split patches).
+"""
 
 from __future__ import annotations
 
@@ -33,7 +37,128 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     common(q)
     q.add_argument("--model", type=Path, default=None, help="pixel-baseline model file (default: the bundled one)")
     q.set_defaults(func=run_pixel)
+
+    q = sub.add_parser(
+        "train-pixel", help="train the 10 m pixel baseline on simulated patches (train split) and save it",
+        description=(
+            "Train the 10 m pixel baseline's MLP on simulated patches of the train split (their seeds never share a "
+            "random stream with the test split), choose its threshold on held-out train-split seeds (pooled "
+            "weighted MCC at 2.5 m) and write the pickle-free model file. The bundled model was made with the "
+            "defaults and --out models/pixel-baseline.npz (see models/PIXEL_BASELINE.md)."
+        ),
+    )
+    q.add_argument("--train-seeds", default="10000-10031", help="train-split seeds to learn from (default 10000-10031)")
+    q.add_argument("--val-seeds", default="20000-20005",
+                   help="train-split seeds that choose the threshold, disjoint from --train-seeds (default 20000-20005)")
+    q.add_argument("--size", type=int, default=160, help="training patch size in 10 m pixels (default 160)")
+    q.add_argument("--val-size", type=int, default=200, help="validation patch size (default 200)")
+    q.add_argument("--epochs", type=int, default=20, help="passes over the training pixels (default 20)")
+    q.add_argument("--hidden", default="64,64", help="hidden layer widths of the MLP (default 64,64)")
+    q.add_argument("--unweighted", action="store_true", help="train without the benchmark weights as row weights")
+    q.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the row sampling and the MLP initialisation")
+    q.add_argument("--out", type=Path, default=None,
+                   help="model file to write (default: <SR_CORE_HOME>/models/pixel-baseline.npz)")
+    q.add_argument("--test-seeds", default=None,
+                   help="afterwards, score it on these test-split seeds (e.g. 0-5), beside the NDVI baseline")
+    q.add_argument("--test-size", type=int, default=500, help="test patch size (default 500)")
+    q.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=run_train_pixel)
+
+    q = sub.add_parser(
+        "eval-pixel", help="score the pixel baseline (and the NDVI baseline) on fresh simulated test-split patches",
+        description="Pooled weighted MCC of the 10 m pixel baseline and the organisers' NDVI baseline on simulated "
+                    "patches of the test split (issue 4 calibration target for the pixel baseline: 0.60-0.80).",
+    )
+    q.add_argument("--seeds", default="0-5", help="test-split seeds (default 0-5, as `simulate --calibrate`)")
+    q.add_argument("--size", type=int, default=500, help="patch size in 10 m pixels (default 500)")
+    q.add_argument("--model", type=Path, default=None, help="pixel-baseline model file (default: the bundled one)")
+    q.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=run_eval_pixel)
     return p
+
+
+def _bar(total: int, quiet: bool, desc: str) -> tuple[Any, Any]:
+    """A tqdm bar on stderr and a progress callback (one message = one step) for the pixel-baseline commands."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr, disable=True if quiet else None)
+
+    def step(msg: str) -> None:
+        bar.set_postfix_str(msg[-60:], refresh=False)
+        bar.update(1)
+
+    return bar, step
+
+
+def _print_eval(res: dict[str, Any]) -> None:
+    print(f"{'seed':>6} {'region':18} {'T':>3} {'pixel wMCC':>10} {'NDVI wMCC':>10} {'pixel s':>8}")
+    for r in res["patches"]:
+        print(f"{r['seed']:>6} {r['region']!s:18} {r['T']:>3} {r['pixel_wmcc']:>10.4f} {r['ndvi_wmcc']:>10.4f} "
+              f"{r['pixel_seconds']:>8.2f}")
+    print(f"pooled over {len(res['patches'])} {res['split']}-split patches of {res['size']} px (seeds {res['seeds']}): "
+          f"pixel baseline weighted MCC {res['pixel_wmcc']:.4f} (threshold {res['threshold']:.3f}; target 0.60-0.80), "
+          f"NDVI baseline {res['ndvi_wmcc']:.4f}")
+
+
+def run_train_pixel(args: argparse.Namespace) -> int:
+    from ..baselines import pixel
+    from ..errors import ConfigError
+    from ..paths import subdir
+    from . import print_json
+
+    train, val = pixel.parse_seeds(args.train_seeds), pixel.parse_seeds(args.val_seeds)
+    test = pixel.parse_seeds(args.test_seeds) if args.test_seeds else []
+    try:
+        hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
+    except ValueError:
+        hidden = ()
+    if not hidden or min(hidden) < 1:
+        raise ConfigError(f"--hidden {args.hidden!r}: give positive layer widths, e.g. 64,64")
+    if args.epochs < 1 or args.size < 8 or args.val_size < 8:
+        raise ConfigError("--epochs must be ≥ 1 and --size / --val-size ≥ 8 pixels")
+    out = args.out if args.out is not None else subdir("models") / "pixel-baseline.npz"
+    bar, step = _bar(len(train) + args.epochs + len(val) + len(test), args.quiet, "train pixel baseline")
+    try:
+        model = pixel.train_pixel_baseline(train, val, size=args.size, val_size=args.val_size, hidden=hidden,
+                                           epochs=args.epochs, weighted=not args.unweighted, seed=args.seed,
+                                           threads=args.threads, progress=step)
+        path = pixel.save_pixel_baseline(model, out)
+        res = pixel.evaluate_simulated(test, size=args.test_size, model=model, progress=step) if test else None
+    finally:
+        bar.close()
+    summary = {"model": str(path), "bytes": path.stat().st_size, "parameters": model.n_parameters,
+               "threshold": model.threshold, "config": model.config, "test": res}
+    if args.json:
+        print_json(summary)
+        return 0
+    v = model.config["validation"]
+    print(f"wrote {path} ({summary['bytes'] / 1024:.0f} KiB, {model.n_parameters} parameters) in "
+          f"{model.config['train_seconds']:.0f} s; threshold {model.threshold:.3f}, pooled weighted MCC "
+          f"{v['pooled_weighted_mcc']:.4f} on validation seeds {v['seeds']} ({v['size']} px, train split)")
+    if res is not None:
+        _print_eval(res)
+    return 0
+
+
+def run_eval_pixel(args: argparse.Namespace) -> int:
+    from ..baselines import pixel
+    from . import print_json
+
+    seeds = pixel.parse_seeds(args.seeds)
+    model = pixel.load_pixel_baseline(args.model)
+    bar, step = _bar(len(seeds), args.quiet, "eval pixel baseline")
+    try:
+        res = pixel.evaluate_simulated(seeds, size=args.size, model=model, progress=step)
+    finally:
+        bar.close()
+    if args.json:
+        print_json(res)
+    else:
+        _print_eval(res)
+    return 0
 
 
 def predict_to_submission(args: argparse.Namespace, predict: Any, desc: str) -> int:

@@ -1,0 +1,244 @@
+"""The 10 m pixel baseline: cloud-masked temporal features, pickle-free model file, prediction, training, CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sr_core import BBox, Patch, PatchInfo
+from sr_core.bands import band_index
+from sr_core.baselines import get_baseline
+from sr_core.baselines.pixel import (
+    DEFAULT_MODEL,
+    FEATURE_NAMES,
+    LOG_OFFSET,
+    N_FEATURES,
+    PixelBaseline,
+    ThresholdSearch,
+    block_targets,
+    load_pixel_baseline,
+    parse_seeds,
+    pixel_baseline,
+    pixel_features,
+    save_pixel_baseline,
+    train_pixel_baseline,
+)
+from sr_core.errors import ConfigError, ModelError
+from sr_core.metrics import ConfusionCounts, weight_map
+from sr_core.simulate import simulate_patch
+
+F = {n: i for i, n in enumerate(FEATURE_NAMES)}
+
+
+def _patch(T: int = 6, H: int = 5, W: int = 7, seed: int = 0, cloudy: np.ndarray | None = None, start=(2019, 3, 10),
+           step_days: int = 20, name: str = "eopatch-03") -> Patch:
+    rng = np.random.default_rng(seed)
+    bands = rng.uniform(0.02, 0.4, (T, H, W, 12)).astype(np.float32)
+    cm = np.zeros((T, H, W), bool) if cloudy is None else cloudy
+    return Patch(
+        bands=bands, timestamps=[datetime(*start) + timedelta(days=step_days * t) for t in range(T)],
+        bbox=BBox(500000.0, 5100000.0, 500000.0 + 10 * W, 5100000.0 + 10 * H), cloud_mask=cm,
+        is_data=np.ones((T, H, W), bool), info=PatchInfo(name=name),
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> PixelBaseline:
+    """Trained on three tiny simulated train-split patches (seconds)."""
+    return train_pixel_baseline([0, 1, 3], [4], size=40, val_size=40, hidden=(16,), epochs=15, batch=256, lr=1e-2)
+
+
+# -- features -----------------------------------------------------------------------------------------------------
+def test_features_shape_names_and_window_medians():
+    p = _patch(T=6)  # dates Mar 10, Mar 30, Apr 19, May 9, May 29, Jun 18
+    f = pixel_features(p)
+    assert f.shape == (5, 7, N_FEATURES) and f.dtype == np.float32 and np.isfinite(f).all()
+    assert len(set(FEATURE_NAMES)) == N_FEATURES
+    b4 = p.bands[..., band_index("B04")]
+    np.testing.assert_allclose(f[..., F["B04_MarApr"]], np.median(np.log(b4[:3] + LOG_OFFSET), axis=0), rtol=1e-5)
+    np.testing.assert_allclose(f[..., F["B04_May"]], np.median(np.log(b4[3:5] + LOG_OFFSET), axis=0), rtol=1e-5)
+    ndvi = p.ndvi()
+    np.testing.assert_allclose(f[..., F["NDVI_max"]], ndvi.max(0), atol=1e-6)
+    np.testing.assert_allclose(f[..., F["NDVI_p50"]], np.median(ndvi, 0), atol=1e-6)
+    # Jul and Aug–Sep have no date: filled with the pixel's median over all clear dates, flagged
+    assert (f[..., F["missing_Jul"]] == 1).all() and (f[..., F["missing_May"]] == 0).all()
+    np.testing.assert_allclose(f[..., F["B08_Jul"]], np.median(np.log(p.bands[..., band_index("B08")] + LOG_OFFSET), 0),
+                               rtol=1e-5)
+    np.testing.assert_allclose(f[..., F["clear_share"]], 1.0)
+    assert (f[..., F["no_clear"]] == 0).all()
+
+
+def test_cloud_masked_values_are_ignored():
+    T, H, W = 8, 4, 6
+    rng = np.random.default_rng(3)
+    cloudy = rng.uniform(size=(T, H, W)) < 0.4
+    cloudy[:, 0, 0] = True  # one pixel never clear
+    p = _patch(T, H, W, cloudy=cloudy, step_days=18)
+    bright = np.where(cloudy[..., None], np.float32(0.95), p.bands)  # what a cloud would do to the values
+    f1 = pixel_features(p)
+    f2 = pixel_features(p.replace(bands=bright.astype(np.float32)))
+    clear = ~np.zeros((H, W), bool)
+    clear[0, 0] = False
+    np.testing.assert_array_equal(f1[clear], f2[clear])
+    # the clear statistics are those of the clear dates only
+    i, j = 2, 3
+    ok = ~cloudy[:, i, j]
+    assert f1[i, j, F["NDVI_max"]] == pytest.approx(p.ndvi()[ok, i, j].max(), abs=1e-6)
+    assert f1[i, j, F["clear_share"]] == pytest.approx(ok.mean())
+    # the never-clear pixel falls back to its cloudy observations and says so
+    assert f1[0, 0, F["no_clear"]] == 1 and f1[0, 0, F["log_n_clear"]] == 0
+    assert np.isfinite(f1[0, 0]).all()
+    assert f2[0, 0, F["NDVI_max"]] != f1[0, 0, F["NDVI_max"]]
+
+
+def test_single_date_and_fully_cloudy_patches_work():
+    p = _patch(T=1, H=3, W=4, start=(2019, 7, 14))
+    f = pixel_features(p)
+    assert f.shape == (3, 4, N_FEATURES) and np.isfinite(f).all()
+    assert (f[..., F["missing_Jul"]] == 0).all() and (f[..., F["missing_MarApr"]] == 1).all()
+    np.testing.assert_array_equal(f[..., F["B02_MarApr"]], f[..., F["B02_Jul"]])
+    assert (f[..., F["NDVI_std"]] == 0).all() and (f[..., F["NDVI_drops"]] == 0).all()
+    dark = pixel_features(_patch(T=2, H=3, W=4, cloudy=np.ones((2, 3, 4), bool)))
+    assert np.isfinite(dark).all() and (dark[..., F["no_clear"]] == 1).all()
+
+
+def test_block_targets_are_block_shares_and_mean_weights():
+    p = simulate_patch(2, 24, "train")
+    y, w = block_targets(p)
+    assert y.shape == w.shape == (24, 24)
+    assert y[3, 5] == pytest.approx(p.cultivated[12:16, 20:24].mean())
+    wm = weight_map(p.cultivated, p.not_declared)
+    assert w[3, 5] == pytest.approx(wm[12:16, 20:24].mean(), rel=1e-5)
+    with pytest.raises(ModelError, match="CULTIVATED"):
+        block_targets(_patch())
+
+
+# -- model file -----------------------------------------------------------------------------------------------------
+def test_model_file_round_trip_without_pickle(tmp_path, tiny_model):
+    path = save_pixel_baseline(tiny_model, tmp_path / "m.npz")
+    with np.load(path, allow_pickle=False) as z:  # plain arrays only: this would raise on any object array
+        assert all(z[k].dtype != object for k in z.files)
+        cfg = json.loads(str(z["config"]))
+    assert cfg["feature_names"] == list(FEATURE_NAMES) and 0 < cfg["threshold"] < 1
+    back = load_pixel_baseline(path)
+    assert back.threshold == tiny_model.threshold and back.config["train"]["seeds"] == "0-1,3"
+    f = pixel_features(_patch())
+    np.testing.assert_array_equal(back.predict_10m(f), tiny_model.predict_10m(f))
+
+
+def test_bad_model_files_are_refused(tmp_path, tiny_model):
+    with pytest.raises(ModelError, match="not found"):
+        load_pixel_baseline(tmp_path / "absent.npz")
+    obj = tmp_path / "obj.npz"
+    np.savez(obj, config=np.array([{"format": "x"}], dtype=object))
+    with pytest.raises(ModelError, match="plain-array"):
+        load_pixel_baseline(obj)
+    good = save_pixel_baseline(tiny_model, tmp_path / "good.npz")
+    with np.load(good) as z:
+        arrays = {k: z[k] for k in z.files}
+    cfg = json.loads(str(arrays["config"]))
+    cfg["feature_names"] = cfg["feature_names"][:-1]
+    np.savez(tmp_path / "feat.npz", **{**arrays, "config": np.array(json.dumps(cfg))})
+    with pytest.raises(ModelError, match="retrain"):
+        load_pixel_baseline(tmp_path / "feat.npz")
+    np.savez(tmp_path / "shape.npz", **{**arrays, "W0": arrays["W0"][:-1]})
+    with pytest.raises(ModelError, match="inconsistent"):
+        load_pixel_baseline(tmp_path / "shape.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ModelError):
+        load_pixel_baseline(tmp_path / "junk.npz")
+
+
+def test_bundled_model_loads_and_records_its_training():
+    if not DEFAULT_MODEL.is_file():
+        pytest.skip(f"{DEFAULT_MODEL} is not bundled in this checkout")
+    m = load_pixel_baseline()
+    assert DEFAULT_MODEL.stat().st_size < 3_000_000
+    assert m.config["train"]["split"] == "train" and m.config["validation"]["split"] == "train"
+    train, val = parse_seeds(m.config["train"]["seeds"]), parse_seeds(m.config["validation"]["seeds"])
+    assert not set(train) & set(val) and 0 < m.threshold < 1
+
+
+# -- prediction -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("hw", [(7, 9), (1, 3), (13, 5)])
+def test_prediction_shape_and_georeference_on_odd_sizes(hw, tiny_model):
+    H, W = hw
+    p = _patch(T=4, H=H, W=W, seed=H * W)
+    pred = pixel_baseline(p, tiny_model)
+    assert pred.proba.shape == (4 * H, 4 * W) and pred.predictor == "baseline:pixel"
+    assert pred.proba.min() >= 0 and pred.proba.max() <= 1 and pred.threshold == tiny_model.threshold
+    assert pred.bbox == p.bbox and pred.transform == p.label_transform and pred.name == p.name
+    assert pred.extra["proba_10m"].shape == (H, W)
+    assert get_baseline("pixel") is pixel_baseline
+
+
+def test_threshold_search_matches_direct_counts():
+    rng = np.random.default_rng(1)
+    proba, truth, w = rng.uniform(size=(40, 40)), rng.uniform(size=(40, 40)) < 0.3, rng.uniform(0, 4, (40, 40))
+    proba[truth] += 0.3
+    proba = np.clip(proba, 0, 1)
+    s = ThresholdSearch()
+    s.add(proba[:20], truth[:20], w[:20])
+    s.add(proba[20:], truth[20:], w[20:])
+    thr, best = s.best()
+    direct = ConfusionCounts.from_arrays(truth, proba >= thr, w).mcc
+    assert best == pytest.approx(direct, abs=1e-9)
+    assert best >= max(ConfusionCounts.from_arrays(truth, proba >= t, w).mcc for t in (0.2, 0.4, 0.5, 0.7)) - 1e-9
+
+
+def test_training_on_tiny_simulated_patches_beats_chance_on_a_held_out_patch(tiny_model):
+    held_out = simulate_patch(4, 40, "test")  # another split's stream: never seen in training
+    assert 0.05 < held_out.cultivated.mean() < 0.95
+    pred = pixel_baseline(held_out, tiny_model)
+    w = weight_map(held_out.cultivated, held_out.not_declared)
+    mcc = ConfusionCounts.from_arrays(held_out.cultivated, pred.binary, w).mcc
+    assert mcc > 0.4, mcc
+    assert tiny_model.config["validation"]["pooled_weighted_mcc"] > 0.4
+    with pytest.raises(ConfigError, match="overlap"):
+        train_pixel_baseline([1, 2], [2], size=16)
+
+
+def test_parse_seeds():
+    assert parse_seeds("3-5,9") == [3, 4, 5, 9] and parse_seeds("7") == [7]
+    for bad in ("", "a-b", "5-3", "-1"):
+        with pytest.raises(ConfigError):
+            parse_seeds(bad)
+
+
+# -- CLI ------------------------------------------------------------------------------------------------------------
+def test_cli_writes_a_georeferenced_submission(tmp_path, tiny_model):
+    import rasterio
+
+    from sr_core.cli import main
+    from sr_core.io.eopatch import write_eopatch
+
+    patch = simulate_patch(6, 21, "test")
+    write_eopatch(patch, tmp_path / "in" / "eopatch-05")
+    model = save_pixel_baseline(tiny_model, tmp_path / "m.npz")
+    out = tmp_path / "sub"
+    assert main(["baseline", "pixel", str(tmp_path / "in"), "--out", str(out), "--model", str(model), "--quiet"]) == 0
+    with rasterio.open(out / "eopatch-05.tif") as ds:
+        arr = ds.read(1)
+        assert ds.count == 1 and arr.shape == (84, 84) and arr.dtype == np.uint8 and set(np.unique(arr)) <= {0, 1}
+        assert ds.crs.to_epsg() == 32633
+        assert tuple(ds.transform)[:6] == pytest.approx(patch.label_transform)
+    np.testing.assert_array_equal(arr, pixel_baseline(patch, tiny_model).binary)
+
+
+def test_cli_train_and_eval_pixel(tmp_path, capsys):
+    from sr_core.cli import main
+
+    out = tmp_path / "pb.npz"
+    rc = main(["baseline", "train-pixel", "--train-seeds", "0-1", "--val-seeds", "5", "--size", "24", "--val-size", "24",
+               "--epochs", "2", "--hidden", "8", "--out", str(out), "--quiet", "--json"])
+    assert rc == 0 and out.is_file()
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["config"]["train"]["seeds"] == "0-1" and summary["model"] == str(out)
+    rc = main(["baseline", "eval-pixel", "--seeds", "2", "--size", "24", "--model", str(out), "--quiet", "--json"])
+    res = json.loads(capsys.readouterr().out)
+    assert rc == 0 and res["split"] == "test" and len(res["patches"]) == 1 and -1 <= res["pixel_wmcc"] <= 1
+    assert main(["baseline", "pixel", str(tmp_path), "--out", str(tmp_path / "o"), "--model", str(Path(tmp_path) / "x.npz")]) == 2
