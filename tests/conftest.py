@@ -49,3 +49,17 @@ def small_patch():
         cultivated=rng.uniform(0, 1, (4 * H, 4 * W)) > 0.5,
         not_declared=np.zeros((4 * H, 4 * W), bool),
     )
+
+
+_MAIN = __import__("sys").modules.get("__main__")
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """Streamlit's AppTest leaves the last page script installed as ``__main__``; a later test that spawns processes
+    (Dask workers) would then re-run that page in every child. Put pytest's own ``__main__`` back after each test."""
+    import sys
+
+    yield
+    if _MAIN is not None and sys.modules.get("__main__") is not _MAIN:
+        sys.modules["__main__"] = _MAIN

@@ -36,6 +36,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="gzip level of the arrays (0 = plain .npy; default 1)")
     p.add_argument("--calibrate", action="store_true", help="print the calibration figures against their targets")
     p.add_argument("--quick", action="store_true", help="with --calibrate: skip the slow figures (baselines, speed)")
+    p.add_argument("--pixel-model", type=Path, default=None,
+                   help="with --calibrate: score the 10 m pixel baseline with this model file (default: the bundled one)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.set_defaults(func=run)
     return p
@@ -120,7 +122,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        report = run_calibration(n_test=n, seed=args.seed, quick=args.quick, progress=progress)
+        report = run_calibration(n_test=n, seed=args.seed, quick=args.quick, progress=progress,
+                                 pixel_model=args.pixel_model)
     finally:
         if bar is not None:
             bar.close()

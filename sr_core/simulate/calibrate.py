@@ -183,21 +183,26 @@ def sim_ndvi_samples(patch: Any) -> dict[str, dict[int, list[float]]]:
 
 
 # -- baselines -----------------------------------------------------------------------------------------------------
-def _pixel_baseline() -> Callable[[Any], Any] | None:
+def _pixel_baseline(model_path: str | Path | None = None) -> Callable[[Any], Any] | None:
+    """The 10 m pixel baseline as ``patch -> Prediction`` (the bundled model, or ``model_path``), None if the module
+    is not there."""
     try:
         from ..baselines import pixel
     except ImportError:
         return None
-    for name in ("pixel_baseline", "predict", "run"):
-        fn = getattr(pixel, name, None)
-        if callable(fn):
-            return fn
-    return None
+    if model_path is None:
+        return pixel.pixel_baseline
+    model = pixel.load_pixel_baseline(model_path)
+    return lambda patch: pixel.pixel_baseline(patch, model=model)
 
 
-def run_calibration(n_test: int = 10, seed: int = 0, quick: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+def run_calibration(
+    n_test: int = 10, seed: int = 0, quick: bool = False, progress: Progress | None = None,
+    pixel_model: str | Path | None = None,
+) -> dict[str, Any]:
     """All calibration figures (see the module docstring). ``quick`` skips the 500 × 500 renders (baselines,
-    speed, NDVI seasonality) and measures the landscape on label-only draws."""
+    speed, NDVI seasonality) and measures the landscape on label-only draws; ``pixel_model`` scores the 10 m pixel
+    baseline with that model file instead of the bundled one."""
     from ..errors import SRCoreError
     from ..metrics import ConfusionCounts, weight_map
     from .core import SIMULATOR_VERSION, simulate_patch
@@ -218,7 +223,7 @@ def run_calibration(n_test: int = 10, seed: int = 0, quick: bool = False, progre
     frames_test: list[int] = []
     ndvi_cc = ConfusionCounts()
     pix_cc = ConfusionCounts()
-    pixel_fn = None if quick else _pixel_baseline()
+    pixel_fn = None if quick else _pixel_baseline(pixel_model)
     if not quick and pixel_fn is None:
         notes.append("10 m pixel baseline: sr_core.baselines.pixel is not available yet; skipped")
     sim_ndvi: dict[str, dict[int, list[float]]] = {"forest": {}, "grassland": {}}

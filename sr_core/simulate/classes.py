@@ -62,9 +62,14 @@ CLASSES: dict[str, LandClass] = {
     "nursery": LandClass(22, "nurseries, ornamental plants", "nursery", "rows", 0.9),
     "legumes": LandClass(23, "legumes for fodder", "legumes", "crop", 0.5),
     "hop": LandClass(25, "hop", "hop", "rows", 0.6),
+    # cultivated declarations that look like grassland: clover or vetch mixtures for fodder, honey-plant meadows
+    "fodder_mix": LandClass(23, "legume mixtures for fodder", "clover", "grass", 0.5),
+    "bee_meadow": LandClass(13, "honey plants (perennial mixture)", "bee_meadow", "grass", 0.6),
     # not cultivated, agricultural declarations
     "meadow": LandClass(1, "grass, meadow, clover-grass", "meadow", "grass", 0.4),
     "pasture": LandClass(1, "grass, meadow, clover-grass", "pasture", "grass", 0.6),
+    # not cultivated, but sown on arable land this year: a grass-clover ley looks like a spring crop
+    "ley": LandClass(1, "grass - clover mixture (new ley)", "ley", "crop", 0.5),
     "clover": LandClass(5, "clover, alfalfa", "clover", "crop", 0.4),
     "fallow": LandClass(12, "land lying fallow", "fallow", "grass", 0.7),
     "crimson_clover": LandClass(24, "crimson clover", "crimson_clover", "crop", 0.45),

@@ -33,6 +33,8 @@ from .regions import Region
 
 PIXEL_M = 2.5  #: label / landscape pixel size
 BUFFER_M = 2.5  #: inward buffer of the benchmark's polygons before rasterisation
+LABEL_OFFSET_M = 1.6  #: σ of the offset between a declared polygon's edge and the sown edge
+TWIN_SHARE = 0.3  #: share of parcel boundaries between two parcels of the same crop and management
 MIN_FRAGMENT_PX = 6  #: label fragments smaller than this (after the buffer) are dropped
 _BIG = 1.0e6  #: offset that keeps per-block coordinates apart in one sorted array
 
@@ -215,6 +217,7 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
     S_cuts: list[np.ndarray] = []
     S_hw: list[np.ndarray] = []
     S_block: list[np.ndarray] = []
+    S_twin: list[np.ndarray] = []
     n_furl = 0
     for b in range(n_blocks):
         la = long_axis[b]
@@ -249,8 +252,13 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
             hws = np.zeros(cuts_s.size)
             m = rng.random(pos.size) < (0.12 if kind != "grass" else 0.25)
             hws[1:-1] = np.where(m, rng.uniform(0.6, 1.8, pos.size), 0.0)
+            # neighbours with the same crop and management: only a furrow or a thin grass line between them
+            tw = np.zeros(cuts_s.size, bool)
+            tw[1:-1] = (~m) & (rng.random(pos.size) < TWIN_SHARE)
+            hws[tw] = rng.uniform(0.5, 1.0, int(tw.sum()))
             S_cuts.append(cuts_s + n_furl * _BIG)
             S_hw.append(hws)
+            S_twin.append(tw)
             S_block.append(np.full(cuts_s.size, b))
             n_furl += 1
     Fc = np.concatenate(F_cuts) if F_cuts else np.zeros(2)
@@ -258,31 +266,45 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
     Sc = np.concatenate(S_cuts) if S_cuts else np.zeros(2)
     Sh = np.concatenate(S_hw).astype(np.float32) if S_hw else np.zeros(2, np.float32)
     Sb = np.concatenate(S_block) if S_block else np.zeros(2, np.int64)
+    St = np.concatenate(S_twin) if S_twin else np.zeros(2, bool)
 
     la_px = long_axis[block]
     lcoord = np.where(la_px == 0, u[0], u[1])
     wcoord = np.where(la_px == 0, u[1], u[0])
     del la_px
-    ql = lcoord.astype(np.float64) + block.astype(np.float64) * _BIG
-    fk = np.searchsorted(Fc, ql)
-    d_fl = np.minimum((ql - Fc[fk - 1]).astype(np.float32) - Fh[fk - 1], (Fc[fk] - ql).astype(np.float32) - Fh[fk])
     # the furlong index: count of cuts of earlier blocks + position inside this block's list
     furl_start = np.concatenate([[0], np.cumsum([c.size - 1 for c in F_cuts])]) if F_cuts else np.zeros(1, np.int64)
     # position of this block's first cut in Fc
     cut_start = np.concatenate([[0], np.cumsum([c.size for c in F_cuts])]) if F_cuts else np.zeros(1, np.int64)
-    furl = (furl_start[block] + (fk - cut_start[block]) - 1).astype(np.int64)
-    del ql, fk, lcoord
-    qw = wcoord.astype(np.float64) + furl.astype(np.float64) * _BIG
-    sk = np.searchsorted(Sc, qw)
-    d_st = np.minimum((qw - Sc[sk - 1]).astype(np.float32) - Sh[sk - 1], (Sc[sk] - qw).astype(np.float32) - Sh[sk])
-    del qw, wcoord, furl
-    parcel_raw = sk.astype(np.int64)  # unique per (furlong, strip) via its right cut index
+    # Declared polygons are digitised on orthophotos: their edges miss the sown edges by a metre or two. The
+    # surface follows the cuts; the labels follow the same cuts moved by LABEL_OFFSET_M (σ, clipped at ±2.5 m).
+    Fc_lab = Fc + np.clip(rng.normal(0, LABEL_OFFSET_M, Fc.size), -2.5, 2.5)
+    Sc_lab = Sc + np.clip(rng.normal(0, LABEL_OFFSET_M, Sc.size), -2.5, 2.5)
+
+    def cells(F: np.ndarray, S: np.ndarray, lcoord: np.ndarray, wcoord: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Parcel index (right strip cut) and distances to the furlong and strip cuts of every pixel."""
+        ql = lcoord.astype(np.float64) + block.astype(np.float64) * _BIG
+        fk = np.searchsorted(F, ql)
+        d_f = np.minimum((ql - F[fk - 1]).astype(np.float32) - Fh[fk - 1], (F[fk] - ql).astype(np.float32) - Fh[fk])
+        furl = (furl_start[block] + (fk - cut_start[block]) - 1).astype(np.int64)
+        del ql, fk
+        qw = wcoord.astype(np.float64) + furl.astype(np.float64) * _BIG
+        sk = np.searchsorted(S, qw)
+        d_s = np.minimum((qw - S[sk - 1]).astype(np.float32) - Sh[sk - 1], (S[sk] - qw).astype(np.float32) - Sh[sk])
+        return sk.astype(np.int64), d_f, d_s
+
+    parcel_raw, d_fl, d_st = cells(Fc, Sc, lcoord, wcoord)
+    lab_raw, d_fl_lab, d_st_lab = cells(Fc_lab, Sc_lab, lcoord, wcoord)
+    del lcoord, wcoord
     on_margin = (d_fl < 0) | (d_st < 0)
+    del d_fl, d_st
 
     # parcels: compact ids, draw classes by block kind
     uniq_parcels, parcel = np.unique(parcel_raw.ravel(), return_inverse=True)
     parcel = parcel.reshape(L, L).astype(np.int32)
-    del parcel_raw, sk
+    pos = np.clip(np.searchsorted(uniq_parcels, lab_raw), 0, max(uniq_parcels.size - 1, 0))
+    lab_parcel = np.where(uniq_parcels[pos] == lab_raw, pos, parcel).astype(np.int32)
+    del parcel_raw, lab_raw, pos
     n_par = uniq_parcels.size
     pblock = Sb[uniq_parcels]
     pkind = bkind[pblock] if n_par else np.array([], dtype=object)
@@ -290,10 +312,19 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
     for kind, mix in (("strips", region.arable), ("fields", region.arable), ("grass", region.grass), ("hill", region.hill)):
         sel = np.flatnonzero(pkind == kind)
         pcls[sel] = _draw(rng, dict(mix), sel.size)
+    # twins: a parcel whose left cut is a twin boundary takes its left neighbour's class and its whole spectral
+    # history (one surface segment, two polygons)
+    surf = np.arange(n_par, dtype=np.int32)
+    for k in range(1, n_par):
+        if uniq_parcels[k] - uniq_parcels[k - 1] == 1 and St[uniq_parcels[k] - 1]:
+            pcls[k] = pcls[k - 1]
+            surf[k] = surf[k - 1]
     first_parcel = segs.add(pcls)
-    seg = parcel + first_parcel
-    d_line = np.minimum(np.minimum(d_main, np.minimum(d_fam[0], d_fam[1])), np.minimum(d_fl, d_st))
-    del d_fl, d_st
+    seg = surf[parcel] + first_parcel
+    lab_seg = lab_parcel + first_parcel
+    del lab_parcel
+    d_line = np.minimum(np.minimum(d_main, np.minimum(d_fam[0], d_fam[1])), np.minimum(d_fl_lab, d_st_lab))
+    del d_fl_lab, d_st_lab
 
     # margins (grass strips / ditches between parcels: no polygon), one segment per block
     first_margin = segs.add(np.full(max(n_blocks, 1), CLASS_INDEX["margin"]))
@@ -424,7 +455,7 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
         lot_cls = np.where(r_ < 0.05, CLASS_INDEX["vegetables"], np.where(r_ < 0.09, CLASS_INDEX["orchard"],
                            np.where(r_ < 0.2, CLASS_INDEX["yard"], CLASS_INDEX["built"])))
         first_lot = segs.add(lot_cls)
-        village_poly = first_lot  # built lots share one polygon: the first lot's id
+        village_poly = segs.add([CLASS_INDEX["built"]])  # built lots share one built-up polygon (an id of its own)
         lot_seg = first_lot + lot
         sub_seg = seg[i0:i1, j0:j1]
         sub_ov = overlay[i0:i1, j0:j1]
@@ -445,7 +476,9 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
     seg_code = codes[table]  # by raw id
     is_line_based = overlay == 0
     # polygon id per pixel before the buffer: raw segment id (+1), or the village polygon
-    poly_raw = np.where(is_line_based, seg + 1, overlay).astype(np.int32)
+    is_parcel = (seg >= first_parcel) & (seg < first_parcel + n_par)
+    poly_raw = np.where(is_line_based, np.where(is_parcel, lab_seg, seg) + 1, overlay).astype(np.int32)
+    del lab_seg, is_parcel
     # hedge pixels: distance to the hedge's own edges
     # raster buffer: all 3×3 neighbours in the same polygon
     same = ndimage.minimum_filter(poly_raw, 3, mode="nearest") == ndimage.maximum_filter(poly_raw, 3, mode="nearest")

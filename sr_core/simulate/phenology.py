@@ -206,7 +206,7 @@ def _hop(d, rng, n):
 
 def _meadow(d, rng, n, intensive: float = 0.6, cuts_interval=(34, 50)):
     g0 = _u(rng, 0.12, 0.35, n)
-    gmax = _u(rng, 0.84, 0.96, n)
+    gmax = _u(rng, 0.86, 0.97, n)
     base = g0 + (gmax - g0) * _sig((d - _u(rng, 25, 45, n)) / 9.0)
     base = base - _u(rng, 0.0, 0.15, n) * _sig((d - 135) / 12.0)  # summer drought
     g = base.copy()
@@ -215,7 +215,7 @@ def _meadow(d, rng, n, intensive: float = 0.6, cuts_interval=(34, 50)):
     t = np.where(inten, _u(rng, 55, 80, n), _u(rng, 80, 110, n))
     interval = np.where(inten, _u(rng, *cuts_interval, n), _u(rng, 50, 75, n))
     for _ in range(5):
-        low = _u(rng, 0.25, 0.45, n)
+        low = _u(rng, 0.35, 0.5, n)
         tau = _u(rng, 5, 10, n)
         since = d - t
         after = since >= 0
@@ -225,6 +225,25 @@ def _meadow(d, rng, n, intensive: float = 0.6, cuts_interval=(34, 50)):
         dry = np.where(after, np.where(hay, 0.35, 0.08 + 0.1 * np.exp(-np.clip(since, 0, None) / 10)), dry)
         t = t + interval * _u(rng, 0.85, 1.15, n)
     return Cover(g.astype(np.float32), dry.astype(np.float32), np.zeros_like(g, np.float32))
+
+
+def _ley(d, rng, n):
+    """A grass-clover ley sown this spring on arable land: bare, then a crop-like green-up, then cut like a meadow."""
+    sow = _u(rng, 20, 60, n)
+    c = _crop(d, rng, n, mid=sow + _u(rng, 30, 42, n), peak=(0.8, 0.93), sen=_u(rng, 300, 330, n), sow=sow)
+    cut = sow + _u(rng, 60, 80, n)
+    for _ in range(2):
+        since = d - cut
+        c.green = np.where(since >= 0, np.minimum(c.green, 0.3 + 0.6 * (1 - np.exp(-np.clip(since, 0, None) / 9))),
+                           c.green).astype(np.float32)
+        cut = cut + _u(rng, 35, 50, n)
+    return c
+
+
+def _bee_meadow(d, rng, n):
+    c = _meadow(d, rng, n, intensive=0.2)
+    c.flower = (0.2 * np.exp(-0.5 * ((d - _u(rng, 70, 110, n)) / 12.0) ** 2)).astype(np.float32)
+    return c
 
 
 def _pasture(d, rng, n):
@@ -346,7 +365,8 @@ MODELS: dict[str, Callable[[np.ndarray, np.random.Generator, int], Cover]] = {
     "sunflower": _sunflower, "beet": _beet, "rapeseed": _rapeseed, "buckwheat": _buckwheat,
     "bee_plants": _bee_plants, "catch_crop": _catch_crop, "legumes": _legumes, "vegetables": _vegetables,
     "hop": _hop, "coppice": _coppice, "nursery": _nursery,
-    "meadow": _meadow, "pasture": _pasture, "clover": _clover, "fallow": _fallow, "crimson_clover": _crimson_clover,
+    "meadow": _meadow, "pasture": _pasture, "ley": _ley, "bee_meadow": _bee_meadow, "clover": _clover,
+    "fallow": _fallow, "crimson_clover": _crimson_clover,
     "vineyard": _vineyard, "strawberry": _strawberry, "orchard": _orchard, "shrub": _shrub, "trees": _forest,
     "forest": _forest, "reeds": _reeds, "not_declared": _not_declared,
     "built": _static((0.05, 0.3)), "water": _static((0.0, 0.05)), "road_verge": _static((0.05, 0.3)),

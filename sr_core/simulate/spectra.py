@@ -37,6 +37,7 @@ _E = {  # B01   B02    B03    B04    B05    B06    B07    B08    B8A    B09    B
 }  # fmt: skip
 ENDMEMBERS: dict[str, np.ndarray] = {k: np.asarray(v, np.float32) for k, v in _E.items()}
 _SOILS = ("soil", "soil_dark", "soil_light", "soil_red")
+TEXTURE_GAIN = 1.3  #: overall strength of within-parcel variation (weeds, moisture, vigour, tramlines)
 #: wet soil darkens more in the SWIR (water absorption) than in the visible
 _WET = np.array([0.35, 0.35, 0.35, 0.35, 0.37, 0.38, 0.39, 0.40, 0.40, 0.42, 0.55, 0.6], np.float32)
 
@@ -101,7 +102,7 @@ def segment_spectra(
     refl = (ff * fixed[:, None, :] + green_part * veg[:, None, :] + dry_part * dry[:, None, :]
             + fl_part * E["flower"] + soil_part * soil_t)
     # texture: inside a parcel the green cover varies (g ± δ·g(1−g)) and the soil brightness varies
-    tex = tex_strength[:, None, None] * (
+    tex = TEXTURE_GAIN * tex_strength[:, None, None] * (
         0.5 * g * (1 - g) * (veg[:, None, :] - soil_t) + 0.06 * soil_part * soil_t + 0.04 * green_part * veg[:, None, :]
         + 0.1 * ff * fixed[:, None, :]
     )
