@@ -39,6 +39,7 @@ from .model.checkpoint import model_from_checkpoint, read_checkpoint
 from .patch import SCALE, Patch
 
 VAL_SEED0 = 900_000  #: validation patches: split="test", seeds VAL_SEED0 + i
+SEED_STRIDE = 1_000_000  #: training patches of run seed s: split="train", seeds s·SEED_STRIDE, s·SEED_STRIDE + 1, …
 THRESHOLDS = tuple(np.round(np.arange(0.30, 0.71, 0.05), 2))
 
 
@@ -117,6 +118,14 @@ def clear_samples(item: _Item, rng: np.random.Generator, n: int = 20_000) -> np.
     if idx.size > n:
         idx = rng.choice(idx, n, replace=False)
     return item.bands.reshape(-1, item.bands.shape[-1])[idx]
+
+
+def simulator_version() -> str:
+    try:
+        from .simulate import SIMULATOR_VERSION
+    except ImportError:  # pragma: no cover - the simulator is part of sr_core
+        return "unknown"
+    return str(SIMULATOR_VERSION)
 
 
 def simulated(seed: int, size: int, split: str) -> Patch:
@@ -247,16 +256,17 @@ class Trainer:
 
     def __init__(self, out: str | Path, cfg: TrainConfig, device: str = "auto", resume: bool = False,
                  source: Callable[[int, int, str], Patch] = simulated, log: Callable[[str], Any] = print,
-                 model_overrides: dict[str, Any] | None = None) -> None:
+                 model_overrides: dict[str, Any] | None = None, init_from: str | Path | None = None) -> None:
         self.out = Path(out)
         self.cfg, self.source, self.log = cfg, source, log
         self.device = select_device(device)
         self.amp = self.device.type == "cuda"
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
-        self.step, self.next_seed = 0, 0
+        self.step, self.next_seed = 0, SEED_STRIDE * cfg.seed  # each --seed has its own stream of training patches
         self.pool_seeds: list[int] = []
         self.history: list[dict[str, Any]] = []
+        self.init_from: str | None = None
         self.best = -1.0
         self.threshold = 0.5
         ckpt = None
@@ -279,8 +289,10 @@ class Trainer:
             self.pool_seeds = []
             first = [self._fresh() for _ in range(cfg.pool)]
             stats = log_band_stats(np.concatenate([clear_samples(p, self.rng) for p in first + self.real]))
-            mcfg = SRNetConfig.preset(cfg.preset, **(model_overrides or {}), **stats)
-            self.model = SRNet(mcfg)
+            if init_from is not None:
+                self.model = self._init_from(init_from, model_overrides or {})
+            else:
+                self.model = SRNet(SRNetConfig.preset(cfg.preset, **(model_overrides or {}), **stats))
             self.pool = first
             self.opt = self._make_opt()
             self.ema = self._make_ema()
@@ -300,6 +312,18 @@ class Trainer:
             raise ConfigError(f"--data {data}: no EOPatch with a CULTIVATED label found; point at training patches")
         self.log(f"real training patches: {len(items)} from {data}")
         return items
+
+    def _init_from(self, path: str | Path, overrides: dict[str, Any]) -> SRNet:
+        """A new run starting from a checkpoint's weights (and normalisation); parameters that the overridden
+        config adds keep their initialisation (zero for ``doy_hidden``, so the function is unchanged)."""
+        ck = read_checkpoint(path)
+        model = SRNet(SRNetConfig.from_dict({**dict(ck["config"]), **overrides}))
+        missing, unexpected = model.load_state_dict(ck["state_dict"], strict=False)
+        if unexpected:
+            raise ModelError(f"--init {path}: its weights {unexpected[:5]} do not fit the requested network")
+        self.log(f"initialised from {path}" + (f" (new parameters: {', '.join(missing)})" if missing else ""))
+        self.init_from = str(path)
+        return model
 
     def _fresh(self) -> _Item:
         seed = self.next_seed
@@ -345,6 +369,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "history": json.dumps(self.history),
             "best": self.best,
+            "simulator_version": simulator_version(),
+            "init_from": self.init_from,
         }
 
     def _restore(self, st: dict[str, Any]) -> None:
@@ -361,6 +387,11 @@ class Trainer:
         torch.set_rng_state(st["torch_rng"])
         self.history = json.loads(st["history"])
         self.best = float(st.get("best", -1.0))
+        self.init_from = st.get("init_from")
+        if st.get("simulator_version") != simulator_version():
+            self.best = -1.0  # new data, new validation patches: scores are not comparable with the old best
+            self.log(f"simulator changed ({st.get('simulator_version')} → {simulator_version()}): the pool and the "
+                     "validation patches are rebuilt with it, and the best-so-far score restarts")
         self.threshold = float(self.history[-1]["best_threshold"]) if self.history else 0.5
         seeds = list(st["pool_seeds"])
         self.pool = [prepare(self.source(s, self.cfg.sim_size, "train")) for s in seeds]
@@ -369,9 +400,12 @@ class Trainer:
 
     def provenance(self, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
+            "simulator_version": simulator_version(),
             "steps": self.step,
+            "init_from": self.init_from,
             "seed": self.cfg.seed,
-            "data": (f"simulated patches (sr_core.simulate, split='train', seeds 0…{self.next_seed - 1}, "
+            "data": (f"simulated patches (sr_core.simulate, split='train', seeds {SEED_STRIDE * self.cfg.seed}…"
+                     f"{self.next_seed - 1}, "
                      f"{self.cfg.sim_size}x{self.cfg.sim_size} px)") + (f" + real EOPatches from {self.cfg.data}"
                                                                      if self.cfg.data else ""),
             "validation": f"split='test' seeds {VAL_SEED0}…{VAL_SEED0 + self.cfg.val_patches - 1}, "

@@ -109,3 +109,22 @@ def test_train_cli_writes_a_loadable_checkpoint(tmp_path, capsys):
     model = load_model(out)
     assert model.config.width == SRNetConfig.preset("tiny").width
     assert model.info.provenance["train_config"]["crop"] == 16
+
+
+def test_init_from_a_checkpoint_with_a_new_option_keeps_the_function(tmp_path):
+    from sr_core.model import save_checkpoint
+
+    torch.manual_seed(5)
+    base = SRNet(SRNetConfig.preset("tiny")).eval()
+    src = save_checkpoint(base, tmp_path / "base.pt")
+    tr = Trainer(tmp_path / "ft.pt", _cfg(seed=1, val_patches=0), device="cpu", source=sim, log=lambda m: None,
+                 init_from=src, model_overrides={"doy_hidden": True})
+    assert tr.model.config.doy_hidden and tr.pool_seeds[0] == 1_000_000  # its own stream of training patches
+    g = torch.Generator().manual_seed(0)
+    b, v = torch.rand(1, 3, 8, 8, 12, generator=g) * 0.4, torch.rand(1, 3, 8, 8, generator=g) > 0.3
+    d = torch.tensor([[80.0, 150.0, 220.0]])
+    with torch.inference_mode():
+        torch.testing.assert_close(base(b, v, d), tr.model.eval()(b, v, d))
+    tr.run(progress=False)
+    assert tr.model.temporal.doy_hid.weight.abs().sum() > 0  # and the new parameter learns
+    assert load_model(tmp_path / "ft.pt").info.provenance["init_from"] == str(src)

@@ -38,6 +38,10 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--val-every", type=int, default=250, help="steps between validations")
     p.add_argument("--ckpt-every", type=int, default=50, help="steps between checkpoints")
     p.add_argument("--dice", type=float, default=0.5, help="weight of the soft Dice term (0: BCE only)")
+    p.add_argument("--init", default=None, metavar="CKPT",
+                   help="start a new run from this checkpoint's weights (fine-tuning; new optimizer and schedule)")
+    p.add_argument("--doy-hidden", action="store_true",
+                   help="network option: feed the day of year into the per-date MLP (zero-initialised with --init)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     p.set_defaults(func=run)
     return p
@@ -55,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         val_size=args.val_size, val_every=args.val_every, ckpt_every=args.ckpt_every, dice=args.dice, data=args.data,
     )
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    trainer = Trainer(args.out, cfg, device=args.device, resume=args.resume, log=log)
+    overrides = {"doy_hidden": True} if args.doy_hidden else None
+    trainer = Trainer(args.out, cfg, device=args.device, resume=args.resume, log=log, model_overrides=overrides,
+                      init_from=args.init)
     log(f"training {trainer.model.n_params():,}-parameter model on {trainer.device} to step {trainer.cfg.steps}; "
         f"checkpoints: {args.out} (resumable), best: {trainer.out.with_name(trainer.out.stem + '.best.pt')}")
     result = trainer.run(progress=True)

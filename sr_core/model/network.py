@@ -41,6 +41,7 @@ class SRNetConfig:
     date_channels: int = 32  #: per-date encoder width C
     heads: int = 4  #: attention heads in the temporal pooling (C must be divisible by heads)
     doy_freqs: int = 3  #: sin/cos harmonics of the day of year
+    doy_hidden: bool = False  #: also feed the day-of-year encoding into the per-date MLP (season-aware features)
     width: int = 48  #: trunk width at 10 m
     blocks10: int = 2  #: residual blocks at 10 m (half before, half after the context branch)
     width20: int = 80  #: context branch width at 20 m
@@ -89,13 +90,18 @@ class TemporalEncoder(nn.Module):
     the share of clear dates, tells the trunk). Padded dates (``present`` False) are never used.
     """
 
-    def __init__(self, cin: int, c: int, heads: int, doy_freqs: int) -> None:
+    def __init__(self, cin: int, c: int, heads: int, doy_freqs: int, doy_hidden: bool = False) -> None:
         super().__init__()
         self.c, self.heads, self.freqs = c, heads, doy_freqs
         self.inp = nn.Linear(cin, c)
         self.hidden = nn.Linear(c, c)
         self.score = nn.Linear(c, heads)
         self.doy = nn.Linear(2 * doy_freqs, heads)  # per-date score offset: heads can prefer seasons
+        # per-date offset of the hidden layer: "low NDVI in March" and "low NDVI in August" become different features
+        # (zero-initialised, so a network trained without it starts from the same function)
+        self.doy_hid = nn.Linear(2 * doy_freqs, c, bias=False) if doy_hidden else None
+        if self.doy_hid is not None:
+            nn.init.zeros_(self.doy_hid.weight)
         self.out_channels = (heads + 2) * c + 1
 
     def doy_encoding(self, doy: torch.Tensor) -> torch.Tensor:  # (B, T) → (B, T, 2F)
@@ -108,8 +114,12 @@ class TemporalEncoder(nn.Module):
         Returns (B, h, W, (heads+2)·C + 1)."""
         B, H, W, T, _ = x.shape
         n = B * H * W
-        h = F.gelu(self.hidden(F.gelu(self.inp(x))))  # (B, h, W, T, C)
-        s = self.score(h).float() + self.doy(self.doy_encoding(doy))[:, None, None]  # (B, h, W, T, heads)
+        enc = self.doy_encoding(doy)  # (B, T, 2F)
+        h = F.gelu(self.inp(x))
+        if self.doy_hid is not None:
+            h = h + self.doy_hid(enc)[:, None, None].to(h.dtype)
+        h = F.gelu(self.hidden(h))  # (B, h, W, T, C)
+        s = self.score(h).float() + self.doy(enc)[:, None, None]  # (B, h, W, T, heads)
         vm = (valid & present[:, None, None, :]).float().unsqueeze(-1)  # (B, h, W, T, 1)
         pm = present.float()[:, None, None, :, None]  # (B, 1, 1, T, 1)
         s = (s + (1.0 - vm) * _NEG + (1.0 - pm) * _PAD).reshape(n, T, self.heads)
@@ -153,7 +163,7 @@ class SRNet(nn.Module):
         self.register_buffer("band_mean", torch.tensor(cfg.band_mean, dtype=torch.float32), persistent=False)
         self.register_buffer("band_std", torch.tensor(cfg.band_std, dtype=torch.float32), persistent=False)
         self.pixel_chunk = 2048  # pixels per date-axis chunk on a CPU (not part of the config: no effect on results)
-        self.temporal = TemporalEncoder(N_DATE_FEATURES, cfg.date_channels, cfg.heads, cfg.doy_freqs)
+        self.temporal = TemporalEncoder(N_DATE_FEATURES, cfg.date_channels, cfg.heads, cfg.doy_freqs, cfg.doy_hidden)
         w, w2, w4 = cfg.width, cfg.width20, cfg.width40
         self.stem = nn.Conv2d(self.temporal.out_channels, w, 1)
         n_pre = (cfg.blocks10 + 1) // 2

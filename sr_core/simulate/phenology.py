@@ -205,7 +205,7 @@ def _hop(d, rng, n):
 
 
 def _meadow(d, rng, n, intensive: float = 0.6, cuts_interval=(34, 50)):
-    g0 = _u(rng, 0.12, 0.35, n)
+    g0 = _u(rng, 0.22, 0.45, n)
     gmax = _u(rng, 0.86, 0.97, n)
     base = g0 + (gmax - g0) * _sig((d - _u(rng, 25, 45, n)) / 9.0)
     base = base - _u(rng, 0.0, 0.15, n) * _sig((d - 135) / 12.0)  # summer drought

@@ -19,12 +19,12 @@ _ARABLE_BASE: dict[str, float] = {
     "maize": 30, "winter_cereal": 15, "winter_barley": 8, "pumpkin": 4, "vegetables": 4, "rapeseed": 2,
     "summer_cereal": 3, "potato": 4, "soya": 3, "bee_plants": 1, "buckwheat": 1, "sunflower": 1,
     "fodder_roots": 1, "sugar_beet": 0.5, "catch_crop": 1, "legumes": 1, "nursery": 0.3,
-    "clover": 8, "meadow": 20, "fallow": 4, "crimson_clover": 3, "strawberry": 0.4, "not_declared": 4,
-    "ley": 5, "fodder_mix": 3, "bee_meadow": 1.5,
+    "clover": 8, "meadow": 20, "fallow": 4, "crimson_clover": 5, "strawberry": 0.4, "not_declared": 4,
+    "ley": 10, "fodder_mix": 3, "bee_meadow": 1.5,
 }  # fmt: skip
 _GRASS_BASE: dict[str, float] = {
     "meadow": 60, "pasture": 12, "clover": 6, "fallow": 4, "uncultivated": 3, "maize": 6, "winter_cereal": 3,
-    "fodder_mix": 3, "bee_meadow": 1, "ley": 2,
+    "fodder_mix": 3, "bee_meadow": 1, "ley": 4,
     "orchard": 3, "overgrown": 2, "not_declared": 2,
 }  # fmt: skip
 _HILL_BASE: dict[str, float] = {
