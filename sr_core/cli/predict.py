@@ -30,9 +30,14 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--proba-dir", type=Path, default=None, help="folder for probability / uncertainty maps")
     p.add_argument("--tile", type=int, default=None, help="tile side in 10 m px (default 272 on CPU, 512 on GPU)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    p.add_argument("--compute-clouds", action="store_true",
+                   help="compute s2cloudless cloud masks for patches that have none (recorded in the outputs' notes)")
     p.add_argument("--json", action="store_true", help="print one JSON line with the results")
     p.add_argument("--quiet", action="store_true", help="no progress bar or warnings on stderr")
     p.set_defaults(func=run)
+    from ..batch import add_batch_arguments
+
+    add_batch_arguments(p)  # --scheduler local[:N] | tcp://HOST:PORT, --force, --retries, --mosaic, --index
     return p
 
 
@@ -53,6 +58,14 @@ def write_float_tif(array: Any, bbox: Any, path: Path, meaning: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "scheduler", None):  # batch on Dask: one task per patch, idempotent, retried, mosaic + index
+        from ..batch import run_batch_from_args
+
+        if args.compute_clouds:
+            from ..errors import ConfigError
+
+            raise ConfigError("--compute-clouds is not supported with --scheduler yet; run `python -m sr_core clouds` first")
+        return run_batch_from_args(args)
     import torch
 
     from ..inference import get_model, predict, select_device
@@ -66,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
 
     def run_one(patch: Any) -> Any:
+        if args.compute_clouds:
+            from ..clouds import ensure_cloud_masks
+
+            patch = ensure_cloud_masks(patch)
         return predict(patch, device=str(dev), model=model, tile=args.tile, uncertainty=args.uncertainty)
 
     def on_result(name: str, pred: Any, path: Path) -> None:
