@@ -15,6 +15,7 @@ import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
+from sr_core.errors import SRCoreError
 from ui.common import Keys, catalog, page_setup, select_patch, sidebar
 
 page_setup("Home")
@@ -32,9 +33,9 @@ def ensure_demo_with_progress() -> None:
 
     if os.environ.get("SR_CORE_DEMO", "on").lower() in {"off", "0", "no", "false"}:
         return  # a server that only shows real data (documented in the README)
-    from sr_core.demo import demo_is_built, ensure_demo
+    from sr_core.demo import demo_patch_paths, ensure_demo
 
-    if demo_is_built():
+    if demo_patch_paths():  # complete and current (a stale set from another simulator version is rebuilt)
         return
     bar = st.progress(0.0, text="First start: building the simulated demo dataset …")
 
@@ -48,8 +49,8 @@ def ensure_demo_with_progress() -> None:
 
 try:
     ensure_demo_with_progress()
-except ImportError:
-    st.info("The simulator is not available in this installation, so there is no built-in demo set.")
+except SRCoreError as exc:
+    st.error(f"Could not build the simulated demo dataset: {exc}")
 
 # -- settings: folders of real EOPatches -------------------------------------------------------------------------------
 with st.expander("⚙️ Data sources", expanded=False):

@@ -173,3 +173,19 @@ def test_upload_page_computes_missing_cloud_masks(tmp_path, monkeypatch):
     assert any("s2cloudless" in n for n in done.info.notes)
     report = at.dataframe[0].value
     assert "with-clouds/eopatch-bare" in list(report["folder"])
+
+
+def test_first_start_builds_the_demo_set(monkeypatch):
+    """No demo yet: the Home page builds it (here shrunk to two small patches) and lists them as simulated."""
+    import sr_core.demo as demo
+
+    monkeypatch.setenv("SR_CORE_DEMO", "on")
+    monkeypatch.delenv("SR_CORE_DATA", raising=False)
+    monkeypatch.setattr(demo, "DEMO_RECIPE", (("eopatch-01", "pomurje", "train", 101), ("eopatch-02", "krsko", "test", 102)))
+    monkeypatch.setattr(demo, "DEMO_SIZE", 24)
+    assert demo.demo_patch_paths() == []
+    at = _run("pages/0_Home.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert [p.name for p in demo.demo_patch_paths()] == ["eopatch-01", "eopatch-02"]
+    df = at.dataframe[0].value
+    assert sorted(df["name"]) == ["eopatch-01", "eopatch-02"] and set(df["source"]) == {"simulated"}
