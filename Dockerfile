@@ -1,6 +1,9 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 SR_CORE_HOME=/data MPLBACKEND=Agg
 WORKDIR /app
+# libgomp1: OpenMP runtime for LightGBM (s2cloudless); fonts for readable exported frames
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
