@@ -14,27 +14,20 @@ from sr_core.errors import SRCoreError
 from ui.common import (
     PREDICTORS,
     Keys,
-    attribution,
     cached_prediction,
     catalog,
     device_badge,
     downsample_for_display,
     page_setup,
-    patch_caption,
+    patch_header,
     run_predictor,
     scores_for,
-    selected_patch,
     sidebar,
-    source_badge,
 )  # fmt: skip
 
 page_setup("Predict & compare", "🎯")
 st.title("🎯 Predict & compare")
-patch = selected_patch()
-PATH = st.session_state[Keys.SELECTED]
-source_badge(patch)
-st.markdown(patch_caption(patch))
-attribution(patch)
+patch, PATH = patch_header()
 
 # -- run ----------------------------------------------------------------------------------------------------------------
 from sr_core.inference import available_devices  # noqa: E402  (torch import only once the page is open)

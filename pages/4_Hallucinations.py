@@ -17,16 +17,13 @@ from sr_core import viz
 from sr_core.errors import SRCoreError
 from ui.common import (
     Keys,
-    attribution,
     cached_prediction,
     device_badge,
     downsample_for_display,
     page_setup,
-    patch_caption,
+    patch_header,
     run_predictor,
-    selected_patch,
     sidebar,
-    source_badge,
 )  # fmt: skip
 
 
@@ -48,11 +45,7 @@ class HK:
 
 page_setup("Hallucinations", "🔍")
 st.title("🔍 Hallucination inspector")
-patch = selected_patch()
-PATH = st.session_state[Keys.SELECTED]
-source_badge(patch)
-st.markdown(patch_caption(patch))
-attribution(patch)
+patch, PATH = patch_header()
 st.caption(
     "Where does the 2.5 m map depart from what 10 m data supports, and is it right there? Compared with the **10 m "
     "answer** (the pixel baseline, or the model's own output averaged to 10 m), each pixel is an *improvement* (departs, "

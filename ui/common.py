@@ -134,6 +134,16 @@ def selected_patch(required: bool = True) -> Patch | None:
     return None
 
 
+def patch_header() -> tuple[Patch, str]:
+    """The selected patch with its source badge, caption and attribution (stops with a hint when none is selected)."""
+    patch = selected_patch()
+    assert patch is not None
+    source_badge(patch)
+    st.markdown(patch_caption(patch))
+    attribution(patch)
+    return patch, st.session_state[Keys.SELECTED]
+
+
 def png(img: np.ndarray) -> bytes:
     from PIL import Image
 

@@ -39,6 +39,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..geo import BBox
 from ..patch import Patch, PatchInfo
+from ..paths import swap_in_folder
 
 DEFAULT_N = 8  #: patches in the default (demo) benchmark: small enough to build and score in seconds on 2 cores
 DEFAULT_SIZE = 128  #: side in 10 m pixels of a default patch (labels 512 × 512); the full-size benchmark is 500
@@ -290,17 +291,7 @@ def create_benchmark(
                 "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "simulator": simulator,
                 "patches": [x.to_dict() for x in rows]}
         (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=1), encoding="utf-8")
-        if final.exists():
-            old = r / f".{DEFINITION}-old-{uuid.uuid4().hex[:8]}"
-            final.rename(old)
-            try:
-                tmp.rename(final)
-            except OSError:
-                old.rename(final)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(final)
+        swap_in_folder(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -47,6 +47,7 @@ from ..bands import DEFAULT_NORM_FACTOR, L1C_B10_INDEX, N_BANDS
 from ..errors import PatchFormatError, PatchValidationError
 from ..geo import BBox
 from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source
+from ..paths import swap_in_folder
 from ..quality import level_from_meta, reflectance_level
 from .legacy_pickle import read_bbox_pickle, read_meta_pickle, read_timestamps_pickle, to_jsonable
 
@@ -639,17 +640,7 @@ def write_eopatch(patch: Patch, path: str | Path, *, overwrite: bool = False, co
         for sub in ("mask", "mask_timeless", "meta_info"):
             if not any((tmp / sub).iterdir()):
                 (tmp / sub).rmdir()
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            target.rename(old)
-            try:
-                tmp.rename(target)
-            except OSError:
-                old.rename(target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
+        swap_in_folder(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
