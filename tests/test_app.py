@@ -189,3 +189,26 @@ def test_first_start_builds_the_demo_set(monkeypatch):
     assert [p.name for p in demo.demo_patch_paths()] == ["eopatch-01", "eopatch-02"]
     df = at.dataframe[0].value
     assert sorted(df["name"]) == ["eopatch-01", "eopatch-02"] and set(df["source"]) == {"simulated"}
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "MP4"])
+def test_time_series_exports_an_animation(served, fmt):
+    at = _run("pages/1_Time_series.py", served[0])
+    at.radio(key="anim_fmt").set_value(fmt).run()
+    at.button(key="anim_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    buttons = [b for b in at.get("download_button")]
+    assert buttons and f"Download {fmt} (4 frames" in buttons[0].proto.label
+
+
+def test_animation_files_are_valid(tmp_path):
+    import imageio.v3 as iio
+    import numpy as np
+
+    from sr_core.viz import export_animation, label_frame
+
+    frames = [label_frame(np.full((30, 41, 3), 40 * i, np.uint8), f"2019-04-0{i + 1}") for i in range(4)]
+    gif = iio.imread(export_animation(frames, str(tmp_path / "a.gif"), fps=2), index=None)
+    assert gif.shape[0] == 4 and gif.shape[1:3] == (30, 41)
+    mp4 = export_animation(frames, str(tmp_path / "a.mp4"), fps=2)
+    assert (tmp_path / "a.mp4").stat().st_size > 0 and mp4.endswith(".mp4")
