@@ -296,7 +296,7 @@ def process_patch(folder: str, job: BatchJob) -> PatchResult:
     import torch
 
     from .inference import predict
-    from .io.eopatch import _read_bbox, load_eopatch
+    from .io.eopatch import load_eopatch, read_bbox
     from .io.submission import write_probability, write_submission
 
     _tune_malloc()
@@ -308,7 +308,7 @@ def process_patch(folder: str, job: BatchJob) -> PatchResult:
     out = Path(job.out_dir) / f"{name}.tif"
     proba_out = Path(job.proba_dir) / f"{name}_proba.tif" if job.proba_dir else None
     try:
-        bbox = _read_bbox(src)
+        bbox = read_bbox(src)
         rec.bbox, rec.epsg = (bbox.min_x, bbox.min_y, bbox.max_x, bbox.max_y), bbox.epsg
         problem, mean = check_output(out, bbox)
         if problem is None and proba_out is not None:

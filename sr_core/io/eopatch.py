@@ -211,7 +211,8 @@ def _one_of(folder: Path, *names: str) -> Path | None:
     return found[0] if found else None
 
 
-def _feature_file(folder: Path, feature: str) -> Path | None:
+def feature_file(folder: Path, feature: str) -> Path | None:
+    """The file holding ``feature`` (e.g. ``"mask_timeless/CULTIVATED"``) in any array suffix, or None when absent."""
     return _one_of(folder, *(feature + s for s in _ARRAY_SUFFIXES))
 
 
@@ -220,7 +221,8 @@ def _rel(folder: Path, path: Path) -> str:
 
 
 # -- metadata ------------------------------------------------------------------------------------------------------
-def _read_bbox(folder: Path) -> BBox:
+def read_bbox(folder: Path) -> BBox:
+    """The footprint and CRS of an EOPatch folder (``bbox.geojson`` or the legacy ``bbox.pkl.gz``), without its arrays."""
     geo = _one_of(folder, "bbox.geojson", "bbox.geojson.gz")
     pkl = _one_of(folder, "bbox.pkl.gz", "bbox.pkl")
     if geo is not None:
@@ -346,12 +348,12 @@ def _bands_to_reflectance(
                 f"{where}: float cube with values up to {np.nanmax(raw):.0f}: digital numbers stored as float? "
                 "store them as uint16 with scalar/NORM_FACTORS, or as reflectance (0–1)"
             )
-        if _feature_file(folder, "scalar/NORM_FACTORS") is not None:
+        if feature_file(folder, "scalar/NORM_FACTORS") is not None:
             notes.append(f"{where} is float: read as reflectance, scalar/NORM_FACTORS ignored")
         return raw.astype(np.float32, copy=False), None
     if raw.dtype.kind not in "iu":
         raise PatchFormatError(f"{where}: dtype {raw.dtype}, expected uint16 digital numbers or float reflectance")
-    nf_file = _feature_file(folder, "scalar/NORM_FACTORS")
+    nf_file = feature_file(folder, "scalar/NORM_FACTORS")
     if nf_file is None:
         factors = np.full(T, DEFAULT_NORM_FACTOR, np.float64)
         notes.append(f"no scalar/NORM_FACTORS: reflectance = DN × {DEFAULT_NORM_FACTOR:g} (the challenge's scale)")
@@ -406,7 +408,7 @@ def load_eopatch(path: str | Path) -> Patch:
             "or `python -m sr_core info` (they extract it safely)"
         )
     notes: list[str] = []
-    files = {f: _feature_file(folder, f) for f in BAND_FEATURES}
+    files = {f: feature_file(folder, f) for f in BAND_FEATURES}
     if files["data/BANDS"] is None and files["data/BANDS-S2-L1C"] is None:
         raise PatchFormatError(
             f"{folder}: no band cube (data/BANDS.npy[.gz] or data/BANDS-S2-L1C.npy[.gz]); found {_describe(folder)}. "
@@ -460,12 +462,12 @@ def load_eopatch(path: str | Path) -> Patch:
         raise PatchValidationError(
             f"{folder}: {len(timestamps)} timestamps but {bwhere} has T={T} dates; the files do not belong together"
         )
-    bbox = _read_bbox(folder)
+    bbox = read_bbox(folder)
 
     layers: dict[str, np.ndarray | None] = {}
 
     def frame_feature(feature: str) -> tuple[np.ndarray, str] | None:
-        f = _feature_file(folder, feature)
+        f = feature_file(folder, feature)
         if f is None:
             return None
         where = _rel(folder, f)
@@ -496,7 +498,7 @@ def load_eopatch(path: str | Path) -> Patch:
 
     for feature, name in (("mask_timeless/CULTIVATED", "cultivated"), ("mask_timeless/NOT_DECLARED", "not_declared"),
                           ("mask_timeless/ALL_POLYS", "all_polys")):
-        f = _feature_file(folder, feature)
+        f = feature_file(folder, feature)
         if f is None:
             continue
         where = _rel(folder, f)
@@ -542,7 +544,7 @@ def read_b10(path: str | Path) -> np.ndarray | None:
     bands (B10 dropped, as in the challenge). :func:`load_eopatch` drops B10 from 13-band cubes; this reads it back
     for the cloud detector (:func:`sr_core.clouds.ensure_cloud_masks` ``b10=``)."""
     folder = Path(path)
-    bfile = _feature_file(folder, "data/BANDS") or _feature_file(folder, "data/BANDS-S2-L1C")
+    bfile = feature_file(folder, "data/BANDS") or feature_file(folder, "data/BANDS-S2-L1C")
     if bfile is None:
         raise PatchFormatError(f"{folder}: no band cube (data/BANDS or data/BANDS-S2-L1C) to read B10 from")
     where = _rel(folder, bfile)
@@ -655,4 +657,7 @@ def iter_feature_files(folder: str | Path) -> Iterator[Path]:
             yield f
 
 
-__all__ = ["EOPatchExistsError", "iter_feature_files", "load_eopatch", "read_b10", "read_npy", "write_eopatch"]
+__all__ = [
+    "EOPatchExistsError", "feature_file", "iter_feature_files", "load_eopatch", "read_b10", "read_bbox", "read_npy",
+    "write_eopatch",
+]  # fmt: skip

@@ -320,13 +320,13 @@ class TruthPatch:
 def load_truth(folder: str | Path) -> TruthPatch:
     """Read the bbox and labels of an EOPatch folder without its band cube (fast). A folder without
     ``CULTIVATED`` is read whole (to learn its grid) and returned with ``cultivated=None``."""
-    from .eopatch import _feature_file, _read_bbox, load_eopatch, read_npy
+    from .eopatch import feature_file, load_eopatch, read_bbox, read_npy
 
     folder = Path(folder)
-    f = _feature_file(folder, "mask_timeless/CULTIVATED")
+    f = feature_file(folder, "mask_timeless/CULTIVATED")
     if f is None:
         return TruthPatch.from_patch(load_eopatch(folder))
-    bbox = _read_bbox(folder)
+    bbox = read_bbox(folder)
 
     def label(path: Path, what: str) -> np.ndarray:
         a = read_npy(path)
@@ -340,7 +340,7 @@ def load_truth(folder: str | Path) -> TruthPatch:
 
     cult = label(f, "mask_timeless/CULTIVATED")
     nd = None
-    nf = _feature_file(folder, "mask_timeless/NOT_DECLARED")
+    nf = feature_file(folder, "mask_timeless/NOT_DECLARED")
     if nf is not None:
         nd = label(nf, "mask_timeless/NOT_DECLARED")
         if nd.shape != cult.shape:
