@@ -72,6 +72,7 @@ if not found:
     st.stop()
 
 rows, ok = [], []
+table_warnings: set[str] = set()
 for f in found:
     try:
         p = load_patch(f)
@@ -82,6 +83,7 @@ for f in found:
         from sr_core.quality import series_warnings
 
         warns = series_warnings(p)
+        table_warnings.update(warns)
     except ImportError:
         warns = []
     ok.append(f)
@@ -140,7 +142,8 @@ if st.session_state.get("upload_pred_path") == str(path):
     pred = run_predictor(path, "model", st.session_state.get(Keys.DEVICE, "auto"))
     st.success(f"Predicted in {pred.seconds:.2f} s on {device_badge(pred.device)}; cultivated {pred.binary.mean():.1%}.")
     for w in pred.warnings:
-        st.warning(w)
+        if w not in table_warnings:  # already listed in the table above
+            st.warning(w)
     from sr_core import viz
 
     st.image(viz.binary_image(pred.binary)[:: max(1, pred.shape[0] // 800), :: max(1, pred.shape[1] // 800)],

@@ -43,10 +43,9 @@ N_DATE_FEATURES = len(FEATURE_NAMES)  #: 17 channels per date
 DEFAULT_BAND_MEAN: tuple[float, ...] = (-2.9, -2.8, -2.5, -2.6, -2.2, -1.6, -1.4, -1.4, -1.3, -1.4, -1.6, -2.1)
 DEFAULT_BAND_STD: tuple[float, ...] = (0.45, 0.5, 0.45, 0.6, 0.45, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.5)
 
-#: A date counts as "usable" for the series report when at least this share of its pixels is valid.
+#: A date counts as "usable" for the series report when at least this share of its pixels is valid (the same
+#: rule as :data:`sr_core.quality.USABLE_DATE_FRACTION`).
 USABLE_DATE_FRACTION = 0.5
-#: Fewer usable dates than this triggers a weak-series warning.
-MIN_USABLE_DATES = 4
 
 
 @dataclass(frozen=True)
@@ -128,27 +127,23 @@ class SeriesReport:
 
 
 def series_report(patch: Patch, valid: np.ndarray | None = None) -> SeriesReport:
-    """Count usable dates and never-seen pixels; phrase warnings a user can act on."""
+    """Count usable dates and never-seen pixels, with the warnings a user can act on.
+
+    The wording comes from :func:`sr_core.quality.series_warnings` (one source for ``info``, the Upload page and
+    every prediction; predictions leave out the list of partly cloudy frames), plus a warning for pixels that are
+    never seen clear, which only a pixel-level count reveals.
+    """
+    from .quality import series_warnings
+
     valid = patch.valid_mask() if valid is None else valid
     T = valid.shape[0]
     per_date = valid.reshape(T, -1).mean(axis=1) if valid.size else np.zeros(T)
     usable = int((per_date >= USABLE_DATE_FRACTION).sum())
     blind = float((~valid.any(axis=0)).mean()) if valid.size else 1.0
-    warns: list[str] = []
-    if usable < MIN_USABLE_DATES:
-        warns.append(
-            f"weak time series: only {usable} of {T} dates are at least {USABLE_DATE_FRACTION:.0%} clear "
-            f"(the model was trained on series of about 20–48 dates); expect lower accuracy and treat the map as a guess"
-        )
+    warns = series_warnings(patch, list_cloudy_frames=False)
     if blind > 0.01:
         warns.append(
             f"{blind:.1%} of the pixels are never seen clear (cloud or no data on every date); "
             "their prediction uses cloudy observations only"
         )
-    level = getattr(getattr(patch.info, "product_level", None), "value", "")
-    if level == "L1C":
-        warns.append("input is L1C top-of-atmosphere reflectance; the model expects L2A surface reflectance")
-    months = {t.month for t in patch.timestamps}
-    if months and not months & set(range(3, 10)):
-        warns.append("no date falls in the growing season March–September the model was trained on")
     return SeriesReport(T, usable, float(valid.mean()) if valid.size else 0.0, blind, tuple(warns))

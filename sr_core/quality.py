@@ -149,8 +149,12 @@ def _dates(patch: Patch, idx: np.ndarray | list[int], limit: int = 4) -> str:
     return shown + (f" and {len(idx) - limit} more" if len(idx) > limit else "")
 
 
-def series_warnings(patch: Patch) -> list[str]:
-    """Plain warnings about what ``patch``'s series lacks (empty list: nothing to warn about)."""
+def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[str]:
+    """Plain warnings about what ``patch``'s series lacks (empty list: nothing to warn about).
+
+    ``list_cloudy_frames=False`` leaves out the list of mostly cloudy frames when some frames are still clear: a
+    third of a Sentinel-2 series under cloud is normal and the model masks it, so predictions don't repeat it.
+    """
     from .clouds import masks_were_computed
 
     T = patch.n_dates
@@ -186,7 +190,7 @@ def series_warnings(patch: Patch) -> list[str]:
         with_data = int((n_data > 0).sum())
         if with_data and len(cloudy) == with_data:
             warns.append(f"all {with_data} frames with data are mostly cloudy (≥ {CLOUDY_DATE_FRACTION:.0%} cloud)")
-        elif len(cloudy):
+        elif len(cloudy) and list_cloudy_frames:
             warns.append(f"{len(cloudy)} of {T} frames are mostly cloudy: {_dates(patch, cloudy)}")
     else:
         warns.append("no cloud layer (CLP/CLM): every pixel is taken as clear; compute masks with "

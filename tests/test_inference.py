@@ -70,7 +70,8 @@ def test_predict_any_size_keeps_the_georeference(model, T, H, W):
     assert pred.bbox == patch.bbox and pred.transform == patch.label_transform
     assert pred.device == "cpu" and pred.binary.dtype == np.uint8
     if T == 1:
-        assert any("weak time series" in w for w in pred.warnings)
+        assert any("1 usable date: expect weak skill" in w for w in pred.warnings)
+        assert any("single date (T = 1)" in w for w in pred.warnings)
 
 
 def test_tiled_prediction_is_seamless(model):

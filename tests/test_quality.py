@@ -156,3 +156,16 @@ def test_l1c_unknown_level_and_missing_cloud_layer():
     assert any("product level unknown" in x for x in series_warnings(make_series(SEASON, level="unknown")))
     w = series_warnings(make_series(SEASON, masks=False))
     assert any(x.startswith("no cloud layer (CLP/CLM)") for x in w)
+
+
+def test_predictions_repeat_the_series_warnings_without_the_cloudy_frame_list():
+    """One wording for info / Upload and predictions; a partly cloudy series is normal, so predictions skip that list."""
+    from sr_core.features import series_report
+
+    p = make_series(SEASON, cloudy={1}, level="L1C")
+    full = series_warnings(p)
+    report = series_report(p).warnings
+    assert L1C_WARNING in report and report.count(L1C_WARNING) == 1
+    assert [w for w in full if not w.startswith("1 of 6 frames are mostly cloudy")] == list(report)
+    allcloud = series_report(make_series(SEASON[:4], cloudy={0, 1, 2, 3})).warnings
+    assert any("all 4 frames with data are mostly cloudy" in w for w in allcloud)
