@@ -11,6 +11,7 @@ import math
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
@@ -101,6 +102,8 @@ with c2:
     stat = st.selectbox("Colour footprints by", list(STATS), format_func=STATS.get, key="colour_by")
     basemap = st.toggle("Online basemap (needs internet)", value=False,
                         help="Off: a bundled outline of Slovenia, no network needed. On: OpenStreetMap tiles.")
+    zoom_in = st.toggle("Zoom to the selected patch", value=False, key="zoom_to_selection",
+                        help="Patches are 1–5 km wide: at the scale of Slovenia they show as dots.")
 
 
 def colour(row: pd.Series) -> list[int]:
@@ -116,6 +119,9 @@ def colour(row: pd.Series) -> list[int]:
 
 df["fill"] = df.apply(colour, axis=1)
 df["polygon"] = df["lonlat_ring"].apply(lambda r: [list(p) for p in r])
+df["centre"] = df["lonlat_ring"].apply(
+    lambda r: [float(v) for v in np.asarray(r[:-1] or r, float).mean(axis=0)] if r else [14.9, 46.1])
+selected_path = st.session_state.get(Keys.SELECTED)
 df["label"] = df.apply(
     lambda r: f"{r['name']} ({r['source']}) · T={r['n_dates']} · clouds {r['cloud_cover']:.0%}", axis=1
 )
@@ -131,14 +137,28 @@ layers += [
     pdk.Layer("PolygonLayer", df[["polygon", "fill", "label", "path"]], id="patches", get_polygon="polygon",
               get_fill_color="fill", get_line_color=[255, 255, 255], line_width_min_pixels=1, pickable=True,
               auto_highlight=True),
+    # a dot per patch that stays visible at the scale of the country (footprints are a few pixels wide there)
+    pdk.Layer("ScatterplotLayer", df[["centre", "fill", "label", "path"]], id="centres", get_position="centre",
+              get_fill_color="fill", get_line_color=[255, 255, 255], stroked=True, line_width_min_pixels=1,
+              get_radius=600, radius_min_pixels=5, radius_max_pixels=12, pickable=True, auto_highlight=True),
 ]
-view = pdk.ViewState(longitude=14.85, latitude=46.12, zoom=7)
+sel_rows = df[df["path"] == selected_path]
+if not sel_rows.empty:
+    layers.append(pdk.Layer("PolygonLayer", sel_rows[["polygon"]], id="selected", get_polygon="polygon", filled=False,
+                            stroked=True, get_line_color=[255, 230, 0], line_width_min_pixels=3))
+if zoom_in and not sel_rows.empty:
+    lon, lat = sel_rows.iloc[0]["centre"]
+    view = pdk.ViewState(longitude=float(lon), latitude=float(lat), zoom=12)
+else:
+    view = pdk.ViewState(longitude=14.85, latitude=46.12, zoom=7)
 deck = pdk.Deck(layers=layers, initial_view_state=view, map_style=None, tooltip={"text": "{label}"})
 with c1:
     event = st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key="patch_map", height=480)
-    st.caption("Orange = simulated, blue = real (when colouring by source). Click a footprint to select it." +
+    st.caption("Orange = simulated, blue = real (when colouring by source); yellow outline = selected. "
+               "Click a footprint or its dot to select it." +
                ("" if basemap else " Offline outline of Slovenia; no tiles are loaded."))
-objs = (event.selection.get("objects", {}) or {}).get("patches", []) if event and event.selection else []
+picked = (event.selection.get("objects", {}) or {}) if event and event.selection else {}
+objs = picked.get("patches", []) or picked.get("centres", [])
 if objs:
     select_patch(objs[0]["path"])
 

@@ -3,6 +3,7 @@ running the model shows metrics. The demo build is switched off; a small labelle
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -43,6 +44,9 @@ def served(tmp_path, monkeypatch):
     paths = [write_eopatch(_patch(f"eopatch-{i:02d}", i), root / f"eopatch-{i:02d}") for i in (1, 2)]
     monkeypatch.setenv("SR_CORE_DATA", str(root))
     monkeypatch.setenv("SR_CORE_DEMO", "off")
+    import streamlit as st
+
+    st.cache_data.clear()  # the catalogue is cached per process: forget the previous test's folders
     return paths
 
 
@@ -81,6 +85,26 @@ def test_home_lists_patches_and_selects_one(served):
     assert at.selectbox(key="colour_by").options
 
 
+def test_home_map_marks_and_zooms_to_the_selection(served):
+    """Patches are dots at the scale of Slovenia; the selected one is outlined and the map can zoom to it."""
+    at = _run("pages/0_Home.py", served[1])
+    assert not at.exception, [e.value for e in at.exception]
+
+    def spec() -> dict:
+        return json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+
+    layers = {layer["id"]: layer for layer in spec()["layers"]}
+    assert {"slovenia", "patches", "centres", "selected"} <= set(layers)
+    assert "basemap" not in layers  # offline by default
+    assert spec()["initialViewState"]["zoom"] == 7
+    at.toggle(key="zoom_to_selection").set_value(True).run()
+    view = spec()["initialViewState"]
+    from sr_core.catalog import summarise
+
+    lon, lat = summarise(served[1]).centre_lonlat
+    assert view["zoom"] == 12 and view["longitude"] == pytest.approx(lon) and view["latitude"] == pytest.approx(lat)
+
+
 def test_time_series_page_changes_date_and_composite(served):
     at = _run("pages/1_Time_series.py", served[0])
     assert not at.exception, [e.value for e in at.exception]
@@ -116,11 +140,18 @@ def test_predict_page_runs_model_and_shows_metrics(served, tiny_model):
     assert any("NDVI" in str(i) for i in table.index)
     wmcc = table["weighted MCC"].astype(float)
     assert wmcc.between(-1, 1).all()
-    # switching to another patch and back keeps the cached result
+    # switching to another patch (as select_patch does: session and URL) asks to run it; switching back keeps the
+    # cached result
     at.session_state["selected_patch_path"] = str(served[1])
+    at.query_params["patch"] = "eopatch-02"
     at.run()
     assert not at.exception
     assert any("Run model and baselines" in i.value for i in at.info)
+    at.session_state["selected_patch_path"] = str(served[0])
+    at.query_params["patch"] = "eopatch-01"
+    at.run()
+    assert not at.exception and not any("Run model and baselines" in i.value for i in at.info)
+    assert any(m.label == "Device" for m in at.metric)
 
 
 def test_upload_page_reports_and_predicts(served, tiny_model, tmp_path):

@@ -32,6 +32,8 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, default=None, help="checkpoint (default: the bundled weights)")
     p.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda or mps")
     p.add_argument("--threshold", type=float, default=None, help="override the checkpoint's tuned threshold")
+    p.add_argument("--tta", type=int, default=1, metavar="N",
+                   help="average the model over N flips / rotations (1–8; default 1, as predict does)")
     p.add_argument("--no-baselines", action="store_true", help="score the model only")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     dev = select_device(args.device)
     model = get_model(args.model, dev)
     predictors: dict[str, Any] = {
-        "model": lambda p: predict(p, device=str(dev), model=model, threshold=args.threshold)}
+        "model": lambda p: predict(p, device=str(dev), model=model, threshold=args.threshold, tta=args.tta)}
     notes: list[str] = []
     if not args.no_baselines:
         from ..baselines.ndvi import ndvi_baseline
@@ -120,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     pooled = {k: Scores.pool(v) for k, v in scores.items()}
     out = {
         "source": source, "device": str(dev), "n_patches": len(rows),
-        "model": getattr(getattr(model, "info", None), "path", ""), "threshold": args.threshold,
+        "model": getattr(getattr(model, "info", None), "path", ""), "threshold": args.threshold, "tta": args.tta,
         "pooled": {k: {"weighted_mcc": s.wmcc, "mcc": s.mcc, "f1": s.f1, "iou": s.iou,
                        "size_class_mcc": s.size_class_mcc(), "seconds_per_patch": seconds[k] / len(rows)}
                    for k, s in pooled.items()},

@@ -27,6 +27,8 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--proba", action="store_true", help="also write <name>_proba.tif (probability, uint8 0–255)")
     p.add_argument("--uncertainty", action="store_true",
                    help="8-fold flip/rotation ensemble; also write <name>_uncertainty.tif (std of the ensemble)")
+    p.add_argument("--tta", type=int, default=None, metavar="N",
+                   help="average over N flips / rotations (1–8; default 1, or 8 with --uncertainty); N× slower")
     p.add_argument("--proba-dir", type=Path, default=None, help="folder for probability / uncertainty maps")
     p.add_argument("--tile", type=int, default=None, help="tile side in 10 m px (default 272 on CPU, 512 on GPU)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             from ..clouds import ensure_cloud_masks
 
             patch = ensure_cloud_masks(patch)
-        return predict(patch, device=str(dev), model=model, tile=args.tile, uncertainty=args.uncertainty)
+        return predict(patch, device=str(dev), model=model, tile=args.tile, uncertainty=args.uncertainty, tta=args.tta)
 
     def on_result(name: str, pred: Any, path: Path) -> None:
         rec: dict[str, Any] = {"name": name, "submission": str(path), "device": pred.device,
