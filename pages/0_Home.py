@@ -11,7 +11,6 @@ import math
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
@@ -119,8 +118,7 @@ def colour(row: pd.Series) -> list[int]:
 
 df["fill"] = df.apply(colour, axis=1)
 df["polygon"] = df["lonlat_ring"].apply(lambda r: [list(p) for p in r])
-df["centre"] = df["lonlat_ring"].apply(
-    lambda r: [float(v) for v in np.asarray(r[:-1] or r, float).mean(axis=0)] if r else [14.9, 46.1])
+df["centre"] = df["centre_lonlat"].apply(list)
 selected_path = st.session_state.get(Keys.SELECTED)
 df["label"] = df.apply(
     lambda r: f"{r['name']} ({r['source']}) · T={r['n_dates']} · clouds {r['cloud_cover']:.0%}", axis=1

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .bands import BAND_NAMES, GREEN, N_BANDS, NIR, RED, SWIR1
+from .quality import USABLE_DATE_FRACTION, series_warnings
 
 if TYPE_CHECKING:
     import torch
@@ -43,9 +44,6 @@ N_DATE_FEATURES = len(FEATURE_NAMES)  #: 17 channels per date
 DEFAULT_BAND_MEAN: tuple[float, ...] = (-2.9, -2.8, -2.5, -2.6, -2.2, -1.6, -1.4, -1.4, -1.3, -1.4, -1.6, -2.1)
 DEFAULT_BAND_STD: tuple[float, ...] = (0.45, 0.5, 0.45, 0.6, 0.45, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.5)
 
-#: A date counts as "usable" for the series report when at least this share of its pixels is valid (the same
-#: rule as :data:`sr_core.quality.USABLE_DATE_FRACTION`).
-USABLE_DATE_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -133,8 +131,6 @@ def series_report(patch: Patch, valid: np.ndarray | None = None) -> SeriesReport
     every prediction; predictions leave out the list of partly cloudy frames), plus a warning for pixels that are
     never seen clear, which only a pixel-level count reveals.
     """
-    from .quality import series_warnings
-
     valid = patch.valid_mask() if valid is None else valid
     T = valid.shape[0]
     per_date = valid.reshape(T, -1).mean(axis=1) if valid.size else np.zeros(T)

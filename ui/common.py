@@ -94,7 +94,7 @@ def catalog(extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
 
     from sr_core.catalog import build_catalog
 
-    return [asdict(s) for s in build_catalog([Path(e) for e in extra])]
+    return [{**asdict(s), "centre_lonlat": s.centre_lonlat} for s in build_catalog([Path(e) for e in extra])]
 
 
 def source_badge(patch_or_source: Patch | str) -> None:
