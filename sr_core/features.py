@@ -45,7 +45,6 @@ DEFAULT_BAND_MEAN: tuple[float, ...] = (-2.9, -2.8, -2.5, -2.6, -2.2, -1.6, -1.4
 DEFAULT_BAND_STD: tuple[float, ...] = (0.45, 0.5, 0.45, 0.6, 0.45, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.5)
 
 
-
 @dataclass(frozen=True)
 class PatchArrays:
     """The raw inputs the model reads from a :class:`~sr_core.patch.Patch` (no copies of the band cube)."""

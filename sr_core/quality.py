@@ -36,7 +36,8 @@ from .patch import Patch, ProductLevel
 
 #: Growing-season months the model was trained on (the challenge period is March–September 2019).
 SEASON_MONTHS = frozenset(range(3, 10))
-#: A date is "usable" when at least this share of its data pixels is clear (same rule as sr_core.features).
+#: A date is "usable" when at least this share of its data pixels is clear. sr_core.features.series_report applies
+#: the same fraction to all of a date's pixels (the usable_dates count in Prediction.extra).
 USABLE_DATE_FRACTION = 0.5
 #: A date is "cloudy" when at least this share of its data pixels is cloud.
 CLOUDY_DATE_FRACTION = 0.5
