@@ -139,6 +139,6 @@ def series_report(patch: Patch, valid: np.ndarray | None = None) -> SeriesReport
     if blind > 0.01:
         warns.append(
             f"{blind:.1%} of the pixels are never seen clear (cloud or no data on every date); "
-            "their prediction uses cloudy observations only"
+            "with no evidence there, the model maps them as not cultivated"
         )
     return SeriesReport(T, usable, float(valid.mean()) if valid.size else 0.0, blind, tuple(warns))

@@ -209,7 +209,8 @@ def predict(
     ``tile`` / ``overlap``: tile side and overlap in 10 m pixels (default 256 on CPU, 512 on GPU; 32).
     ``uncertainty``: test-time augmentation over ``tta`` (default 8) flips/rotations; per-pixel std in
     ``Prediction.uncertainty``. ``progress(done, total)`` is called after each tile pass. ``threshold``
-    overrides the checkpoint's tuned threshold for ``Prediction.binary``.
+    overrides the checkpoint's tuned threshold for ``Prediction.binary``. A 10 m pixel never seen clear (cloud or
+    no data on every date) gets probability 0: no evidence, no cultivated claim (``extra["blind_fraction"]``).
     """
     import torch
 
@@ -258,6 +259,12 @@ def predict(
         net.train(was_training)
     probs = acc / np.maximum(wsum, 1e-12)
     proba = probs.mean(0)
+    # No evidence, no claim: a 10 m pixel never seen clear (cloud or no data on every date) is mapped as not
+    # cultivated. The network would otherwise read field patterns into cloud texture (the inspector's
+    # all-clouded probe paints 20 % cultivated without this rule).
+    blind = ~arr.valid.any(axis=0)
+    if blind.any():
+        proba[np.kron(blind, np.ones((SCALE, SCALE), bool))] = 0.0
     unc = probs.std(0) if n_tta > 1 else None
     thr = float(threshold if threshold is not None else getattr(info, "threshold", 0.5))
     name = getattr(info, "name", "untrained") if info is not None else "in-memory"

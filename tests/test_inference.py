@@ -98,6 +98,23 @@ def test_uncertainty_from_flips_and_rotations(model):
     np.testing.assert_allclose(one.proba, plain.proba, atol=1e-6)
 
 
+def test_pixels_never_seen_clear_are_not_mapped_as_cultivated(model):
+    """No evidence, no claim: a block under cloud on every date gets probability 0; the rest keeps its output."""
+    patch = smooth_patch(4, 32, 28, seed=3, cloudy=0.0)
+    mask = np.zeros(patch.bands.shape[:3], bool)
+    mask[:, 8:16, 4:20] = True
+    clouded = predict(patch.replace(cloud_mask=mask), device="cpu", model=model, threshold=0.0)
+    blind = np.kron(mask[0], np.ones((4, 4), bool))
+    assert (clouded.proba[blind] == 0).all() and clouded.binary[blind].sum() == 0
+    assert (clouded.proba[~blind] > 0).mean() > 0.99 and clouded.binary[~blind].all()  # threshold 0: all claimed
+    assert clouded.extra["blind_fraction"] == pytest.approx(mask[0].mean())
+    assert any("never seen clear" in w and "not cultivated" in w for w in clouded.warnings)
+    mask = mask.copy()
+    mask[2, 8:16, 4:20] = False  # seen clear once: the network's answer stands
+    once = predict(patch.replace(cloud_mask=mask), device="cpu", model=model)
+    assert once.proba[blind].min() > 0 and once.extra["blind_fraction"] == 0
+
+
 def test_checkpoint_is_loaded_once_per_device(tmp_path, model):
     path = save_checkpoint(model, tmp_path / "m.pt", threshold=0.3)
     a, b = get_model(path, "cpu"), get_model(path, "cpu")
