@@ -119,8 +119,13 @@ class SeriesReport:
     n_dates: int
     usable_dates: int  #: dates with ≥ USABLE_DATE_FRACTION valid pixels
     valid_fraction: float  #: share of all (date, pixel) observations that are valid
-    blind_fraction: float  #: share of pixels never observed clear on any date
+    blind: np.ndarray  #: (H, W) 10 m mask of the pixels never observed clear on any date
     warnings: tuple[str, ...]
+
+    @property
+    def blind_fraction(self) -> float:
+        """Share of pixels never observed clear on any date."""
+        return float(self.blind.mean()) if self.blind.size else 1.0
 
 
 def series_report(patch: Patch, valid: np.ndarray | None = None) -> SeriesReport:
@@ -134,11 +139,12 @@ def series_report(patch: Patch, valid: np.ndarray | None = None) -> SeriesReport
     T = valid.shape[0]
     per_date = valid.reshape(T, -1).mean(axis=1) if valid.size else np.zeros(T)
     usable = int((per_date >= USABLE_DATE_FRACTION).sum())
-    blind = float((~valid.any(axis=0)).mean()) if valid.size else 1.0
+    blind = ~valid.any(axis=0)
+    blind_fraction = float(blind.mean()) if blind.size else 1.0
     warns = series_warnings(patch, list_cloudy_frames=False)
-    if blind > 0.01:
+    if blind_fraction > 0.01:
         warns.append(
-            f"{blind:.1%} of the pixels are never seen clear (cloud or no data on every date); "
+            f"{blind_fraction:.1%} of the pixels are never seen clear (cloud or no data on every date); "
             "with no evidence there, the model maps them as not cultivated"
         )
     return SeriesReport(T, usable, float(valid.mean()) if valid.size else 0.0, blind, tuple(warns))

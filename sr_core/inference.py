@@ -30,6 +30,7 @@ from .errors import ConfigError, ModelError
 from .features import patch_arrays, series_report
 from .patch import SCALE, Patch
 from .prediction import Prediction
+from .viz import upscale
 
 if TYPE_CHECKING:
     import torch
@@ -262,9 +263,8 @@ def predict(
     # No evidence, no claim: a 10 m pixel never seen clear (cloud or no data on every date) is mapped as not
     # cultivated. The network would otherwise read field patterns into cloud texture (the inspector's
     # all-clouded probe paints 20 % cultivated without this rule).
-    blind = ~arr.valid.any(axis=0)
-    if blind.any():
-        proba[np.kron(blind, np.ones((SCALE, SCALE), bool))] = 0.0
+    if report.blind.any():
+        proba[upscale(report.blind, SCALE)] = 0.0
     unc = probs.std(0) if n_tta > 1 else None
     thr = float(threshold if threshold is not None else getattr(info, "threshold", 0.5))
     name = getattr(info, "name", "untrained") if info is not None else "in-memory"

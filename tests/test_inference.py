@@ -12,6 +12,7 @@ import torch
 from sr_core import BBox, Patch
 from sr_core.errors import ConfigError
 from sr_core.inference import _axis_weights, get_model, predict, select_device, tile_starts
+from sr_core.inspect import repeat_up
 from sr_core.model import SRNet, SRNetConfig, default_model_path, save_checkpoint
 from tests.conftest import REAL_CHALLENGE, REAL_L1C, need
 
@@ -104,7 +105,7 @@ def test_pixels_never_seen_clear_are_not_mapped_as_cultivated(model):
     mask = np.zeros(patch.bands.shape[:3], bool)
     mask[:, 8:16, 4:20] = True
     clouded = predict(patch.replace(cloud_mask=mask), device="cpu", model=model, threshold=0.0)
-    blind = np.kron(mask[0], np.ones((4, 4), bool))
+    blind = repeat_up(mask[0])
     assert (clouded.proba[blind] == 0).all() and clouded.binary[blind].sum() == 0
     assert (clouded.proba[~blind] > 0).mean() > 0.99 and clouded.binary[~blind].all()  # threshold 0: all claimed
     assert clouded.extra["blind_fraction"] == pytest.approx(mask[0].mean())
