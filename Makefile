@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test install lint demo clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-app.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
@@ -14,6 +14,9 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
+# The library never looks for ../shared by itself; in a checkout beside it, hand its real fixtures to the app
+# (the Hallucinations page's real forest probe).
+run: export SR_SHARED_DATA ?= $(wildcard $(abspath ../shared/data))
 run: $(STAMP)
 	$(PY) -m streamlit run app.py
 

@@ -1,29 +1,29 @@
-"""Home: Slovenia with the footprints of every available patch; pick one on the map or in the table.
+"""Home: Slovenia with the footprints of every available patch on a Leaflet map (folium); pick one on the map, in the
+table or by name.
 
-Opened by `streamlit run app.py`. Works with no network: the map draws a bundled outline of Slovenia without tiles; an online
-basemap is an option.
+Opened by `streamlit run app.py`. Works with no network: Leaflet is served by the app and the map draws a bundled outline
+of Slovenia; an online basemap (OpenStreetMap) is an option that says so in the map when it cannot load.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from importlib import resources
 from pathlib import Path
 
+import folium
+import numpy as np
 import pandas as pd
-import pydeck as pdk
 import streamlit as st
 
 from sr_core.errors import SRCoreError
-from ui.common import Keys, catalog, page_setup, select_patch, sidebar
+from ui.common import Keys, catalog, derived_layers, load_patch, page_setup, redact, select_patch, sidebar
 
 page_setup("Home")
 st.title("🛰️ Sentinel-2 super-resolution of farmland")
 st.caption(
     "4× super-resolution (10 m → 2.5 m) cultivated-land maps for the AI4EO *Enhanced Sentinel-2 for Agriculture* "
-    "benchmark (Slovenia). Pick a patch, scrub its time series, run the model, compare with the labels, and hunt for "
-    "hallucinations."
+    "benchmark (Slovenia). Pick a patch on the map, scrub its time series, run the model, compare with the labels, and "
+    "hunt for hallucinations."
 )
 
 
@@ -50,44 +50,34 @@ def ensure_demo_with_progress() -> None:
 try:
     ensure_demo_with_progress()
 except SRCoreError as exc:
-    st.error(f"Could not build the simulated demo dataset: {exc}")
-
-# -- settings: folders of real EOPatches -------------------------------------------------------------------------------
-with st.expander("⚙️ Data sources", expanded=False):
-    from sr_core.catalog import ENV_DATA, load_settings, real_folders, save_real_folders
-    from sr_core.paths import data_home, demo_dir
-
-    st.markdown(
-        f"- Built-in **simulated** demo set: `{demo_dir()}`\n"
-        f"- **Real** EOPatch folders: set `{ENV_DATA}` (folders separated by `:`) or list them below.\n"
-        f"- Everything the app writes lives under `{data_home()}` (`$SR_CORE_HOME`)."
-    )
-    current = "\n".join(load_settings().get("real_folders", []))
-    text = st.text_area("Folders of real EOPatches (one per line)", value=current, key="real_folders_text")
-    if st.button("Save folders"):
-        save_real_folders(text.splitlines())
-        catalog.clear()
-        missing = [f for f in text.splitlines() if f.strip() and not Path(f).expanduser().exists()]
-        if missing:
-            st.warning(f"These folders do not exist (yet): {', '.join(missing)}")
-        st.rerun()
-    if real_folders():
-        st.caption("Active real folders: " + ", ".join(f"`{p}`" for p in real_folders()))
+    st.error(f"Could not build the simulated demo dataset: {redact(exc)}")
 
 rows = catalog()
 if not rows:
-    st.warning("No patches found. Build the demo set with `python -m sr_core demo` or add a folder of EOPatches above.")
-    st.stop()
-
-df = pd.DataFrame(rows)
+    st.warning("No patches found. Build the demo set with `python -m sr_core demo` or add a folder of EOPatches under "
+               "**Data sources** below.")
+df = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["id", "path", "name", "error"])
 last_mcc = st.session_state.get(Keys.LAST_MCC, {})
 df["last_mcc"] = [last_mcc.get(p, math.nan) for p in df["path"]]
 bad = df[df["error"] != ""]
 df = df[df["error"] == ""].reset_index(drop=True)
-if not bad.empty:
-    with st.expander(f"⚠️ {len(bad)} folder(s) could not be read", expanded=False):
-        for _, r in bad.iterrows():
-            st.write(f"`{r['path']}`: {r['error']}")
+by_id = dict(zip(df["id"], df["path"], strict=True))
+
+
+# -- selection: the map, the table and the name picker each act once, when the user uses them -------------------------
+def _pick_from_table() -> None:
+    sel = st.session_state.get("patch_table")
+    picked = sel.selection.get("rows") if sel is not None and sel.selection else None
+    if picked:
+        select_patch(df.iloc[picked[0]]["path"])
+
+
+def _pick_by_name() -> None:
+    name = st.session_state.get("patch_by_name")
+    hit = df.loc[df["name"] == name, "path"]
+    if name != "—" and hit.size:
+        select_patch(hit.iloc[0])
+
 
 # -- map --------------------------------------------------------------------------------------------------------------
 STATS = {
@@ -96,101 +86,187 @@ STATS = {
     "cultivated_share": "Cultivated share (labels)",
     "last_mcc": "Last weighted MCC (this session)",
 }
-c1, c2 = st.columns([3, 1])
-with c2:
+SCALES = {  # colour map, low, high; cloud cover: green = clear … red = cloudy
+    "cloud_cover": ("RdYlGn_r", 0.0, 1.0),
+    "cultivated_share": ("YlGn", 0.0, 1.0),
+    "last_mcc": ("RdYlGn", 0.3, 1.0),
+}
+SOURCE_COLOURS = {"simulated": "#e6a028", "real": "#3ca0ff"}
+NO_VALUE = "#808080"
+c_map, c_side = st.columns([3, 1])
+with c_side:
     stat = st.selectbox("Colour footprints by", list(STATS), format_func=STATS.get, key="colour_by")
-    basemap = st.toggle("Online basemap (needs internet)", value=False,
-                        help="Off: a bundled outline of Slovenia, no network needed. On: OpenStreetMap tiles.")
+    basemap = st.toggle("Online basemap (OpenStreetMap)", value=False, key="home_basemap",
+                        help="Off: the bundled outline of Slovenia, no network needed. On: OpenStreetMap tiles; the "
+                             "map says so when they cannot load.")
     zoom_in = st.toggle("Zoom to the selected patch", value=False, key="zoom_to_selection",
-                        help="Patches are 1–5 km wide: at the scale of Slovenia they show as dots.")
+                        help="Shows the patch's clearest true-colour image on the map.")
+    names = list(df["name"])
+    sel_path = st.session_state.get(Keys.SELECTED)
+    sel_name = df.loc[df["path"] == sel_path, "name"]
+    st.session_state["patch_by_name"] = sel_name.iloc[0] if sel_name.size else "—"  # follows map and table clicks
+    st.selectbox("Patch", ["—", *names], key="patch_by_name", on_change=_pick_by_name)
 
 
-def colour(row: pd.Series) -> list[int]:
+def colour(row: pd.Series) -> str:
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
     if stat == "source":
-        return [230, 160, 40, 170] if row["source"] == "simulated" else [60, 160, 255, 170]
+        return SOURCE_COLOURS.get(row["source"], NO_VALUE)
     v = row[stat]
     if v is None or (isinstance(v, float) and math.isnan(v)):
-        return [128, 128, 128, 120]
-    lo, hi = (0.0, 1.0) if stat != "last_mcc" else (0.3, 1.0)
-    t = min(max((float(v) - lo) / (hi - lo), 0.0), 1.0)
-    return [int(255 * (1 - t)), int(200 * t + 40), 60, 180]
+        return NO_VALUE
+    cmap, lo, hi = SCALES[stat]
+    return to_hex(colormaps[cmap](min(max((float(v) - lo) / (hi - lo), 0.0), 1.0)))
 
 
-df["fill"] = df.apply(colour, axis=1)
-df["polygon"] = df["lonlat_ring"].apply(lambda r: [list(p) for p in r])
-df["centre"] = df["centre_lonlat"].apply(list)
-selected_path = st.session_state.get(Keys.SELECTED)
-df["label"] = df.apply(
-    lambda r: f"{r['name']} ({r['source']}) · T={r['n_dates']} · clouds {r['cloud_cover']:.0%}", axis=1
-)
-outline = json.loads(resources.files("sr_core").joinpath("assets/slovenia.geojson").read_text())
+def fmt_pct(v: object) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.0%}"
 
-layers = []
-if basemap:
-    layers.append(pdk.Layer("TileLayer", data="https://tile.openstreetmap.org/{z}/{x}/{y}.png", id="basemap",
-                            min_zoom=0, max_zoom=19, tile_size=256))
-layers += [
-    pdk.Layer("GeoJsonLayer", outline, id="slovenia", stroked=True, filled=True, get_fill_color=[60, 70, 60, 60],
-              get_line_color=[200, 200, 200, 220], line_width_min_pixels=1.5),
-    pdk.Layer("PolygonLayer", df[["polygon", "fill", "label", "path"]], id="patches", get_polygon="polygon",
-              get_fill_color="fill", get_line_color=[255, 255, 255], line_width_min_pixels=1, pickable=True,
-              auto_highlight=True),
-    # a dot per patch that stays visible at the scale of the country (footprints are a few pixels wide there)
-    pdk.Layer("ScatterplotLayer", df[["centre", "fill", "label", "path"]], id="centres", get_position="centre",
-              get_fill_color="fill", get_line_color=[255, 255, 255], stroked=True, line_width_min_pixels=1,
-              get_radius=600, radius_min_pixels=5, radius_max_pixels=12, pickable=True, auto_highlight=True),
-]
-sel_rows = df[df["path"] == selected_path]
-if not sel_rows.empty:
-    layers.append(pdk.Layer("PolygonLayer", sel_rows[["polygon"]], id="selected", get_polygon="polygon", filled=False,
-                            stroked=True, get_line_color=[255, 230, 0], line_width_min_pixels=3))
-if zoom_in and not sel_rows.empty:
-    lon, lat = sel_rows.iloc[0]["centre"]
-    view = pdk.ViewState(longitude=float(lon), latitude=float(lat), zoom=12)
-else:
-    view = pdk.ViewState(longitude=14.85, latitude=46.12, zoom=7)
-deck = pdk.Deck(layers=layers, initial_view_state=view, map_style=None, tooltip={"text": "{label}"})
-with c1:
-    event = st.pydeck_chart(deck, on_select="rerun", selection_mode="single-object", key="patch_map", height=480)
-    st.caption("Orange = simulated, blue = real (when colouring by source); yellow outline = selected. "
-               "Click a footprint or its dot to select it." +
-               ("" if basemap else " Offline outline of Slovenia; no tiles are loaded."))
-picked = (event.selection.get("objects", {}) or {}) if event and event.selection else {}
-objs = picked.get("patches", []) or picked.get("centres", [])
-if objs:
-    select_patch(objs[0]["path"])
 
-# -- table ------------------------------------------------------------------------------------------------------------
-st.subheader("Patches")
-table = df[["name", "source", "region", "product_level", "n_dates", "height", "width", "first_date", "last_date",
-            "cloud_cover", "cultivated_share", "last_mcc"]].copy()
-table["first_date"] = table["first_date"].str[:10]
-table["last_date"] = table["last_date"].str[:10]
-ev = st.dataframe(
-    table, hide_index=True, on_select="rerun", selection_mode="single-row", key="patch_table",
-    column_config={
-        "cloud_cover": st.column_config.ProgressColumn("cloud cover", format="percent", min_value=0, max_value=1),
-        "cultivated_share": st.column_config.NumberColumn("cultivated", format="percent"),
-        "last_mcc": st.column_config.NumberColumn("last wMCC", format="%.3f"),
-        "n_dates": st.column_config.NumberColumn("T"),
-    },
-)
-if ev and ev.selection and ev.selection.get("rows"):
-    select_patch(df.iloc[ev.selection["rows"][0]]["path"])
+def fmt_mcc(v: object) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):.3f}"
 
-names = list(df["name"])
-by_name = st.selectbox("…or choose a patch by name", ["—", *names], key="patch_by_name")
-if by_name != "—":
-    path = df.loc[df["name"] == by_name, "path"].iloc[0]
-    if st.session_state.get(Keys.SELECTED) != path:
-        select_patch(path)
+
+@st.cache_data(show_spinner="Preparing the true-colour image …", max_entries=8)
+def true_colour_layer(path: str, mtime: float) -> tuple[str, list[list[float]], str]:
+    from sr_core import viz
+    from ui.maps import warp
+
+    p = load_patch(path)
+    valid = derived_layers(path)["valid"].mean(axis=(1, 2))
+    best = int(np.argmax(valid))
+    rgb = viz.composite(p.bands[best], "true", viz.series_limits(p.bands, derived_layers(path)["valid"], "true"))
+    w = warp(rgb, p.bbox, categorical=True)
+    return w.data_url(), w.bounds_latlon, f"{p.timestamps[best]:%Y-%m-%d}"
+
+
+def home_map() -> folium.Map:
+    from ui.maps import add_legend, gradient, legend_html, new_map
+
+    df["colour"] = df.apply(colour, axis=1) if len(df) else []
+    label = {i: f"{r['name']} · {r['source']} · T={r['n_dates']} · clouds {fmt_pct(r['cloud_cover'])} · cultivated "
+                f"{fmt_pct(r['cultivated_share'])} · last wMCC {fmt_mcc(r['last_mcc'])}" for i, r in df.iterrows()}
+    feats, dots = [], []
+    for i, r in df.iterrows():
+        props = {"id": r["id"], "label": label[i], "colour": r["colour"], "selected": r["path"] == sel_path}
+        ring = [[float(x), float(y)] for x, y in r["lonlat_ring"]]
+        feats.append({"type": "Feature", "properties": props, "geometry": {"type": "Polygon", "coordinates": [ring]}})
+        lon, lat = r["centre_lonlat"]
+        dots.append({"type": "Feature", "properties": props, "geometry": {"type": "Point", "coordinates": [lon, lat]}})
+    sel = df[df["path"] == sel_path]
+    bounds = None
+    if zoom_in and not sel.empty:
+        ring = np.asarray(sel.iloc[0]["lonlat_ring"])
+        bounds = [[float(ring[:, 1].min()), float(ring[:, 0].min())], [float(ring[:, 1].max()), float(ring[:, 0].max())]]
+    m = new_map(bounds=bounds, basemap=basemap, zoom=8)
+    if zoom_in and not sel.empty:
+        try:
+            url, b, date = true_colour_layer(sel_path, Path(sel_path).stat().st_mtime)
+            folium.raster_layers.ImageOverlay(url, b, name=f"true colour {date}", pixelated=True,
+                                              interactive=False).add_to(m)
+        except (SRCoreError, OSError) as exc:
+            st.warning(f"No true-colour image for this patch: {redact(exc)}")
+
+    def style(f: dict) -> dict:
+        sel_ = f["properties"]["selected"]
+        return {"color": "#ffe600" if sel_ else "#ffffff", "weight": 3 if sel_ else 1, "fillColor": f["properties"]["colour"],
+                "fillOpacity": 0.15 if (sel_ and zoom_in) else 0.6}
+
+    tip = folium.GeoJsonTooltip(fields=["label"], labels=False)
+    folium.GeoJson({"type": "FeatureCollection", "features": feats}, name="footprints", style_function=style,
+                   tooltip=tip, highlight_function=lambda _f: {"weight": 3}).add_to(m)
+    if not (zoom_in and not sel.empty):
+        folium.GeoJson({"type": "FeatureCollection", "features": dots}, name="patches",
+                       marker=folium.CircleMarker(radius=7, fill=True, fill_opacity=0.9, weight=1),
+                       style_function=lambda f: {"fillColor": f["properties"]["colour"],
+                                                 "color": "#ffe600" if f["properties"]["selected"] else "#ffffff",
+                                                 "weight": 3 if f["properties"]["selected"] else 1},
+                       tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False)).add_to(m)
+    if stat == "source":
+        items = [(c, k) for k, c in SOURCE_COLOURS.items() if k in set(df["source"])] or list(
+            (c, k) for k, c in SOURCE_COLOURS.items())
+        add_legend(m, legend_html([*items, ("#ffe600", "selected (outline)")], title="Source"))
+    else:
+        cmap, lo, hi = SCALES[stat]
+        fmt = fmt_mcc if stat == "last_mcc" else fmt_pct
+        add_legend(m, legend_html([(NO_VALUE, "no value")], title=STATS[stat], bar=(gradient(cmap), fmt(lo), fmt(hi))))
+    return m
+
+
+with c_map:
+    from ui.maps import show as show_map
+
+    if len(df):
+        event = show_map(home_map(), key="home_map", height=470, returned=["last_active_drawing"])
+        st.caption("Click a footprint or its dot to select it; the yellow outline is the selection. "
+                   + ("OpenStreetMap tiles need internet." if basemap else "Offline: the outline of Slovenia, no tiles."))
+        drawn = (event or {}).get("last_active_drawing") or {}
+        clicked = (drawn.get("properties") or {}).get("id")
+        seen = st.session_state.get("_home_map_click")
+        st.session_state["_home_map_click"] = clicked
+        if clicked and clicked != seen and clicked in by_id and by_id[clicked] != sel_path:
+            select_patch(by_id[clicked])
+            st.rerun()
 
 sel = st.session_state.get(Keys.SELECTED)
-if sel:
-    row = df[df["path"] == sel]
+row = df[df["path"] == sel] if sel else df.iloc[0:0]
+with c_side:
     if not row.empty:
         r = row.iloc[0]
         kind = "🧪 SIMULATED" if r["source"] == "simulated" else "🛰️ REAL"
         st.success(f"Selected **{r['name']}** ({kind}, {r['n_dates']} dates). Open **Time series** or "
                    "**Predict & compare** in the sidebar.")
+    else:
+        st.info("Pick a patch: click it on the map, a row of the table, or its name above.")
+
+# -- table ------------------------------------------------------------------------------------------------------------
+st.markdown("##### Patches")
+table = df[["name", "source", "region", "product_level", "n_dates", "height", "width", "first_date", "last_date",
+            "cloud_cover"]].copy() if len(df) else pd.DataFrame()
+if len(df):
+    table["first_date"] = table["first_date"].str[:10]
+    table["last_date"] = table["last_date"].str[:10]
+    table["cultivated"] = [fmt_pct(v) for v in df["cultivated_share"]]
+    table["last wMCC"] = [fmt_mcc(v) for v in df["last_mcc"]]
+    st.dataframe(
+        table, hide_index=True, on_select=_pick_from_table, selection_mode="single-row", key="patch_table",
+        column_config={
+            "cloud_cover": st.column_config.ProgressColumn("cloud cover", format="percent", min_value=0, max_value=1),
+            "n_dates": st.column_config.NumberColumn("T"),
+        },
+    )
+if not bad.empty:
+    with st.expander(f"⚠️ {len(bad)} folder(s) could not be read", expanded=False):
+        for _, r in bad.iterrows():
+            st.write(f"`{r['name']}`: {r['error']}")
+
+# -- settings: folders of real EOPatches -------------------------------------------------------------------------------
+with st.expander("⚙️ Data sources", expanded=not rows):
+    from sr_core.catalog import ENV_DATA, load_settings, real_folders, save_real_folders
+    from ui.common import folder_settings_allowed
+
+    st.markdown(
+        "- Built-in **simulated** demo set: `$SR_CORE_HOME/demo`\n"
+        f"- **Real** EOPatch folders: set `{ENV_DATA}` (folders separated by `:`)"
+        + (" or list them below." if folder_settings_allowed() else ".") + "\n"
+        "- Everything the app writes lives under `$SR_CORE_HOME`."
+    )
+    if folder_settings_allowed():
+        current = "\n".join(load_settings().get("real_folders", []))
+        text = st.text_area("Folders of real EOPatches (one per line)", value=current, key="real_folders_text")
+        if st.button("Save folders"):
+            save_real_folders(text.splitlines())
+            catalog.clear()
+            missing = [f for f in text.splitlines() if f.strip() and not Path(f).expanduser().exists()]
+            if missing:
+                st.warning(f"These folders do not exist (yet): {', '.join(missing)}")
+            st.rerun()
+        if real_folders():
+            st.caption("Active real folders: " + ", ".join(f"`{p}`" for p in real_folders()))
+    else:
+        st.caption(f"{len(real_folders())} real folder(s) configured by the server's operator. Folders can be edited "
+                   "here only from a browser on the server itself (or with `SR_CORE_FOLDER_SETTINGS=on`).")
+
 sidebar()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +11,31 @@ import streamlit as st
 from sr_core import viz
 from sr_core.errors import SRCoreError
 from ui.common import (
+    IGNORED,
+    LABEL_ON,
+    OFF,
+    PRED_ON,
     PREDICTORS,
     Keys,
+    baseline_errors,
+    baselines_pending,
     cached_prediction,
+    cached_scores,
     catalog,
+    clearest_date,
     device_badge,
-    downsample_for_display,
+    in_fragment_rerun,
+    label_layout,
+    load_patch,
+    output_file,
     page_setup,
     patch_header,
+    prediction_key,
+    redact,
     run_predictor,
     scores_for,
     sidebar,
+    start_baselines,
 )  # fmt: skip
 
 page_setup("Predict & compare", "🎯")
@@ -31,6 +44,34 @@ patch, PATH = patch_header()
 
 # -- run ----------------------------------------------------------------------------------------------------------------
 from sr_core.inference import available_devices  # noqa: E402  (torch import only once the page is open)
+from sr_core.prepare import choose_season, season_is_complete  # noqa: E402
+
+# Growing season: offered only when the series spans several (real extractions often run over more than a year). The
+# model reads the day of year, so one season is used at a time; None = the default (the latest complete season).
+season: int | None = None
+try:
+    default_season = choose_season(patch.timestamps)
+except SRCoreError as exc:
+    default_season = None
+    st.warning(f"Growing season: {redact(exc)}")
+if default_season is not None and len(default_season.candidates) > 1:
+    def _season_label(y: int) -> str:
+        tags = (["default, latest complete"] if y == default_season.year and default_season.complete
+                else ["default"] if y == default_season.year else [])
+        tags += [] if season_is_complete(patch.timestamps, y) else ["incomplete"]
+        return f"{y} ({', '.join(tags)})" if tags else str(y)
+
+    years = list(default_season.candidates)
+    chosen = st.selectbox(
+        "Growing season", years, index=years.index(default_season.year), format_func=_season_label,
+        key=f"{Keys.SEASON}:{PATH}",
+        help="This series spans several growing seasons (1 March – 1 September). The model reads the day of year, so "
+             "it is run on one season at a time; the default is the latest complete one.",
+    )
+    season = None if chosen == default_season.year else int(chosen)
+    sel = choose_season(patch.timestamps, season)
+    st.caption(f"Season {sel.year}: {len(sel.index)} of {patch.n_dates} dates used, "
+               f"{patch.timestamps[sel.index[0]]:%Y-%m-%d} … {patch.timestamps[sel.index[-1]]:%Y-%m-%d}.")
 
 devices = ["auto", *available_devices()]
 c1, c2, c3 = st.columns([2, 2, 3])
@@ -38,9 +79,53 @@ with c1:
     device = st.selectbox("Device", devices, key=Keys.DEVICE,
                           help="auto = CUDA GPU → Apple MPS → CPU, whichever this machine has")
 with c2:
-    with_unc = st.toggle("Uncertainty (8× flips/rotations, slower)", key="with_uncertainty")
+    with_unc = st.toggle("Uncertainty (much slower)", key="with_uncertainty",
+                         help="Runs the model on 8 flipped / rotated copies of the input and maps their spread. It "
+                              "costs far more than 8 plain runs on a CPU (tiles are re-run, no batching across copies): "
+                              "about 40–45× the plain run was measured on a 2-core CPU; the measured time is shown "
+                              "after the run.")
 with c3:
     go = st.button("▶ Run model and baselines", type="primary", key="run_model")
+
+
+SMOOTH_MAX_PX = 1024  # probability, weight, uncertainty: smooth layers, sent at ≤ 1024 px over the exact footprint
+
+
+def thin(x: np.ndarray) -> np.ndarray:
+    """A smooth layer subsampled to ≤ SMOOTH_MAX_PX before colouring (it still covers the whole patch footprint)."""
+    step = int(np.ceil(max(x.shape[:2]) / SMOOTH_MAX_PX))
+    return x[::step, ::step] if step > 1 else x
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def patch_layers(path: str, mtime: float, season_: int | None) -> dict[str, tuple[str, list[list[float]]]]:
+    """Layers that depend on the patch only (true colour, label, weight map), warped to Web Mercator: prepared while
+    the model runs, so the map is ready as soon as the prediction is."""
+    from ui.maps import warp
+
+    p = load_patch(path)
+    out: dict[str, tuple[str, list[list[float]]]] = {}
+
+    def add(name: str, img: np.ndarray, categorical: bool = True, max_size: int | None = None) -> None:
+        w = warp(img, p.bbox, categorical=categorical, max_size=max_size)
+        out[name] = (w.data_url(), w.bounds_latlon)
+
+    # the clearest date among those the model used
+    best = clearest_date(p, choose_season(p.timestamps, season_).index if default_season is not None else None)
+    add(f"true colour {p.timestamps[best]:%Y-%m-%d} (10 m)", viz.composite(p.bands[best], "true"))
+    if p.has_labels:
+        add("label", viz.binary_image(p.cultivated, on=LABEL_ON, off=OFF, ignore=p.not_declared))
+        add("weight map", viz.colormap(thin(label_layout(path)[1]), 0, 4, "viridis"), False, SMOOTH_MAX_PX)
+    return out
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _label_parcels(path: str, mtime: float):
+    """The label's parcels vectorised once per patch (the benchmark's 8-connected parcels, as the scores count them)."""
+    from ui.maps import label_parcels
+
+    p = load_patch(path)
+    return label_parcels(p.cultivated, p.bbox, labels=label_layout(path)[0].labels)
 
 
 def run_all() -> None:
@@ -50,15 +135,15 @@ def run_all() -> None:
         bar.progress(done / max(total, 1), text=f"SR model: tile pass {done}/{total}")
 
     try:
-        pred = run_predictor(PATH, "model", device, with_unc, progress=progress)
-        bar.progress(1.0, text="Baselines …")
-        for b in ("ndvi", "pixel"):
-            try:
-                run_predictor(PATH, b)
-            except SRCoreError as exc:
-                st.info(f"{PREDICTORS[b]} unavailable: {exc}")
+        if cached_prediction(PATH, "model", device, with_unc, season) is None:
+            bar.progress(0.0, text="Preparing the map layers (true colour, label, weight map, parcels) …")
+            mtime = Path(PATH).stat().st_mtime
+            patch_layers(PATH, mtime, season)
+            if patch.has_labels:
+                _label_parcels(PATH, mtime)
+        pred = run_predictor(PATH, "model", device, with_unc, progress=progress, season=season)
     except SRCoreError as exc:
-        st.error(f"Prediction failed: {exc}")
+        st.error(f"Prediction failed: {redact(exc)}")
     else:
         bar.empty()
         st.toast(f"Predicted in {pred.seconds:.2f} s on {pred.device}")
@@ -66,26 +151,165 @@ def run_all() -> None:
 
 if go:
     run_all()
-pred = cached_prediction(PATH, "model", device, with_unc)
+pred = cached_prediction(PATH, "model", device, with_unc, season)
 if pred is None:
     st.info("Press **Run model and baselines**. Results are cached per patch and model, so they come back at once.")
     sidebar()
     st.stop()
 
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Device", device_badge(pred.device))
-m2.metric("Time (model)", f"{pred.seconds:.2f} s")
-m3.metric("Cultivated (predicted)", f"{pred.binary.mean():.1%}")
-m4.metric("Threshold", f"{pred.threshold:.2f}")
+# -- the map: swipe prediction | label (or true colour), switchable layers, parcels -----------------------------------------
+PKEY = prediction_key(PATH, "model", device, with_unc, season)
+
+
+@st.cache_data(show_spinner="Warping the layers to the map …", max_entries=8)
+def compare_layers(pkey: tuple) -> dict[str, tuple[str, list[list[float]]]]:
+    """Every raster of the compare map, warped from the patch CRS to Web Mercator (cached per prediction)."""
+    from ui.maps import warp
+
+    p, pr = load_patch(pkey[0]), cached_prediction(PATH, "model", device, with_unc, season)
+    base = patch_layers(pkey[0], pkey[1], season)
+    out: dict[str, tuple[str, list[list[float]]]] = {k: v for k, v in base.items() if k.startswith("true colour")}
+
+    def add(name: str, img: np.ndarray, categorical: bool = True, max_size: int | None = None) -> None:
+        w = warp(img, p.bbox, categorical=categorical, max_size=max_size)
+        out[name] = (w.data_url(), w.bounds_latlon)
+
+    add("prediction", viz.binary_image(pr.binary, on=PRED_ON, off=OFF))
+    if p.has_labels:
+        out["label"] = base["label"]
+        add("error map", viz.error_image(p.cultivated, pr.binary, p.not_declared))
+        out["weight map"] = base["weight map"]
+    add("probability", viz.colormap(thin(pr.proba), 0, 1, "magma"), False, SMOOTH_MAX_PX)
+    if pr.uncertainty is not None:
+        add("uncertainty", viz.colormap(thin(pr.uncertainty), 0, float(max(pr.uncertainty.max(), 1e-6)), "inferno"), False,
+            SMOOTH_MAX_PX)
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def parcel_layer(pkey: tuple) -> tuple[dict, int]:
+    from ui.maps import parcels_geojson
+
+    pr = cached_prediction(PATH, "model", device, with_unc, season)
+    return parcels_geojson(_label_parcels(pkey[0], pkey[1]), pr.binary)
+
+
+def compare_map(right: str):
+    import folium
+
+    from ui.maps import (
+        Script,
+        add_legend,
+        bbox_latlon,
+        legend_html,
+        new_map,
+        outline_layer,
+        pane,
+        rgb_css,
+    )  # fmt: skip
+
+    layers = compare_layers(PKEY)
+    m = new_map(bounds=bbox_latlon(patch.bbox), basemap=st.session_state.get("cmp_basemap", False), zoom=13)
+    pane(m, "srbase", 350)
+    pane(m, "srleft", 410)
+    pane(m, "srright", 411)
+    pane(m, "srover", 420)
+    folium.map.CustomPane("srvec", z_index=430, pointer_events=True).add_to(m)
+
+    def overlay(name: str, pane_name: str, show: bool = True, control: bool = True):
+        url, b = layers[name]
+        layer = folium.raster_layers.ImageOverlay(url, b, name=name, pane=pane_name, show=show, control=control,
+                                                  pixelated=True, interactive=False)
+        layer.add_to(m)
+        return layer
+
+    tc_name = next(k for k in layers if k.startswith("true colour"))
+    overlay(tc_name, "srbase", control=False)
+    left = overlay("prediction", "srleft")
+    faded = [left]
+    if "label" in layers and right == "label":
+        faded.append(overlay("label", "srright"))
+    for name in ("error map", "weight map", "probability", "uncertainty"):
+        if name in layers:
+            faded.append(overlay(name, "srover", show=False))
+    if patch.has_labels:
+        fc, n = parcel_layer(PKEY)
+        if fc["features"]:
+            fields = ["parcel", "area", "size class", "predicted cultivated", "outcome"]
+            folium.GeoJson(
+                fc, name=f"label parcels ({len(fc['features'])} of {n})" if len(fc["features"]) < n else "label parcels",
+                show=False, pane="srvec",
+                style_function=lambda f: {"color": "#38c172" if f["properties"]["outcome"].startswith("detected")
+                                          else "#ff4d6d", "weight": 1.5, "fillOpacity": 0.05},
+                popup=folium.GeoJsonPopup(fields=fields), tooltip=folium.GeoJsonTooltip(fields=["parcel", "outcome"]),
+            ).add_to(m)
+    outline_layer(patch.bbox, "patch outline").add_to(m)
+    Script("srSwipe({map}, 'srleft', 'srright', 0.5);").add_to(m)
+    Script("srOpacity({map}, [" + ", ".join(f"{{l{i}}}" for i in range(len(faded))) + "], 'opacity', 0.85);",
+           **{f"l{i}": lay for i, lay in enumerate(faded)}).add_to(m)
+    add_legend(m, legend_html([(rgb_css(PRED_ON), "prediction"),
+                               *([(rgb_css(LABEL_ON), "label")] if right == "label" else [])]))
+    return m
+
+
+c_map, c_side = st.columns([3, 2])
+with c_side:
+    m1, m2 = st.columns(2)
+    m1.metric("Device", device_badge(pred.device))
+    m2.metric("Time (model)", f"{pred.seconds:.2f} s")
+    m1.metric("Cultivated (predicted)", f"{pred.binary.mean():.1%}")
+    m2.metric("Threshold", f"{pred.threshold:.2f}")
+    r1, r2 = st.columns([3, 2])
+    right = r1.radio("Right of the swipe", ["label", "true colour"], key="cmp_right", horizontal=True,
+                     disabled=not patch.has_labels, index=0 if patch.has_labels else 1)
+    r2.toggle("OSM", key="cmp_basemap", help="Online OpenStreetMap under the layers; needs internet, and the map "
+                                             "says so when the tiles cannot load.")
+    st.caption("Drag the round handle to swipe (prediction left, " + ("label" if right == "label" else "true colour")
+               + " right); bottom-left slider: opacity; layer list: error, weight, probability"
+               + (", uncertainty" if pred.uncertainty is not None else "") + " and the label's parcels (click one). "
+               "All in the browser, no reload.")
+    from ui.maps import gradient, rgb_css
+
+    def swatches(items) -> str:
+        return " ".join(f"<span style='white-space:nowrap'><span style='display:inline-block;width:11px;height:11px;"
+                        f"background:{c};border:1px solid #888'></span> {t}</span>" for c, t in items)
+
+    bars = " ".join(f"<span style='white-space:nowrap'>{t} {lo} <span style='display:inline-block;width:70px;"
+                    f"height:9px;background:{gradient(cm)};border:1px solid #888'></span> {hi}</span>"
+                    for t, cm, lo, hi in ([("weight", "viridis", 0, 4)] if patch.has_labels else [])
+                    + [("probability", "magma", 0, 1)])
+    st.markdown("<small>" + swatches([(rgb_css(PRED_ON), "prediction"), (rgb_css(LABEL_ON), "label"),
+                                      (rgb_css(IGNORED), "not declared"), (rgb_css(OFF), "not cultivated")])
+                + ("<br><b>error</b> " + swatches([(rgb_css(c), k) for k, c in viz.ERROR_COLOURS.items()])
+                   if patch.has_labels else "") + "<br>" + bars + "</small>", unsafe_allow_html=True)
+with c_map:
+    from ui.maps import show as show_map
+
+    show_map(compare_map(right if patch.has_labels else "true colour"), key=f"cmp_map:{PKEY}:{right}", height=520,
+             layer_control=True)
+if rec := pred.extra.get("input"):
+    filled = ", ".join(f"{m} ← {s}" for m, s in rec.get("filled_bands", {}).items()) or "none"
+    st.caption(f"Input: season **{rec['season']}**{'' if rec.get('season_complete') else ' (incomplete)'} · "
+               f"{rec['dates_used']} of {rec['dates_total']} dates, {rec['first_date']} … {rec['last_date']} · "
+               f"filled bands: {filled} · clouds from {rec.get('cloud_source', 'none')}")
 for w in pred.warnings:
     st.warning(w)
-st.caption(f"Predictor: `{pred.predictor}` · output grid {pred.shape[0]} × {pred.shape[1]} px at 2.5 m in {pred.bbox.crs}")
+st.caption(f"Predictor: `{pred.predictor}` · output grid {pred.shape[0]} × {pred.shape[1]} px at 2.5 m in {pred.bbox.crs}"
+           " · every layer warped to Web Mercator (EPSG:3857) with rasterio")
 
-# -- scores ---------------------------------------------------------------------------------------------------------------
+# -- scores: the model's at once, both baselines on a background thread (after the map is on screen) ----------------------
 if patch.has_labels:
+    start_baselines(PATH, season)
+
+
+@st.fragment(run_every=1.0 if patch.has_labels and baselines_pending(PATH, season) else None)
+def score_table() -> None:
+    pending = baselines_pending(PATH, season)
     rows = []
     for key, label in PREDICTORS.items():
-        s = scores_for(PATH, key, device if key == "model" else "cpu", with_unc if key == "model" else False)
+        # the model's scores here; the baselines' are computed by their background job (shown once it has them)
+        s = (scores_for(PATH, key, device, with_unc, season) if key == "model"
+             else cached_scores(PATH, key, season=season))
         if s is None:
             continue
         rows.append({"predictor": label, "weighted MCC": s.wmcc, "MCC": s.mcc, "F1": s.f1, "IoU": s.iou,
@@ -98,101 +322,33 @@ if patch.has_labels:
                 st.warning(w)
     st.subheader("Scores on this patch")
     st.dataframe(pd.DataFrame(rows).set_index("predictor").style.format("{:.3f}", na_rep="–"), width="stretch")
+    for b, err in baseline_errors(PATH, season).items():
+        st.info(f"{PREDICTORS[b]} unavailable: {err}")
+    if pending:
+        st.caption("⏳ Running both baselines for this table (in the background, after the map) …")
+        st.session_state["_scores_pending"] = True
+    elif st.session_state.pop("_scores_pending", False) and in_fragment_rerun():
+        st.rerun(scope="app")  # done: one full rerun stops this table's polling
     st.caption("Weighted MCC uses the benchmark's weight map (small parcels and the gaps between parcels weigh up to 4×; "
                "not-declared land and the border are ignored). MCC, F1, IoU, precision, recall: unweighted over scored "
                "pixels. Size classes at 2.5 m: < 50 px, 50–400 px, ≥ 400 px.")
+
+
+if patch.has_labels:
+    score_table()
 else:
     st.info("This patch has no labels (e.g. a test patch or an upload): scores need the LPIS-derived CULTIVATED layer.")
 
-# -- maps -----------------------------------------------------------------------------------------------------------------
-st.subheader("Maps at 2.5 m")
-H4, W4 = pred.shape
-zoom = st.toggle("Zoom to a detail at full resolution", key="zoom")
-if zoom:
-    z1, z2, z3 = st.columns(3)
-    size = z1.select_slider("Window (2.5 m px)", [64, 128, 256, 400], value=min(256, H4, W4), key="zoom_size")
-    size = min(size, H4, W4)
-    r0 = z2.slider("Row", 0, H4 - size, (H4 - size) // 2, key="zoom_row")
-    c0 = z3.slider("Column", 0, W4 - size, (W4 - size) // 2, key="zoom_col")
-    win = (slice(r0, r0 + size), slice(c0, c0 + size))
-else:
-    win = (slice(None), slice(None))
-
-
-def show(img: np.ndarray, caption: str) -> None:
-    img = img[win]
-    st.image(downsample_for_display(img) if not zoom else viz.upscale(img, max(1, 512 // img.shape[0])),
-             caption=caption, width="stretch")
-
-
-pred_img = viz.binary_image(pred.binary)
-truth_img = viz.binary_image(patch.cultivated, ignore=patch.not_declared) if patch.has_labels else None
-tabs = st.tabs(["Side by side", "Overlay", "Error map", "Weight map", "Probability", "Input (10 m)"])
-with tabs[0]:
-    a, b = st.columns(2)
-    with a:
-        show(pred_img, "Prediction (green = cultivated)")
-    with b:
-        if truth_img is not None:
-            show(truth_img, "LPIS-derived label (green = cultivated, grey = not declared, ignored)")
-        else:
-            st.info("No label for this patch.")
-with tabs[1]:
-    if truth_img is None:
-        st.info("No label to overlay.")
-    else:
-        mode = st.radio("Mode", ["swipe", "opacity"], horizontal=True, key="overlay_mode")
-        t = st.slider("Label ← → prediction" if mode == "swipe" else "Prediction opacity", 0.0, 1.0, 0.5, 0.01,
-                      key="overlay_t")
-        tw, pw = truth_img[win], pred_img[win]
-        img = viz.swipe(tw, pw, 1 - t) if mode == "swipe" else viz.blend(tw, pw, t)
-        cap = "Swipe: label on the left, prediction on the right" if mode == "swipe" else "Label blended with prediction"
-        st.image(downsample_for_display(img) if not zoom else viz.upscale(img, max(1, 512 // img.shape[0])), width="stretch",
-                 caption=cap)
-with tabs[2]:
-    if patch.has_labels:
-        show(viz.error_image(patch.cultivated, pred.binary, patch.not_declared), "Error map")
-        st.markdown(" ".join(
-            f"<span style='background:rgb{c};padding:0 8px;border:1px solid #888'>&nbsp;</span> {k}"
-            for k, c in viz.ERROR_COLOURS.items()), unsafe_allow_html=True)
-    else:
-        st.info("No label: no error map.")
-with tabs[3]:
-    if patch.has_labels:
-        from sr_core.metrics import weight_map
-
-        w = weight_map(patch.cultivated, patch.not_declared)
-        show(viz.colormap(w, 0, 4, "viridis"), "Benchmark weight map (0 = ignored … 4 = gap between small parcels)")
-    else:
-        st.info("No label: the weight map is built from the labels.")
-with tabs[4]:
-    show(viz.colormap(pred.proba, 0, 1, "magma"), "Predicted probability of cultivated land (0 black … 1 yellow)")
-    if pred.uncertainty is not None:
-        show(viz.colormap(pred.uncertainty, 0, float(max(pred.uncertainty.max(), 1e-6)), "inferno"),
-             "Uncertainty (std over flips/rotations)")
-with tabs[5]:
-    valid = patch.valid_mask().mean(axis=(1, 2))
-    best = int(np.argmax(valid))
-    rgb = viz.composite(patch.bands[best], "true")
-    show(viz.upscale(rgb, 4), f"True colour at 10 m, clearest date {patch.timestamps[best]:%Y-%m-%d} (shown on the 2.5 m grid)")
-
 # -- downloads --------------------------------------------------------------------------------------------------------------
 st.subheader("Downloads")
-with tempfile.TemporaryDirectory() as tmp:
-    from sr_core.export import write_fields_gpkg
-    from sr_core.io.submission import write_probability, write_submission
 
-    try:
-        sub = write_submission(pred, patch, tmp).read_bytes()
-        prob = write_probability(pred, patch, tmp).read_bytes()
-        gpkg = write_fields_gpkg(pred, Path(tmp) / f"{patch.name}_fields.gpkg").read_bytes()
-    except (SRCoreError, OSError) as exc:
-        st.error(f"Could not write the outputs: {exc}")
-    else:
-        d1, d2, d3 = st.columns(3)
-        d1.download_button("Submission GeoTIFF (uint8 0/1)", sub, f"{patch.name}.tif", "image/tiff")
-        d2.download_button("Probability GeoTIFF", prob, f"{patch.name}_proba.tif", "image/tiff")
-        d3.download_button("Predicted fields (GeoPackage)", gpkg, f"{patch.name}_fields.gpkg", "application/geopackage+sqlite3")
+d1, d2, d3 = st.columns(3)
+d1.download_button("Submission GeoTIFF (uint8 0/1)", output_file(pred, patch, "submission"), f"{patch.name}.tif", "image/tiff",
+                   key="dl_submission")
+d2.download_button("Probability GeoTIFF", output_file(pred, patch, "probability"), f"{patch.name}_proba.tif", "image/tiff",
+                   key="dl_probability")
+d3.download_button("Predicted fields (GeoPackage)", output_file(pred, patch, "fields"), f"{patch.name}_fields.gpkg",
+                   "application/geopackage+sqlite3", key="dl_fields")
 st.caption(f"All outputs are on the patch's 2.5 m grid in {patch.bbox.crs} and open in place in QGIS next to the input.")
 
 # -- all labelled patches ---------------------------------------------------------------------------------------------------
@@ -209,7 +365,7 @@ if st.button(f"Score all {len(labelled)} labelled patches (model + baselines)", 
                 run_predictor(r["path"], key, device if key == "model" else "cpu")
             except SRCoreError as exc:
                 if key == "model":
-                    st.error(f"{r['name']}: {exc}")
+                    st.error(f"{r['name']}: {redact(exc)}")
     bar.empty()
 from sr_core.metrics import Scores  # noqa: E402
 

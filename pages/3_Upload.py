@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -13,7 +14,23 @@ import streamlit as st
 
 from sr_core.errors import SRCoreError
 from sr_core.paths import uploads_dir
-from ui.common import Keys, catalog, device_badge, load_patch, page_setup, run_predictor, sidebar
+from ui.common import (
+    OFF,
+    PRED_ON,
+    Keys,
+    cached_prediction,
+    clearest_date,
+    device_badge,
+    load_patch,
+    output_file,
+    page_setup,
+    prediction_key,
+    redact,
+    register_upload,
+    run_predictor,
+    select_patch,
+    sidebar,
+)  # fmt: skip
 
 page_setup("Upload", "📤")
 st.title("📤 Upload an EOPatch")
@@ -42,18 +59,20 @@ if up is not None:
             try:
                 if not target.exists():
                     with tempfile.TemporaryDirectory(dir=uploads_dir()) as tmp:
-                        arch = Path(tmp) / f"upload{suffix}"
+                        # the archive keeps the user's file name, so any message about it names their file
+                        stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(up.name).name)[:80].lstrip(".") or "upload"
+                        arch = Path(tmp) / (stem if stem.endswith(suffix) else f"{stem}{suffix}")
                         arch.write_bytes(data)
                         staging = Path(tmp) / "x"
                         extract_archive(arch, staging)
                         staging.rename(target)
                 st.session_state[Keys.UPLOAD_DIR] = str(target)
             except SRCoreError as exc:
-                st.error(f"The archive was refused: {exc}")
+                st.error(f"**{up.name}** was refused: {redact(exc)}")
                 st.stop()
             except OSError as exc:
                 shutil.rmtree(target, ignore_errors=True)
-                st.error(f"Could not store the upload: {exc}")
+                st.error(f"Could not store **{up.name}** on the server: {redact(exc)}")
                 st.stop()
 
 folder = st.session_state.get(Keys.UPLOAD_DIR)
@@ -73,11 +92,12 @@ if not found:
 
 rows, ok = [], []
 table_warnings: set[str] = set()
+warnings_of: dict[str, list[str]] = {}
 for f in found:
     try:
         p = load_patch(f)
     except SRCoreError as exc:
-        rows.append({"folder": str(f.relative_to(folder)), "status": "❌ " + str(exc)})
+        rows.append({"folder": str(f.relative_to(folder)), "status": "❌ " + redact(exc)})
         continue
     try:
         from sr_core.quality import series_warnings
@@ -87,14 +107,15 @@ for f in found:
     except ImportError:
         warns = []
     ok.append(f)
+    warnings_of[str(f)] = [redact(w) for w in warns]
     rows.append({
         "folder": str(f.relative_to(folder)), "status": "✅ readable", "source": p.info.source.value,
         "level": p.info.product_level.value,
         "T": p.n_dates, "size (10 m px)": f"{p.height} × {p.width}",
         "dates": f"{p.timestamps[0]:%Y-%m-%d} … {p.timestamps[-1]:%Y-%m-%d}",
         "CRS": p.bbox.crs, "layers": ", ".join(p.features_present()),
-        "mean cloud": float(np.nanmean(p.cloud_fraction())) if p.cloud_mask is not None or p.cloud_prob is not None else None,
-        "notes": "; ".join([*p.info.notes, *warns]),
+        "mean cloud": float(np.nanmean(p.cloud_fraction())) if p.cloud_source is not None else None,
+        "notes": redact("; ".join([*p.info.notes, *warns])),
     })
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 if not ok:
@@ -104,9 +125,14 @@ labels = {str(f.relative_to(folder)): f for f in ok}
 choice = st.selectbox("Patch", list(labels), key="upload_choice")
 path = labels[choice]
 p = load_patch(path)
-if p.cloud_mask is None and p.cloud_prob is None:
-    st.warning("This patch has no cloud masks (CLP/CLM): every pixel would be treated as clear. Compute them with "
-               "s2cloudless (Sentinel Hub's detector; B10 is estimated when the cube lacks it, see `info` notes).")
+for w in warnings_of.get(str(path), []):  # the key warnings in full, not only in the table's truncated cell
+    st.warning(w, icon="⚠️")
+if p.cloud_source == "SCL":
+    st.info("No CLM / CLP: clouds, cloud shadows and no-data pixels are taken from the patch's Sen2Cor scene "
+            "classification (SCL classes 0, 1, 3, 8, 9, 10, 11).")
+elif p.cloud_source is None:
+    st.warning("This patch has no cloud masks (CLM, CLP or SCL): every pixel would be treated as clear. Compute them "
+               "with s2cloudless (Sentinel Hub's detector; B10 is estimated when the cube lacks it, see `info` notes).")
     if st.button("☁️ Compute cloud masks (s2cloudless)", key="upload_clouds"):
         from sr_core.clouds import ensure_cloud_masks
         from sr_core.io import write_eopatch
@@ -117,17 +143,72 @@ if p.cloud_mask is None and p.cloud_prob is None:
                 p, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"s2cloudless: date {d}/{t}"))
             out = write_eopatch(with_clouds, Path(folder) / "with-clouds" / p.name, overwrite=True)
         except SRCoreError as exc:
-            st.error(f"Could not compute cloud masks: {exc}")
+            st.error(f"Could not compute cloud masks: {redact(exc)}")
         else:
             bar.empty()
-            st.success(f"Cloud masks computed and stored with the patch as `{out}` (listed above as a new folder).")
+            st.success(f"Cloud masks computed and stored with the upload as `{out.relative_to(folder)}` (listed above "
+                       "as a new folder).")
             st.rerun()
 
-c1, c2 = st.columns(2)
+
+@st.cache_data(show_spinner="Warping the upload to the map …", max_entries=8)
+def upload_layers(path_: str, mtime: float) -> tuple[str, str, list[list[float]]]:
+    """The patch's clearest date in true colour, warped to EPSG:3857: (layer name, PNG data URL, lat/lon box)."""
+    from sr_core import viz
+    from ui.maps import warp
+
+    q = load_patch(path_)
+    best = clearest_date(q)
+    w = warp(viz.composite(q.bands[best], "true"), q.bbox, alpha=None if q.is_data is None else q.is_data[best])
+    return f"true colour {q.timestamps[best]:%Y-%m-%d} (10 m)", w.data_url(), w.bounds_latlon
+
+
+@st.cache_data(show_spinner="Warping the prediction to the map …", max_entries=8)
+def prediction_layer(pkey: tuple) -> tuple[str, list[list[float]]]:
+    from sr_core import viz
+    from ui.maps import warp
+
+    pr = cached_prediction(pkey[0], "model", pkey[3])
+    w = warp(viz.binary_image(pr.binary, on=PRED_ON, off=OFF), load_patch(pkey[0]).bbox)
+    return w.data_url(), w.bounds_latlon
+
+
+def upload_map(predicted: bool) -> None:
+    """The uploaded patch on the same kind of map as the other pages: footprint, true colour, prediction once run."""
+    import folium
+
+    from ui.maps import add_legend, bbox_latlon, legend_html, new_map, outline_layer, rgb_css
+    from ui.maps import show as show_map
+
+    m = new_map(bounds=bbox_latlon(p.bbox), basemap=st.session_state.get("upload_basemap", False), zoom=13)
+    name, url, bounds = upload_layers(str(path), Path(path).stat().st_mtime)
+    folium.raster_layers.ImageOverlay(url, bounds, name=name, pixelated=True, interactive=False).add_to(m)
+    items = []
+    if predicted:
+        dev = st.session_state.get(Keys.DEVICE, "auto")
+        purl, pbounds = prediction_layer(prediction_key(path, "model", dev))
+        folium.raster_layers.ImageOverlay(purl, pbounds, name="prediction (2.5 m)", pixelated=True, interactive=False,
+                                          opacity=0.8).add_to(m)
+        items = [(rgb_css(PRED_ON), "cultivated (predicted)"), (rgb_css(OFF), "not cultivated")]
+    outline_layer(p.bbox, f"{p.name} footprint").add_to(m)
+    add_legend(m, legend_html([*items, ("#ffe600", "footprint")]))
+    show_map(m, key=f"upload_map:{path.name}:{predicted}", height=430, layer_control=True)
+    st.caption(f"{p.name}: {p.height} × {p.width} px at 10 m in {p.bbox.crs}, warped to Web Mercator; "
+               + ("prediction at 2.5 m over the true colour (switch layers top right)." if predicted
+                  else "press **Predict** to add the prediction as a layer."))
+
+
+predicted = st.session_state.get("upload_pred_path") == str(path) and cached_prediction(
+    path, "model", st.session_state.get(Keys.DEVICE, "auto")) is not None
+map_slot = st.container()
+c1, c2, c3 = st.columns([3, 2, 1])
+c3.toggle("OSM", key="upload_basemap", help="Online OpenStreetMap under the layers; needs internet, and the map says "
+                                            "so when the tiles cannot load.")
 if c1.button("Open this patch in the other pages", key="upload_open"):
-    st.session_state[Keys.SELECTED] = str(path)
-    catalog.clear()
-    st.success("Selected. Open **Time series** or **Predict & compare**.")
+    register_upload(path)
+    select_patch(str(path))
+    st.success("Selected. Open **Time series** or **Predict & compare**; the link to this upload names it by an "
+               "opaque id, never by its folder on the server.")
 if c2.button("▶ Predict", type="primary", key="upload_predict"):
     bar = st.progress(0.0, text="Predicting …")
     try:
@@ -135,7 +216,7 @@ if c2.button("▶ Predict", type="primary", key="upload_predict"):
                              progress=lambda d, t: bar.progress(d / max(t, 1), text=f"tile pass {d}/{t}"))
         st.session_state["upload_pred_path"] = str(path)
     except SRCoreError as exc:
-        st.error(f"Prediction failed: {exc}")
+        st.error(f"Prediction failed: {redact(exc)}")
     bar.empty()
 
 if st.session_state.get("upload_pred_path") == str(path):
@@ -144,18 +225,14 @@ if st.session_state.get("upload_pred_path") == str(path):
     for w in pred.warnings:
         if w not in table_warnings:  # already listed in the table above
             st.warning(w)
-    from sr_core import viz
+    predicted = True
 
-    st.image(viz.binary_image(pred.binary)[:: max(1, pred.shape[0] // 800), :: max(1, pred.shape[1] // 800)],
-             caption="Prediction at 2.5 m (green = cultivated)")
-    with tempfile.TemporaryDirectory() as tmp:
-        from sr_core.export import write_fields_gpkg
-        from sr_core.io.submission import write_probability, write_submission
-
-        d1, d2, d3 = st.columns(3)
-        d1.download_button("Submission GeoTIFF", write_submission(pred, p, tmp).read_bytes(), f"{p.name}.tif", "image/tiff")
-        d2.download_button("Probability GeoTIFF", write_probability(pred, p, tmp).read_bytes(), f"{p.name}_proba.tif",
-                           "image/tiff")
-        d3.download_button("Fields (GeoPackage)", write_fields_gpkg(pred, Path(tmp) / "f.gpkg").read_bytes(),
-                           f"{p.name}_fields.gpkg", "application/geopackage+sqlite3")
+    d1, d2, d3 = st.columns(3)
+    d1.download_button("Submission GeoTIFF", output_file(pred, p, "submission"), f"{p.name}.tif", "image/tiff", key="up_dl_sub")
+    d2.download_button("Probability GeoTIFF", output_file(pred, p, "probability"), f"{p.name}_proba.tif", "image/tiff",
+                       key="up_dl_proba")
+    d3.download_button("Fields (GeoPackage)", output_file(pred, p, "fields"), f"{p.name}_fields.gpkg",
+                       "application/geopackage+sqlite3", key="up_dl_fields")
+with map_slot:
+    upload_map(predicted)
 sidebar()

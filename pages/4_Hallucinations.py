@@ -22,6 +22,7 @@ from ui.common import (
     downsample_for_display,
     page_setup,
     patch_header,
+    redact,
     run_predictor,
     sidebar,
 )  # fmt: skip
@@ -46,7 +47,7 @@ class HK:
 page_setup("Hallucinations", "🔍")
 st.title("🔍 Hallucination inspector")
 patch, PATH = patch_header()
-st.caption(
+ABOUT = (
     "Where does the 2.5 m map depart from what 10 m data supports, and is it right there? Compared with the **10 m "
     "answer** (the pixel baseline, or the model's own output averaged to 10 m), each pixel is an *improvement* (departs, "
     "right), a *hallucination* (departs, wrong) or an *omission* (sub-10 m detail of the truth not recovered). "
@@ -69,7 +70,7 @@ def _key(*parts: Any) -> tuple:
 # -- controls -------------------------------------------------------------------------------------------------------------
 from sr_core.inference import available_devices  # noqa: E402  (torch only once the page is open)
 
-c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 2, 2])
+c1, c2, c3, c4, c5, c6 = st.columns([2, 2, 2, 2.4, 2, 1.6], vertical_alignment="bottom")
 device = c1.selectbox("Device", ["auto", *available_devices()], key=Keys.DEVICE, help="auto = CUDA → MPS → CPU")
 tta = c2.select_slider("Flips/rotations (TTA)", [1, 2, 4, 8], value=8, key=HK.TTA,
                        help="the uncertainty map is the spread over these test-time transforms (1 = none)")
@@ -100,7 +101,7 @@ def run_inspection() -> None:
         ins = inspect_patch(patch, prediction=pred, device=device, date_members=members, answer=answer, margin=margin,
                             progress=progress)
     except SRCoreError as exc:
-        st.error(f"The inspection could not run: {exc}")
+        st.error(f"The inspection could not run: {redact(exc)}")
         if "not found" in str(exc):
             st.info("No trained model is installed yet. Train one (`python -m sr_core train`), or put the bundled "
                     "weights into `models/`; then press **Inspect** again.", icon="🧠")
@@ -111,14 +112,15 @@ def run_inspection() -> None:
         bar.empty()
 
 
-if st.button("🔍 Inspect this patch", type="primary", key=HK.RUN):
+if c6.button("🔍 Inspect", type="primary", key=HK.RUN, help="Inspect this patch"):
     run_inspection()
 ins = _store().get(KEY)
 if ins is None:
     if cached_prediction(PATH, "model", device, True) is not None:
         st.info("A model prediction with uncertainty is cached for this patch: **Inspect** reuses it.")
     else:
-        st.info("Press **Inspect this patch**. Results are cached per patch and setting.")
+        st.info("**Inspect this patch** with the 🔍 button. Results are cached per patch and setting.")
+    st.caption(ABOUT)
     sidebar()
     st.stop()
 
@@ -141,37 +143,53 @@ def pct(x: float | None, spec: str = ".1%") -> str:
     return "–" if x is None else format(x, spec)
 
 
+def number_formats(df: pd.DataFrame) -> dict[str, str]:
+    """Counts as integers ("69,620"), other numbers with three decimals."""
+    counts = {"n", "pixels", "parcels", "detected", "count"}
+    out = {}
+    for col in df.columns:
+        v = pd.to_numeric(df[col], errors="coerce").dropna()
+        if v.size:
+            out[col] = "{:,.0f}" if col in counts and bool(((v % 1) == 0).all()) else "{:.3f}"
+    return out
+
+
 def legend(items: dict[str, tuple[int, int, int]]) -> None:
     st.markdown(" ".join(f"<span style='background:rgb{col};padding:0 8px;border:1px solid #888'>&nbsp;</span> {k}"
                          for k, col in items.items()), unsafe_allow_html=True)
 
 
 # -- headline ---------------------------------------------------------------------------------------------------------------
-m = st.columns(6)
-m[0].metric("Device", device_badge(pred.device))
-m[1].metric("Cultivated painted", pct(ins.structure.cultivated_fraction if ins.structure else None))
-m[2].metric("Departs from 10 m", pct(h["departure_fraction"], ".2%"))
-m[3].metric("Hallucination rate", pct(h["hallucination_rate"]), help="hallucinated / departing pixels (needs labels)")
-m[4].metric("Gap recall", pct(h["gap_recall"]), help="thin gaps between touching parcels kept open (needs labels)")
-m[5].metric("ECE", pct(h["ece"], ".3f"), help="expected calibration error of the probability (needs labels)")
 st.caption(f"Predictor `{pred.predictor}` · threshold {pred.threshold:g} · 10 m answer: {ins.answer.source} · "
            f"uncertainty: {ins.uncertainty_kind} · {ins.seconds:.1f} s")
-for v in ins.verdicts():
-    (st.error if v.startswith("BAD") else st.warning if v.startswith("MIXED") else
-     st.success if v.startswith("GOOD") else st.info)(v)
-for n in ins.notes:
-    st.caption(f"ℹ️ {n}")
 
-# -- zoom window shared by the maps -----------------------------------------------------------------------------------------
-H4, W4 = pred.shape
-zoom = st.toggle("Zoom to a 128 × 128 px detail (full resolution)", key=HK.ZOOM)
-if zoom and min(H4, W4) > 128:
-    z1, z2 = st.columns(2)
-    r0 = z1.slider("Row", 0, H4 - 128, (H4 - 128) // 2, key=HK.ZOOM_ROW)
-    c0 = z2.slider("Column", 0, W4 - 128, (W4 - 128) // 2, key=HK.ZOOM_COL)
-    win = (slice(r0, r0 + 128), slice(c0, c0 + 128))
-else:
-    win = (slice(None), slice(None))
+
+def headline() -> None:
+    m = st.columns(3)
+    m[0].metric("Device", device_badge(pred.device))
+    m[1].metric("Cultivated painted", pct(ins.structure.cultivated_fraction if ins.structure else None))
+    m[2].metric("Departs from 10 m", pct(h["departure_fraction"], ".2%"))
+    m = st.columns(3)
+    m[0].metric("Hallucination rate", pct(h["hallucination_rate"]), help="hallucinated / departing pixels (needs labels)")
+    m[1].metric("Gap recall", pct(h["gap_recall"]), help="thin gaps between touching parcels kept open (needs labels)")
+    m[2].metric("ECE", pct(h["ece"], ".3f"), help="expected calibration error of the probability (needs labels)")
+
+
+def zoom_window() -> None:
+    """The zoom window shared by the pictures of the Uncertainty, Consistency and Effective resolution tabs."""
+    global zoom, win
+    H4, W4 = pred.shape
+    zoom = st.toggle("Zoom to a 128 × 128 px detail (full resolution)", key=HK.ZOOM)
+    if zoom and min(H4, W4) > 128:
+        z1, z2 = st.columns(2)
+        r0 = z1.slider("Row", 0, H4 - 128, (H4 - 128) // 2, key=HK.ZOOM_ROW)
+        c0 = z2.slider("Column", 0, W4 - 128, (W4 - 128) // 2, key=HK.ZOOM_COL)
+        win = (slice(r0, r0 + 128), slice(c0, c0 + 128))
+    else:
+        win = (slice(None), slice(None))
+
+
+zoom, win = False, (slice(None), slice(None))
 
 
 def show(img: np.ndarray, caption: str, grid10: bool = False) -> None:
@@ -185,18 +203,69 @@ def show(img: np.ndarray, caption: str, grid10: bool = False) -> None:
 
 tabs = st.tabs(["Hallucination map", "Uncertainty", "Consistency", "Effective resolution", "Probes", "Report"])
 
-with tabs[0]:
-    a, b = st.columns(2)
-    with a:
+def outcome_map():
+    """The outcome (or departure) map as a layer over the true colour, with the 10 m answer and the 2.5 m map as
+    switchable layers, an opacity slider and the legend in the map (all in the browser)."""
+    import folium
+
+    from ui.maps import Script, add_legend, bbox_latlon, legend_html, new_map, outline_layer, rgb_css, warp
+
+    key = (*KEY, "map")
+    store = _store()
+    if key not in store:
+        valid = patch.valid_mask().mean(axis=(1, 2))
+        best = int(np.argmax(valid))
+        layers = {f"true colour {patch.timestamps[best]:%Y-%m-%d}": viz.composite(patch.bands[best], "true")}
         if ins.outcomes is not None:
-            show(outcome_image(ins.outcomes), "Outcome of every pixel against the 10 m answer")
+            layers["outcome vs the 10 m answer"] = outcome_image(ins.outcomes)
+        else:
+            layers["departures from the 10 m answer"] = departure_image(ins.departure)
+        layers[f"10 m answer ({ins.answer.source})"] = viz.binary_image(ins.answer.binary)
+        layers["2.5 m map"] = viz.binary_image(pred.binary)
+        store[key] = {k: (w.data_url(), w.bounds_latlon) for k, w in
+                      ((k, warp(v, patch.bbox)) for k, v in layers.items())}
+    layers = store[key]
+    m = new_map(bounds=bbox_latlon(patch.bbox), basemap=st.session_state.get("halluc_basemap", False), zoom=13)
+    faded = []
+    for i, (name, (url, b)) in enumerate(layers.items()):
+        lay = folium.raster_layers.ImageOverlay(url, b, name=name, show=i < 2, control=i > 0, pixelated=True,
+                                                interactive=False)
+        lay.add_to(m)
+        if i:
+            faded.append(lay)
+    outline_layer(patch.bbox, "patch outline").add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    Script("srOpacity({map}, [" + ", ".join(f"{{l{i}}}" for i in range(len(faded))) + "], 'opacity', 0.85);",
+           **{f"l{i}": lay for i, lay in enumerate(faded)}).add_to(m)
+    items = ({OUTCOME_LABELS[o]: OUTCOME_COLOURS[o] for o in Outcome} if ins.outcomes is not None
+             else {DEPARTURE_LABELS[k]: DEPARTURE_COLOURS[k] for k in DEPARTURE_LABELS})
+    add_legend(m, legend_html([(rgb_css(c), k) for k, c in items.items()]))
+    return m
+
+
+with tabs[0]:
+    from ui.maps import show as show_map
+
+    a, b = st.columns([3, 2])
+    with a:
+        show_map(outcome_map(), key=f"halluc_map:{KEY}", height=400)
+    with b:
+        headline()
+        for v in ins.verdicts():  # the verdicts beside the map, in the first screen
+            (st.error if v.startswith("BAD") else st.warning if v.startswith("MIXED") else
+             st.success if v.startswith("GOOD") else st.info)(v)
+        st.toggle("OSM basemap", key="halluc_basemap", help="Online OpenStreetMap under the layers; needs internet, "
+                                                            "and the map says so when the tiles cannot load.")
+        st.caption("The outcome of every 2.5 m pixel against the 10 m answer, over the true colour; switch to the 10 m "
+                   "answer or the 2.5 m map in the layer list, fade with the slider at the bottom left.")
+        if ins.outcomes is not None:
             legend({OUTCOME_LABELS[o]: OUTCOME_COLOURS[o] for o in Outcome})
         else:
-            show(departure_image(ins.departure), "Departures from the 10 m answer (no labels: right or wrong unknown)")
             legend({DEPARTURE_LABELS[k]: DEPARTURE_COLOURS[k] for k in DEPARTURE_LABELS})
-    with b:
-        show(viz.binary_image(ins.answer.binary), f"10 m answer: {ins.answer.source}")
-        show(viz.binary_image(pred.binary), "2.5 m map (green = cultivated)")
+    for n in ins.notes:
+        st.caption(f"ℹ️ {n}")
+    with st.expander("What this page measures"):
+        st.markdown(ABOUT)
     if c.outcomes is not None:
         fr, frw = c.outcomes.fractions(), c.outcomes.fractions(weighted=True)
         st.dataframe(pd.DataFrame({"share of scored pixels": fr, "share (benchmark weights)": frw})
@@ -211,6 +280,7 @@ with tabs[0]:
         st.info("No labels: only where the map departs from the 10 m answer can be shown, not whether it is right.")
 
 with tabs[1]:
+    zoom_window()
     a, b = st.columns(2)
     with a:
         if ins.uncertainty is not None:
@@ -243,9 +313,16 @@ with tabs[1]:
                             f"10 % most uncertain pixels {pct(hi)} vs {pct(lo)} for the rest.")
                 rows = pd.DataFrame(u.bins())
                 if not rows.empty:
-                    rows.index = [f"{r.lo:.3g}–{r.hi:.3g}" for r in rows.itertuples()]
-                    st.bar_chart(rows["error_rate"], height=180, x_label="uncertainty bin (equal pixel counts)",
-                                 y_label="error rate")
+                    import altair as alt
+
+                    rows = rows.sort_values("lo").reset_index(drop=True)
+                    rows["bin"] = [f"{r.lo:.3g}–{r.hi:.3g}" for r in rows.itertuples()]
+                    order = list(rows["bin"])  # numeric order of the bins, not text order
+                    st.altair_chart(alt.Chart(rows).mark_bar().encode(
+                        x=alt.X("bin:N", sort=order, title="uncertainty bin (equal pixel counts)",
+                                axis=alt.Axis(labelAngle=-40, labelLimit=120, titlePadding=8)),
+                        y=alt.Y("error_rate:Q", title="error rate", axis=alt.Axis(format="%")),
+                    ).properties(height=220, padding={"bottom": 10}), width="stretch")
         else:
             st.info("Calibration needs labels (do uncertain pixels really err more?). Run on a simulated or training "
                     "patch, or `python -m sr_core inspect --simulate N` for pooled figures.")
@@ -277,11 +354,12 @@ with tabs[3]:
             dist = pd.DataFrame(r.distance_table()).set_index("distance_px")
             st.markdown("**Skill by distance to the nearest parcel boundary** (2.5 m px)")
             st.bar_chart(dist["accuracy"], height=200, x_label="distance (px)", y_label="accuracy")
-            st.dataframe(dist.style.format("{:.3f}", na_rep="–"), width="stretch")
+            st.dataframe(dist.style.format(number_formats(dist), na_rep="–"), width="stretch")
         with b:
             obj = pd.DataFrame(r.object_table()).set_index("size")
             st.markdown("**Parcels detected** (≥ half their pixels) **by size**")
-            st.dataframe(obj.style.format({"detection_rate": "{:.1%}"}, na_rep="–"), width="stretch")
+            st.dataframe(obj.style.format({**number_formats(obj), "detection_rate": "{:.1%}"}, na_rep="–"),
+                         width="stretch")
             st.dataframe(pd.DataFrame({"weighted MCC": s.size_class_mcc(), "parcels": dict(s.parcels)})
                          .style.format({"weighted MCC": "{:.3f}"}, na_rep="–"), width="stretch")
             st.markdown(f"**Gap recall** {pct(r.gaps.recall)} of {r.gaps.n:.0f} gap pixels (weighted "
@@ -307,7 +385,7 @@ with tabs[4]:
                 _store()[probe_key] = run_probes(patch, device=device, threshold=pred.threshold,
                                                  original=pred.binary.astype(bool))
             except SRCoreError as exc:
-                st.error(f"The probes could not run: {exc}")
+                st.error(f"The probes could not run: {redact(exc)}")
     results = _store().get(probe_key)
     if results:
         ins.probes = results  # the report includes them

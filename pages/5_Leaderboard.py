@@ -1,7 +1,10 @@
 """Leaderboard: the permanent benchmark — download the inputs, submit an archive, see it scored at once, the standing.
 
 Thin page over :mod:`sr_core.benchmark` (the CLI ``python -m sr_core benchmark ...`` goes through the same
-``service.submit``). Labels, the seed and which patches form the private half are never shown here.
+``service.submit``). Labels, the seed and which patches form the private half are never shown here. A submission
+needs the team's token (a password field, cleared once the form is sent, never shown again); refused uploads go
+to the admin's audit log, not to the tables here. No admin action (register, rotate, revoke, reveal, export) is
+reachable from this page: those are CLI commands that need the admin credential.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from ui.common import Keys, page_setup, sidebar
 RESULT_KEY = "leaderboard_last_result"
 HISTORY_KEY = "leaderboard_history_team"
 UPLOAD_KEY = "leaderboard_upload"
+TOKEN_KEY = "leaderboard_token"  #: prefix of the password field's key; a new key after each submission empties it
+TOKEN_NONCE_KEY = "leaderboard_token_nonce"
+LAST_TEAM_KEY = "leaderboard_last_team"  #: the team name typed last (the form is cleared on submit)
 MAX_DOWNLOAD_MB = 1024  #: larger inputs archives (the full-size benchmark: ~130 MB per patch) are handed out directly
 
 page_setup("Leaderboard", "🏆")
@@ -53,6 +59,16 @@ bench = None
 with guarded("Reading the benchmark"):
     bench = load_benchmark_or_none()
 
+def hosted() -> bool:
+    """Whether an organiser runs this leaderboard (an admin credential exists): then nothing is built from here."""
+    from sr_core.benchmark.store import Leaderboard
+
+    try:
+        return Leaderboard().admin_configured()
+    except Exception:  # an unreachable database: do not offer to build anything either
+        return True
+
+
 if bench is None:
     from sr_core.benchmark.definition import DEFAULT_N, DEFAULT_SIZE
 
@@ -61,7 +77,8 @@ if bench is None:
         "`python -m sr_core benchmark create` (default: the demo set below; `--n 25 --size 500` for the full-size one).",
         icon="🛠️",
     )
-    if st.button(f"Build the demo benchmark ({DEFAULT_N} simulated patches of {DEFAULT_SIZE} px)", key="lb_create"):
+    if not hosted() and st.button(f"Build the demo benchmark ({DEFAULT_N} simulated patches of {DEFAULT_SIZE} px)",
+                                  key="lb_create"):
         with guarded("Building the benchmark"), st.spinner("Simulating the test patches and scoring the reference rows …"):
             from sr_core.benchmark.definition import create_benchmark
             from sr_core.benchmark.service import compute_references
@@ -115,18 +132,24 @@ with guarded("Preparing the inputs archive"):
 
 # -- 2. submit ---------------------------------------------------------------------------------------------------------
 st.header("2 · Submit")
-with st.form("lb_submit_form", clear_on_submit=False):
-    c1, c2 = st.columns([1, 2])
-    team = c1.text_input("Team name", key=Keys.TEAM, max_chars=40, placeholder="e.g. EagleEyes")
-    upload = c2.file_uploader("Submission archive (.zip or .tar.gz of eopatch-XX.tif)", type=["zip", "gz", "tgz"],
+with st.form("lb_submit_form", clear_on_submit=True):  # clears the token (and the upload) once sent
+    c1, c2, c3 = st.columns([1, 1, 2])
+    team = c1.text_input("Team name", key=Keys.TEAM, max_chars=40, placeholder="e.g. EagleEyes",
+                         value=st.session_state.get(LAST_TEAM_KEY, ""))
+    token_key = f"{TOKEN_KEY}_{st.session_state.get(TOKEN_NONCE_KEY, 0)}"
+    token = c2.text_input("Team token", key=token_key, type="password", max_chars=200, placeholder="srt_…",
+                          help="The secret token the organisers gave your team when they registered it. It is checked "
+                               "and forgotten: you type it for every submission.")
+    upload = c3.file_uploader("Submission archive (.zip or .tar.gz of eopatch-XX.tif)", type=["zip", "gz", "tgz"],
                               key=UPLOAD_KEY)
     sent = st.form_submit_button("Submit and score", type="primary")
 st.caption(f"Rate limit: {limit or 'n/a'} (scored submissions per team). Resubmitting an identical "
            "archive is detected and not counted twice. Archives are checked before anything is unpacked (no paths "
-           "outside the upload, no links, bounded size).")
+           "outside the upload, no links, bounded size). No token yet, or lost it? The organisers register teams "
+           "and replace lost tokens.")
 
 
-def run_submission(team_name: str, up: Any) -> dict[str, Any]:
+def run_submission(team_name: str, team_token: str, up: Any) -> dict[str, Any]:
     """Store the upload in a scratch file and send it through the shared service; every failure becomes a message."""
     from sr_core.benchmark.service import submit
     from sr_core.errors import SRCoreError
@@ -138,8 +161,8 @@ def run_submission(team_name: str, up: Any) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="leaderboard-", dir=uploads_dir()) as tmp:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(up.getvalue())
-            res = submit(path, team_name, benchmark=bench, board=board, file_name=name)
-        return res.to_dict()
+            res = submit(path, team_name, token=team_token, benchmark=bench, board=board, file_name=name)
+        return res.to_dict()  # never holds the token
     except SRCoreError as exc:
         return {"status": "error", "message": str(exc), "problems": []}
     except Exception as exc:  # never crash the page
@@ -154,10 +177,16 @@ if sent:
     elif upload is None:
         st.session_state[RESULT_KEY] = {"status": "error", "message": "choose an archive to upload first", "problems": []}
     else:
-        with st.spinner("Validating and scoring …"):
-            st.session_state[RESULT_KEY] = run_submission(team, upload)
-        if st.session_state[RESULT_KEY].get("team"):
+        with st.spinner("Checking the token, validating and scoring …"):
+            st.session_state[RESULT_KEY] = run_submission(team, token, upload)
+        if st.session_state[RESULT_KEY].get("status") in ("scored", "duplicate"):
             st.session_state[HISTORY_KEY] = st.session_state[RESULT_KEY]["team"]
+    st.session_state[LAST_TEAM_KEY] = team
+    # forget the token: the field gets a new, empty key and the old key's state is dropped, then redraw at once
+    st.session_state[TOKEN_NONCE_KEY] = st.session_state.get(TOKEN_NONCE_KEY, 0) + 1
+    st.session_state.pop(token_key, None)
+    del token
+    st.rerun()
 
 result = st.session_state.get(RESULT_KEY)
 if result:
@@ -197,7 +226,6 @@ with guarded("Reading the leaderboard"):
                     "kind": "reference" if s.is_reference else "team",
                     "best public wMCC": s.best_public,
                     "submissions": s.n_scored,
-                    "refused": s.n_rejected,
                     "last submission (UTC)": None if s.last_at is None else pd.Timestamp(s.last_at),
                 })  # fmt: skip
             st.dataframe(
@@ -209,7 +237,8 @@ with guarded("Reading the leaderboard"):
             )  # fmt: skip
             st.caption("★ rows are references scored on the same patches: the bundled model and the baselines "
                        "(`python -m sr_core benchmark references`). Teams are ranked by their best public score; "
-                       "the final standing uses the private half of that same submission.")
+                       "the final standing uses the private half of that same submission. A team appears here "
+                       "after its first scored submission.")
 
 # -- 4. history --------------------------------------------------------------------------------------------------------
 st.header("4 · A team's history")
@@ -221,8 +250,7 @@ with guarded("Drawing the history"):
         default = st.session_state.get(HISTORY_KEY)
         idx = teams.index(default) if default in teams else 0
         pick = st.selectbox("Team", teams, index=idx, key="lb_history_pick")
-        rows = board.submissions(bench.id, team=pick)
-        scored = [r for r in rows if r.status == "scored"]
+        scored = board.submissions(bench.id, team=pick, status="scored")
         if scored:
             import altair as alt
 
@@ -242,11 +270,5 @@ with guarded("Drawing the history"):
                     y="public wMCC:Q", tooltip=["reference", alt.Tooltip("public wMCC:Q", format=".4f")])
             st.altair_chart(chart, width="stretch")
             st.caption("Points: each scored submission; grey dashes: best so far; red rules: reference rows.")
-        refused = [r for r in rows if r.status != "scored"]
-        if refused:
-            st.markdown(f"**Refused submissions of {pick}** (not scored, not counted):")
-            st.dataframe(pd.DataFrame([{"time (UTC)": pd.Timestamp(r.created_at), "file": r.file_name,
-                                        "first problem": (r.error or "").splitlines()[0] if r.error else ""}
-                                       for r in refused]), hide_index=True, width="stretch")
 
 sidebar()

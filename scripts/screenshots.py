@@ -1,119 +1,120 @@
 """Screenshots of every page on the simulated demo data, for docs/screenshots (small, palette PNGs).
 
-Starts the app on a free port with its own $SR_CORE_HOME (the demo set is built on first start), drives headless
-Chromium with Selenium, runs the model on the compare page, and saves one PNG per page.
+Starts the app on a free port with its own $SR_CORE_HOME (the demo set is built first), drives headless Chromium at
+1280 × 800 with no network (scripts/_browser.py), runs the model on the compare page, uploads a demo patch on the
+Upload page, and saves the first screen of each page as a PNG.
 
-    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--home DIR]
+    nice -n 19 .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--home DIR] [--pages home,upload]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from scripts._browser import WIDTH, chromium, click_button, map_frame, settle, start_app, stop_app  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def settle(d, timeout: float = 180) -> None:
-    from selenium.webdriver.common.by import By
-
-    deadline = time.time() + timeout
-    time.sleep(1.5)
-    while time.time() < deadline:
-        if not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'):
-            time.sleep(1.0)
-            if not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'):
-                return
-        time.sleep(0.5)
-
-
-def save(d, out: Path, name: str, width: int = 1100) -> None:
+def save(d, out: Path, name: str) -> None:
+    """The first screen at 1280 × 800 as a palette PNG (small in the repository)."""
     from PIL import Image
 
+    d.switch_to.default_content()
     raw = out / f"{name}.raw.png"
     d.save_screenshot(str(raw))
     im = Image.open(raw).convert("RGB")
-    im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
-    im.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(out / f"{name}.png", optimize=True)
+    if im.width != WIDTH:
+        im = im.resize((WIDTH, round(im.height * WIDTH / im.width)), Image.LANCZOS)
+    im.quantize(colors=192, method=Image.Quantize.MEDIANCUT).save(out / f"{name}.png", optimize=True)
     raw.unlink()
-    print(f"{out / (name + '.png')}: {(out / (name + '.png')).stat().st_size // 1024} KiB")
+    print(f"{out / (name + '.png')}: {im.width} × {im.height}, {(out / (name + '.png')).stat().st_size // 1024} KiB")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
     ap.add_argument("--home", default=None, help="SR_CORE_HOME to use (default: a fresh temporary folder)")
+    ap.add_argument("--pages", default="home,time-series,compare,upload,hallucinations,leaderboard")
     args = ap.parse_args()
+    pages = args.pages.split(",")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     home = args.home or tempfile.mkdtemp(prefix="sr-shots-")
-    env = {**os.environ, "SR_CORE_HOME": home}
-    subprocess.run([sys.executable, "-m", "sr_core", "demo"], cwd=REPO, env=env, check=True)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1500,1150"):
-        opts.add_argument(a)
-    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    env = {"SR_CORE_HOME": home}
+    subprocess.run([sys.executable, "-m", "sr_core", "demo"], cwd=REPO, env={**os.environ, **env}, check=True)
+    proc, url = start_app(env)
+    d = chromium()
     try:
         names = sorted(p.name for p in (Path(home) / "demo").iterdir() if p.is_dir())
         patch = names[0]
-        d.get(url)
-        settle(d)
-        save(d, out, "home")
-        d.get(f"{url}/Time_series?patch={patch}&date=2019-06-01")
-        settle(d)
-        save(d, out, "time-series")
-        d.get(f"{url}/Predict_and_compare?patch={patch}")
-        settle(d)
-        for b in d.find_elements(By.TAG_NAME, "button"):
-            if "Run model" in b.text:
-                b.click()
-                break
-        settle(d, 600)
-        d.execute_script("window.scrollTo(0, 420)")
-        time.sleep(1)
-        save(d, out, "compare")
-        d.get(f"{url}/Upload")
-        settle(d)
-        save(d, out, "upload")
-        d.get(f"{url}/Hallucinations?patch={patch}")
-        settle(d)
-        save(d, out, "hallucinations")
-        d.get(f"{url}/Leaderboard")
-        settle(d)
-        save(d, out, "leaderboard")
+        if "home" in pages:
+            d.get(f"{url}/?patch={patch}")
+            settle(d)
+            map_frame(d, 1)
+            time.sleep(1)
+            save(d, out, "home")
+        if "time-series" in pages:
+            d.get(f"{url}/Time_series?patch={patch}&date=2019-06-01")
+            settle(d)
+            map_frame(d, 1)
+            time.sleep(1)
+            save(d, out, "time-series")
+        if "compare" in pages:
+            d.get(f"{url}/Predict_and_compare?patch={patch}")
+            settle(d)
+            click_button(d, "Run model")
+            settle(d, 900)
+            map_frame(d, 3, timeout=300)
+            settle(d, 300)  # the baselines' table fills in below the map
+            map_frame(d, 3)
+            time.sleep(1)
+            save(d, out, "compare")
+        if "upload" in pages:
+            upload(d, url, Path(home) / "demo" / patch)
+            save(d, out, "upload")
+        if "hallucinations" in pages:
+            d.get(f"{url}/Hallucinations?patch={patch}")
+            settle(d)
+            time.sleep(1)
+            save(d, out, "hallucinations")
+        if "leaderboard" in pages:
+            d.get(f"{url}/Leaderboard")
+            settle(d)
+            time.sleep(1)
+            save(d, out, "leaderboard")
     finally:
         d.quit()
-        proc.terminate()
+        stop_app(proc)
+
+
+def upload(d, url: str, folder: Path) -> None:
+    """The Upload page after a valid upload of one demo patch (zipped here), with its map."""
+    import shutil
+
+    from selenium.webdriver.common.by import By
+
+    tmp = Path(tempfile.mkdtemp(prefix="sr-shots-up-"))
+    archive = Path(shutil.make_archive(str(tmp / folder.name), "zip", folder.parent, folder.name))
+    d.get(f"{url}/Upload")
+    settle(d)
+    d.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(str(archive))
+    deadline = time.time() + 300
+    while "Validation report" not in d.page_source and time.time() < deadline:
+        time.sleep(0.5)
+    settle(d, 300)
+    try:
+        map_frame(d, 1, timeout=120)
+    except TimeoutError:
+        print("upload: no map with an image layer (saved anyway)")
+    time.sleep(1)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

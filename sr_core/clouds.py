@@ -52,6 +52,7 @@ import numpy as np
 from .bands import BAND_NAMES
 from .errors import ConfigError, PatchValidationError
 from .patch import Patch, ProductLevel
+from .resample import upsample_nearest
 
 #: Cloud probability threshold of the mask (s2cloudless default).
 THRESHOLD = 0.4
@@ -181,7 +182,7 @@ def cloud_probability(
             pc = np.zeros(okc.shape, np.float32)
             pc[okc] = np.clip(proba, 0, 1)
             if scale > 1:
-                pc = np.repeat(np.repeat(pc, scale, axis=0), scale, axis=1)[:H, :W]
+                pc = upsample_nearest(pc, scale, H, W)
             out[t] = np.where(ok, pc, 0)
         if progress is not None:
             progress(t + 1, T)
@@ -264,7 +265,8 @@ def ensure_cloud_masks(
     num_threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Patch:
-    """``patch`` with cloud layers: returned unchanged when it has ``cloud_mask`` (its own CLM).
+    """``patch`` with cloud layers: returned unchanged when it has ``cloud_mask`` (its own CLM), or no CLP but a
+    Sen2Cor ``scl`` (its scene classes are then the cloud source, see :meth:`Patch.valid_mask`).
 
     * has ``cloud_prob`` but no ``cloud_mask``: the mask is derived from that probability (no model run);
     * has neither (or ``force=True``): s2cloudless computes both (see module docs; ``b10`` as in
@@ -278,6 +280,8 @@ def ensure_cloud_masks(
         raise PatchValidationError(f"ensure_cloud_masks: expected a sr_core.Patch, got {type(patch).__name__}")
     if not force and patch.cloud_mask is not None:
         return patch
+    if not force and patch.cloud_prob is None and patch.scl is not None:
+        return patch  # Sen2Cor's scene classification is the cloud source (Patch.valid_mask); no model run
     settings = {"threshold": THRESHOLD, "average_over_px": AVERAGE_OVER_PX, "dilation_px": DILATION_PX,
                 "resolution_m": 10 * int(scale)}
     post = (f"classified at {10 * int(scale)} m, threshold {THRESHOLD}, averaged over a {AVERAGE_OVER_PX} px disk, "

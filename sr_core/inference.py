@@ -7,8 +7,12 @@ ramps over the overlaps, so no seam shows and the weights sum to one everywhere.
 
 Device: ``"auto"`` picks CUDA, then Apple MPS, then the CPU; the choice is reported in ``Prediction.device``.
 Asking explicitly for a device that is not there raises :class:`~sr_core.errors.ConfigError` (no silent
-fallback: a user who asked for the GPU should learn that it is not used). On a GPU the network runs under float16
-autocast; always under ``torch.inference_mode``. Loaded models are cached per (checkpoint file, device).
+fallback: a user who asked for the GPU should learn that it is not used). Precision is a parameter
+(:func:`sr_core.model.precision.resolve_precision`): by default float16 autocast on CUDA, float32 elsewhere, and
+any device can run the reduced-precision path (bfloat16 / float16 autocast on a CPU too); always under
+``torch.inference_mode``. On a GPU a tile's date-axis stage runs in chunks sized to the free memory; an
+out-of-memory error halves the chunk, then the tile, and retries. Loaded models are kept in one bounded cache
+(:mod:`sr_core.model.cache`), keyed by checkpoint file, modification time, size and device.
 
 Uncertainty (``uncertainty=True``): the patch is predicted under the 8 flips / 90° rotations of the square
 (test-time augmentation); ``proba`` is their mean and ``uncertainty`` their standard deviation per pixel.
@@ -16,8 +20,8 @@ Uncertainty (``uncertainty=True``): the patch is predicted under the 8 flips / 9
 
 from __future__ import annotations
 
+import logging
 import math
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,20 +34,22 @@ from .errors import ConfigError, ModelError
 from .features import patch_arrays, series_report
 from .patch import SCALE, Patch
 from .prediction import Prediction
+from .prepare import input_record, prepare_input
 from .viz import upscale
 
 if TYPE_CHECKING:
     import torch
 
     from .model import SRNet
+    from .model.precision import Precision
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_TILE_CPU = 272  #: largest tile side (10 m px) on a CPU: 2 × 2 tiles of 264 for a 500 × 500 patch (cache-friendly)
 DEFAULT_TILE_GPU = 512  #: a whole 500 × 500 patch in one go on a GPU
 DEFAULT_OVERLAP = 24  #: minimum tile overlap in 10 m pixels
+MIN_TILE = 32  #: smallest tile side an out-of-memory fallback goes down to
 
-_CACHE: dict[tuple[str, float, str], SRNet] = {}
-_CACHE_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def available_devices() -> list[str]:
@@ -71,6 +77,7 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
         raise ConfigError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     have = available_devices()
     if kind == "auto":
+        log.debug("device auto: %s (available: %s)", have[0], ", ".join(have))
         return torch.device(have[0])
     if kind not in have:
         raise ConfigError(
@@ -82,34 +89,26 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
 
 def get_model(model: SRNet | str | Path | None = None, device: str | torch.device = "auto") -> SRNet:
     """The network on ``device``: a given SRNet (moved there), or a checkpoint path (default: the bundled
-    weights), loaded once per (file, modification time, device) and cached."""
-    from .model import SRNet, default_model_path, load_model
+    weights), loaded once per (file, modification time, size, device) into the shared bounded cache."""
+    return load_cached(model, device)[0]
+
+
+def load_cached(model: SRNet | str | Path | None = None, device: str | torch.device = "auto") -> tuple[SRNet, float]:
+    """:func:`get_model` plus the seconds spent loading (0.0 when the network was cached or given)."""
+    from .model import SRNet, default_model_path
+    from .model.cache import MODELS
 
     dev = select_device(device)
     if isinstance(model, SRNet):
-        return model.to(dev).eval()
-    path = Path(model) if model is not None else default_model_path()
-    try:
-        key = (str(path.resolve()), path.stat().st_mtime, str(dev))
-    except OSError:
-        key = (str(path), 0.0, str(dev))
-    with _CACHE_LOCK:
-        net = _CACHE.get(key)
-        if net is None:
-            net = load_model(path, device="cpu")
-            if dev.type != "cpu":
-                net = net.to(dev)
-            else:
-                import torch
-
-                net = net.to(memory_format=torch.channels_last)
-            _CACHE[key] = net
-    return net
+        return model.to(dev).eval(), 0.0
+    return MODELS.get(Path(model) if model is not None else default_model_path(), dev)
 
 
 def clear_model_cache() -> None:
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    """Drop every cached network (and hand its GPU memory back)."""
+    from .model.cache import MODELS
+
+    MODELS.clear()
 
 
 def tile_starts(n: int, tile: int, overlap: int) -> tuple[list[int], int]:
@@ -172,8 +171,9 @@ def _inv(y: torch.Tensor, r: int, flip: bool, dims: tuple[int, int]) -> torch.Te
 
 
 def _predict_tile(net: SRNet, bands: np.ndarray, valid: np.ndarray, cloud: np.ndarray | None, doy: np.ndarray,
-                  device: torch.device, tta: int) -> np.ndarray:
-    """Probabilities (n_tta, 4h, 4w) for one tile (arrays (T, h, w, ...) as in a Patch)."""
+                  device: torch.device, tta: int, precision: Precision, chunk: int | None = None) -> np.ndarray:
+    """Probabilities (n_tta, 4h, 4w) for one tile (arrays (T, h, w, ...) as in a Patch), under ``precision``'s
+    autocast, ``chunk`` pixels per date-axis chunk (None: the network's choice)."""
     import torch
 
     def tensor(a: np.ndarray) -> torch.Tensor:  # patch arrays are read-only: hand torch a private copy
@@ -182,13 +182,12 @@ def _predict_tile(net: SRNet, bands: np.ndarray, valid: np.ndarray, cloud: np.nd
     b, v, d = tensor(bands), tensor(valid), tensor(doy)  # (1, T, h, w, 12), (1, T, h, w), (1, T)
     c = None if cloud is None else tensor(cloud)
     outs = []
-    amp = device.type == "cuda"
     for r, flip in _DIHEDRAL[:tta]:
         bt = _fwd(b, r, flip, (2, 3))
         vt = _fwd(v, r, flip, (2, 3))
         ct = None if c is None else _fwd(c, r, flip, (2, 3))
-        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
-            logits = net(bt, vt, d, ct)  # (1, 1, 4h', 4w')
+        with precision.autocast():
+            logits = net(bt, vt, d, ct, chunk=chunk)  # (1, 1, 4h', 4w')
         outs.append(_inv(torch.sigmoid(logits.float())[0, 0], r, flip, (0, 1)))
     return torch.stack(outs).cpu().numpy()
 
@@ -203,21 +202,32 @@ def predict(
     progress: Callable[[int, int], Any] | None = None,
     threshold: float | None = None,
     tta: int | None = None,
+    season: int | None = None,
+    precision: str = "auto",
+    chunk: int | None = None,
 ) -> Prediction:
     """Predict the 2.5 m cultivated-land probability of ``patch``.
 
     ``model``: an :class:`~sr_core.model.SRNet`, a checkpoint path, or None for the bundled weights.
-    ``tile`` / ``overlap``: tile side and overlap in 10 m pixels (default 256 on CPU, 512 on GPU; 32).
+    ``tile`` / ``overlap``: tile side and overlap in 10 m pixels (default 272 on CPU, 512 on GPU; 24).
     ``uncertainty``: test-time augmentation over ``tta`` (default 8) flips/rotations; per-pixel std in
     ``Prediction.uncertainty``. ``progress(done, total)`` is called after each tile pass. ``threshold``
     overrides the checkpoint's tuned threshold for ``Prediction.binary``. A 10 m pixel never seen clear (cloud or
     no data on every date) gets probability 0: no evidence, no cultivated claim (``extra["blind_fraction"]``).
+    The patch is first made model-ready by :func:`sr_core.prepare.prepare_input` (one growing season: the latest
+    complete one, or ``season``; missing bands filled; SCL as cloud source where CLM / CLP are absent);
+    ``extra["input"]`` records what was done and the warnings say it.
+    ``precision``: ``auto`` (float16 autocast on CUDA, float32 elsewhere), ``float32``, ``float16`` or ``bfloat16``
+    (on any device). ``chunk``: pixels per date-axis chunk (default: cache-sized on a CPU, bounded by the free
+    memory on a GPU; the result does not depend on it). An out-of-memory error halves the chunk, then the tile.
     """
-    import torch
+    from .model.network import release_device_memory
+    from .model.precision import resolve_precision
 
     if not isinstance(patch, Patch):
         raise TypeError(f"predict expects a sr_core.Patch, got {type(patch).__name__}; load one with sr_core.load_eopatch")
     t0 = time.perf_counter()
+    patch = prepare_input(patch, season)
     dev = select_device(device)
     net = get_model(model, dev)
     info = getattr(net, "info", None)
@@ -230,10 +240,56 @@ def predict(
     tile = int(tile or (DEFAULT_TILE_GPU if dev.type != "cpu" else DEFAULT_TILE_CPU))
     if tile < 8 or overlap < 0:
         raise ConfigError(f"tile={tile}, overlap={overlap}: use tile ≥ 8 and overlap ≥ 0 (10 m pixels)")
+    prec = resolve_precision(dev, precision)
 
     arr = patch_arrays(patch)
     report = series_report(patch, arr.valid)
-    _, H, W = patch.shape
+    while True:
+        try:
+            probs, total, (th, tw) = _predict_tiles(net, arr, patch.shape, dev, tile, overlap, n_tta, prec, chunk,
+                                                    progress)
+            break
+        except _out_of_memory() as exc:
+            if tile // 2 < MIN_TILE:
+                raise
+            log.warning("%s: out of memory with %d px tiles on %s (%s): retrying with %d px tiles",
+                        patch.name, tile, dev, str(exc).splitlines()[0][:120] if str(exc) else "", tile // 2)
+            tile //= 2
+        release_device_memory(dev)  # what the failed pass held, now that its traceback is gone
+    proba = probs.mean(0)
+    # No evidence, no claim: a 10 m pixel never seen clear (cloud or no data on every date) is mapped as not
+    # cultivated. The network would otherwise read field patterns into cloud texture (the inspector's
+    # all-clouded probe paints 20 % cultivated without this rule).
+    if report.blind.any():
+        proba[upscale(report.blind, SCALE)] = 0.0
+    unc = probs.std(0) if n_tta > 1 else None
+    thr = float(threshold if threshold is not None else getattr(info, "threshold", 0.5))
+    name = getattr(info, "name", "untrained") if info is not None else "in-memory"
+    seconds = time.perf_counter() - t0
+    log.debug("%s: predicted %d × %d px, %d dates, on %s (%s), %d tile(s), %.2f s", patch.name, *patch.shape[1:],
+              patch.n_dates, dev, prec.name, total, seconds)
+    return Prediction(
+        proba=np.clip(proba, 0.0, 1.0), bbox=patch.bbox, name=patch.name, threshold=thr, uncertainty=unc,
+        predictor=f"model:{name}", device=str(dev), seconds=seconds, warnings=report.warnings,
+        extra={"tiles": total, "tile_size": (th, tw), "overlap": overlap, "tta": n_tta, "n_params": net.n_params(),
+               "usable_dates": report.usable_dates, "n_dates": report.n_dates, "precision": prec.name,
+               "blind_fraction": report.blind_fraction, "input": input_record(patch)},
+    )
+
+
+def _out_of_memory() -> type[BaseException]:
+    import torch
+
+    return torch.OutOfMemoryError
+
+
+def _predict_tiles(net: SRNet, arr: Any, shape: tuple[int, int, int], dev: torch.device, tile: int, overlap: int,
+                   n_tta: int, prec: Precision, chunk: int | None,
+                   progress: Callable[[int, int], Any] | None) -> tuple[np.ndarray, int, tuple[int, int]]:
+    """Blended probabilities (n_tta, 4H, 4W) of every tile, the number of tiles and the tile size."""
+    import torch
+
+    _, H, W = shape
     rows, th = tile_starts(H, tile, overlap)
     cols, tw = tile_starts(W, tile, overlap)
     wr, wc = _axis_weights(rows, th, SCALE), _axis_weights(cols, tw, SCALE)
@@ -248,7 +304,8 @@ def predict(
                 for j, c0 in enumerate(cols):
                     sl = (slice(None), slice(r0, r0 + th), slice(c0, c0 + tw))
                     p = _predict_tile(net, arr.bands[sl], arr.valid[sl],
-                                      None if arr.cloud_prob is None else arr.cloud_prob[sl], arr.doy, dev, n_tta)
+                                      None if arr.cloud_prob is None else arr.cloud_prob[sl], arr.doy, dev, n_tta,
+                                      prec, chunk)
                     w = wr[i][:, None] * wc[j][None, :]
                     R, C = slice(SCALE * r0, SCALE * (r0 + th)), slice(SCALE * c0, SCALE * (c0 + tw))
                     acc[:, R, C] += p * w
@@ -258,20 +315,4 @@ def predict(
                         progress(done, total)
     finally:
         net.train(was_training)
-    probs = acc / np.maximum(wsum, 1e-12)
-    proba = probs.mean(0)
-    # No evidence, no claim: a 10 m pixel never seen clear (cloud or no data on every date) is mapped as not
-    # cultivated. The network would otherwise read field patterns into cloud texture (the inspector's
-    # all-clouded probe paints 20 % cultivated without this rule).
-    if report.blind.any():
-        proba[upscale(report.blind, SCALE)] = 0.0
-    unc = probs.std(0) if n_tta > 1 else None
-    thr = float(threshold if threshold is not None else getattr(info, "threshold", 0.5))
-    name = getattr(info, "name", "untrained") if info is not None else "in-memory"
-    return Prediction(
-        proba=np.clip(proba, 0.0, 1.0), bbox=patch.bbox, name=patch.name, threshold=thr, uncertainty=unc,
-        predictor=f"model:{name}", device=str(dev), seconds=time.perf_counter() - t0, warnings=report.warnings,
-        extra={"tiles": total, "tile_size": (th, tw), "overlap": overlap, "tta": n_tta, "n_params": net.n_params(),
-               "usable_dates": report.usable_dates, "n_dates": report.n_dates,
-               "blind_fraction": report.blind_fraction},
-    )
+    return acc / np.maximum(wsum, 1e-12), total, (th, tw)

@@ -1,6 +1,6 @@
 """The benchmark's metric, exactly: the weight map, weighted confusion counts and weighted MCC, plus diagnostics.
 
-Definitions follow the AI4EO "Enhanced Sentinel-2 for Agriculture" benchmark (``docs/CHALLENGE.md``):
+Definitions follow the AI4EO "Enhanced Sentinel-2 for Agriculture" benchmark, as stated in ``docs/CHALLENGE_FACTS.md``:
 
 * :func:`weight_map` — per-pixel weights 0–4 built from the parcels (8-connected components) of ``CULTIVATED``.
 * :class:`ConfusionCounts` — weighted (float64) TP / FP / FN / TN; every score is a one-line formula of these, and
@@ -30,6 +30,7 @@ import numpy as np
 from scipy import ndimage
 
 from .errors import PatchValidationError
+from .pooling import Poolable
 
 #: Parcels of at least this many 2.5 m pixels weigh 1 (the median Slovenian parcel, ≈ 0.25 ha).
 LARGE_PARCEL_PX = 400
@@ -216,7 +217,7 @@ def _ratio(num: float, den: float) -> float:
 
 
 @dataclass(frozen=True)
-class ConfusionCounts:
+class ConfusionCounts(Poolable):
     """Weighted confusion counts (float64) of a binary map; ``a + b`` pools two sets of pixels.
 
     Every score returns 0.0 when it is undefined (a zero denominator), scikit-learn's convention;
@@ -264,17 +265,6 @@ class ConfusionCounts:
             w = None if w is None else w[m]
         c = np.bincount(code, weights=w, minlength=4).astype(np.float64)
         return cls(tp=float(c[3]), fp=float(c[1]), fn=float(c[2]), tn=float(c[0]))
-
-    def __add__(self, other: ConfusionCounts) -> ConfusionCounts:
-        if not isinstance(other, ConfusionCounts):
-            return NotImplemented
-        return ConfusionCounts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn)
-
-    def __radd__(self, other: Any) -> ConfusionCounts:
-        """Lets ``sum(counts)`` start from 0."""
-        if isinstance(other, int) and other == 0:
-            return self
-        return self.__add__(other)
 
     @property
     def total(self) -> float:
@@ -378,7 +368,7 @@ def boundary(mask: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class BoundaryCounts:
+class BoundaryCounts(Poolable):
     """Boundary pixels matched within a tolerance: predicted boundary pixels near a true boundary (precision) and
     true boundary pixels near a predicted boundary (recall). Add to pool; scores are ``None`` when undefined."""
 
@@ -386,12 +376,6 @@ class BoundaryCounts:
     n_pred: int = 0
     matched_true: int = 0
     n_true: int = 0
-
-    def __add__(self, other: BoundaryCounts) -> BoundaryCounts:
-        if not isinstance(other, BoundaryCounts):
-            return NotImplemented
-        return BoundaryCounts(self.matched_pred + other.matched_pred, self.n_pred + other.n_pred,
-                              self.matched_true + other.matched_true, self.n_true + other.n_true)
 
     @property
     def precision(self) -> float | None:
@@ -451,7 +435,7 @@ def _fmt(x: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
-class Scores:
+class Scores(Poolable):
     """Scores of one patch, or of many pooled with ``+`` / :meth:`pool` (counts are summed, then scores recomputed).
 
     ``weighted`` — counts with the benchmark's weight map (→ :attr:`wmcc`, the benchmark score);
@@ -504,17 +488,11 @@ class Scores:
     def __add__(self, other: Scores) -> Scores:
         if not isinstance(other, Scores):
             return NotImplemented
-        sc = {k: self.size_classes.get(k, ConfusionCounts()) + other.size_classes.get(k, ConfusionCounts())
-              for k in dict.fromkeys([*self.size_classes, *other.size_classes])}
-        bd = {k: self.boundary.get(k, BoundaryCounts()) + other.boundary.get(k, BoundaryCounts())
-              for k in dict.fromkeys([*self.boundary, *other.boundary])}
-        parcels = {k: self.parcels.get(k, 0) + other.parcels.get(k, 0) for k in dict.fromkeys([*self.parcels, *other.parcels])}
-        weighted = self.weighted + other.weighted
-        return Scores(
-            weighted=weighted, unweighted=self.unweighted + other.unweighted, size_classes=sc, boundary=bd,
-            name="pooled", n_patches=self.n_patches + other.n_patches, parcels=parcels,
-            warnings=() if weighted.mcc_defined else ("pooled weighted MCC is undefined (one class only); reported as 0.0",),
-        )
+        pooled = self.pooled_fields(other)
+        defined = pooled["weighted"].mcc_defined
+        pooled.update(name="pooled", warnings=() if defined else
+                      ("pooled weighted MCC is undefined (one class only); reported as 0.0",))
+        return Scores(**pooled)
 
     @classmethod
     def pool(cls, scores: Iterable[Scores]) -> Scores:
@@ -558,13 +536,15 @@ def evaluate(
     name: str = "patch",
     diagnostics: bool = True,
     tolerances: Sequence[int] = BOUNDARY_TOLERANCES,
+    layout: ParcelLayout | None = None,
 ) -> Scores:
     """Score a predicted cultivated map against the truth with the benchmark's weighted MCC and diagnostics.
 
     ``y_true`` / ``y_pred`` (H, W) bool or 0/1 (``y_pred`` may be a :class:`~sr_core.prediction.Prediction`, its
     ``binary`` is used); ``not_declared`` (H, W) bool or None; ``weights`` a precomputed :func:`weight_map` (else
     computed). ``diagnostics=False`` skips size classes and boundary F-scores (the weighted and unweighted counts
-    are always computed).
+    are always computed). ``layout`` a precomputed :func:`parcel_layout` of ``y_true`` (several predictions scored
+    against one truth share it).
     """
     if hasattr(y_pred, "binary") and hasattr(y_pred, "proba"):
         y_pred = y_pred.binary
@@ -574,7 +554,8 @@ def evaluate(
         raise PatchValidationError(
             f"{name}: prediction has shape {p.shape} but the truth {t.shape}; predict on the 2.5 m label grid (4H × 4W)"
         )
-    layout = parcel_layout(t) if (weights is None or diagnostics) else None
+    if layout is None and (weights is None or diagnostics):
+        layout = parcel_layout(t)
     if weights is None:
         assert layout is not None
         w = weight_map_from_layout(layout, not_declared)
@@ -609,11 +590,12 @@ def evaluate(
                   parcels=parcels, warnings=tuple(notes))
 
 
-def evaluate_patch(patch: Any, prediction: Any, *, diagnostics: bool = True) -> Scores:
+def evaluate_patch(patch: Any, prediction: Any, *, diagnostics: bool = True, layout: ParcelLayout | None = None) -> Scores:
     """:func:`evaluate` a prediction (a :class:`~sr_core.prediction.Prediction` or a (4H, 4W) 0/1 array) against the
     labels of a :class:`~sr_core.patch.Patch`."""
     if patch.cultivated is None:
         raise PatchValidationError(
             f"patch {patch.name!r} has no CULTIVATED label; score against labelled (training or simulated) patches"
         )
-    return evaluate(patch.cultivated, prediction, patch.not_declared, name=patch.name, diagnostics=diagnostics)
+    return evaluate(patch.cultivated, prediction, patch.not_declared, name=patch.name, diagnostics=diagnostics,
+                    layout=layout)

@@ -19,7 +19,9 @@ field               shape            dtype      meaning
 ==================  ===============  =========  ====================================================
 
 Arrays are validated once, at construction, and stored read-only: steps return new values instead of changing
-a Patch in place (use :meth:`Patch.replace`).
+a Patch in place (use :meth:`Patch.replace`). The caller's arrays are never changed: a writeable array is copied
+(unless a dtype conversion already made a new one), a read-only array is shared as it is, without a copy (a loader
+that owns its arrays marks them read-only first, and so promises not to change them).
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ from .errors import PatchValidationError
 from .geo import BBox
 
 SCALE = 4  #: super-resolution factor: 10 m → 2.5 m
+
+#: Sen2Cor scene classes that make an observation unusable when SCL is the cloud source (no CLM / CLP).
+SCL_UNUSABLE: dict[int, str] = {
+    0: "no data", 1: "saturated or defective", 3: "cloud shadow", 8: "cloud, medium probability",
+    9: "cloud, high probability", 10: "thin cirrus", 11: "snow or ice",
+}
 
 
 class Source(StrEnum):
@@ -75,10 +83,23 @@ class PatchInfo:
         return dataclasses.replace(self, notes=(*self.notes, note))
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
+def read_only(a: np.ndarray, given: Any = None) -> np.ndarray:
+    """``a`` as a C-contiguous read-only array that nobody can change through ``given`` (the array a caller passed,
+    which stays as it was): a read-only array is taken as it is; a writeable one is copied while it still shares
+    memory with ``given``, and marked read-only when the conversions before already made it a new array."""
     a = np.ascontiguousarray(a)
-    if a.flags.writeable:
-        a = a.copy() if a.base is not None else a
+    if not a.flags.writeable:
+        return a
+    if isinstance(given, np.ndarray) and np.may_share_memory(a, given):
+        a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+def handed_over(a: np.ndarray | None) -> np.ndarray | None:
+    """``a`` marked read-only and returned: for a new array made for a new Patch and held by nobody else, which the
+    Patch then takes without a copy (the caller promises not to change it)."""
+    if a is not None:
         a.flags.writeable = False
     return a
 
@@ -140,7 +161,7 @@ class Patch:
                 "bands", f"dtype {b.dtype} is not floating point",
                 "convert digital numbers to reflectance first (DN × 1e-4 for the challenge's uint16 cubes)",
             )
-        set_(self, "bands", _frozen(b.astype(np.float32, copy=False)))
+        set_(self, "bands", read_only(b.astype(np.float32, copy=False), b))
 
         if not isinstance(self.bbox, BBox):
             raise _fail("bbox", f"got {type(self.bbox).__name__}", "pass sr_core.geo.BBox(min_x, min_y, max_x, max_y, epsg)")
@@ -150,7 +171,7 @@ class Patch:
         set_(self, "timestamps", ts)
 
         def frames(name: str, kind: str, lo: float | None = None, hi: float | None = None) -> None:
-            a = getattr(self, name)
+            given = a = getattr(self, name)
             if a is None:
                 return
             a = np.asarray(a)
@@ -176,7 +197,7 @@ class Patch:
                 if a.size and (a.min() < (lo or 0) or a.max() > (hi or 255)):
                     raise _fail(name, f"has values outside {lo}–{hi}", "pass Sen2Cor scene classes 0–11")
                 a = a.astype(np.uint8)
-            set_(self, name, _frozen(a))
+            set_(self, name, read_only(a, given))
 
         frames("cloud_prob", "prob")
         frames("cloud_mask", "bool")
@@ -184,7 +205,7 @@ class Patch:
         frames("scl", "uint8", 0, 11)
 
         def label(name: str, kind: str) -> None:
-            a = getattr(self, name)
+            given = a = getattr(self, name)
             if a is None:
                 return
             a = np.asarray(a)
@@ -202,7 +223,7 @@ class Patch:
                 if not np.issubdtype(a.dtype, np.integer) or (a.size and a.min() < 0):
                     raise _fail(name, f"dtype {a.dtype}", "pass non-negative integer land-use codes")
                 a = a.astype(np.uint16)
-            set_(self, name, _frozen(a))
+            set_(self, name, read_only(a, given))
 
         label("cultivated", "bool")
         label("not_declared", "bool")
@@ -260,14 +281,30 @@ class Patch:
         """(T, H, W) bool: pixel has data (all True where ``is_data`` is absent)."""
         return np.ones(self.shape, bool) if self.is_data is None else self.is_data.copy()
 
-    def valid_mask(self) -> np.ndarray:
-        """(T, H, W) bool: has data and is not cloud. Where ``cloud_mask`` is absent but ``cloud_prob`` exists,
-        clouds are ``cloud_prob > 0.4`` (the s2cloudless default threshold)."""
-        valid = self.data_mask()
+    @property
+    def cloud_source(self) -> str | None:
+        """Which layer says where the clouds are: ``"CLM"``, ``"CLP"`` (``cloud_prob > 0.4``), ``"SCL"`` (Sen2Cor
+        classes, used only when CLM and CLP are both absent) or None (no cloud layer: every pixel is taken as clear)."""
         if self.cloud_mask is not None:
+            return "CLM"
+        if self.cloud_prob is not None:
+            return "CLP"
+        if self.scl is not None:
+            return "SCL"
+        return None
+
+    def valid_mask(self) -> np.ndarray:
+        """(T, H, W) bool: has data and is not cloud. Clouds come from ``cloud_mask``; where it is absent, from
+        ``cloud_prob > 0.4`` (the s2cloudless default threshold); where both are absent, from the Sen2Cor scene
+        classification (:data:`SCL_UNUSABLE`: no data, saturated, cloud shadow, cloud medium / high, cirrus, snow)."""
+        valid = self.data_mask()
+        source = self.cloud_source
+        if source == "CLM":
             valid &= ~self.cloud_mask
-        elif self.cloud_prob is not None:
+        elif source == "CLP":
             valid &= self.cloud_prob <= 0.4
+        elif source == "SCL":
+            valid &= ~np.isin(self.scl, tuple(SCL_UNUSABLE))
         return valid
 
     def cloud_fraction(self) -> np.ndarray:
@@ -311,11 +348,11 @@ class Patch:
         bbox = BBox(c + col * a, f + (row + height) * e, c + (col + width) * a, f + row * e, self.bbox.epsg)
 
         def cut(x: np.ndarray | None) -> np.ndarray | None:
-            return None if x is None else x[:, row:row + height, col:col + width].copy()
+            return None if x is None else handed_over(x[:, row:row + height, col:col + width].copy())
 
         def cut4(x: np.ndarray | None) -> np.ndarray | None:
             r, c_ = SCALE * row, SCALE * col
-            return None if x is None else x[r:r + SCALE * height, c_:c_ + SCALE * width].copy()
+            return None if x is None else handed_over(x[r:r + SCALE * height, c_:c_ + SCALE * width].copy())
 
         return dataclasses.replace(
             self, bands=cut(self.bands), bbox=bbox, cloud_prob=cut(self.cloud_prob), cloud_mask=cut(self.cloud_mask),
@@ -332,7 +369,7 @@ class Patch:
             raise PatchValidationError("select_dates: no dates selected; a patch needs at least one date")
 
         def pick(x: np.ndarray | None) -> np.ndarray | None:
-            return None if x is None else x[idx]
+            return None if x is None else handed_over(x[idx])  # fancy indexing: a new array
 
         return dataclasses.replace(
             self, bands=pick(self.bands), timestamps=tuple(self.timestamps[i] for i in idx),

@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ConfigError
@@ -18,7 +21,19 @@ from .errors import ConfigError
 ENV_HOME = "SR_CORE_HOME"
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
-MODELS_DIR = REPO_DIR / "models"
+#: The bundled weights (``sr-small.pt``, ``pixel-baseline.npz``) and their cards. In a checkout they live in the
+#: repository's ``models/``; an installed wheel carries the same files as package data in ``sr_core/_bundled/``
+#: (``setup.py`` maps ``models/`` there), so ``pip install .`` gives a CLI with its model.
+BUNDLED_DIR = PACKAGE_DIR / "_bundled"
+CHECKOUT_MODELS_DIR = REPO_DIR / "models"
+
+
+def bundled_models_dir() -> Path:
+    """Where the bundled weights are: the installed package data when present, else the checkout's ``models/``."""
+    return BUNDLED_DIR if BUNDLED_DIR.is_dir() else CHECKOUT_MODELS_DIR
+
+
+MODELS_DIR = bundled_models_dir()
 
 
 def _default_home() -> Path:
@@ -83,3 +98,13 @@ def cache_dir() -> Path:
 
 def uploads_dir() -> Path:
     return subdir("uploads")
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A fresh folder under ``$SR_CORE_HOME/uploads`` (archives are extracted there), removed on exit."""
+    d = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=subdir("uploads")))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .errors import PatchValidationError
 from .geo import BBox
+from .patch import read_only
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -17,7 +18,8 @@ class Prediction:
 
     ``proba`` (4H, 4W) float32 in 0–1; ``binary`` is ``proba > threshold``. ``uncertainty`` (same shape, optional)
     is a per-pixel spread (e.g. the standard deviation over a test-time ensemble). ``bbox`` is the patch footprint,
-    so ``transform`` places the map exactly on the patch's 2.5 m label grid.
+    so ``transform`` places the map exactly on the patch's 2.5 m label grid. Both maps are stored read-only, and
+    the caller's arrays are left as they were (copied when writeable, as a :class:`~sr_core.patch.Patch` does).
     """
 
     proba: np.ndarray
@@ -37,13 +39,15 @@ class Prediction:
             raise PatchValidationError(f"Prediction.proba has shape {p.shape}; expected a 2-D (4H, 4W) map")
         if not np.issubdtype(p.dtype, np.floating) and p.dtype != bool:
             raise PatchValidationError(f"Prediction.proba dtype {p.dtype}; expected float probabilities 0–1")
-        p = p.astype(np.float32, copy=False)
-        p.flags.writeable = False
+        p = read_only(p.astype(np.float32, copy=False), self.proba)
         object.__setattr__(self, "proba", p)
-        if self.uncertainty is not None and np.shape(self.uncertainty) != p.shape:
-            raise PatchValidationError(
-                f"Prediction.uncertainty has shape {np.shape(self.uncertainty)}, proba {p.shape}; they must match"
-            )
+        if self.uncertainty is not None:
+            if np.shape(self.uncertainty) != p.shape:
+                raise PatchValidationError(
+                    f"Prediction.uncertainty has shape {np.shape(self.uncertainty)}, proba {p.shape}; they must match"
+                )
+            u = np.asarray(self.uncertainty)
+            object.__setattr__(self, "uncertainty", read_only(u, self.uncertainty))
         object.__setattr__(self, "warnings", tuple(self.warnings))
 
     @property

@@ -33,6 +33,7 @@ import numpy as np
 
 from .bands import BLUE, NIR, RED, band_index
 from .patch import Patch, ProductLevel
+from .prepare import input_warnings
 
 #: Growing-season months the model was trained on (the challenge period is March–September 2019).
 SEASON_MONTHS = frozenset(range(3, 10))
@@ -102,6 +103,8 @@ def reflectance_level(bands: np.ndarray, valid: np.ndarray | None = None) -> tup
     """L1C / L2A / unknown from dark dense-vegetation reflectance in B01 and B02 (see the module docs)."""
     bands = np.asarray(bands)
     T = bands.shape[0]
+    b01_col = bands[..., _B01]
+    no_b01 = not bool(np.any(np.isfinite(b01_col) & (b01_col != 0)))  # B01 never delivered: decide on B02 alone
     best: tuple[float, float, int, int] | None = None  # (b01, b02, date, n)
     for t in range(T):
         b = bands[t]
@@ -116,7 +119,7 @@ def reflectance_level(bands: np.ndarray, valid: np.ndarray | None = None) -> tup
             continue
         b01 = float(np.percentile(b[..., _B01][sel], 5))
         b02 = float(np.percentile(b[..., BLUE][sel], 5))
-        if best is None or b01 < best[0]:
+        if best is None or (b02 if no_b01 else b01) < (best[1] if no_b01 else best[0]):
             best = (b01, b02, t, n)
     if best is None:
         return ProductLevel.UNKNOWN, (
@@ -126,6 +129,9 @@ def reflectance_level(bands: np.ndarray, valid: np.ndarray | None = None) -> tup
     b01, b02, t, n = best
     facts = (f"darkest 5 % of {n} dense-vegetation pixels on date {t + 1} have B01 = {b01:.3f}, B02 = {b02:.3f} "
              f"(L1C top-of-atmosphere ≥ {L1C_MIN_B01:g} / {L1C_MIN_B02:g}, L2A surface ≤ {L2A_MAX_B01:g} / {L2A_MAX_B02:g})")
+    if no_b01:
+        facts = facts.replace(f"B01 = {b01:.3f}, ", "") + "; B01 holds no signal, so B02 alone decides"
+        b01 = L1C_MIN_B01 if b02 >= L1C_MIN_B02 else (L2A_MAX_B01 if b02 <= L2A_MAX_B02 else (L1C_MIN_B01 + L2A_MAX_B01) / 2)
     if b01 >= L1C_MIN_B01 and b02 >= L1C_MIN_B02:
         return ProductLevel.L1C, f"L1C detected from reflectance: {facts}"
     if b01 <= L2A_MAX_B01 and b02 <= L2A_MAX_B02:
@@ -163,7 +169,7 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
     data = patch.data_mask()
     n_data = data.reshape(T, -1).sum(axis=1)
     empty = np.flatnonzero(n_data == 0)
-    has_clouds = patch.cloud_mask is not None or patch.cloud_prob is not None
+    has_clouds = patch.cloud_source is not None
     clear = patch.valid_mask()
     with np.errstate(invalid="ignore", divide="ignore"):
         clear_frac = np.where(n_data > 0, clear.reshape(T, -1).sum(axis=1) / np.maximum(n_data, 1), 0.0)
@@ -194,7 +200,7 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
         elif len(cloudy) and list_cloudy_frames:
             warns.append(f"{len(cloudy)} of {T} frames are mostly cloudy: {_dates(patch, cloudy)}")
     else:
-        warns.append("no cloud layer (CLP/CLM): every pixel is taken as clear; compute masks with "
+        warns.append("no cloud layer (CLM, CLP or SCL): every pixel is taken as clear; compute masks with "
                      "sr_core.clouds.ensure_cloud_masks (`info --compute-clouds`) or supply them")
     off = [i for i, t in enumerate(patch.timestamps) if t.month not in SEASON_MONTHS]
     if off:
@@ -208,6 +214,7 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
     elif patch.info.product_level is ProductLevel.UNKNOWN:
         warns.append("product level unknown (neither metadata nor reflectance statistics tell L1C from L2A); "
                      "the model expects L2A surface reflectance")
+    warns.extend(input_warnings(patch))
     if masks_were_computed(patch):
         rec = patch.info.meta.get("cloud_masks", {})
         how = rec.get("method", "s2cloudless") if isinstance(rec, dict) else "s2cloudless"

@@ -37,6 +37,7 @@ from .inference import predict, select_device
 from .model import SRNet, SRNetConfig
 from .model.checkpoint import model_from_checkpoint, read_checkpoint
 from .patch import SCALE, Patch
+from .prepare import prepare_input
 
 VAL_SEED0 = 900_000  #: validation patches: split="test", seeds VAL_SEED0 + i
 SEED_STRIDE = 1_000_000  #: training patches of run seed s: split="train", seeds s·SEED_STRIDE, s·SEED_STRIDE + 1, …
@@ -66,7 +67,11 @@ class TrainConfig:
     ema: float = 0.995
     seed: int = 0
     real_fraction: float = 0.5  #: share of items drawn from real patches when --data holds labelled ones
+    augment: float = 1.0  #: domain randomisation strength (0 = off; 1 = the probabilities of :data:`AUGMENT`)
     data: str | None = None
+    points: str | None = None  #: folder of real labelled monthly points (:mod:`sr_core.points`), an extra loss
+    points_weight: float = 0.5  #: weight of the points loss next to the patch loss
+    points_batch: int = 16  #: points per step
 
 
 @dataclass
@@ -104,6 +109,7 @@ def prepare(patch: Patch) -> _Item:
 
     if patch.cultivated is None:
         raise ConfigError(f"patch {patch.name!r} has no CULTIVATED label; training needs labelled patches")
+    patch = prepare_input(patch)  # real EOPatches: one growing season, missing bands filled, SCL clouds
     cloud = patch.cloud_prob if patch.cloud_prob is not None else np.zeros(patch.shape, np.float32)
     return _Item(
         bands=np.asarray(patch.bands), valid=patch.valid_mask(), cloud=np.asarray(cloud, np.float32),
@@ -140,9 +146,52 @@ def _dihedral(a: np.ndarray, k: int, flip: bool, axes: tuple[int, int]) -> np.nd
     return np.rot90(a, k, axes=axes) if k else a
 
 
+#: Domain randomisation (simulator → real): probability of each perturbation per training item (× ``augment``).
+#: The same functions as the robustness gate (:mod:`sr_core.perturb`); band dropout uses prediction's fill rule.
+AUGMENT: dict[str, float] = {
+    "gain_offset": 0.6,  # per-band gain ± 6 %, offset ± 0.015, plus ± 2 % / ± 0.005 per date
+    "band_dropout": 1.0,  # B01 / B09 filled from B02 / B8A with P = 0.5 each, other bands P = 0.04
+    "calendar": 0.5,  # day of year shifted by up to ± 15 days
+    "blur": 0.25,  # extra Gaussian blur σ 0.3–0.7 px
+    "shift": 0.25,  # 20–40 % of the dates moved by 1 px
+    "haze": 0.2,  # unflagged haze on 20 % of the dates
+    "l1c": 0.08,  # top-of-atmosphere look
+}
+
+
+def augment_item(bands: np.ndarray, valid: np.ndarray, doy: np.ndarray, rng: np.random.Generator,
+                 strength: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Domain randomisation of one training crop (see :data:`AUGMENT`); returns new (bands, valid, doy)."""
+    from . import perturb
+
+    if strength <= 0:
+        return bands, valid, doy
+
+    def hit(name: str) -> bool:
+        return bool(rng.random() < AUGMENT[name] * strength)
+
+    if hit("gain_offset"):
+        bands = perturb.gain_offset(bands, rng, gain=0.06, offset=0.015)
+        bands = perturb.gain_offset(bands, rng, gain=0.02, offset=0.005, per_date=True)
+    if hit("band_dropout"):
+        bands = perturb.random_band_dropout(bands, rng, p_b01_b09=0.5, p_other=0.04)
+    if hit("calendar"):
+        doy = perturb.calendar(doy, float(rng.uniform(-15, 15)))
+    if hit("blur"):
+        bands = perturb.blur(bands, float(rng.uniform(0.3, 0.7)))
+    if hit("shift"):
+        bands, valid = perturb.shift(bands, valid, rng, fraction=float(rng.uniform(0.2, 0.4)), pixels=1.0)
+    if hit("haze"):
+        bands = perturb.haze(bands, rng, fraction=0.2, opacity=(0.05, 0.25))
+    if hit("l1c"):
+        bands = perturb.l1c(bands, rng, strength=float(rng.uniform(0.5, 1.0)))
+    return np.asarray(bands, np.float32), valid, np.asarray(doy, np.float32)
+
+
 def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, crop: int, max_dates: int,
-                 real_fraction: float = 0.5) -> Batch:
-    """Random crops, date subsets and flips/rotations from the pool; dates padded to the longest item."""
+                 real_fraction: float = 0.5, augment: float = 0.0) -> Batch:
+    """Random crops, date subsets and flips/rotations from the pool; dates padded to the longest item.
+    ``augment`` > 0 applies :func:`augment_item` (domain randomisation) to every crop."""
     sim = [i for i in items if not i.real]
     real = [i for i in items if i.real]
     picks = []
@@ -164,9 +213,12 @@ def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, c
         rot, flip = int(rng.integers(4)), bool(rng.integers(2))
         sl = (dates, slice(r0, r0 + s), slice(c0, c0 + s))
         sl4 = (slice(SCALE * r0, SCALE * (r0 + s)), slice(SCALE * c0, SCALE * (c0 + s)))
+        bd, vd, dd = it.bands[sl], it.valid[sl], it.doy[dates]
+        if augment > 0:
+            bd, vd, dd = augment_item(bd, vd, dd, rng, augment)
         picks.append((
-            _dihedral(it.bands[sl], rot, flip, (1, 2)), _dihedral(it.valid[sl], rot, flip, (1, 2)),
-            _dihedral(it.cloud[sl], rot, flip, (1, 2)), it.doy[dates],
+            _dihedral(bd, rot, flip, (1, 2)), _dihedral(vd, rot, flip, (1, 2)),
+            _dihedral(it.cloud[sl], rot, flip, (1, 2)), dd,
             _dihedral(it.label[sl4], rot, flip, (0, 1)), _dihedral(it.weight[sl4], rot, flip, (0, 1)),
         ))
     s = min(p[0].shape[1] for p in picks)
@@ -191,6 +243,55 @@ def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, c
     return Batch(*(torch.from_numpy(a) for a in (bands, valid, cloud, doy, present, label, weight)))
 
 
+POINT_TILE = 16  #: a real point is a uniform tile of this side (10 m px); only its centre half is scored
+
+
+def sample_points(points: Any, rng: np.random.Generator, n: int, augment: float = 0.0) -> Batch:
+    """``n`` random real points (:class:`sr_core.points.PointSet`) as uniform tiles, each with a random subset of
+    its months (at least two) and the same domain randomisation as the patches; the loss weight covers the centre
+    half of the tile (away from the zero padding of the convolutions)."""
+    from .points import point_tiles
+
+    idx = rng.choice(len(points), size=min(n, len(points)), replace=False)
+    bands, valid, doy, label = point_tiles(points, idx, POINT_TILE)
+    present = np.ones(doy.shape, bool)
+    for b in range(len(idx)):
+        T = doy.shape[1]
+        keep = np.zeros(T, bool)
+        keep[rng.choice(T, size=int(rng.integers(min(2, T), T + 1)), replace=False)] = True
+        if augment > 0:
+            bd, vd, dd = augment_item(bands[b], valid[b], doy[b], rng, augment)
+            bands[b], valid[b], doy[b] = bd, vd, dd
+        present[b] = keep
+        valid[b, ~keep] = False
+    weight = np.zeros_like(label)
+    q = SCALE * POINT_TILE // 4
+    weight[:, :, q:-q, q:-q] = 1.0
+    cloud = np.zeros(valid.shape, np.float32)
+    return Batch(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (bands, valid, cloud, doy, present, label,
+                                                                        weight)))
+
+
+def points_score(model: SRNet, points: Any, device: torch.device, threshold: float) -> dict[str, float]:
+    """MCC and accuracy of ``model`` on real points (whole tiles, every month), read at the tile centre."""
+    from .metrics import ConfusionCounts
+    from .points import point_tiles
+
+    model.eval()
+    probs = []
+    with torch.no_grad():
+        for i0 in range(0, len(points), 64):
+            idx = np.arange(i0, min(i0 + 64, len(points)))
+            bands, valid, doy, _ = point_tiles(points, idx, POINT_TILE)
+            lg = model(*(torch.from_numpy(a).to(device) for a in (bands, valid, doy)))
+            c = SCALE * POINT_TILE // 2
+            probs.append(torch.sigmoid(lg[:, 0, c, c]).float().cpu().numpy())
+    pred = np.concatenate(probs) > threshold
+    truth = points.label > 0.5
+    mcc = ConfusionCounts.from_arrays(truth, pred, np.ones(truth.shape, np.float32)).mcc
+    return {"points_mcc": float(mcc), "points_accuracy": float((pred == truth).mean())}
+
+
 def loss_fn(logits: torch.Tensor, label: torch.Tensor, weight: torch.Tensor, dice: float = 0.5) -> torch.Tensor:
     """Weight-map BCE (normalised by the total weight) + ``dice`` × weighted soft Dice."""
     logits = logits.float()
@@ -209,13 +310,21 @@ def _run(model: SRNet, b: Batch) -> torch.Tensor:
 
 
 def train_step(model: SRNet, opt: torch.optim.Optimizer, batch: Batch, dice: float = 0.5,
-               amp: bool = False) -> float:
-    """One optimisation step on ``batch`` (already on the model's device); returns the loss."""
+               amp: bool = False, points: Batch | None = None, points_weight: float = 0.0,
+               amp_dtype: str = "bfloat16") -> float:
+    """One optimisation step on ``batch`` (already on the model's device), plus ``points_weight`` × the BCE of
+    the real-points batch when given; returns the loss. ``amp``: autocast to ``amp_dtype`` on the batch's device
+    (CUDA, or the CPU: the GPU's reduced-precision path can be tested there)."""
+    from .model.precision import resolve_precision
+
     model.train()
     opt.zero_grad(set_to_none=True)
-    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+    with resolve_precision(batch.bands.device, amp_dtype if amp else "float32").autocast():
         logits = _run(model, batch)
+        plogits = _run(model, points) if points is not None and points_weight > 0 else None
     loss = loss_fn(logits, batch.label, batch.weight, dice)
+    if plogits is not None:
+        loss = loss + points_weight * loss_fn(plogits, points.label, points.weight, 0.0)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
@@ -281,6 +390,7 @@ class Trainer:
             self.cfg = cfg = TrainConfig(**{**asdict(cfg), **state["train_config"],
                                             "steps": cfg.steps})  # a resumed run may extend --steps
         self.real: list[_Item] = self._load_real(cfg.data)
+        self.points, self.points_val = self._load_points(cfg.points)
         self.pool: list[_Item] = []
         if ckpt is not None:
             self.model = model_from_checkpoint(ckpt, self.out).train()
@@ -312,6 +422,17 @@ class Trainer:
             raise ConfigError(f"--data {data}: no EOPatch with a CULTIVATED label found; point at training patches")
         self.log(f"real training patches: {len(items)} from {data}")
         return items
+
+    def _load_points(self, path: str | None) -> tuple[Any, Any]:
+        """(training points, held-out points) of a real monthly-points folder, or (None, None)."""
+        if not path:
+            return None, None
+        from .points import load_points
+
+        train, held = load_points(path).holdout(0.2)
+        self.log(f"real points: {len(train)} for training ({int(train.label.sum())} cultivated), {len(held)} held out "
+                 f"for the points score, from {Path(path).name}")
+        return train, held
 
     def _init_from(self, path: str | Path, overrides: dict[str, Any]) -> SRNet:
         """A new run starting from a checkpoint's weights (and normalisation); parameters that the overridden
@@ -407,13 +528,15 @@ class Trainer:
             "data": (f"simulated patches (sr_core.simulate, split='train', seeds {SEED_STRIDE * self.cfg.seed}…"
                      f"{self.next_seed - 1}, "
                      f"{self.cfg.sim_size}x{self.cfg.sim_size} px)") + (f" + real EOPatches from {self.cfg.data}"
-                                                                     if self.cfg.data else ""),
+                                                                     if self.cfg.data else "")
+                    + (f" + real labelled points from {Path(self.cfg.points).name} (80 % split)" if self.cfg.points else ""),
             "validation": f"split='test' seeds {VAL_SEED0}…{VAL_SEED0 + self.cfg.val_patches - 1}, "
                           f"{self.cfg.val_size}x{self.cfg.val_size} px, pooled weighted MCC",
             "train_config": asdict(self.cfg),
             "device": str(self.device),
             "metrics": metrics or (self.history[-1] if self.history else {}),
-            "history": [{k: h[k] for k in ("step", "loss", "wmcc@0.50", "wmcc@best", "best_threshold") if k in h}
+            "history": [{k: h[k] for k in ("step", "loss", "wmcc@0.50", "wmcc@best", "best_threshold", "points_mcc")
+                         if k in h}
                         for h in self.history],
         }
 
@@ -438,8 +561,11 @@ class Trainer:
             for g in self.opt.param_groups:
                 g["lr"] = self.lr_at(self.step)
             items = self.pool + self.real
-            batch = sample_batch(items, self.rng, c.batch, c.crop, c.max_dates, c.real_fraction).to(self.device)
-            loss = train_step(self.model, self.opt, batch, c.dice, self.amp)
+            batch = sample_batch(items, self.rng, c.batch, c.crop, c.max_dates, c.real_fraction,
+                                 c.augment).to(self.device)
+            pts = (sample_points(self.points, self.rng, c.points_batch, c.augment).to(self.device)
+                   if self.points is not None else None)
+            loss = train_step(self.model, self.opt, batch, c.dice, self.amp, pts, c.points_weight)
             if not math.isfinite(loss):
                 raise ModelError(f"training diverged at step {self.step} (loss {loss}); lower --lr and resume")
             self.step += 1
@@ -454,11 +580,15 @@ class Trainer:
                 rec = {"step": self.step, "loss": float(np.mean(losses[-c.val_every:])),
                        **validate(self.ema, self.val, self.device),
                        "elapsed_s": round(time.perf_counter() - t0, 1)}
+                if self.points_val is not None and len(self.points_val):
+                    rec.update(points_score(self.ema, self.points_val, self.device, rec["best_threshold"]))
                 self.history.append(rec)
                 last_val = rec["wmcc@best"]
                 self.threshold = rec["best_threshold"]
                 msg = (f"step {self.step}: loss {rec['loss']:.4f}  val wMCC {rec['wmcc@0.50']:.4f} @0.50, "
                        f"{rec['wmcc@best']:.4f} @{rec['best_threshold']:.2f}")
+                if "points_mcc" in rec:
+                    msg += f"  real points MCC {rec['points_mcc']:.3f}"
                 (bar.write if progress else self.log)(msg)
                 if rec["wmcc@best"] > self.best:
                     self.best = rec["wmcc@best"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bands import band_index
+from .resample import upsample_nearest
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,8 @@ def overlay(rgb: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], alp
     return out.astype(np.uint8)
 
 
-def upscale(img: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour enlargement (keeps pixels visible as squares)."""
-    return np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
+#: Nearest-neighbour enlargement ``upscale(img, factor)`` (keeps pixels visible as squares).
+upscale = upsample_nearest
 
 
 def binary_image(mask: np.ndarray, on: tuple[int, int, int] = (90, 200, 90), off: tuple[int, int, int] = (30, 30, 30),

@@ -16,6 +16,8 @@ REAL_L1C = REAL / "slovenia-forest-l1c-5frames"
 REAL_CHALLENGE = REAL / "slovenia-forest-l1c-5frames-challenge-layout"
 REAL_SERIES = REAL / "slovenia-forest-2015-2017-timeseries"
 CHALLENGE_META = SHARED_DATA / "challenge"
+# The library never looks for ../shared by itself; the tests hand it the folder (real forest probe).
+os.environ.setdefault("SR_SHARED_DATA", str(SHARED_DATA))
 
 
 def need(path: Path) -> Path:
@@ -51,6 +53,20 @@ def small_patch():
     )
 
 
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """Two small labelled patches (tests/helpers_app.py) served to the app as real data, the demo build off."""
+    from tests.helpers_app import write_served
+
+    paths = write_served(tmp_path / "real")
+    monkeypatch.setenv("SR_CORE_DATA", str(tmp_path / "real"))
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    import streamlit as st
+
+    st.cache_data.clear()  # the catalogue is cached per process: forget the previous test's folders
+    return paths
+
+
 _MAIN = __import__("sys").modules.get("__main__")
 
 
@@ -63,3 +79,51 @@ def _restore_main_module():
     yield
     if _MAIN is not None and sys.modules.get("__main__") is not _MAIN:
         sys.modules["__main__"] = _MAIN
+
+
+# -- leaderboard databases: SQLite and PostgreSQL ---------------------------------------------------------------------
+PG_URL_ENV = "SR_CORE_TEST_PG_URL"  #: set by .ci/run once it has started a throw-away PostgreSQL server
+
+
+def _pg_base_url() -> str:
+    """The PostgreSQL test server's URL, or skip: only when no server was made available (none installable)."""
+    url = os.environ.get(PG_URL_ENV, "").strip()
+    if not url:
+        pytest.skip(f"no PostgreSQL server: {PG_URL_ENV} is not set (.ci/run installs Debian's postgresql and starts a "
+                    "throw-away cluster; where that is impossible this half is skipped)")
+    pytest.importorskip("psycopg", reason="the psycopg driver (requirements.txt) is not installed")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def leaderboard_url(request, tmp_path):
+    """A fresh, empty leaderboard database URL: a SQLite file, or a schema of its own on the PostgreSQL server named
+    by $SR_CORE_TEST_PG_URL (selected through the connection's search_path, dropped afterwards). A set variable
+    whose server does not answer fails the test: CI promised a server."""
+    from sr_core.benchmark.store import dispose_engines
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'lb.sqlite'}"
+        dispose_engines()
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    base = sa.engine.make_url(_pg_base_url())
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.fail(f"{PG_URL_ENV} is set but its PostgreSQL server does not answer: {str(exc.orig).splitlines()[0]}")
+    url = base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()

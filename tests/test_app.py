@@ -10,44 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sr_core import BBox, Patch
+from sr_core import Patch
 from sr_core.patch import PatchInfo
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
+from tests.helpers_app import TIMEOUT, app_patch
+
 REPO = Path(__file__).resolve().parents[1]
-TIMEOUT = 120
-
-
-def _patch(name: str, seed: int) -> Patch:
-    rng = np.random.default_rng(seed)
-    T, H, W = 4, 12, 16
-    truth = np.zeros((4 * H, 4 * W), bool)
-    truth[4:20, 6:30] = True
-    truth[26:44, 36:60] = True
-    bands = rng.uniform(0.02, 0.3, (T, H, W, 12)).astype(np.float32)
-    return Patch(
-        bands=bands, timestamps=[datetime(2019, 4, 1) + timedelta(days=12 * i) for i in range(T)],
-        bbox=BBox(540000.0, 5120000.0, 540000.0 + 10 * W, 5120000.0 + 10 * H),
-        cloud_prob=rng.uniform(0, 0.3, (T, H, W)).astype(np.float32), cloud_mask=rng.uniform(0, 1, (T, H, W)) > 0.9,
-        is_data=np.ones((T, H, W), bool), scl=np.full((T, H, W), 4, np.uint8), cultivated=truth,
-        not_declared=np.zeros_like(truth), info=PatchInfo(name=name),
-    )
-
-
-@pytest.fixture
-def served(tmp_path, monkeypatch):
-    from sr_core.io import write_eopatch
-
-    root = tmp_path / "real"
-    paths = [write_eopatch(_patch(f"eopatch-{i:02d}", i), root / f"eopatch-{i:02d}") for i in (1, 2)]
-    monkeypatch.setenv("SR_CORE_DATA", str(root))
-    monkeypatch.setenv("SR_CORE_DEMO", "off")
-    import streamlit as st
-
-    st.cache_data.clear()  # the catalogue is cached per process: forget the previous test's folders
-    return paths
 
 
 @pytest.fixture
@@ -85,24 +56,57 @@ def test_home_lists_patches_and_selects_one(served):
     assert at.selectbox(key="colour_by").options
 
 
+def map_args(at: AppTest, i: int = 0) -> dict:
+    """The arguments of the i-th streamlit-folium map on the page (script, JS/CSS links, layers)."""
+    maps = [c for c in at.get("component_instance") if "st_folium" in c.proto.component_name]
+    assert len(maps) > i, "no Leaflet map on the page"
+    return json.loads(maps[i].proto.json_args)
+
+
+def assert_offline(args: dict) -> None:
+    """Leaflet and our controls come from the app itself; no CDN link anywhere in the map."""
+    links = args["js_links"] + args["css_links"]
+    assert any(u.endswith("leaflet.js") for u in args["js_links"])
+    assert all(u.startswith("../../app/static/") for u in links), links
+    assert "cdn" not in json.dumps(args).lower() and "unpkg" not in json.dumps(args).lower()
+    assert (REPO / "static" / "vendor" / "leaflet-1.9.4" / "leaflet.js").is_file()
+
+
 def test_home_map_marks_and_zooms_to_the_selection(served):
-    """Patches are dots at the scale of Slovenia; the selected one is outlined and the map can zoom to it."""
+    """Every footprint is a vector feature (with its catalogue id, never its folder) coloured by the chosen attribute
+    with a legend; the selection is outlined; zooming shows its warped true-colour image; OSM is opt-in."""
     at = _run("pages/0_Home.py", served[1])
     assert not at.exception, [e.value for e in at.exception]
-
-    def spec() -> dict:
-        return json.loads(at.get("deck_gl_json_chart")[0].proto.json)
-
-    layers = {layer["id"]: layer for layer in spec()["layers"]}
-    assert {"slovenia", "patches", "centres", "selected"} <= set(layers)
-    assert "basemap" not in layers  # offline by default
-    assert spec()["initialViewState"]["zoom"] == 7
+    args = map_args(at)
+    assert_offline(args)
+    script = args["script"]
+    assert '"id": "eopatch-01"' in script and '"id": "eopatch-02"' in script
+    assert str(served[0].parent) not in json.dumps(args)
+    assert "#ffe600" in script and "srLegend" in script and "Source" in script
+    assert "openstreetmap" not in script.lower()  # offline by default
+    assert args["returned_objects"] == ["last_active_drawing"]  # a click selects; panning does not rerun
+    at.selectbox(key="colour_by").set_value("cloud_cover").run()
+    assert "Mean cloud cover" in map_args(at)["script"] and "linear-gradient" in map_args(at)["script"]
     at.toggle(key="zoom_to_selection").set_value(True).run()
-    view = spec()["initialViewState"]
-    from sr_core.catalog import summarise
+    assert not at.exception, [e.value for e in at.exception]
+    script = map_args(at)["script"]
+    assert "imageOverlay" in script and "data:image/png;base64," in script and "fitBounds" in script
+    at.toggle(key="home_basemap").set_value(True).run()
+    script = map_args(at)["script"]
+    assert "tile.openstreetmap.org" in script and "srTileWarning" in script
 
-    lon, lat = summarise(served[1]).centre_lonlat
-    assert view["zoom"] == 12 and view["longitude"] == pytest.approx(lon) and view["latitude"] == pytest.approx(lat)
+
+def test_home_table_click_wins_over_an_earlier_name_pick(served):
+    at = _run("pages/0_Home.py")
+    at.selectbox(key="patch_by_name").set_value("eopatch-01").run()
+    assert Path(at.session_state["selected_patch_path"]).name == "eopatch-01"
+    at.session_state["selected_patch_path"] = str(served[1])  # as the table / map callbacks do (session and URL)
+    at.query_params["patch"] = "eopatch-02"
+    at.run()
+    assert Path(at.session_state["selected_patch_path"]).name == "eopatch-02"
+    assert at.selectbox(key="patch_by_name").value == "eopatch-02"  # the name picker follows
+    table = at.dataframe[0].value
+    assert "None" not in table.astype(str).to_string() and set(table["last wMCC"]) == {"–"}
 
 
 def test_time_series_page_changes_date_and_composite(served):
@@ -111,10 +115,18 @@ def test_time_series_page_changes_date_and_composite(served):
     slider = at.select_slider(key="frame_index")
     slider.set_value(2).run()
     assert not at.exception and at.session_state["frame_index"] == 2
+    # the cloud layer is an image of its own in its own pane, switched in the browser; the base map stays the same
+    args = map_args(at)
+    fg = json.dumps(args.get("feature_group", ""))
+    assert "srPaneToggle(" in args["script"] and "cloud mask outline" in args["script"]
+    assert fg.count("L.imageOverlay(") == 2 and "srcloud" in fg
+    script = args["script"]
+    slider.set_value(3).run()
+    assert map_args(at)["script"] == script
     for comp in ("false", "swir", "ndvi"):
-        at.radio(key="composite").set_value(comp).run()
+        at.selectbox(key="composite").set_value(comp).run()
         assert not at.exception
-    at.radio(key="cloud_layer").set_value("SCL").run()
+    at.selectbox(key="cloud_layer").set_value("SCL").run()
     assert not at.exception
     at.toggle(key="skip_cloudy").set_value(True).run()
     assert not at.exception
@@ -135,6 +147,12 @@ def test_predict_page_runs_model_and_shows_metrics(served, tiny_model):
     labels = [m.label for m in at.metric]
     assert "Device" in labels and "Time (model)" in labels
     assert any("CPU" in m.value for m in at.metric if m.label == "Device")
+    assert "SR model" in str(at.dataframe[0].value.index[0])  # the model's scores at once, with the map
+    from ui.common import wait_for_baselines
+
+    wait_for_baselines(served[0], timeout=TIMEOUT)  # both baselines run in the background, after the map
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
     assert "weighted MCC" in table.columns
     assert any("NDVI" in str(i) for i in table.index)
@@ -154,6 +172,43 @@ def test_predict_page_runs_model_and_shows_metrics(served, tiny_model):
     assert any(m.label == "Device" for m in at.metric)
 
 
+def test_compare_map_swipes_in_the_browser(served, tiny_model):
+    """Predict & compare: one Leaflet map with prediction | label in swipe panes over the true colour, error / weight /
+    probability as switchable layers, the label's parcels as vectors with popups, swipe and opacity controls run in
+    the browser (no value returned to Streamlit, so no rerun), legends in the map, nothing from a CDN."""
+    at = _run("pages/2_Predict_and_compare.py", served[0])
+    at.button(key="run_model").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    args = map_args(at)
+    assert_offline(args)
+    script = args["script"]
+    assert args["returned_objects"] == []
+    assert script.count("L.imageOverlay(") >= 6  # true colour, prediction, label, error, weight, probability
+    for pane in ("srbase", "srleft", "srright", "srover", "srvec"):
+        assert f'"{pane}"' in script or f"'{pane}'" in script, pane
+    assert "srSwipe(" in script and "srOpacity(" in script and "srLegend(" in script
+    assert "L.control.layers" in script and '"error map"' in script and '"weight map"' in script
+    assert '"predicted cultivated"' in script and '"outcome"' in script and "bindPopup" in script
+    assert str(served[0]) not in json.dumps(args)
+    at.radio(key="cmp_right").set_value("true colour").run()
+    assert not at.exception
+    script = map_args(at)["script"]
+    # no label layer: the true colour (bottom pane) shows right of the divider; the other five layers stay
+    assert '"label"' not in script and script.count("L.imageOverlay(") == 5 and '"srbase"' in script
+
+
+def test_hallucination_outcomes_are_a_map_layer(served, tiny_model):
+    at = _run("pages/4_Hallucinations.py", served[0])
+    at.select_slider(key="halluc_tta").set_value(2).run()
+    at.button(key="halluc_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    args = map_args(at)
+    assert_offline(args)
+    script = args["script"]
+    assert "outcome vs the 10 m answer" in script and script.count("L.imageOverlay(") == 4
+    assert "srOpacity(" in script and "srLegend(" in script and "hallucination" in script.lower()
+
+
 def test_upload_page_reports_and_predicts(served, tiny_model, tmp_path):
     at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT)
     at.session_state["upload_dir"] = str(served[0].parent)
@@ -162,9 +217,86 @@ def test_upload_page_reports_and_predicts(served, tiny_model, tmp_path):
     report = at.dataframe[0].value
     assert list(report["folder"]) == ["eopatch-01", "eopatch-02"]
     assert all(s.startswith("✅") for s in report["status"])
+    args = map_args(at)  # the uploaded patch on a Leaflet map: footprint and true colour …
+    assert_offline(args)
+    assert args["script"].count("L.imageOverlay(") == 1 and "footprint" in args["script"]
+    assert str(served[0]) not in json.dumps(args)
     at.button(key="upload_predict").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Predicted in" in s.value for s in at.success)
+    script = map_args(at)["script"]  # … and the prediction as a layer once predicted
+    assert script.count("L.imageOverlay(") == 2 and "prediction (2.5 m)" in script
+
+
+def test_upload_shows_the_chosen_patch_warnings_in_full(tmp_path, monkeypatch):
+    """A 3-date series: its warning is a visible message, not only text in the report's truncated cell."""
+    from sr_core.io import write_eopatch
+    from sr_core.quality import series_warnings
+
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    short = app_patch("eopatch-short", 3)
+    short = short.replace(bands=short.bands[:3], timestamps=short.timestamps[:3], cloud_prob=short.cloud_prob[:3],
+                          cloud_mask=short.cloud_mask[:3], is_data=short.is_data[:3], scl=short.scl[:3])
+    expected = series_warnings(short)
+    assert expected, "the fixture should draw a series warning"
+    write_eopatch(short, tmp_path / "up" / "eopatch-short")
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT)
+    at.session_state["upload_dir"] = str(tmp_path / "up")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [w.value for w in at.warning]
+    assert all(any(e in w for w in shown) for e in expected), (expected, shown)
+    assert str(tmp_path) not in str([w.value for w in at.warning])
+
+
+def test_deep_link_date_is_honoured_on_a_second_link(served):
+    """A ?date= link pasted while the page is open (same patch) moves the slider; a date with no image picks the
+    nearest one and says so."""
+    at = AppTest.from_file(str(REPO / "pages/1_Time_series.py"), default_timeout=TIMEOUT)
+    at.query_params["patch"] = "eopatch-01"
+    at.run()
+    assert at.session_state["frame_index"] == 0
+    at.query_params["date"] = "2019-05-07"  # the fourth date
+    at.run()
+    assert at.session_state["frame_index"] == 3
+    at.query_params["date"] = "2019-04-12"  # 1 day after the second date
+    at.run()
+    assert at.session_state["frame_index"] == 1
+    assert any("No image on 2019-04-12" in i.value and "2019-04-13" in i.value for i in at.info)
+    args = map_args(at)
+    assert_offline(args)
+    assert "L.imageOverlay(" in (args["feature_group"] or "")  # the frame is swapped in place on a stable map
+
+
+def test_l1c_true_colour_is_stretched_band_by_band(tmp_path, monkeypatch):
+    """L1C (top of atmosphere): haze lifts blue most; a per-band stretch keeps the true colour from turning cyan."""
+    import streamlit as st
+
+    from sr_core.io import write_eopatch
+
+    base = app_patch("eopatch-l1c", 9)
+    bands = base.bands.copy()
+    bands[..., 1] += 0.15  # B02 (blue) lifted by haze
+    l1c = base.replace(bands=bands, info=PatchInfo(name="eopatch-l1c", product_level="L1C"))
+    path = write_eopatch(l1c, tmp_path / "real" / "eopatch-l1c")
+    monkeypatch.setenv("SR_CORE_DATA", str(tmp_path / "real"))
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    st.cache_data.clear()
+    at = _run("pages/1_Time_series.py", path)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("band by band" in c.value for c in at.caption)
+    from sr_core import viz
+    from sr_core.bands import band_index
+
+    valid = l1c.valid_mask()
+    common = viz.series_limits(l1c.bands, valid, "true")
+    per = [viz.stretch_limits(l1c.bands[..., band_index(b)][valid]) for b in viz.COMPOSITES["true"].bands]
+    per_limits = (np.array([a for a, _ in per]), np.array([b for _, b in per]))
+
+    def cast(img: np.ndarray) -> float:  # blue minus red, mean over the frame
+        return float(img[..., 2].astype(float).mean() - img[..., 0].astype(float).mean())
+
+    assert cast(viz.composite(l1c.bands[0], "true", per_limits)) < cast(viz.composite(l1c.bands[0], "true", common)) / 3
 
 
 def test_deep_link_selects_patch_and_date(served):
@@ -188,7 +320,7 @@ def test_upload_page_computes_missing_cloud_masks(tmp_path, monkeypatch):
     from sr_core.io import write_eopatch
 
     monkeypatch.setenv("SR_CORE_DEMO", "off")
-    bare = _patch("eopatch-bare", 5).replace(cloud_prob=None, cloud_mask=None)
+    bare = app_patch("eopatch-bare", 5).replace(cloud_prob=None, cloud_mask=None, scl=None)  # no cloud layer at all
     up = tmp_path / "upload"
     write_eopatch(bare, up / "eopatch-bare")
     at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT)
@@ -243,3 +375,42 @@ def test_animation_files_are_valid(tmp_path):
     assert gif.shape[0] == 4 and gif.shape[1:3] == (30, 41)
     mp4 = export_animation(frames, str(tmp_path / "a.mp4"), fps=2)
     assert (tmp_path / "a.mp4").stat().st_size > 0 and mp4.endswith(".mp4")
+
+
+def test_predict_page_offers_the_growing_season_of_a_long_series(tmp_path, monkeypatch, tiny_model):
+    """A real-style series (Aug 2018 – Nov 2019, SCL only): the page offers 2018 / 2019 (default: 2019, the latest
+    complete), says which dates it used and where the clouds come from; each season is predicted and cached apart."""
+    import streamlit as st
+
+    from sr_core.io import write_eopatch
+
+    base = app_patch("eopatch-long", 7)
+    ts = [datetime(2018, 8, 4) + timedelta(days=10 * i) for i in range(49)]  # … 2019-11-19
+    T, H, W = len(ts), base.height, base.width
+    rng = np.random.default_rng(7)
+    long = Patch(bands=rng.uniform(0.02, 0.3, (T, H, W, 12)).astype(np.float32), timestamps=ts, bbox=base.bbox,
+                 is_data=np.ones((T, H, W), bool), scl=np.full((T, H, W), 4, np.uint8), cultivated=base.cultivated,
+                 not_declared=base.not_declared, info=PatchInfo(name="eopatch-long"))
+    path = write_eopatch(long, tmp_path / "real" / "eopatch-long")
+    monkeypatch.setenv("SR_CORE_DATA", str(tmp_path / "real"))
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    st.cache_data.clear()
+    n19 = sum(datetime(2019, 3, 1) <= t < datetime(2019, 9, 2) for t in ts)
+
+    at = _run("pages/2_Predict_and_compare.py", path)
+    assert not at.exception, [e.value for e in at.exception]
+    season = at.selectbox(key=f"season:{path}")
+    assert season.value == 2019 and season.options == ["2018 (incomplete)", "2019 (default, latest complete)"]
+    assert any(f"Season 2019: {n19} of {T} dates used" in c.value for c in at.caption)
+    at.button(key="run_model").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Input: season **2019** · " in c.value and f"{n19} of {T} dates" in c.value
+               and "clouds from SCL" in c.value for c in at.caption)
+    at.selectbox(key=f"season:{path}").set_value(2018).run()
+    assert any("Run model and baselines" in i.value for i in at.info)  # another season: not predicted yet
+    at.button(key="run_model").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Input: season **2018** (incomplete)" in c.value for c in at.caption)
+    assert any("incomplete" in w.value for w in at.warning)
+    at.selectbox(key=f"season:{path}").set_value(2019).run()
+    assert not any("Run model and baselines" in i.value for i in at.info)  # cached per season

@@ -117,7 +117,10 @@ def test_no_clear_frame_falls_back_to_the_least_cloudy_with_a_warning():
     cloudy[2, :2] = True  # 40 %
     pred = ndvi_baseline(_patch(ndvi, cloudy))
     assert pred.extra["frames_used"] == (1,)
-    assert len(pred.warnings) == 1 and "least cloudy" in pred.warnings[0] and "2019-04-06" in pred.warnings[0]
+    # two warnings: three April dates are not a whole growing season, and no frame is clear
+    season, cloudy = pred.warnings
+    assert season.startswith("the 2019 growing season is incomplete") and "2019-04-01 … 2019-04-11" in season
+    assert "least cloudy" in cloudy and "2019-04-06" in cloudy and pred.extra["dates_used"] == ("2019-04-06",)
     assert not pred.binary.any()  # NDVI 0.9: forest-like
 
 
@@ -142,9 +145,14 @@ def test_real_patch_skips_cloudy_frames_and_writes_a_valid_submission(tmp_path):
     patch = load_eopatch(need(REAL_CHALLENGE))
     pred = ndvi_baseline(patch)
     valid = patch.is_data & ~patch.cloud_mask
-    clear = [t for t in range(patch.n_dates) if valid[t].mean() > 0.95]
-    assert list(pred.extra["frames_used"]) == clear and len(clear) < patch.n_dates  # the cloudy frames are dropped
-    assert pred.shape == patch.label_shape and not pred.warnings
+    # 2015-09-09 falls after the challenge's 1 March – 1 September season, so it is left out as well
+    in_season = [t for t in range(patch.n_dates) if patch.timestamps[t].month < 9 or patch.timestamps[t].day == 1]
+    clear = [t for t in in_season if valid[t].mean() > 0.95]
+    assert list(pred.extra["frames_used"]) == clear and len(clear) < len(in_season) == 4  # the cloudy frames are dropped
+    assert pred.extra["dates_used"] == ("2015-07-11", "2015-08-30")
+    assert pred.shape == patch.label_shape
+    assert [w.split(":")[0] for w in pred.warnings] == ["season 2015", "the 2015 growing season is incomplete in this "
+                                                       "series (2015-07-11 … 2015-08-30)"]
     # a forest patch in summer: NDVI mostly above 0.6, so little is called cultivated
     assert np.nanmedian(pred.extra["ndvi"]) > 0.6 and pred.binary.mean() < 0.2
     path = write_submission(pred, patch, tmp_path / "sub")

@@ -28,13 +28,12 @@ from sr_core.batch import (
     FAILED,
     MOSAIC_NODATA,
     SKIPPED,
-    add_batch_arguments,
     check_output,
     parse_scheduler,
     run_batch,
-    run_batch_from_args,
     write_vrt,
 )
+from sr_core.cli.predict import add_batch_arguments, run_batch_from_args
 from sr_core.errors import ConfigError
 from sr_core.geo import BBox
 
@@ -324,3 +323,29 @@ def test_failing_patch_is_retried_then_reported_while_the_rest_complete(inputs, 
     assert "IsADirectoryError" in by["eopatch-01"].error
     assert by[CORRUPT].attempts == 1  # input errors are not retried
     assert {n for n, r in by.items() if r.status == DONE} == set(GOOD) - {"eopatch-01"}
+
+
+def test_in_process_batch_writes_uncertainty_maps_atomically_and_skips_them_when_done(inputs, tmp_path):
+    from sr_core.inference import predict
+    from sr_core.io.eopatch import load_eopatch
+
+    folder, ckpt = inputs
+    out = tmp_path / "u"
+    s = run_batch([folder / GOOD[0]], out, scheduler=None, model=ckpt, uncertainty=True, progress=False, mosaic=None,
+                  index=None)
+    (r,) = s.results
+    assert r.status == DONE and r.proba_output is None and Path(r.uncertainty_output).is_file()
+    assert Path(r.uncertainty_output).parent == out.with_name("u-proba")
+    assert not list(out.parent.rglob("*.part*"))  # every file appeared by rename
+    import rasterio
+
+    with rasterio.open(r.uncertainty_output) as src:
+        got = src.read(1)
+    want = predict(load_eopatch(folder / GOOD[0]), device="cpu", model=ckpt, uncertainty=True).uncertainty
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    again = run_batch([folder / GOOD[0]], out, scheduler=None, model=ckpt, uncertainty=True, progress=False, mosaic=None,
+                      index=None)
+    assert again.results[0].status == SKIPPED
+    Path(r.uncertainty_output).unlink()  # a missing companion makes the patch unfinished
+    assert run_batch([folder / GOOD[0]], out, scheduler=None, model=ckpt, uncertainty=True, progress=False,
+                     mosaic=None, index=None).results[0].status == DONE

@@ -1,4 +1,5 @@
-"""The Leaderboard page, headless (streamlit AppTest): no exception, reference rows shown, uploads scored or refused."""
+"""The Leaderboard page, headless (streamlit AppTest): no exception, reference rows shown, uploads scored or refused,
+the team token asked for in a password field, checked, and never shown again; no admin action on the page."""
 
 from __future__ import annotations
 
@@ -47,6 +48,15 @@ def test_page_without_a_benchmark_explains_how_to_build_one():
     assert any(b.label.startswith("Build the demo benchmark") for b in at.button)
 
 
+def test_a_hosted_leaderboard_without_a_benchmark_offers_no_build_button():
+    from sr_core.benchmark.store import Leaderboard
+
+    Leaderboard().set_admin_secret("sra_x")  # an organiser runs it: building is theirs, from the CLI
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    assert not at.exception
+    assert any("benchmark create" in i.value for i in at.info) and not at.button
+
+
 def test_page_shows_the_table_with_reference_rows(bench):
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception, at.exception
@@ -60,6 +70,23 @@ def test_page_shows_the_table_with_reference_rows(bench):
     assert not any(name in text for name in bench.private)  # nor which patches are private
 
 
+def page_token() -> str:
+    from sr_core.benchmark.store import Leaderboard
+
+    return Leaderboard().register_team("Page Team")[1]
+
+
+def token_field(at: AppTest):
+    return next(t for t in at.text_input if t.label == "Team token")
+
+
+def send(at: AppTest, team: str, token: str) -> AppTest:
+    at.text_input(key="team").input(team)
+    token_field(at).input(token)
+    next(b for b in at.button if b.label == "Submit and score").click()
+    return at.run()
+
+
 @pytest.mark.parametrize("kind", ["good", "not TIFF", "path traversal", "not an archive"])
 def test_uploads_are_scored_or_refused_without_crashing(bench, tmp_path, monkeypatch, kind):
     from streamlit.delta_generator import DeltaGenerator
@@ -71,18 +98,56 @@ def test_uploads_are_scored_or_refused_without_crashing(bench, tmp_path, monkeyp
     else:
         archive = bad_archives(bench, tmp_path / "bad", bomb_mib=1)[kind]
     monkeypatch.setattr(DeltaGenerator, "file_uploader", lambda self, *a, **k: FakeUpload(archive))
+    token = page_token()
 
     at = AppTest.from_file(PAGE, default_timeout=60).run()
-    at.text_input(key="team").input("Page Team")
-    next(b for b in at.button if b.label == "Submit and score").click()
-    at.run()
+    assert token_field(at).proto.type == token_field(at).proto.PASSWORD
+    send(at, "Page Team", token)
     assert not at.exception, at.exception
+    table = at.dataframe[-1].value
     if kind == "good":
         assert any("Public weighted MCC" in s.value for s in at.success), [e.value for e in at.error]
-        table = at.dataframe[0].value
         assert "Page Team" in set(table["team"])
         assert len(at.selectbox) == 1 and at.selectbox[0].value == "Page Team"  # its history is shown
     else:
         assert any("refused" in e.value for e in at.error)
         problems = at.dataframe[0].value
         assert list(problems.columns) == ["file", "problem"] and len(problems) >= 1
+        assert "Page Team" not in set(table["team"]) and "refused" not in table.columns  # no public trace
+    # the token is gone from the form and from everything the page keeps or shows
+    assert token_field(at).value == ""
+    assert at.text_input(key="team").value == "Page Team"
+    assert "leaderboard_last_team" in repr(at.session_state)  # the repr lists every kept value, widgets included
+    assert token not in repr(at.session_state)
+    shown = " ".join(str(e.value) for kind in ("markdown", "success", "error", "info", "warning", "caption")
+                     for e in getattr(at, kind))
+    assert token not in shown
+
+
+@pytest.mark.parametrize(("token", "message"), [("", "no team token given"), ("srt_guess", "do not match")])
+def test_a_missing_or_wrong_token_is_refused_on_the_page(bench, tmp_path, monkeypatch, token, message):
+    from streamlit.delta_generator import DeltaGenerator
+
+    from sr_core.benchmark.samples import noisy_submission
+    from sr_core.benchmark.store import Leaderboard
+
+    archive = noisy_submission(bench, tmp_path / "ours.zip", flip=0.05, seed=4)
+    monkeypatch.setattr(DeltaGenerator, "file_uploader", lambda self, *a, **k: FakeUpload(archive))
+    page_token()
+    at = send(AppTest.from_file(PAGE, default_timeout=60).run(), "Page Team", token)
+    assert not at.exception, at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert "Page Team" not in set(at.dataframe[-1].value["team"])
+    assert Leaderboard().submissions() and all(r.is_reference for r in Leaderboard().submissions())
+
+
+def test_the_page_offers_no_admin_action(bench):
+    from sr_core.benchmark.store import Leaderboard
+
+    Leaderboard().set_admin_secret("sra_x")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    labels = " ".join(b.label for b in at.button).lower()
+    assert labels == "submit and score"
+    text = " ".join(m.value for m in at.markdown).lower()
+    assert "private standing" not in text and "export" not in labels

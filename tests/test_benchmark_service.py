@@ -41,6 +41,10 @@ def board(tmp_path):
     dispose_engines()
 
 
+def token_for(board: Leaderboard, team: str) -> str:
+    return board.register_team(team)[1]
+
+
 # -- definition ----------------------------------------------------------------------------------------------------
 def test_benchmark_has_named_patches_split_into_two_disjoint_halves(bench):
     assert bench.names == ["eopatch-01", "eopatch-02", "eopatch-03", "eopatch-04"]
@@ -144,32 +148,35 @@ EXPECTED_MESSAGES = {
 }
 
 
-def test_bad_archives_are_refused_with_a_message_and_recorded_as_rejected(bench, board, tmp_path):
+def test_bad_archives_are_refused_with_a_message_and_leave_no_public_trace(bench, board, tmp_path):
     arcs = bad_archives(bench, tmp_path / "bad", bomb_mib=80)
     assert set(arcs) == set(EXPECTED_MESSAGES)
+    token = token_for(board, "Careless")
     for kind, path in arcs.items():
-        res = submit(path, "Careless", benchmark=bench, board=board)
+        res = submit(path, "Careless", token=token, benchmark=bench, board=board)
         assert res.status == "rejected", kind
         assert res.public_wmcc is None and res.problems, kind
         text = "\n".join(res.problems)
         for pattern in EXPECTED_MESSAGES[kind]:
             assert re.search(pattern, text), (kind, pattern, text)
-    rows = board.submissions(bench.id)
-    assert len(rows) == len(arcs) and all(r.status == "rejected" and r.error for r in rows)
+        assert res.audit_id is not None and res.submission_id is None, kind
+    assert board.submissions(bench.id) == [] and board.standings(bench.id) == []  # no phantom "Careless" line
+    refused = board.audit_log(event="refused")
+    assert len(refused) == len(arcs) and all(e.team == "Careless" and e.detail for e in refused)
     from sr_core.paths import uploads_dir
 
     assert not any(uploads_dir().iterdir())  # every scratch extraction was removed, nothing escaped it
-    (line,) = board.standings(bench.id)
-    assert (line.best_public, line.n_scored, line.n_rejected) == (None, 0, len(arcs))
 
 
 # -- submitting ------------------------------------------------------------------------------------------------------
 def test_submit_records_once_and_reports_duplicates(bench, board, tmp_path):
     archive = noisy_submission(bench, tmp_path / "a.zip", flip=0.05, seed=1)
-    first = submit(archive, "Team A", benchmark=bench, board=board, file_name="our run.zip")
+    token = token_for(board, "Team A")
+    first = submit(archive, "Team A", token=token, benchmark=bench, board=board, file_name="our run.zip")
     assert first.status == "scored" and first.submission_id is not None
     assert f"{first.public_wmcc:.4f}" in first.message and "private_wmcc" not in first.to_dict()
-    again = submit(archive, "team a", benchmark=bench, board=board)
+    assert token not in str(first.to_dict(private=True))
+    again = submit(archive, "team a", token=token, benchmark=bench, board=board)
     assert again.status == "duplicate" and again.submission_id == first.submission_id
     assert again.public_wmcc == first.public_wmcc and "already scored" in again.message
     (row,) = board.submissions(bench.id)
@@ -179,8 +186,9 @@ def test_submit_records_once_and_reports_duplicates(bench, board, tmp_path):
 
 def test_submit_rate_limit(bench, board, tmp_path):
     limit = RateLimit(2, 3600)
-    results = [submit(noisy_submission(bench, tmp_path / f"{i}.zip", flip=0.05, seed=10 + i), "Busy", benchmark=bench,
-                      board=board, rate_limit=limit) for i in range(3)]
+    token = token_for(board, "Busy")
+    results = [submit(noisy_submission(bench, tmp_path / f"{i}.zip", flip=0.05, seed=10 + i), "Busy", token=token,
+                      benchmark=bench, board=board, rate_limit=limit) for i in range(3)]
     assert [r.status for r in results] == ["scored", "scored", "rate_limited"]
     assert "limit is 2 per hour" in results[2].message and results[2].retry_after_s > 3500
     assert len(board.submissions(bench.id, status="scored")) == 2
@@ -195,11 +203,89 @@ def test_hook_stages_and_a_crash_before_commit_leaves_nothing(bench, board, tmp_
         if stage == "in_transaction":
             raise KeyboardInterrupt  # like a kill while the row is written
 
+    token = token_for(board, "Crashy")
     with pytest.raises(KeyboardInterrupt):
-        submit(archive, "Crashy", benchmark=bench, board=board, hook=die_in_transaction)
+        submit(archive, "Crashy", token=token, benchmark=bench, board=board, hook=die_in_transaction)
     assert stages == ["scoring", "scored", "in_transaction"]
     assert board.submissions(bench.id) == []
-    assert submit(archive, "Crashy", benchmark=bench, board=board).status == "scored"
+    assert submit(archive, "Crashy", token=token, benchmark=bench, board=board).status == "scored"
+
+
+@pytest.mark.parametrize(("given", "reason", "message"), [
+    (None, "missing", "no team token given"), ("srt_not-it", "mismatch", "do not match"),
+    ("REVOKED", "revoked", "revoked by the benchmark admin"),
+])  # fmt: skip
+def test_a_missing_wrong_or_revoked_token_is_refused_before_scoring(bench, board, tmp_path, given, reason, message):
+    archive = noisy_submission(bench, tmp_path / "a.zip", flip=0.05, seed=3)
+    token = token_for(board, "Team T")
+    if given == "REVOKED":
+        board.revoke_token("Team T")
+        given = token
+    stages = []
+    res = submit(archive, "Team T", token=given, benchmark=bench, board=board, hook=stages.append)
+    assert res.status == "unauthorized" and message in res.message and stages == []  # not even scored
+    assert board.submissions() == [] and board.standings(bench.id) == []
+    (line,) = board.audit_log(event="auth_failed")
+    assert line.team == "Team T" and line.detail.startswith(reason) and line.sha256 == res.sha256
+    assert token not in (line.detail or "")
+
+
+def test_a_team_from_before_tokens_is_told_what_the_admin_must_do(bench, board, tmp_path):
+    from sqlalchemy import update
+
+    from sr_core.benchmark import store
+
+    board.register_team("Old Timers")
+    with board.engine.begin() as conn:  # what the schema-2 migration leaves for a team of schema 1
+        conn.execute(update(store.TEAMS).values(token_hash=None, token_issued_at=None))
+    archive = noisy_submission(bench, tmp_path / "a.zip", flip=0.05, seed=3)
+    res = submit(archive, "old timers", token="anything", benchmark=bench, board=board)
+    assert res.status == "unauthorized"
+    assert "created before team tokens" in res.message and "benchmark rotate 'Old Timers'" in res.message
+
+
+@pytest.mark.parametrize(("where", "error"), [
+    ("sr_core.benchmark.service._score_folder", ZeroDivisionError),
+    ("rasterio.open", TypeError),  # deep inside the per-file check: once reported as the file's "could not be read"
+])  # fmt: skip
+def test_an_error_of_ours_is_logged_and_not_charged_to_the_team(bench, board, tmp_path, monkeypatch, caplog, where,
+                                                                  error):
+    archive = noisy_submission(bench, tmp_path / "a.zip", flip=0.05, seed=5)
+    token = token_for(board, "Unlucky")
+
+    def broken(*_a, **_k):
+        raise error("a bug in the scorer")
+
+    monkeypatch.setattr(where, broken)
+    limit = RateLimit(1, 3600)
+    with caplog.at_level("ERROR", logger="sr_core.benchmark.service"):
+        res = submit(archive, "Unlucky", token=token, benchmark=bench, board=board, rate_limit=limit)
+    assert res.status == "error" and "not a problem of your archive" in res.message and not res.problems
+    assert f"audit #{res.audit_id}" in res.message
+    rec = next(r for r in caplog.records if r.name == "sr_core.benchmark.service")
+    assert rec.exc_info is not None and "a bug in the scorer" in caplog.text  # logged with its traceback
+    (line,) = board.audit_log(event="internal_error")
+    assert "Traceback" in line.detail and error.__name__ in line.detail
+    assert board.audit_log(event="refused") == [] and board.submissions() == []
+    monkeypatch.undo()  # fixed: the same archive goes through, the limit of 1 untouched by the failure
+    assert submit(archive, "Unlucky", token=token, benchmark=bench, board=board, rate_limit=limit).status == "scored"
+
+
+def test_a_full_disk_while_extracting_is_ours(bench, board, tmp_path, monkeypatch):
+    import errno
+
+    from sr_core.benchmark import service
+    from sr_core.errors import ArchiveError
+
+    def full(*_a, **_k):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as exc:
+            raise ArchiveError(f"x.zip: cannot write member 'a' ({exc.strerror})") from None
+
+    monkeypatch.setattr("sr_core.io.archive.extract_archive", full)
+    sc = service.score_archive(noisy_submission(bench, tmp_path / "a.zip", flip=0.05, seed=6), bench)
+    assert not sc.valid and sc.internal_error is not None and not sc.problems
 
 
 @pytest.mark.parametrize(("name", "reference", "message"), [
@@ -237,3 +323,27 @@ def test_a_custom_patch_factory_and_one_without_labels(tmp_path, small_patch):
     with pytest.raises(ConfigError, match="without CULTIVATED"):
         create_benchmark(2, 16, 3, root=tmp_path / "bad", patch_factory=lambda seed, size: unlabelled)
     assert not (tmp_path / "bad" / "definition").exists() and not list((tmp_path / "bad").glob(".definition-*"))
+
+
+def test_a_gdal_error_while_checking_a_file_is_the_files_problem(bench, board, tmp_path, monkeypatch):
+    import rasterio
+    from rasterio._err import CPLE_AppDefinedError
+
+    def gdal_says_no(*_a, **_k):
+        raise CPLE_AppDefinedError(1, 4, "TIFFReadDirectory: corrupt directory")
+
+    archive = noisy_submission(bench, tmp_path / "a.zip", flip=0.05, seed=7)
+    monkeypatch.setattr(rasterio, "open", gdal_says_no)
+    res = submit(archive, "Checked", token=token_for(board, "Checked"), benchmark=bench, board=board)
+    assert res.status == "rejected" and any("could not be read" in p and "corrupt directory" in p for p in res.problems)
+
+
+def test_each_submission_outcome_is_logged(bench, board, tmp_path, caplog):
+    archive = noisy_submission(bench, tmp_path / "a.zip", flip=0.05, seed=8)
+    token = token_for(board, "Logged")
+    with caplog.at_level("INFO", logger="sr_core.benchmark.service"):
+        submit(archive, "Logged", token=token, benchmark=bench, board=board)
+        submit(archive, "Logged", token="wrong", benchmark=bench, board=board)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sr_core.benchmark.service"]
+    assert any("'a.zip' from Logged" in m and ": scored in" in m for m in lines)
+    assert any(": unauthorized in" in m and "audit #" in m for m in lines)

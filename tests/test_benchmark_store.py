@@ -1,4 +1,7 @@
-"""The leaderboard database: WAL, one-transaction inserts, duplicates, rate limit, rollback, restart, locks."""
+"""The leaderboard database: one-transaction inserts, duplicates, rate limit, rollback, restart, locks, tokens.
+
+Tests taking ``db`` run twice: on SQLite and on PostgreSQL (``$SR_CORE_TEST_PG_URL``, see conftest); the SQLite
+lock and WAL tests run on SQLite only."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from sr_core.benchmark.store import (
     LeaderboardBusyError,
     NewSubmission,
     RateLimit,
+    TeamAuthError,
     default_db_url,
     dispose_engines,
 )  # fmt: skip
@@ -41,8 +45,30 @@ def sub(team: str = "Team A", sha: str = "a", public: float = 0.5, **kw) -> NewS
     return dataclasses.replace(base, **kw)
 
 
+class Board:
+    """A Leaderboard whose teams are registered on first use: ``rec(sub)`` records with the team's checked token."""
+
+    def __init__(self, lb: Leaderboard) -> None:
+        self.lb = lb
+        self.auth: dict[str, object] = {}
+
+    def rec(self, s: NewSubmission, **kw):
+        if s.is_reference:
+            return self.lb.record(s, **kw)
+        key = store.team_key(s.team)
+        if key not in self.auth:
+            _, token = self.lb.register_team(s.team)
+            self.auth[key] = self.lb.authenticate(s.team, token)
+        return self.lb.record(s, auth=self.auth[key], **kw)
+
+
 @pytest.fixture
-def db(tmp_path):
+def db(leaderboard_url):
+    return leaderboard_url
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
     url = f"sqlite:///{tmp_path / 'lb.sqlite'}"
     yield url
     dispose_engines()
@@ -67,7 +93,7 @@ def test_default_database_is_a_wal_sqlite_file_under_the_data_home(tmp_path, mon
 def test_insert_and_read_back_every_field(db):
     clock = Clock()
     lb = Leaderboard(db, clock=clock)
-    out = lb.record(sub(), rate_limit=RateLimit(5))
+    out = Board(lb).rec(sub(), rate_limit=RateLimit(5))
     assert out.status == "recorded" and out.submission_id == 1 and out.attempts == 1
     (row,) = lb.submissions("bm-test")
     assert (row.team, row.sha256, row.status, row.n_files, row.file_name) == ("Team A", "a" * 64, "scored", 4, "sub.zip")
@@ -78,19 +104,20 @@ def test_insert_and_read_back_every_field(db):
 
 def test_duplicate_same_team_any_case_is_not_recorded_twice(db):
     lb = Leaderboard(db, clock=Clock())
-    first = lb.record(sub())
-    again = lb.record(sub(team="  team   a "))
+    b = Board(lb)
+    first = b.rec(sub())
+    again = b.rec(sub(team="  team   a "))
     assert again.status == "duplicate" and again.submission_id == first.submission_id
     assert again.duplicate_of is not None and again.duplicate_of.public_wmcc == 0.5
-    other_team = lb.record(sub(team="Team B"))
-    other_bench = lb.record(sub(benchmark_id="bm-other"))
+    other_team = b.rec(sub(team="Team B"))
+    other_bench = b.rec(sub(benchmark_id="bm-other"))
     assert other_team.status == other_bench.status == "recorded"
-    assert lb.counts() == {"teams": 2, "submissions_scored": 3}
+    assert lb.counts() == {"teams": 2, "teams_without_token": 0, "submissions_scored": 3, "audit_log": 2}
 
 
 def test_unique_index_stops_a_second_scored_copy_even_without_the_check(db):
     lb = Leaderboard(db, clock=Clock())
-    lb.record(sub())
+    Board(lb).rec(sub())
     from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 
@@ -104,20 +131,27 @@ def test_unique_index_stops_a_second_scored_copy_even_without_the_check(db):
 def test_rate_limit_per_team_with_window(db):
     clock = Clock()
     lb = Leaderboard(db, clock=clock)
+    b = Board(lb)
     limit = RateLimit(2, 60)
-    assert lb.record(sub(sha="1"), rate_limit=limit).status == "recorded"
+    assert b.rec(sub(sha="1"), rate_limit=limit).status == "recorded"
     clock.advance(10)
-    assert lb.record(sub(sha="2"), rate_limit=limit).status == "recorded"
+    assert b.rec(sub(sha="2"), rate_limit=limit).status == "recorded"
     clock.advance(10)
-    blocked = lb.record(sub(sha="3"), rate_limit=limit)
+    blocked = b.rec(sub(sha="3"), rate_limit=limit)
     assert blocked.status == "rate_limited" and blocked.retry_after_s == pytest.approx(40, abs=1)
-    # rejected submissions and other teams are not limited
-    assert lb.record(sub(sha="4", status="rejected", public_wmcc=None, error="bad"), rate_limit=limit).status == "recorded"
-    assert lb.record(sub(team="Team B", sha="3"), rate_limit=limit).status == "recorded"
-    assert lb.record(sub(team="★ model", sha="5", is_reference=True), rate_limit=limit).status == "recorded"
+    # other teams and references are not limited
+    assert b.rec(sub(team="Team B", sha="3"), rate_limit=limit).status == "recorded"
+    assert b.rec(sub(team="★ model", sha="5", is_reference=True), rate_limit=limit).status == "recorded"
     clock.advance(41)  # the first submission left the window
-    assert lb.record(sub(sha="3"), rate_limit=limit).status == "recorded"
+    assert b.rec(sub(sha="3"), rate_limit=limit).status == "recorded"
     assert lb.recent_count("team a", 60)[0] == 2
+
+
+def test_only_scored_submissions_are_stored(db):
+    lb = Leaderboard(db, clock=Clock())
+    with pytest.raises(ValueError, match="audit log"):
+        Board(lb).rec(sub(status="rejected", public_wmcc=None, error="bad"))
+    assert lb.submissions() == []
 
 
 @pytest.mark.parametrize(("text", "n", "window"), [("5", 5, 3600), ("5/hour", 5, 3600), ("20/day", 20, 86400),
@@ -143,16 +177,21 @@ def test_failure_inside_the_transaction_rolls_everything_back(db):
         assert new_id == 1
         raise RuntimeError("process died mid-write")
 
+    b = Board(lb)
     with pytest.raises(RuntimeError, match="mid-write"):
-        lb.record(sub(team="Ghost"), before_commit=boom)
-    assert lb.submissions() == [] and lb.teams() == []  # neither the row nor the new team survived
-    assert lb.record(sub(team="Ghost")).status == "recorded"  # and the same submission is not a "duplicate"
+        b.rec(sub(team="Ghost"), before_commit=boom)
+    assert lb.submissions() == []  # the row did not survive
+    with pytest.raises(RuntimeError, match="mid-write"):
+        b.rec(sub(team="★ ghost", is_reference=True), before_commit=lambda _id: boom(1))
+    assert [t["name"] for t in lb.teams()] == ["Ghost"]  # nor a reference team created in that transaction
+    assert b.rec(sub(team="Ghost")).status == "recorded"  # and the same submission is not a "duplicate"
 
 
 def test_restart_keeps_every_row(db):
     lb = Leaderboard(db, clock=Clock())
+    b = Board(lb)
     for i in range(5):
-        lb.record(sub(team=f"T{i % 2}", sha=str(i)))
+        b.rec(sub(team=f"T{i % 2}", sha=str(i)))
     before = [(r.id, r.team, r.sha256, r.public_wmcc) for r in lb.submissions()]
     dispose_engines()  # every connection closed: what a restart of the app does
     again = Leaderboard(db)
@@ -160,8 +199,11 @@ def test_restart_keeps_every_row(db):
     assert again.integrity_check() == "ok"
 
 
-def test_writer_waits_for_a_held_lock_instead_of_failing(db):
+def test_writer_waits_for_a_held_lock_instead_of_failing(sqlite_db):
+    db = sqlite_db
     lb = Leaderboard(db, clock=Clock())
+    b = Board(lb)
+    b.rec(sub(sha="0"))
     path = db.removeprefix("sqlite:///")
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
@@ -174,7 +216,7 @@ def test_writer_waits_for_a_held_lock_instead_of_failing(db):
 
     threading.Thread(target=release).start()
     t0 = time.perf_counter()
-    out = lb.record(sub())
+    out = b.rec(sub())
     assert out.status == "recorded" and released.is_set() and time.perf_counter() - t0 >= 0.5
     other.close()
 
@@ -184,13 +226,15 @@ def test_a_lock_that_never_clears_gives_a_clear_busy_error(tmp_path, monkeypatch
     url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
     try:
         lb = Leaderboard(url, max_attempts=3)
+        b = Board(lb)
+        b.rec(sub(sha="0"))
         other = sqlite3.connect(tmp_path / "busy.sqlite", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(LeaderboardBusyError, match="3 tries; nothing was recorded"):
-            lb.record(sub())
+            b.rec(sub())
         other.execute("ROLLBACK")
         other.close()
-        assert lb.record(sub()).status == "recorded"
+        assert b.rec(sub()).status == "recorded"
     finally:
         dispose_engines()
 
@@ -198,31 +242,86 @@ def test_a_lock_that_never_clears_gives_a_clear_busy_error(tmp_path, monkeypatch
 def test_standings_best_public_per_team_and_private_reveal(db):
     clock = Clock()
     lb = Leaderboard(db, clock=clock)
+    b = Board(lb)
     for team, sha, pub, priv in [("A", "1", 0.70, 0.60), ("A", "2", 0.80, 0.50), ("A", "3", 0.75, 0.90),
                                  ("B", "4", 0.78, 0.70), ("★ model", "5", 0.60, 0.65), ("★ model", "6", 0.55, 0.50)]:
         clock.advance(60)
-        lb.record(sub(team=team, sha=sha, public=pub, private_wmcc=priv, is_reference=team.startswith("★")))
-    clock.advance(60)
-    lb.record(sub(team="C", sha="7", status="rejected", public_wmcc=None, private_wmcc=None, error="bad"))
+        b.rec(sub(team=team, sha=sha, public=pub, private_wmcc=priv, is_reference=team.startswith("★")))
+    lb.register_team("C")  # registered, never scored: no line (no phantom teams)
     pub = lb.standings("bm-test")
-    assert [s.team for s in pub] == ["A", "B", "★ model", "C"]
+    assert [s.team for s in pub] == ["A", "B", "★ model"]
     a = pub[0]
     assert (a.best_public, a.n_scored, a.private_of_ranked, a.best_private) == (0.80, 3, 0.50, 0.90)
     assert pub[2].best_public == 0.55  # a reference shows its latest row
-    assert (pub[3].best_public, pub[3].n_scored, pub[3].n_rejected) == (None, 0, 1)
     # the reveal ranks by the private score of the publicly ranked submission: A's 0.50, not its best 0.90
-    assert [s.team for s in lb.standings("bm-test", by="private")] == ["B", "A", "★ model", "C"]
+    assert [s.team for s in lb.standings("bm-test", by="private")] == ["B", "A", "★ model"]
 
 
 def test_export_csv_holds_every_row_with_private_scores(db, tmp_path):
     lb = Leaderboard(db, clock=Clock())
-    lb.record(sub(sha="1"))
-    lb.record(sub(sha="2", status="rejected", public_wmcc=None, private_wmcc=None, error="missing eopatch-02.tif"))
+    b = Board(lb)
+    b.rec(sub(sha="1"))
+    b.rec(sub(sha="2", public=0.7))
     n = lb.export_csv(tmp_path / "out" / "lb.csv")
     with open(tmp_path / "out" / "lb.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert n == len(rows) == 2
-    assert rows[0]["private_wmcc"] == "0.4" and rows[1]["error"] == "missing eopatch-02.tif"
+    assert rows[0]["private_wmcc"] == "0.4" and float(rows[1]["public_wmcc"]) == 0.7
+
+
+# -- tokens -------------------------------------------------------------------------------------------------------
+def test_register_authenticate_rotate_revoke(db):
+    lb = Leaderboard(db, clock=Clock())
+    info, token = lb.register_team("Field Hands")
+    assert info.token == "active" and token.startswith("srt_") and len(token) > 40
+    auth = lb.authenticate("  field   HANDS ", f" {token}\n")  # any case, pasted with whitespace
+    assert auth.name == "Field Hands"
+    with pytest.raises(ConfigError, match=r"already registered.*benchmark rotate"):
+        lb.register_team("FIELD HANDS")
+    for bad, reason in [(None, "missing"), ("", "missing"), ("srt_wrong", "mismatch"), (token + "x", "mismatch")]:
+        with pytest.raises(TeamAuthError) as err:
+            lb.authenticate("Field Hands", bad)
+        assert err.value.reason == reason
+    with pytest.raises(TeamAuthError, match="do not match") as unknown:
+        lb.authenticate("Nobody", token)  # an unknown team reads exactly like a wrong token
+    assert unknown.value.reason == "mismatch"
+
+    lb.revoke_token("field hands")
+    with pytest.raises(TeamAuthError, match="revoked by the benchmark admin") as err:
+        lb.authenticate("Field Hands", token)
+    assert err.value.reason == "revoked"
+    assert lb.record(sub(team="Field Hands"), auth=auth).status == "unauthorized"  # the check inside the transaction
+    _, new = lb.rotate_token("Field Hands")
+    with pytest.raises(TeamAuthError, match="do not match"):
+        lb.authenticate("Field Hands", token)  # the old token is dead
+    auth2 = lb.authenticate("Field Hands", new)
+    assert lb.record(sub(team="Field Hands"), auth=auth).status == "unauthorized"  # a check made with the old token
+    assert lb.record(sub(team="Field Hands"), auth=auth2).status == "recorded"
+    events = [e.event for e in lb.audit_log()]
+    assert events == ["rotate", "revoke", "register"]
+
+
+def test_only_a_salted_hash_is_stored(db):
+    from sqlalchemy import select
+
+    lb = Leaderboard(db)
+    _, t1 = lb.register_team("A")
+    _, t2 = lb.register_team("B")
+    with lb.engine.connect() as conn:
+        hashes = dict(conn.execute(select(store.TEAMS.c.name, store.TEAMS.c.token_hash)).all())
+    assert all(h.startswith("scrypt$") for h in hashes.values()) and hashes["A"] != hashes["B"]
+    dump = " ".join(hashes.values())
+    assert t1 not in dump and t2 not in dump
+
+
+def test_a_team_submission_needs_a_checked_token(db):
+    from sr_core.benchmark.credentials import CredentialError
+
+    lb = Leaderboard(db)
+    lb.register_team("A")
+    with pytest.raises(CredentialError, match="checked token"):
+        lb.record(sub(team="A"))
+    assert lb.submissions() == []
 
 
 def test_unusable_database_url_is_a_config_error(tmp_path):

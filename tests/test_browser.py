@@ -5,96 +5,52 @@ exception box or blank image. Skips with the reason when Chromium or its driver 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from scripts._browser import CHROMIUM, DRIVER, chromium, settle, start_app, stop_app
+
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM and DRIVER), reason="Debian packages chromium and chromium-driver are not installed"
 )
 SHOTS = Path(os.environ.get("SR_SCREENSHOTS", REPO / "out" / "screenshots"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    from sr_core.io import write_eopatch
-    from tests.test_app import _patch  # the same small labelled patches as the AppTest suite
+    from tests.helpers_app import write_served
 
-    root = tmp_path / "real"
-    for i in (1, 2):
-        write_eopatch(_patch(f"eopatch-{i:02d}", i), root / f"eopatch-{i:02d}")
-    port = _free_port()
-    env = {**os.environ, "SR_CORE_DATA": str(root), "SR_CORE_DEMO": "off", "SR_CORE_HOME": str(tmp_path / "home")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    import urllib.request
-
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stdout.read().decode()[-2000:] if proc.stdout else ''}")
-    yield url
-    proc.terminate()
+    root = write_served(tmp_path / "real")[0].parent  # the same small labelled patches as the AppTest suite
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        proc, url = start_app({"SR_CORE_DATA": str(root), "SR_CORE_DEMO": "off", "SR_CORE_HOME": str(tmp_path / "home")})
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield url
+    stop_app(proc)
 
 
 @pytest.fixture
 def driver():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000"):
-        opts.add_argument(a)
-    d = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    d.set_page_load_timeout(60)
+    d = chromium()  # 1280 × 800, every non-local host unreachable
     yield d
     d.quit()
 
 
 def _settle(d, timeout: float = 60) -> None:
     """Wait until Streamlit has finished running the script (no 'running' indicator) and something rendered."""
-    from selenium.webdriver.common.by import By
+    settle(d, timeout)
 
+
+def _wait_text(d, text: str, timeout: float = 60) -> None:
+    """Wait until ``text`` is in the page (a slow machine may take a while to run the script the first time)."""
     deadline = time.time() + timeout
-    time.sleep(1.0)
-    while time.time() < deadline:
-        running = d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
-        app = d.find_elements(By.CSS_SELECTOR, '[data-testid="stAppViewContainer"]')
-        if app and not running:
-            time.sleep(0.5)
-            if not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'):
-                return
+    while text not in d.page_source:
+        if time.time() > deadline:
+            pytest.fail(f"{text!r} never appeared in the page; it ends with: {d.page_source[-1500:]}")
         time.sleep(0.3)
 
 
@@ -114,6 +70,42 @@ def _check(d, name: str) -> None:
     assert shot.std() > 5, f"{name}: the page looks blank"
 
 
+def _leaflet(d, name: str, min_images: int, timeout: float = 60) -> None:
+    """A live Leaflet map (served by the app, no CDN) with at least ``min_images`` loaded image layers."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.time() + timeout
+    seen = (0, 0)
+    while time.time() < deadline:
+        for f in d.find_elements(By.CSS_SELECTOR, 'iframe[src*="st_folium"]'):
+            d.switch_to.frame(f)
+            seen = d.execute_script(
+                "return [document.querySelectorAll('.leaflet-container .leaflet-map-pane').length, "
+                "Array.from(document.querySelectorAll('img.leaflet-image-layer'))"
+                ".filter(i => i.complete && i.naturalWidth > 0).length, typeof L === 'undefined' ? '' : L.version]")
+            d.switch_to.default_content()
+            if seen[0] and seen[1] >= min_images:
+                assert seen[2] == "1.9.4"
+                return
+        time.sleep(0.3)
+    pytest.fail(f"{name}: no live Leaflet map with {min_images} image layer(s) (saw {seen})")
+
+
+def test_deep_links_to_server_folders_show_nothing(server, driver):
+    from selenium.webdriver.common.by import By
+
+    d = driver
+    for link in ("/etc", "../..", "/tmp"):
+        d.get(f"{server}/Time_series?patch={link}")
+        _settle(d)
+        deadline = time.time() + 30
+        while "catalogue" not in (body := d.find_element(By.TAG_NAME, "body").text) and time.time() < deadline:
+            time.sleep(0.3)
+        assert "catalogue" in body and "Home" in body, body[-800:]
+        assert "passwd" not in body and "/etc" not in body and "eopatch-0" not in body.split("Selected patch")[0]
+        assert not d.find_elements(By.CSS_SELECTOR, 'iframe[src*="st_folium"]')
+
+
 def test_pick_patch_compare_and_screenshots(server, driver):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -121,8 +113,22 @@ def test_pick_patch_compare_and_screenshots(server, driver):
     d = driver
     d.get(server)
     _settle(d)
-    assert "Sentinel-2 super-resolution" in d.page_source
+    _wait_text(d, "Sentinel-2 super-resolution")
+    _leaflet(d, "home", 0)
     _check(d, "home")
+    # the online basemap cannot load here (no network): the map says so instead of staying blank
+    d.find_element(By.CSS_SELECTOR, ".st-key-home_basemap label").click()
+    _settle(d)
+    deadline, warned = time.time() + 30, ""
+    while time.time() < deadline and not warned:
+        for f in d.find_elements(By.CSS_SELECTOR, 'iframe[src*="st_folium"]'):
+            d.switch_to.frame(f)
+            warned = d.execute_script("const w = document.querySelector('.sr-warning'); return w ? w.textContent : ''")
+            d.switch_to.default_content()
+        time.sleep(0.3)
+    assert "could not be loaded" in warned
+    d.find_element(By.CSS_SELECTOR, ".st-key-home_basemap label").click()
+    _settle(d)
     # pick a patch with the name picker (keyboard: open, type, enter)
     box = d.find_element(By.CSS_SELECTOR, '.st-key-patch_by_name input')
     box.click()
@@ -134,6 +140,7 @@ def test_pick_patch_compare_and_screenshots(server, driver):
     d.get(f"{server}/Time_series?patch=eopatch-02")
     _settle(d)
     assert "eopatch-02" in d.find_element(By.TAG_NAME, "body").text
+    _leaflet(d, "time series", 1)
     _check(d, "time-series")
     d.get(f"{server}/Predict_and_compare?patch=eopatch-02")
     _settle(d)
@@ -146,4 +153,5 @@ def test_pick_patch_compare_and_screenshots(server, driver):
     _settle(d)
     body = d.find_element(By.TAG_NAME, "body").text
     assert "Scores on this patch" in body, body[-1500:]
+    _leaflet(d, "compare", 3)  # true colour, prediction, label
     _check(d, "compare")

@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 
 from sr_core.errors import ArchiveError, PatchFormatError, SRCoreError
 from sr_core.io import extract_archive, load_eopatch, open_patches, write_eopatch
-from sr_core.io import fuzzing as F
+from tools import fuzz_readers as F
 
 FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 class HypothesisRng:
-    """:class:`sr_core.io.fuzzing.CaseRng` drawing from hypothesis (so failures shrink to small cases)."""
+    """:class:`tools.fuzz_readers.CaseRng` drawing from hypothesis (so failures shrink to small cases)."""
 
     def __init__(self, data: Any) -> None:
         self.data = data

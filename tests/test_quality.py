@@ -155,7 +155,7 @@ def test_l1c_unknown_level_and_missing_cloud_layer():
     assert L1C_WARNING in series_warnings(make_series(SEASON, level="L1C"))
     assert any("product level unknown" in x for x in series_warnings(make_series(SEASON, level="unknown")))
     w = series_warnings(make_series(SEASON, masks=False))
-    assert any(x.startswith("no cloud layer (CLP/CLM)") for x in w)
+    assert any(x.startswith("no cloud layer (CLM, CLP or SCL): every pixel is taken as clear") for x in w)
 
 
 def test_predictions_repeat_the_series_warnings_without_the_cloudy_frame_list():

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
+import secrets
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,39 +28,159 @@ class Keys:
     SKIP_CLOUDY = "skip_cloudy"
     DEVICE = "device"
     LAST_MCC = "last_mcc"  # dict path -> weighted MCC of the last prediction
+    SEASON = "season"  # prefix: f"{SEASON}:{patch path}" -> growing season (year) chosen on Predict & compare
     UPLOAD_DIR = "upload_dir"
     TEAM = "team"
+    BAD_LINK = "bad_link"  # set when the last ?patch= link was refused (the page says so instead of "no patch")
+
+
+COMPACT_CSS = """<style>
+.block-container, [data-testid="stMainBlockContainer"] { padding-top: 3.4rem; padding-bottom: 2rem; }
+h1 { font-size: 1.7rem !important; padding: 0.2rem 0 0.3rem 0 !important; }
+[data-testid="stMetricValue"] { font-size: 1.5rem; }
+</style>"""
 
 
 def page_setup(title: str, icon: str = "🛰️") -> None:
     st.set_page_config(page_title=f"{title} · S2 SR inspector", page_icon=icon, layout="wide")
+    st.html(COMPACT_CSS)  # a projector shows 1280 × 800: the main map or image belongs in the first screen
     sync_patch_from_url()
 
 
+# -- safe links -----------------------------------------------------------------------------------------------------------
+# A URL names a patch by its catalogue id only: the patch name (``eopatch-03``), ``name~hash`` when two folders share a
+# name, or ``up-<random>`` for an upload (held in the server-side upload store). A URL never carries a server path,
+# and nothing from a URL reaches the readers except through these look-ups. The benchmark's folders (its hidden
+# truth) are never listed or read by the app.
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,99}")
+_PATH_RE = re.compile(r"(?:(?<=^)|(?<=[\s'\"`(=:]))(?:~|[A-Za-z]:)?[/\\](?:[^\s'\"`,;)]*)")
+LINK_HELP = "Pick a patch from the catalogue on the **Home** page (map, table or name); links name patches, never folders."
+
+
+def redact(text: object) -> str:
+    """``text`` with every absolute path replaced by its last part (``…/name``): messages shown in the UI never carry a
+    server path."""
+
+    def short(m: re.Match) -> str:
+        parts = [q for q in re.split(r"[/\\]", m.group(0)) if q]
+        return f"…/{parts[-1]}" if parts else "…"
+
+    return _PATH_RE.sub(short, str(text))
+
+
+def folder_settings_allowed() -> bool:
+    """May this browser edit the list of real-data folders (server paths)? Only from the server itself when the app
+    listens on every interface, or as ``SR_CORE_FOLDER_SETTINGS=on|off`` says; never from a remote browser by default."""
+    import os
+
+    flag = os.environ.get("SR_CORE_FOLDER_SETTINGS", "").lower()
+    if flag in {"on", "1", "yes", "true"}:
+        return True
+    if flag in {"off", "0", "no", "false"}:
+        return False
+    try:
+        ip = st.context.ip_address
+    except Exception:  # no request context: a test or a script run
+        ip = None
+    return ip is None or ip in {"127.0.0.1", "::1"}
+
+
+def _benchmark_dirs() -> list[Path]:
+    from sr_core import paths
+
+    return [(paths.data_home(create=False) / "benchmark").resolve()]
+
+
+def off_limits(path: str | Path) -> bool:
+    """True for folders the app must never read: anything under ``$SR_CORE_HOME/benchmark`` and any benchmark
+    definition's hidden ``truth/`` (a ``truth`` folder beside a ``benchmark.json``), wherever it lies."""
+    try:
+        p = Path(path).resolve()
+    except (OSError, RuntimeError):
+        return True
+    for root in _benchmark_dirs():
+        if p == root or root in p.parents:
+            return True
+    return any(anc.name == "truth" and (anc.parent / "benchmark.json").exists() for anc in (p, *p.parents))
+
+
+@st.cache_resource
+def _upload_store() -> dict[str, str]:
+    """Opaque upload id (``up-<random>``) → extracted folder; server-side, so a link to an upload carries no path."""
+    return {}
+
+
+def register_upload(path: str | Path) -> str:
+    """The opaque id of an uploaded patch folder (created once per folder)."""
+    store = _upload_store()
+    key = str(Path(path))
+    for k, v in store.items():
+        if v == key:
+            return k
+    pid = f"up-{secrets.token_urlsafe(9).replace('_', 'x').replace('-', 'y')}"
+    store[pid] = key
+    return pid
+
+
+def patch_ids() -> dict[str, str]:
+    """Every id a link may name → its folder: catalogue patches and registered uploads."""
+    out = {r["id"]: r["path"] for r in catalog() if not r["error"]}
+    out.update({k: v for k, v in _upload_store().items() if not off_limits(v)})
+    return out
+
+
+def patch_id(path: str | Path | None) -> str | None:
+    """The link id of a selected folder (None when it has none: then no link is written)."""
+    if not path:
+        return None
+    key = str(path)
+    for k, v in patch_ids().items():
+        if v == key:
+            return k
+    return None
+
+
+def resolve_link(value: str | None) -> str | None:
+    """The folder a ``?patch=`` value names, or None. Only a look-up in :func:`patch_ids`: the value never touches the
+    file system."""
+    if not value or not _ID_RE.fullmatch(value):
+        return None
+    return patch_ids().get(value)
+
+
 def sync_patch_from_url() -> None:
-    """Deep links: ``?patch=<name or folder>`` selects that patch (the page itself is in the URL path)."""
+    """Deep links: ``?patch=<catalogue id>`` selects that patch (the page itself is in the URL path)."""
+    st.session_state[Keys.BAD_LINK] = False
     want = st.query_params.get("patch")
     if not want:
         return
     current = st.session_state.get(Keys.SELECTED)
-    if current and (Path(current).name == want or current == want):
+    if current and patch_id(current) == want:
         return
-    if Path(want).is_dir():
-        st.session_state[Keys.SELECTED] = want
+    path = resolve_link(want)
+    if path is not None:
+        st.session_state[Keys.SELECTED] = path
         return
-    matches = [r["path"] for r in catalog() if r["name"] == want and not r["error"]]
-    if matches:
-        st.session_state[Keys.SELECTED] = matches[0]
+    st.session_state.pop(Keys.SELECTED, None)  # never show another patch under a link that names something else
+    del st.query_params["patch"]
+    st.session_state[Keys.BAD_LINK] = True
+    if _ID_RE.fullmatch(want) and not want.startswith("up-"):
+        what = f"names patch **{want}**, which is not in the catalogue"
+    elif want.startswith("up-") and _ID_RE.fullmatch(want):
+        what = "names an upload that this server no longer holds (uploads are kept until the server restarts)"
     else:
-        st.warning(f"The link names patch {want!r}, which is not in the catalogue; pick one on the Home page.")
+        what = "does not name a catalogue patch: links cannot open folders or files on the server"
+    st.error(f"This link {what}. {LINK_HELP}", icon="🔗")
 
 
 def select_patch(path: str) -> None:
-    """Select a patch and record it in the URL (so the view can be shared and the back button works)."""
+    """Select a patch and record its id in the URL (so the view can be shared and the back button works)."""
     st.session_state[Keys.SELECTED] = path
-    names = [r["name"] for r in catalog() if not r["error"]]
-    name = Path(path).name
-    st.query_params["patch"] = name if names.count(name) == 1 else path
+    pid = patch_id(path)
+    if pid:
+        st.query_params["patch"] = pid
+    elif "patch" in st.query_params:
+        del st.query_params["patch"]
 
 
 @st.cache_resource(show_spinner="Reading the EOPatch …", max_entries=4)
@@ -76,15 +201,23 @@ def _derived(path: str, mtime: float) -> dict[str, np.ndarray]:
     return out
 
 
+def _checked(path: str | Path) -> Path:
+    if off_limits(path):
+        from sr_core.errors import ConfigError
+
+        raise ConfigError("this folder is not available in the app. " + LINK_HELP)
+    return Path(path)
+
+
 def derived_layers(path: str | Path) -> dict[str, np.ndarray]:
     """Per-patch layers every page needs (valid mask, cloud fraction per date, NDVI), computed once and shared."""
-    p = Path(path)
+    p = _checked(path)
     return _derived(str(p), p.stat().st_mtime)
 
 
 def load_patch(path: str | Path) -> Patch:
-    """Cached EOPatch loading (invalidated when the folder changes)."""
-    p = Path(path)
+    """Cached EOPatch loading (invalidated when the folder changes); never a benchmark folder."""
+    p = _checked(path)
     return _load(str(p), p.stat().st_mtime)
 
 
@@ -94,7 +227,18 @@ def catalog(extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
 
     from sr_core.catalog import build_catalog
 
-    return [{**asdict(s), "centre_lonlat": s.centre_lonlat} for s in build_catalog([Path(e) for e in extra])]
+    rows = [{**asdict(s), "centre_lonlat": s.centre_lonlat} for s in build_catalog([Path(e) for e in extra])]
+    rows = [r for r in rows if not off_limits(r["path"])]  # the benchmark's hidden truth is never listed
+    names = [r["name"] for r in rows]
+    for r in rows:  # the link id: the name, or name~hash when two folders share it
+        unique = names.count(r["name"]) == 1 and _ID_RE.fullmatch(r["name"]) and not r["name"].startswith("up-")
+        r["id"] = r["name"] if unique else f"{_slug(r['name'])}~{hashlib.sha256(r['path'].encode()).hexdigest()[:8]}"
+        r["error"] = redact(r["error"])
+    return rows
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip("._-~")[:60] or "patch"
 
 
 def source_badge(patch_or_source: Patch | str) -> None:
@@ -104,6 +248,17 @@ def source_badge(patch_or_source: Patch | str) -> None:
         st.warning("**SIMULATED data** — produced by sr_core's farmland simulator, not observed by Sentinel-2.", icon="🧪")
     else:
         st.success("**REAL data** — Sentinel-2 observations read from an EOPatch.", icon="🛰️")
+
+
+def patch_banner(p: Patch) -> None:
+    """One compact line: a SIMULATED / REAL badge, the patch caption and the attribution (the map stays in the first
+    screen at 1280 × 800)."""
+    if p.info.source.value == "simulated":
+        badge = (":orange-badge[🧪 SIMULATED data] <small>(sr_core's farmland simulator, not observed by Sentinel-2; "
+                 "not Copernicus data)</small>")
+    else:
+        badge = ":green-badge[🛰️ REAL data] <small>(contains modified Copernicus Sentinel data)</small>"
+    st.markdown(f"{badge}<br><small>{patch_caption(p)}</small>", unsafe_allow_html=True)
 
 
 def patch_caption(p: Patch) -> str:
@@ -119,17 +274,16 @@ def selected_patch(required: bool = True) -> Patch | None:
     path = st.session_state.get(Keys.SELECTED)
     if not path:
         if required:
-            st.info("No patch selected yet: pick one on the **Home** page (map or table).", icon="👈")
+            if not st.session_state.get(Keys.BAD_LINK):
+                st.info("No patch selected yet: pick one on the **Home** page (map or table).", icon="👈")
             st.stop()
         return None
-    if "patch" not in st.query_params:
-        names = [r["name"] for r in catalog() if not r["error"]]
-        name = Path(path).name
-        st.query_params["patch"] = name if names.count(name) == 1 else path
+    if "patch" not in st.query_params and (pid := patch_id(path)):
+        st.query_params["patch"] = pid
     try:
         return load_patch(path)
     except (SRCoreError, OSError) as exc:
-        st.error(f"Could not read {path}: {exc}")
+        st.error(f"Could not read patch {Path(path).name}: {redact(exc)}")
         st.stop()
     return None
 
@@ -138,9 +292,7 @@ def patch_header() -> tuple[Patch, str]:
     """The selected patch with its source badge, caption and attribution (stops with a hint when none is selected)."""
     patch = selected_patch()
     assert patch is not None
-    source_badge(patch)
-    st.markdown(patch_caption(patch))
-    attribution(patch)
+    patch_banner(patch)
     return patch, st.session_state[Keys.SELECTED]
 
 
@@ -173,6 +325,18 @@ def sidebar() -> None:
         st.caption("Data home: `$SR_CORE_HOME` (see README)")
 
 
+#: Class-map colours on every map: prediction and label must never share one.
+PRED_ON, LABEL_ON, OFF, IGNORED = (255, 150, 40), (90, 200, 90), (28, 28, 28), (130, 130, 130)
+
+
+def clearest_date(patch: Patch, among: Any = None) -> int:
+    """Index of the date with the most valid (clear, with data) pixels, optionally among the indices ``among``."""
+    valid = patch.valid_mask().mean(axis=(1, 2))
+    if among is not None:
+        valid = np.where(np.isin(np.arange(patch.n_dates), np.asarray(among)), valid, -1.0)
+    return int(np.argmax(valid))
+
+
 # -- predictions: computed once per (patch, predictor), shared across pages ------------------------------------------------
 PREDICTORS = {"model": "SR model (bundled)", "ndvi": "NDVI threshold (organisers' baseline)", "pixel": "10 m pixel baseline"}
 
@@ -182,33 +346,128 @@ def _prediction_store() -> dict[tuple, Any]:
     return {}
 
 
-def prediction_key(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False) -> tuple:
+@st.cache_resource
+def _prediction_locks() -> dict[tuple, threading.Lock]:
+    return {}
+
+
+_LOCKS_GUARD = threading.Lock()
+
+
+def prediction_key(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False,
+                   season: int | None = None) -> tuple:
+    """Cache key of one prediction; ``season`` None is the patch's default growing season (``choose_season``)."""
     p = Path(path)
-    return (str(p), p.stat().st_mtime, predictor, device if predictor == "model" else "cpu", uncertainty)
+    return (str(p), p.stat().st_mtime, predictor, device if predictor == "model" else "cpu", uncertainty,
+            None if season is None else int(season))
 
 
-def cached_prediction(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False):
-    return _prediction_store().get(prediction_key(path, predictor, device, uncertainty))
+def cached_prediction(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False,
+                      season: int | None = None):
+    return _prediction_store().get(prediction_key(path, predictor, device, uncertainty, season))
 
 
 def run_predictor(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False,
-                  progress: Any = None):
-    """Run (or fetch from the cache) one predictor on one patch. Raises SRCoreError on failure."""
+                  progress: Any = None, season: int | None = None):
+    """Run (or fetch from the cache) one predictor on one patch, on growing season ``season`` (None: the latest
+    complete one, see :func:`sr_core.prepare.choose_season`). Raises SRCoreError on failure. Computed once: a second
+    caller (another session, the background baselines) waits for the first one's result."""
     store = _prediction_store()
-    key = prediction_key(path, predictor, device, uncertainty)
+    key = prediction_key(path, predictor, device, uncertainty, season)
     if key in store:
         return store[key]
-    patch = load_patch(path)
-    if predictor == "model":
-        from sr_core.inference import predict
+    with _LOCKS_GUARD:
+        lock = _prediction_locks().setdefault(key, threading.Lock())
+    with lock:
+        if key in store:
+            return store[key]
+        patch = load_patch(path)
+        kw = {} if season is None else {"season": int(season)}
+        if predictor == "model":
+            from sr_core.inference import predict
 
-        pred = predict(patch, device=device, uncertainty=uncertainty, progress=progress)
-    else:
-        from sr_core.baselines import get_baseline
+            pred = predict(patch, device=device, uncertainty=uncertainty, progress=progress, **kw)
+        else:
+            from sr_core.baselines import get_baseline
 
-        pred = get_baseline(predictor)(patch)
-    store[key] = pred
+            pred = get_baseline(predictor)(patch, **kw)
+        store[key] = pred
     return pred
+
+
+BASELINES = ("ndvi", "pixel")
+
+
+@st.cache_resource
+def _background_jobs() -> dict[tuple, dict[str, Any]]:
+    return {}
+
+
+def start_baselines(path: str | Path, season: int | None = None) -> None:
+    """Both baselines (and their scores) on a background thread at the lowest CPU priority: the page, its map and the
+    model's own scores come first; :func:`baselines_pending` says when they are done."""
+    jobs = _background_jobs()
+    key = (str(path), season)
+    with _LOCKS_GUARD:
+        if key in jobs and jobs[key]["thread"].is_alive():
+            return
+        todo = [b for b in BASELINES if cached_prediction(path, b, season=season) is None]
+        if not todo:
+            return
+        job: dict[str, Any] = {"errors": {}}
+
+        def work() -> None:
+            import contextlib
+            import os
+
+            with contextlib.suppress(AttributeError, OSError):  # this thread only (a Linux thread is a task): the
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # browser and other pages come first
+            for b in todo:
+                try:
+                    run_predictor(path, b, season=season)
+                    scores_for(path, b, season=season)
+                except SRCoreError as exc:
+                    job["errors"][b] = redact(exc)
+                except Exception as exc:  # never a silent thread death: the page shows what went wrong
+                    job["errors"][b] = f"{type(exc).__name__}: {redact(exc)}"
+
+        job["thread"] = threading.Thread(target=work, name=f"baselines:{Path(path).name}", daemon=True)
+        jobs[key] = job
+        job["thread"].start()
+
+
+def baselines_pending(path: str | Path, season: int | None = None) -> bool:
+    job = _background_jobs().get((str(path), season))
+    return bool(job and job["thread"].is_alive())
+
+
+def baseline_errors(path: str | Path, season: int | None = None) -> dict[str, str]:
+    job = _background_jobs().get((str(path), season))
+    return dict(job["errors"]) if job else {}
+
+
+def wait_for_baselines(path: str | Path, season: int | None = None, timeout: float | None = None) -> None:
+    job = _background_jobs().get((str(path), season))
+    if job:
+        job["thread"].join(timeout)
+
+
+@st.cache_resource(max_entries=4)
+def _label_layout(path: str, mtime: float) -> tuple[Any, np.ndarray]:
+    from sr_core.metrics import parcel_layout, weight_map_from_layout
+
+    patch = _load(path, mtime)
+    layout = parcel_layout(patch.cultivated)
+    weights = weight_map_from_layout(layout, patch.not_declared)
+    weights.flags.writeable = False
+    return layout, weights
+
+
+def label_layout(path: str | Path) -> tuple[Any, np.ndarray]:
+    """The label's parcel layout and weight map (:mod:`sr_core.metrics`), computed once per patch: the weight-map layer
+    and every predictor's scores share them."""
+    p = _checked(path)
+    return _label_layout(str(p), p.stat().st_mtime)
 
 
 @st.cache_resource
@@ -216,19 +475,54 @@ def _score_store() -> dict[tuple, Any]:
     return {}
 
 
-def scores_for(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False):
-    """:class:`sr_core.metrics.Scores` of a cached prediction against the patch labels (None when either is missing)."""
-    from sr_core.metrics import evaluate_patch
+def cached_scores(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False,
+                  season: int | None = None):
+    """Scores already computed (by :func:`scores_for`), else None: never computes."""
+    return _score_store().get(prediction_key(path, predictor, device, uncertainty, season))
 
-    pred = cached_prediction(path, predictor, device, uncertainty)
+
+def in_fragment_rerun() -> bool:
+    """True while a fragment reruns on its own (not the whole page)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx and getattr(ctx, "fragment_ids_this_run", None))
+
+
+def scores_for(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False,
+               season: int | None = None):
+    """:class:`sr_core.metrics.Scores` of a cached prediction against the patch labels (None when either is missing)."""
+    from sr_core.metrics import evaluate
+
+    pred = cached_prediction(path, predictor, device, uncertainty, season)
     patch = load_patch(path)
     if pred is None or not patch.has_labels:
         return None
-    key = prediction_key(path, predictor, device, uncertainty)
+    key = prediction_key(path, predictor, device, uncertainty, season)
     store = _score_store()
     if key not in store:
-        store[key] = evaluate_patch(patch, pred)
+        layout, weights = label_layout(path)
+        store[key] = evaluate(patch.cultivated, pred, patch.not_declared, weights=weights, layout=layout,
+                              name=patch.name)
     return store[key]
+
+
+def output_file(pred: Any, patch: Patch, kind: str):
+    """A download button's data: a function that writes the prediction's ``kind`` output ("submission" GeoTIFF,
+    "probability" GeoTIFF or "fields" GeoPackage) and returns its bytes, run only when the button is clicked."""
+
+    def make() -> bytes:
+        from sr_core.export import write_fields_gpkg
+        from sr_core.io.submission import write_probability, write_submission
+
+        with tempfile.TemporaryDirectory() as tmp:
+            if kind == "submission":
+                return write_submission(pred, patch, tmp).read_bytes()
+            if kind == "probability":
+                return write_probability(pred, patch, tmp).read_bytes()
+            return write_fields_gpkg(pred, Path(tmp) / f"{patch.name}_fields.gpkg").read_bytes()
+
+    return make
 
 
 def attribution(patch: Patch) -> None:

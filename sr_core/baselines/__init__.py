@@ -40,4 +40,17 @@ def get_baseline(name: str) -> Callable[..., Any]:
     return getattr(mod, func)
 
 
-__all__ = ["BASELINES", "get_baseline"]
+def load_baseline(name: str, model: Any = None, **kwargs: Any) -> Callable[[Any], Any]:
+    """A ready predictor ``f(patch) -> Prediction`` for baseline ``name``: its model file (``model``, default the
+    bundled one; the pixel baseline only) loaded once, ``kwargs`` (e.g. ``season``) passed on every call. Raises
+    :class:`ModelError` for an unknown or absent baseline, or an unreadable model file."""
+    fn = get_baseline(name)
+    if name == "pixel":
+        import sys
+
+        weights = sys.modules[fn.__module__].load_pixel_baseline(model)
+        return lambda patch: fn(patch, model=weights, **kwargs)
+    return lambda patch: fn(patch, **kwargs)
+
+
+__all__ = ["BASELINES", "get_baseline", "load_baseline"]

@@ -26,6 +26,7 @@ import numpy as np
 from ..bands import NIR, RED
 from ..patch import SCALE, Patch
 from ..prediction import Prediction
+from ..prepare import input_record, input_warnings, prepare_input
 
 VALID_FRACTION = 0.95  #: a frame is used when more than this share of its pixels is valid
 NDVI_LOW = 0.4  #: cultivated where NDVI_LOW < NDVI ≤ NDVI_HIGH
@@ -104,13 +105,18 @@ def mean_ndvi(patch: Patch, frames: np.ndarray) -> np.ndarray:
         return np.nanmean(ndvi, axis=0).astype(np.float32)
 
 
-def ndvi_baseline(patch: Patch, *, low: float = NDVI_LOW, high: float = NDVI_HIGH) -> Prediction:
+def ndvi_baseline(patch: Patch, *, low: float = NDVI_LOW, high: float = NDVI_HIGH, season: int | None = None) -> Prediction:
     """The organisers' dummy predictor: cultivated where ``low`` < bicubic-upsampled mean NDVI ≤ ``high``.
 
+    The patch goes through the model's input path first (:func:`sr_core.prepare.prepare_input`: one growing
+    season, SCL clouds where CLM / CLP are absent), so both see the same dates.
+
     ``proba`` is the 0/1 map (as float32); ``extra`` holds ``ndvi`` (the upsampled mean NDVI, 4H × 4W float32),
-    ``mean_ndvi_10m`` (H × W), ``frames_used`` (indices) and ``valid_fraction`` (per frame).
+    ``mean_ndvi_10m`` (H × W), ``frames_used`` (indices into the season's dates, which ``extra['input']``
+    describes), ``dates_used`` (their ISO dates) and ``valid_fraction`` (per season date).
     """
     t0 = time.perf_counter()
+    patch = prepare_input(patch, season)
     frames, frac, notes = select_frames(patch)
     ndvi10 = mean_ndvi(patch, frames)
     ndvi25 = upsample_bicubic(ndvi10, SCALE)
@@ -124,9 +130,10 @@ def ndvi_baseline(patch: Patch, *, low: float = NDVI_LOW, high: float = NDVI_HIG
         predictor="baseline:ndvi",
         device="cpu",
         seconds=time.perf_counter() - t0,
-        warnings=tuple(notes),
+        warnings=tuple([*input_warnings(patch), *notes]),
         extra={"ndvi": ndvi25, "mean_ndvi_10m": ndvi10, "frames_used": tuple(int(i) for i in frames),
-               "valid_fraction": frac.astype(np.float32)},
+               "dates_used": tuple(patch.timestamps[int(i)].date().isoformat() for i in frames),
+               "valid_fraction": frac.astype(np.float32), "input": input_record(patch)},
     )
 
 

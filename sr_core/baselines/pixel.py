@@ -44,6 +44,7 @@ from ..errors import ModelError
 from ..patch import SCALE, Patch
 from ..paths import MODELS_DIR
 from ..prediction import Prediction
+from ..prepare import input_record, input_warnings, prepare_input
 from .ndvi import upsample_bicubic
 
 FORMAT = "sr_core.pixel_baseline"
@@ -325,10 +326,12 @@ def _default_model() -> PixelBaseline:
 # ---------------------------------------------------------------------------------------------------------------
 # Prediction
 # ---------------------------------------------------------------------------------------------------------------
-def pixel_baseline(patch: Patch, model: PixelBaseline | None = None) -> Prediction:
+def pixel_baseline(patch: Patch, model: PixelBaseline | None = None, season: int | None = None) -> Prediction:
     """The 10 m pixel baseline's prediction for ``patch``: P(cultivated) per 10 m pixel, bicubic ×4, clipped to
-    0–1, with the model's threshold. ``extra`` holds ``proba_10m`` (H × W) and ``n_clear`` (clear dates per pixel)."""
+    0–1, with the model's threshold. ``extra`` holds ``proba_10m`` (H × W) and ``n_clear`` (clear dates per pixel).
+    The patch goes through the model's input path first (:func:`sr_core.prepare.prepare_input`)."""
     t0 = time.perf_counter()
+    patch = prepare_input(patch, season)
     model = model if model is not None else _default_model()
     feats = pixel_features(patch)
     p10 = model.predict_10m(feats)
@@ -341,8 +344,8 @@ def pixel_baseline(patch: Patch, model: PixelBaseline | None = None) -> Predicti
                      "cloudy observations there")
     return Prediction(
         proba=proba, bbox=patch.bbox, name=patch.name, threshold=model.threshold, predictor="baseline:pixel",
-        device="cpu", seconds=time.perf_counter() - t0, warnings=tuple(notes),
-        extra={"proba_10m": p10, "n_clear": n_clear.astype(np.int16)},
+        device="cpu", seconds=time.perf_counter() - t0, warnings=tuple([*input_warnings(patch), *notes]),
+        extra={"proba_10m": p10, "n_clear": n_clear.astype(np.int16), "input": input_record(patch)},
     )
 
 

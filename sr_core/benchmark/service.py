@@ -2,7 +2,8 @@
 
 :func:`submit` does, in order (nothing is written before step 5, and step 5 is one transaction):
 
-1. check the team name and hash the archive (SHA-256);
+1. check the team name and hash the archive (SHA-256), then the team's token (:meth:`Leaderboard.authenticate`):
+   a missing, wrong or revoked token → ``unauthorized``, nothing scored, the attempt in the admin's audit log;
 2. a scored submission of the same team with the same hash → ``duplicate`` (reported with the earlier scores, not
    scored or recorded again);
 3. the team's scored submissions within the rate-limit window (``$SR_CORE_RATE_LIMIT``, default 5 per hour) →
@@ -12,15 +13,21 @@
    the per-patch confusion counts pooled into the public half, the private half and all patches;
 5. :meth:`Leaderboard.record`: duplicate and rate-limit checks again and the insert, in one transaction.
 
-Invalid archives are recorded as ``rejected`` with their messages (a team's history shows them; they count for
-neither the standings nor the rate limit). No bad archive raises: every problem becomes a message.
+Invalid archives are ``rejected`` with their messages: the team sees them at once, the admin's audit log keeps
+them, the public tables do not (they count for neither the standings nor the rate limit). An unexpected exception
+while scoring is ours, not the team's: it is logged with its traceback (``logging``, logger
+``sr_core.benchmark.service``) and in the audit log, the result is ``error``, nothing is recorded and nothing is
+charged to the team. No bad archive raises: every problem becomes a message.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import re
 import time
+import traceback
 import unicodedata
 import zipfile
 from collections.abc import Callable, Sequence
@@ -29,9 +36,29 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import SRCoreError, SubmissionError
+from ..errors import ArchiveError, SRCoreError, SubmissionError
 from .definition import PRIVATE, PUBLIC, Benchmark, load_benchmark, strip_labels
-from .store import REFERENCE_PREFIX, STATUS_REJECTED, STATUS_SCORED, Leaderboard, NewSubmission, RateLimit, SubmissionRow
+from .store import (
+    EVENT_AUTH_FAILED,
+    EVENT_INTERNAL_ERROR,
+    EVENT_REFUSED,
+    REFERENCE_PREFIX,
+    STATUS_REJECTED,
+    STATUS_SCORED,
+    Leaderboard,
+    NewSubmission,
+    RateLimit,
+    SubmissionRow,
+    TeamAuth,
+    TeamAuthError,
+)  # fmt: skip
+
+log = logging.getLogger(__name__)
+STATUS_UNAUTHORIZED = "unauthorized"  #: missing, wrong or revoked team token: nothing scored or recorded
+STATUS_ERROR = "error"  #: our own failure while scoring: nothing recorded, nothing charged to the team
+#: OS errors that are the server's trouble (full or read-only disk, permissions, limits), not the upload's
+_OUR_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EMFILE, errno.ENFILE,
+                  errno.ENOMEM}
 
 MAX_TEAM_NAME = 40
 #: reference rows: predictor key → reserved team name
@@ -89,6 +116,7 @@ class ArchiveScore:
     overall: float | None = None
     per_patch: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    internal_error: str | None = None  #: traceback of an error of ours (not the archive's); then valid is False
 
 
 def _counts(c: Any) -> dict[str, float]:
@@ -113,6 +141,10 @@ def score_archive(archive: str | Path, benchmark: Benchmark) -> ArchiveScore:
     scored with :func:`sr_core.io.submission.score_submission`. Public / private / overall scores pool the weighted
     confusion counts of the patches of that half (all patches for overall) in name order — the overall score is
     exactly ``python -m sr_core score ARCHIVE --truth TRUTH``'s.
+
+    Problems of the archive (unsafe, unreadable, wrong files: :class:`ArchiveError` / :class:`SubmissionError`
+    and the validation's findings) make it invalid with ``problems``; anything else (a bug, a full disk, an
+    unreadable truth file) is ours: logged with its traceback and returned with ``internal_error`` set.
     """
     from ..io.archive import extract_archive
     from ..io.submission import scratch_dir
@@ -125,11 +157,20 @@ def score_archive(archive: str | Path, benchmark: Benchmark) -> ArchiveScore:
         with scratch_dir("submission") as tmp:
             extract_archive(path, tmp / "x", **archive_limits(benchmark))
             return _score_folder(tmp / "x", benchmark, t0)
-    except SRCoreError as exc:  # unsafe or unreadable archive: refused before anything was scored
-        return ArchiveScore(False, [str(exc)], 0, seconds=time.perf_counter() - t0)
-    except Exception as exc:  # a malformed upload must never crash the caller
-        return ArchiveScore(False, [f"{path.name}: could not be read ({type(exc).__name__}: {str(exc)[:300]})"],
-                            0, seconds=time.perf_counter() - t0)
+    except (ArchiveError, SubmissionError) as exc:
+        if not _our_os_error(exc):  # unsafe or unreadable archive: refused before anything was scored
+            return ArchiveScore(False, [str(exc)], 0, seconds=time.perf_counter() - t0)
+        log.error("scoring %s: the server could not extract it (%s)", path.name, exc)
+        return ArchiveScore(False, [], 0, seconds=time.perf_counter() - t0, internal_error=f"{type(exc).__name__}: {exc}")
+    except Exception:  # ours: the upload was checked file by file, so this is a bug or the server's trouble
+        log.exception("scoring %s failed inside sr_core (an error of ours, not charged to the team)", path.name)
+        return ArchiveScore(False, [], 0, seconds=time.perf_counter() - t0, internal_error=traceback.format_exc())
+
+
+def _our_os_error(exc: BaseException) -> bool:
+    """Whether an archive error was caused by the server's disk or limits (its OSError context tells)."""
+    ctx = exc.__cause__ or exc.__context__
+    return isinstance(ctx, OSError) and ctx.errno in _OUR_OS_ERRORS
 
 
 def _score_folder(folder: Path, benchmark: Benchmark, t0: float) -> ArchiveScore:
@@ -160,7 +201,8 @@ def _score_folder(folder: Path, benchmark: Benchmark, t0: float) -> ArchiveScore
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass
 class SubmitResult:
-    """What happened to a submission: ``status`` is ``scored``, ``rejected``, ``duplicate`` or ``rate_limited``.
+    """What happened to a submission: ``status`` is ``scored``, ``rejected`` (the archive's problems),
+    ``duplicate``, ``rate_limited``, ``unauthorized`` (missing, wrong or revoked token) or ``error`` (ours).
 
     ``public_wmcc`` is what a participant sees; ``private_wmcc`` is kept for the admin (``to_dict(private=True)``).
     """
@@ -181,6 +223,7 @@ class SubmitResult:
     duplicate_of: SubmissionRow | None = None
     seconds: float = 0.0
     attempts: int = 0  #: database transaction attempts (> 1: a lock was met and retried)
+    audit_id: int | None = None  #: the admin's audit-log line of a refusal or error (the reference to quote)
 
     @property
     def accepted(self) -> bool:
@@ -190,7 +233,8 @@ class SubmitResult:
         d = {"status": self.status, "team": self.team, "message": self.message, "submission_id": self.submission_id,
              "public_wmcc": self.public_wmcc, "n_files": self.n_files, "problems": list(self.problems),
              "sha256": self.sha256, "file_name": self.file_name, "benchmark_id": self.benchmark_id,
-             "retry_after_s": self.retry_after_s, "seconds": round(self.seconds, 3), "attempts": self.attempts}
+             "retry_after_s": self.retry_after_s, "seconds": round(self.seconds, 3), "attempts": self.attempts,
+             "audit_id": self.audit_id}
         if self.duplicate_of is not None:
             d["duplicate_of"] = self.duplicate_of.to_dict(private=private)
         if private:
@@ -216,6 +260,7 @@ def submit(
     archive: str | Path,
     team: str,
     *,
+    token: str | None = None,
     benchmark: Benchmark | None = None,
     board: Leaderboard | None = None,
     file_name: str | None = None,
@@ -225,12 +270,33 @@ def submit(
 ) -> SubmitResult:
     """Validate, score and record ``archive`` (a .zip / .tar.gz of ``eopatch-XX.tif``, or a folder of them) for ``team``.
 
+    ``token``: the team's secret token (checked before anything is scored; references need none).
     ``file_name``: the name shown in the history (default the archive's). ``reference=True``: a reference row
     (reserved ``★`` name, no rate limit). ``rate_limit`` default ``$SR_CORE_RATE_LIMIT``. ``hook(stage)`` is
     called at ``"scoring"``, ``"scored"`` and ``"in_transaction"`` (just before the commit), for the reliability
     script. Raises only for a bad team name, a missing archive or an unusable database; everything wrong with
-    the archive itself is returned as a ``rejected`` result.
+    the archive itself is returned as a ``rejected`` result. Each outcome is logged (INFO; an error of ours: ERROR).
     """
+    res = _submit(archive, team, token=token, benchmark=benchmark, board=board, file_name=file_name,
+                  reference=reference, rate_limit=rate_limit, hook=hook)
+    log.log(logging.ERROR if res.status == STATUS_ERROR else logging.INFO,
+            "submission %r from %s (SHA-256 %s…): %s in %.2f s%s", res.file_name, res.team, res.sha256[:12], res.status,
+            res.seconds, f" (audit #{res.audit_id})" if res.audit_id is not None else "")
+    return res
+
+
+def _submit(
+    archive: str | Path,
+    team: str,
+    *,
+    token: str | None,
+    benchmark: Benchmark | None,
+    board: Leaderboard | None,
+    file_name: str | None,
+    reference: bool,
+    rate_limit: RateLimit | None,
+    hook: Hook | None,
+) -> SubmitResult:
     t0 = time.perf_counter()
     bm = benchmark or load_benchmark()
     lb = board or Leaderboard()
@@ -241,6 +307,16 @@ def submit(
     sha = sha256_file(path) if path.is_file() else _folder_hash(path)
     fname = clean_file_name(file_name or path.name)
     limit = None if reference else (rate_limit or RateLimit.from_env())
+    audit = {"benchmark_id": bm.id, "sha256": sha, "file_name": fname}
+    auth: TeamAuth | None = None
+    if not reference:
+        try:
+            auth = lb.authenticate(name, token)
+        except TeamAuthError as exc:
+            aid = lb.audit(EVENT_AUTH_FAILED, team=name, **audit, detail=f"{exc.reason}: {exc}")
+            return SubmitResult(status=STATUS_UNAUTHORIZED, team=name, **audit, message=f"refused: {exc}",
+                                seconds=time.perf_counter() - t0, audit_id=aid)
+        name = auth.name  # the registered spelling
     base = {"team": name, "sha256": sha, "file_name": fname, "benchmark_id": bm.id}
 
     dup = lb.find_duplicate(name, bm.id, sha)
@@ -256,25 +332,41 @@ def submit(
     sc = score_archive(path, bm)
     if hook:
         hook("scored")
+    team_id = None if auth is None else auth.team_id
+    if sc.internal_error is not None:
+        aid = lb.audit(EVENT_INTERNAL_ERROR, team=name, team_id=team_id, **audit, detail=sc.internal_error)
+        return SubmitResult(
+            status=STATUS_ERROR, **base, n_files=sc.n_files, audit_id=aid,
+            message=("the server failed while scoring this archive — an error on our side, not a problem of your "
+                     "archive; nothing was recorded and it does not count against your rate limit. Send it again "
+                     f"later; if it keeps failing, tell the organisers (reference: audit #{aid})"),
+            seconds=time.perf_counter() - t0,
+        )  # fmt: skip
+    if not sc.valid:
+        aid = lb.audit(EVENT_REFUSED, team=name, team_id=team_id, **audit, detail="\n".join(sc.problems))
+        return SubmitResult(
+            status=STATUS_REJECTED, **base, n_files=sc.n_files, problems=sc.problems, audit_id=aid,
+            message=f"refused: {len(sc.problems)} problem(s) found; nothing was scored — fix them and submit again",
+            seconds=time.perf_counter() - t0,
+        )  # fmt: skip
     new = NewSubmission(
-        team=name, benchmark_id=bm.id, sha256=sha, file_name=fname, n_files=sc.n_files,
-        status=STATUS_SCORED if sc.valid else STATUS_REJECTED, public_wmcc=sc.public, private_wmcc=sc.private,
-        overall_wmcc=sc.overall, per_patch=sc.per_patch if sc.valid else None,
-        error=None if sc.valid else "\n".join(sc.problems), seconds=sc.seconds, is_reference=reference,
+        team=name, benchmark_id=bm.id, sha256=sha, file_name=fname, n_files=sc.n_files, status=STATUS_SCORED,
+        public_wmcc=sc.public, private_wmcc=sc.private, overall_wmcc=sc.overall, per_patch=sc.per_patch,
+        seconds=sc.seconds, is_reference=reference,
     )  # fmt: skip
     before_commit = (lambda _id: hook("in_transaction")) if hook else None
-    out = lb.record(new, rate_limit=limit, before_commit=before_commit)
+    out = lb.record(new, rate_limit=limit, before_commit=before_commit, auth=auth)
+    if out.status == "unauthorized":
+        msg = (f"refused: the token of team {name!r} was revoked or replaced while the archive was being scored; "
+               "nothing was recorded — ask the benchmark admin for the current token")
+        aid = lb.audit(EVENT_AUTH_FAILED, team=name, team_id=team_id, **audit, detail=f"revoked during scoring: {msg}")
+        return SubmitResult(status=STATUS_UNAUTHORIZED, **base, message=msg, seconds=time.perf_counter() - t0,
+                            attempts=out.attempts, audit_id=aid)
     if out.status == "duplicate" and out.duplicate_of is not None:
         return _duplicate(base, out.duplicate_of, t0, out.attempts)
     if out.status == "rate_limited":
         n = int(out.extra.get("recent", limit.max_count if limit else 0))
         return _limited(base, n, limit or RateLimit(), out.retry_after_s or 0.0, t0, out.attempts)
-    if not sc.valid:
-        return SubmitResult(
-            status=STATUS_REJECTED, **base, submission_id=out.submission_id, n_files=sc.n_files, problems=sc.problems,
-            message=f"refused: {len(sc.problems)} problem(s) found; nothing was scored — fix them and submit again",
-            seconds=time.perf_counter() - t0, attempts=out.attempts,
-        )  # fmt: skip
     return SubmitResult(
         status=STATUS_SCORED, **base, submission_id=out.submission_id, public_wmcc=sc.public, private_wmcc=sc.private,
         overall_wmcc=sc.overall, n_files=sc.n_files,
@@ -407,6 +499,7 @@ def history(team: str, *, benchmark: Benchmark | None = None, board: Leaderboard
 
 
 __all__ = [
-    "REFERENCE_TEAMS", "ArchiveScore", "ReferenceOutcome", "SubmitResult", "check_team_name", "clean_file_name",
+    "REFERENCE_TEAMS", "STATUS_ERROR", "STATUS_UNAUTHORIZED", "ArchiveScore", "ReferenceOutcome", "SubmitResult",
+    "check_team_name", "clean_file_name",
     "compute_references", "history", "pack_submission", "score_archive", "sha256_file", "submit",
 ]  # fmt: skip

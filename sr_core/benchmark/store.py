@@ -16,12 +16,26 @@ Durability and concurrency (what "never loses a submission" rests on):
   :class:`LeaderboardBusyError` — a one-line "try again" message, never a traceback;
 * a team submits the same archive (same SHA-256) to the same benchmark once: a partial unique index
   ``(team, benchmark, sha256) WHERE status = 'scored'`` makes a second copy impossible even under races.
+
+Who may submit (schema version 2):
+
+* a team exists only once the admin registers it (:meth:`Leaderboard.register_team`), which issues its secret
+  token; only a salted scrypt hash is stored (:mod:`.credentials`). A submission is recorded only when its token
+  matches, checked once before scoring and again inside the recording transaction (a token revoked or rotated
+  meanwhile stops it); reference rows (``★ …``) are written by the organiser's own process and need none;
+* only scored submissions are stored in ``submissions``: a refused upload, a failed token check or an error of
+  our own while scoring goes to the admin's ``audit_log`` and leaves no public trace; a team appears in the
+  standings after its first scored submission;
+* a database of schema version 1 is migrated in place when first opened: the token columns and the audit log are
+  added, rejected rows move to the audit log; teams from before tokens have none until the admin runs
+  ``benchmark rotate TEAM`` (their submissions are refused with that instruction until then).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 import random
@@ -35,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, SRCoreError
+from .credentials import CredentialError, hash_secret, verify_secret
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -42,7 +57,7 @@ if TYPE_CHECKING:
 ENV_DB_URL = "SR_CORE_DB_URL"
 ENV_RATE_LIMIT = "SR_CORE_RATE_LIMIT"
 DB_FILE = "leaderboard.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  #: 2: team tokens, audit log, rejected uploads no longer in ``submissions``
 BUSY_TIMEOUT_S = 30.0  #: how long SQLite waits for the write lock before reporting "locked"
 MAX_ATTEMPTS = 8  #: transaction attempts before LeaderboardBusyError reaches the user
 DEFAULT_RATE_LIMIT = "5/hour"
@@ -50,10 +65,29 @@ DEFAULT_RATE_LIMIT = "5/hour"
 STATUS_SCORED = "scored"
 STATUS_REJECTED = "rejected"
 REFERENCE_PREFIX = "★ "  #: reserved prefix of reference rows ("★ model", "★ baseline:ndvi")
+ADMIN_HASH_KEY = "admin_token_hash"  #: meta row holding the admin credential's hash
+_PG_SCHEMA_LOCK = 7_201_319  #: advisory lock key serialising schema creation / migration on PostgreSQL
+
+log = logging.getLogger(__name__)
+
+#: audit-log events
+EVENT_REGISTER, EVENT_ROTATE, EVENT_REVOKE = "register", "rotate", "revoke"
+EVENT_REFUSED, EVENT_AUTH_FAILED, EVENT_INTERNAL_ERROR = "refused", "auth_failed", "internal_error"
+EVENT_ADMIN_INIT, EVENT_ADMIN_READ, EVENT_MIGRATED = "admin_init", "admin_read", "migrated"
 
 
 class LeaderboardBusyError(SRCoreError, RuntimeError):
     """The database stayed locked through every retry (nothing was recorded); the submission can be sent again."""
+
+
+class TeamAuthError(CredentialError):
+    """A submission's team and token do not go together. ``reason``: ``missing``, ``mismatch`` (wrong token or
+    no such team — one message for both, so names cannot be probed), ``no_token`` (a team from before tokens),
+    ``revoked``."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def utcnow() -> datetime:
@@ -132,6 +166,9 @@ def _schema() -> tuple[Any, Any, Any, Any]:
         Column("name_key", sa.String(64), nullable=False, unique=True),  # case-folded: "Team A" and "team a" are one team
         Column("is_reference", sa.Boolean, nullable=False, default=False),
         Column("created_at", sa.DateTime, nullable=False),
+        Column("token_hash", sa.String(255)),  # salted scrypt hash of the team token; NULL: never issued
+        Column("token_issued_at", sa.DateTime),
+        Column("revoked_at", sa.DateTime),  # set: the token was revoked (the hash stays, to say so)
     )  # fmt: skip
     subs = sa.Table(
         "submissions", md,
@@ -154,10 +191,25 @@ def _schema() -> tuple[Any, Any, Any, Any]:
         sa.Index("ix_submission_team_time", "team_id", "created_at"),
         sa.Index("ix_submission_benchmark", "benchmark_id", "status"),
     )  # fmt: skip
-    return md, meta, teams, subs
+    audit = sa.Table(
+        "audit_log", md,
+        Column("id", sa.Integer, primary_key=True),
+        Column("created_at", sa.DateTime, nullable=False),
+        Column("event", sa.String(32), nullable=False),
+        Column("team", sa.String(64)),  # as given (may be a name nobody registered)
+        Column("team_id", sa.Integer),
+        Column("benchmark_id", sa.String(64)),
+        Column("sha256", sa.String(64)),
+        Column("file_name", sa.String(255)),
+        Column("detail", sa.Text),
+        sa.Index("ix_audit_time", "created_at"),
+    )  # fmt: skip
+    return md, meta, teams, subs, audit
 
 
-_MD, _META, TEAMS, SUBMISSIONS = _schema()
+_MD, _META, TEAMS, SUBMISSIONS, AUDIT = _schema()
+#: columns added by schema version 2 (added in place to a version-1 database)
+_V2_TEAM_COLUMNS = ("token_hash", "token_issued_at", "revoked_at")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -216,7 +268,9 @@ class SubmissionRow:
 class Standing:
     """A team's line of the leaderboard.
 
-    ``best_public``: its best public-half score (references: their latest score); ``ranked_id`` the submission
+    Only teams with at least one scored submission have a line (a registered team that never scored, or whose
+    uploads were all refused, is not shown). ``best_public``: its best public-half score (references: their latest
+    score); ``ranked_id`` the submission
     that score came from (ties: the earliest); ``private_of_ranked`` that submission's private-half score, which is
     what :meth:`Leaderboard.standings` ranks by with ``by="private"`` (teams cannot cherry-pick on the hidden half).
     """
@@ -228,7 +282,6 @@ class Standing:
     private_of_ranked: float | None
     best_private: float | None
     n_scored: int
-    n_rejected: int
     last_at: datetime | None
 
     def to_dict(self, *, private: bool = False) -> dict[str, Any]:
@@ -241,8 +294,58 @@ class Standing:
 
 
 @dataclass(frozen=True)
+class TeamAuth:
+    """A team whose token was checked: its id, registered name and the hash the token matched."""
+
+    team_id: int
+    name: str
+    token_hash: str
+
+
+@dataclass(frozen=True)
+class TeamInfo:
+    """A team as the admin sees it (never the token, only whether one is active)."""
+
+    id: int
+    name: str
+    is_reference: bool
+    created_at: datetime
+    token: str  #: ``active``, ``revoked``, ``none`` (a team from before tokens) or ``reference``
+    token_issued_at: datetime | None
+    revoked_at: datetime | None
+    n_scored: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("created_at", "token_issued_at", "revoked_at"):
+            d[k] = None if d[k] is None else d[k].strftime("%Y-%m-%dT%H:%M:%SZ")
+        return d
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the admin's audit log."""
+
+    id: int
+    created_at: datetime
+    event: str
+    team: str | None
+    team_id: int | None
+    benchmark_id: str | None
+    sha256: str | None
+    file_name: str | None
+    detail: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["created_at"] = self.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return d
+
+
+@dataclass(frozen=True)
 class RecordOutcome:
-    """What :meth:`Leaderboard.record` did: ``recorded`` / ``duplicate`` / ``rate_limited``."""
+    """What :meth:`Leaderboard.record` did: ``recorded`` / ``duplicate`` / ``rate_limited`` / ``unauthorized``
+    (the team's token was revoked or rotated between the check and the transaction)."""
 
     status: str
     submission_id: int | None = None
@@ -377,12 +480,58 @@ class Leaderboard:
         raise AssertionError("unreachable")
 
     def _create_schema(self) -> None:
+        """Create the tables (fresh database) or migrate an older schema in place, in one transaction."""
         from sqlalchemy import insert, select
 
         with self._write.begin() as conn:
+            if conn.dialect.name == "postgresql":  # concurrent first openers: one creates / migrates, the others wait
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_SCHEMA_LOCK})")
             _MD.create_all(conn, checkfirst=True)
-            if conn.execute(select(_META.c.value).where(_META.c.key == "schema_version")).first() is None:
+            row = conn.execute(select(_META.c.value).where(_META.c.key == "schema_version")).first()
+            if row is None:
                 conn.execute(insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                return
+            version = int(row[0])
+            if version > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"leaderboard database {self.display_url} has schema version {version}, newer than this sr_core "
+                    f"understands ({SCHEMA_VERSION}); upgrade sr_core before opening it"
+                )
+            if version < 2:
+                self._migrate_v1(conn)
+
+    def _migrate_v1(self, conn: Connection) -> None:
+        """Version 1 → 2: token columns on ``teams``, the audit log (created by ``create_all``), rejected rows
+        moved from ``submissions`` to the audit log. Runs inside the schema transaction: all or nothing."""
+        import sqlalchemy as sa
+
+        have = {c["name"] for c in sa.inspect(conn).get_columns("teams")}
+        for name in _V2_TEAM_COLUMNS:
+            if name not in have:
+                col = TEAMS.c[name]
+                conn.exec_driver_sql(f"ALTER TABLE teams ADD COLUMN {name} {col.type.compile(dialect=conn.dialect)}")
+        rejected = conn.execute(
+            sa.select(SUBMISSIONS.c.id, SUBMISSIONS.c.created_at, TEAMS.c.name, TEAMS.c.id, SUBMISSIONS.c.benchmark_id,
+                      SUBMISSIONS.c.sha256, SUBMISSIONS.c.file_name, SUBMISSIONS.c.error)
+            .join(TEAMS, TEAMS.c.id == SUBMISSIONS.c.team_id).where(SUBMISSIONS.c.status != STATUS_SCORED)
+        ).all()  # fmt: skip
+        for r in rejected:
+            conn.execute(sa.insert(AUDIT).values(
+                created_at=r[1], event=EVENT_REFUSED, team=r[2], team_id=r[3], benchmark_id=r[4], sha256=r[5],
+                file_name=r[6], detail=f"(moved from the public submissions by the schema-2 migration) {r[7] or ''}"))
+        if rejected:
+            conn.execute(sa.delete(SUBMISSIONS).where(SUBMISSIONS.c.status != STATUS_SCORED))
+        untokened = conn.execute(
+            sa.select(TEAMS.c.name).where(TEAMS.c.is_reference.is_(False), TEAMS.c.token_hash.is_(None))
+        ).scalars().all()
+        note = (f"schema 1 → 2: {len(rejected)} refused upload(s) moved to the audit log; {len(untokened)} team(s) "
+                "without a token")
+        conn.execute(sa.insert(AUDIT).values(created_at=self.clock(), event=EVENT_MIGRATED, detail=note))
+        conn.execute(sa.update(_META).where(_META.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+        if untokened:
+            log.warning("%s: %s. Their submissions are refused until the admin issues each a token with "
+                        "`python -m sr_core benchmark rotate TEAM` (teams: %s)", self.display_url, note,
+                        ", ".join(untokened[:20]))
 
     def journal_mode(self) -> str:
         """SQLite's journal mode (``"wal"`` for a file database); the dialect name for other databases."""
@@ -398,19 +547,277 @@ class Leaderboard:
         with self.engine.connect() as conn:
             return str(conn.exec_driver_sql("PRAGMA integrity_check").scalar())
 
-    # -- writing ---------------------------------------------------------------------------------------------------
-    def _team_id(self, conn: Connection, name: str, is_reference: bool, now: datetime) -> int:
+    # -- teams and tokens ------------------------------------------------------------------------------------------
+    def register_team(self, name: str) -> tuple[TeamInfo, str]:
+        """Register a new team and issue its token; returns the team and the token (shown once, stored hashed).
+
+        The name must be free (case-insensitive); a name that exists — even one from before tokens, or one whose
+        token was revoked — gets a new token with :meth:`rotate_token` instead.
+        """
         from sqlalchemy import insert, select
+        from sqlalchemy.exc import IntegrityError
+
+        from .credentials import new_token
+
+        token = new_token()
+        hashed = hash_secret(token)
+        key = team_key(name)
+
+        def tx() -> int:
+            now = self.clock()
+            with self._write.begin() as conn:
+                if conn.execute(select(TEAMS.c.id).where(TEAMS.c.name_key == key)).first() is not None:
+                    raise ConfigError(f"a team named {name!r} is already registered; to give it a new token run "
+                                      f"`python -m sr_core benchmark rotate {_shell_quote(name)}`")
+                res = conn.execute(insert(TEAMS).values(name=name, name_key=key, is_reference=False, created_at=now,
+                                                        token_hash=hashed, token_issued_at=now))
+                tid = int(res.inserted_primary_key[0])
+                conn.execute(insert(AUDIT).values(created_at=now, event=EVENT_REGISTER, team=name, team_id=tid))
+                return tid
+
+        try:
+            self._retry(tx)
+        except IntegrityError:  # a concurrent registration of the same name won
+            raise ConfigError(f"a team named {name!r} was registered at the same moment; choose another name or "
+                              "rotate that team's token") from None
+        return self.team(name), token
+
+    def rotate_token(self, name: str) -> tuple[TeamInfo, str]:
+        """Issue a new token for a registered team (the old one stops working at once; a revoked team is active
+        again; a team from before tokens gets its first). Returns the team and the new token."""
+        from .credentials import new_token
+
+        token = new_token()
+        hashed = hash_secret(token)
+        self._set_token(name, EVENT_ROTATE, token_hash=hashed, token_issued_at=True, revoked_at=None)
+        return self.team(name), token
+
+    def revoke_token(self, name: str) -> TeamInfo:
+        """Revoke a team's token: its submissions are refused (its scored rows stay) until :meth:`rotate_token`."""
+        self._set_token(name, EVENT_REVOKE, revoked_at=True)
+        return self.team(name)
+
+    def _set_token(self, name: str, event: str, **values: Any) -> None:
+        from sqlalchemy import insert, select, update
 
         key = team_key(name)
-        q = select(TEAMS.c.id).where(TEAMS.c.name_key == key)
+
+        def tx() -> None:
+            now = self.clock()
+            with self._write.begin() as conn:
+                row = conn.execute(select(TEAMS.c.id, TEAMS.c.name, TEAMS.c.is_reference, TEAMS.c.token_hash)
+                                   .where(TEAMS.c.name_key == key)).first()
+                if row is None:
+                    raise ConfigError(f"no team named {name!r} is registered; see `python -m sr_core benchmark "
+                                      "teams` (register a new one with `benchmark register NAME`)")
+                if row[2]:
+                    raise ConfigError(f"{row[1]!r} is a reference row; it has no token")
+                if event == EVENT_REVOKE and row[3] is None:
+                    raise ConfigError(f"team {row[1]!r} has no token to revoke (it was created before tokens)")
+                vals = {k: (now if v is True else v) for k, v in values.items()}
+                conn.execute(update(TEAMS).where(TEAMS.c.id == row[0]).values(**vals))
+                conn.execute(insert(AUDIT).values(created_at=now, event=event, team=row[1], team_id=row[0]))
+
+        self._retry(tx)
+
+    def team(self, name: str) -> TeamInfo:
+        """The registered team called ``name`` (any case); :class:`ConfigError` when there is none."""
+        for t in self.team_list():
+            if team_key(t.name) == team_key(name):
+                return t
+        raise ConfigError(f"no team named {name!r} is registered")
+
+    def team_list(self) -> list[TeamInfo]:
+        """Every team (registered, from before tokens, references) with its token state — admin view."""
+        from sqlalchemy import func, select
+
+        def tx() -> list[TeamInfo]:
+            with self.engine.connect() as conn:
+                n = dict(conn.execute(select(SUBMISSIONS.c.team_id, func.count())
+                                      .where(SUBMISSIONS.c.status == STATUS_SCORED)
+                                      .group_by(SUBMISSIONS.c.team_id)).all())
+                rows = conn.execute(select(TEAMS.c.id, TEAMS.c.name, TEAMS.c.is_reference, TEAMS.c.created_at,
+                                           TEAMS.c.token_hash, TEAMS.c.token_issued_at, TEAMS.c.revoked_at)
+                                    .order_by(TEAMS.c.id)).all()
+            out = []
+            for r in rows:
+                state = ("reference" if r[2] else "none" if r[4] is None else "revoked" if r[6] is not None
+                         else "active")
+                out.append(TeamInfo(int(r[0]), r[1], bool(r[2]), r[3], state, r[5], r[6], int(n.get(r[0], 0))))
+            return out
+
+        return self._retry(tx)[0]
+
+    def authenticate(self, name: str, token: str | None) -> TeamAuth:
+        """Check ``token`` against the registered team ``name``; :class:`TeamAuthError` saying what to do if not.
+
+        A wrong token and an unknown team give the same message (names cannot be probed); a team from before
+        tokens and a revoked token say so, with what the admin must do.
+        """
+        from sqlalchemy import select
+
+        from .credentials import clean_token
+
+        token = clean_token(token)
+        shown = " ".join(str(name).split())
+        if not token:
+            raise TeamAuthError(
+                f"no team token given for {shown!r}: every submission needs the token the benchmark admin handed "
+                "your team at registration (CLI: --token TOKEN or $SR_CORE_TEAM_TOKEN; page: the token field)",
+                "missing",
+            )
+        key = team_key(name)
+
+        def tx() -> Any:
+            with self.engine.connect() as conn:
+                return conn.execute(select(TEAMS.c.id, TEAMS.c.name, TEAMS.c.is_reference, TEAMS.c.token_hash,
+                                           TEAMS.c.revoked_at).where(TEAMS.c.name_key == key)).first()
+
+        row = self._retry(tx)[0]
+        mismatch = TeamAuthError(
+            f"team {shown!r} and this token do not match: check the team name (as registered) and paste the whole "
+            "token printed at registration; a lost token is replaced by the benchmark admin (`benchmark rotate`)",
+            "mismatch",
+        )
+        if row is None or row[2]:
+            verify_secret(token, _dummy_hash())  # same work as a real check: timing tells nothing about names
+            raise mismatch
+        if row[3] is None:
+            raise TeamAuthError(
+                f"team {row[1]!r} was created before team tokens existed and has no token yet: the benchmark admin "
+                f"must issue one with `python -m sr_core benchmark rotate {_shell_quote(row[1])}` and hand it to the "
+                "team; until then its submissions are refused",
+                "no_token",
+            )
+        if not verify_secret(token, row[3]):
+            raise mismatch
+        if row[4] is not None:
+            raise TeamAuthError(
+                f"the token of team {row[1]!r} was revoked by the benchmark admin on {row[4]:%Y-%m-%d %H:%M} UTC; "
+                "ask the admin for a new one (`benchmark rotate`)",
+                "revoked",
+            )
+        return TeamAuth(int(row[0]), row[1], row[3])
+
+    # -- the admin credential ---------------------------------------------------------------------------------------
+    def admin_configured(self) -> bool:
+        """Whether ``benchmark admin-init`` has stored an admin credential in this database."""
+        return self._meta(ADMIN_HASH_KEY) is not None
+
+    def _meta(self, key: str) -> str | None:
+        from sqlalchemy import select
+
+        def tx() -> str | None:
+            with self.engine.connect() as conn:
+                r = conn.execute(select(_META.c.value).where(_META.c.key == key)).first()
+                return None if r is None else str(r[0])
+
+        return self._retry(tx)[0]
+
+    def set_admin_secret(self, secret: str) -> None:
+        """Store the hash of a new admin credential (replacing any earlier one: the caller checks the old)."""
+        from sqlalchemy import delete, insert
+
+        hashed = hash_secret(secret)
+
+        def tx() -> None:
+            now = self.clock()
+            with self._write.begin() as conn:
+                conn.execute(delete(_META).where(_META.c.key == ADMIN_HASH_KEY))
+                conn.execute(insert(_META).values(key=ADMIN_HASH_KEY, value=hashed))
+                conn.execute(insert(AUDIT).values(created_at=now, event=EVENT_ADMIN_INIT))
+
+        self._retry(tx)
+
+    def check_admin(self, secret: str | None, *, source: str = "", action: str = "this admin action") -> None:
+        """Raise :class:`CredentialError` unless ``secret`` is this database's admin credential."""
+        from .credentials import ENV_ADMIN_TOKEN, ENV_ADMIN_TOKEN_FILE
+
+        stored = self._meta(ADMIN_HASH_KEY)
+        if stored is None:
+            raise CredentialError(
+                f"{action} needs the admin credential, and this leaderboard has none yet: create it once with "
+                "`python -m sr_core benchmark admin-init --file PATH` (a file only you can read), then "
+                f"export {ENV_ADMIN_TOKEN_FILE}=PATH"
+            )
+        if not secret:
+            raise CredentialError(
+                f"{action} needs the admin credential: set {ENV_ADMIN_TOKEN}, or {ENV_ADMIN_TOKEN_FILE} / "
+                "--admin-token-file to the file written by `benchmark admin-init` (mode 600)"
+            )
+        if not verify_secret(secret.strip(), stored):
+            raise CredentialError(f"the admin credential from {source or 'the environment'} is not this "
+                                  f"leaderboard's ({self.display_url}); {action} refused")
+
+    # -- the audit log ----------------------------------------------------------------------------------------------
+    def audit(self, event: str, *, team: str | None = None, team_id: int | None = None,
+              benchmark_id: str | None = None, sha256: str | None = None, file_name: str | None = None,
+              detail: str | None = None) -> int | None:
+        """Append one line to the admin's audit log; returns its id (None, logged, if the write failed: an audit
+        line must never turn a refusal into a crash)."""
+        from sqlalchemy import insert
+
+        def tx() -> int:
+            with self._write.begin() as conn:
+                res = conn.execute(insert(AUDIT).values(
+                    created_at=self.clock(), event=event[:32], team=None if team is None else str(team)[:64],
+                    team_id=team_id, benchmark_id=benchmark_id, sha256=sha256,
+                    file_name=None if file_name is None else file_name[:255],
+                    detail=None if detail is None else detail[:20_000]))  # fmt: skip
+                return int(res.inserted_primary_key[0])
+
+        try:
+            return self._retry(tx)[0]
+        except Exception:  # the caller's answer matters more than its audit line
+            log.exception("could not write the audit line %r for team %r", event, team)
+            return None
+
+    def audit_log(self, *, limit: int | None = None, event: str | None = None,
+                  team: str | None = None) -> list[AuditEntry]:
+        """Audit lines, newest first (admin)."""
+        from sqlalchemy import func, select
+
+        q = select(AUDIT.c.id, AUDIT.c.created_at, AUDIT.c.event, AUDIT.c.team, AUDIT.c.team_id, AUDIT.c.benchmark_id,
+                   AUDIT.c.sha256, AUDIT.c.file_name, AUDIT.c.detail).order_by(AUDIT.c.id.desc())
+        if event is not None:
+            q = q.where(AUDIT.c.event == event)
+        if team is not None:
+            q = q.where(func.lower(AUDIT.c.team) == team_key(team))
+        if limit is not None:
+            q = q.limit(int(limit))
+
+        def tx() -> list[AuditEntry]:
+            with self.engine.connect() as conn:
+                return [AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in conn.execute(q)]
+
+        return self._retry(tx)[0]
+
+    # -- writing ---------------------------------------------------------------------------------------------------
+    def _team_id(self, conn: Connection, sub: NewSubmission, auth: TeamAuth | None, now: datetime) -> int | None:
+        """The id of the submitting team, locked for this transaction on server databases (serialises one team's
+        writers for the rate limit). References are created on first use; a team must hold the token ``auth``
+        was checked with (None: revoked or rotated since the check)."""
+        from sqlalchemy import insert, select
+
+        if sub.is_reference:
+            key = team_key(sub.team)
+            q = select(TEAMS.c.id).where(TEAMS.c.name_key == key, TEAMS.c.is_reference.is_(True))
+            if not self.is_sqlite:
+                q = q.with_for_update()
+            row = conn.execute(q).first()
+            if row is not None:
+                return int(row[0])
+            res = conn.execute(insert(TEAMS).values(name=sub.team, name_key=key, is_reference=True, created_at=now))
+            return int(res.inserted_primary_key[0])
+        if auth is None:
+            raise CredentialError(f"{sub.team!r}: a team submission needs a checked token (Leaderboard.authenticate)")
+        q = select(TEAMS.c.token_hash, TEAMS.c.revoked_at).where(TEAMS.c.id == auth.team_id)
         if not self.is_sqlite:
-            q = q.with_for_update()  # serialises one team's writers (rate limit) on server databases
+            q = q.with_for_update()
         row = conn.execute(q).first()
-        if row is not None:
-            return int(row[0])
-        res = conn.execute(insert(TEAMS).values(name=name, name_key=key, is_reference=is_reference, created_at=now))
-        return int(res.inserted_primary_key[0])
+        if row is None or row[0] != auth.token_hash or row[1] is not None:
+            return None
+        return auth.team_id
 
     def record(
         self,
@@ -418,22 +825,32 @@ class Leaderboard:
         *,
         rate_limit: RateLimit | None = None,
         before_commit: Callable[[int], None] | None = None,
+        auth: TeamAuth | None = None,
     ) -> RecordOutcome:
-        """Insert ``sub`` in one transaction, after checking (inside it) for a duplicate and the team's rate limit.
+        """Insert the scored submission ``sub`` in one transaction, after checking (inside it) the team's token,
+        duplicates and its rate limit.
 
-        Scored submissions already stored for the same team, benchmark and SHA-256 give ``duplicate`` (nothing
-        inserted); more than ``rate_limit`` scored submissions in its window give ``rate_limited`` (references are
-        exempt). Rejected submissions are always recorded (with their error) and count for neither.
-        ``before_commit(id)`` runs inside the transaction just before it commits (the reliability script kills
-        the process there to show that nothing half-written survives).
+        ``auth``: the team's checked token (:meth:`authenticate`; references need none). A token revoked or
+        rotated since that check gives ``unauthorized``; a scored submission already stored for the same team,
+        benchmark and SHA-256 gives ``duplicate`` (nothing inserted); more than ``rate_limit`` scored submissions
+        in its window give ``rate_limited`` (references are exempt). Only scored submissions are stored: refused
+        uploads go to the audit log (:meth:`audit`). ``before_commit(id)`` runs inside the transaction just
+        before it commits (the reliability script kills the process there to show that nothing half-written
+        survives).
         """
         from sqlalchemy import insert, select
         from sqlalchemy.exc import IntegrityError
 
+        if sub.status != STATUS_SCORED:
+            raise ValueError(f"only scored submissions are stored (got status {sub.status!r}); refused uploads go to "
+                             "the audit log")
+
         def tx() -> RecordOutcome:
             now = self.clock()
             with self._write.begin() as conn:
-                team_id = self._team_id(conn, sub.team, sub.is_reference, now)
+                team_id = self._team_id(conn, sub, auth, now)
+                if team_id is None:
+                    return RecordOutcome("unauthorized")
                 if sub.status == STATUS_SCORED:
                     dup = self._duplicate(conn, team_id, sub.benchmark_id, sub.sha256)
                     if dup is not None:
@@ -542,41 +959,31 @@ class Leaderboard:
         return len(rows), max(0.0, (rows[0].created_at + timedelta(seconds=window_s) - now).total_seconds())
 
     def teams(self) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
-        def tx() -> list[dict[str, Any]]:
-            with self.engine.connect() as conn:
-                rows = conn.execute(select(TEAMS.c.id, TEAMS.c.name, TEAMS.c.is_reference, TEAMS.c.created_at)
-                                    .order_by(TEAMS.c.id))
-                return [{"id": r[0], "name": r[1], "is_reference": bool(r[2]), "created_at": r[3]} for r in rows]
-
-        return self._retry(tx)[0]
+        """Every team row as plain values (no token hash); see :meth:`team_list` for the token states."""
+        return [{"id": t.id, "name": t.name, "is_reference": t.is_reference, "created_at": t.created_at,
+                 "token": t.token} for t in self.team_list()]
 
     def standings(self, benchmark_id: str, *, by: str = "public") -> list[Standing]:
-        """One line per team with a submission to ``benchmark_id``, best first.
+        """One line per team with a scored submission to ``benchmark_id``, best first.
 
         ``by="public"``: ranked by the best public-half score; ``by="private"``: by the private-half score of that
-        same submission (the reveal). Teams with only rejected submissions come last, unscored.
+        same submission (the reveal). A team with no scored submission has no line at all.
         """
         if by not in ("public", "private"):
             raise ConfigError(f"standings(by={by!r}): choose 'public' or 'private'")
         per: dict[str, list[SubmissionRow]] = {}
-        for r in self.submissions(benchmark_id):
-            per.setdefault(r.team, []).append(r)
+        for r in self.submissions(benchmark_id, status=STATUS_SCORED):
+            if r.public_wmcc is not None:
+                per.setdefault(r.team, []).append(r)
         out = []
-        for team, rows in per.items():
-            scored = [r for r in rows if r.status == STATUS_SCORED and r.public_wmcc is not None]
-            ref = rows[0].is_reference
-            if scored:
-                # references: their latest scores (a refreshed model replaces the old line); teams: their best
-                pick = scored[-1] if ref else min(scored, key=lambda r: (-r.public_wmcc, r.created_at, r.id))
-                privs = [r.private_wmcc for r in scored if r.private_wmcc is not None]
-                best_priv = pick.private_wmcc if ref else (max(privs) if privs else None)
-                line = Standing(team, ref, pick.public_wmcc, pick.id, pick.private_wmcc, best_priv, len(scored),
-                                len(rows) - len(scored), rows[-1].created_at)
-            else:
-                line = Standing(team, ref, None, None, None, None, 0, len(rows), rows[-1].created_at)
-            out.append(line)
+        for team, scored in per.items():
+            ref = scored[0].is_reference
+            # references: their latest scores (a refreshed model replaces the old line); teams: their best
+            pick = scored[-1] if ref else min(scored, key=lambda r: (-r.public_wmcc, r.created_at, r.id))
+            privs = [r.private_wmcc for r in scored if r.private_wmcc is not None]
+            best_priv = pick.private_wmcc if ref else (max(privs) if privs else None)
+            out.append(Standing(team, ref, pick.public_wmcc, pick.id, pick.private_wmcc, best_priv, len(scored),
+                                scored[-1].created_at))
 
         def key(s: Standing) -> tuple:
             score = s.best_public if by == "public" else s.private_of_ranked
@@ -609,8 +1016,12 @@ class Leaderboard:
         def tx() -> dict[str, int]:
             with self.engine.connect() as conn:
                 out = {"teams": int(conn.execute(select(func.count()).select_from(TEAMS)).scalar_one())}
+                out["teams_without_token"] = int(conn.execute(
+                    select(func.count()).select_from(TEAMS)
+                    .where(TEAMS.c.is_reference.is_(False), TEAMS.c.token_hash.is_(None))).scalar_one())
                 for status, n in conn.execute(select(SUBMISSIONS.c.status, func.count()).group_by(SUBMISSIONS.c.status)):
                     out[f"submissions_{status}"] = int(n)
+                out["audit_log"] = int(conn.execute(select(func.count()).select_from(AUDIT)).scalar_one())
                 return out
 
         return self._retry(tx)[0]
@@ -621,8 +1032,26 @@ def team_key(name: str) -> str:
     return " ".join(str(name).split()).casefold()
 
 
+def _shell_quote(name: str) -> str:
+    import shlex
+
+    return shlex.quote(name)
+
+
+_DUMMY: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A hash no token matches, checked for unknown teams so that they cost what a known team costs."""
+    if not _DUMMY:
+        from .credentials import new_token
+
+        _DUMMY.append(hash_secret(new_token()))
+    return _DUMMY[0]
+
+
 __all__ = [
     "DEFAULT_RATE_LIMIT", "ENV_DB_URL", "ENV_RATE_LIMIT", "REFERENCE_PREFIX", "STATUS_REJECTED", "STATUS_SCORED",
-    "Leaderboard", "LeaderboardBusyError", "NewSubmission", "RateLimit", "RecordOutcome", "Standing", "SubmissionRow",
-    "default_db_url", "dispose_engines", "team_key", "utcnow",
+    "AuditEntry", "Leaderboard", "LeaderboardBusyError", "NewSubmission", "RateLimit", "RecordOutcome", "Standing",
+    "SubmissionRow", "TeamAuth", "TeamAuthError", "TeamInfo", "default_db_url", "dispose_engines", "team_key", "utcnow",
 ]  # fmt: skip

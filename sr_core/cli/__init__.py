@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sentinel-2 4x super-resolution of farmland (AI4EO 'Enhanced Sentinel-2 for Agriculture').",
     )
     parser.add_argument("--version", action="version", version=f"sr_core {__version__}")
+    parser.add_argument("--log-level", default=None, metavar="LEVEL",
+                        help="log DEBUG, INFO, WARNING (default) or ERROR to stderr (or set $SR_CORE_LOG_LEVEL)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v logs INFO, -vv DEBUG")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
         try:
@@ -73,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        from ..logs import configure
+
+        configure(args.log_level, args.verbose)
         rc = args.func(args)
     except SRCoreError as exc:
         print(f"error: {exc}", file=sys.stderr)

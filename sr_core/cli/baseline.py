@@ -26,6 +26,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         q.add_argument("--out", type=Path, required=True, help="folder for the <eopatch-folder>.tif files")
         q.add_argument("--proba-dir", type=Path, default=None,
                        help="also write <name>_proba.tif probability maps here (keep it apart from --out)")
+        q.add_argument("--season", type=int, default=None, metavar="YEAR",
+                       help="growing season (1 March – 1 September of YEAR) to use from a longer series (default: "
+                            "the latest complete one in each patch, as `predict` does)")
         q.add_argument("--quiet", action="store_true", help="no progress bar or per-patch lines")
 
     q = sub.add_parser("ndvi", help="the organisers' dummy: mean NDVI of clear frames, bicubic x4, 0.4 < NDVI <= 0.6",
@@ -162,39 +165,42 @@ def run_eval_pixel(args: argparse.Namespace) -> int:
 
 
 def predict_to_submission(args: argparse.Namespace, predict: Any, desc: str) -> int:
-    """Shared by the baseline sub-commands (and usable by other predict commands): expand inputs, predict each
-    patch, write the submission, report where it went."""
-    from ..io.submission import predict_submission
+    """Shared by the baseline sub-commands (and usable by other predict commands): expand inputs, prepare each patch
+    as the model's input path does (:func:`sr_core.prepare.prepare_input`: growing season ``args.season`` or the
+    latest complete one, missing bands filled, SCL clouds), predict it, write the submission, and say per patch which
+    season and dates were used, with the warnings."""
+    from ..pipeline import predict_submission
+    from ..prepare import input_record, input_warnings, prepare_input
+    from .predict import input_summary
+
+    season = getattr(args, "season", None)
+    last: dict[str, Any] = {}
+
+    def run_one(patch: Any) -> Any:
+        prepared = prepare_input(patch, season)
+        last.update(record=input_record(prepared), warnings=input_warnings(prepared))
+        return predict(prepared)
 
     def report(name: str, pred: Any, path: Path) -> None:
         if args.quiet:
             return
-        for w in getattr(pred, "warnings", ()):
+        print(f"{name}{input_summary(last.get('record'))} -> {path}")
+        for w in dict.fromkeys([*last.get("warnings", ()), *getattr(pred, "warnings", ())]):
             print(f"warning: {w}", file=sys.stderr)
 
-    paths = predict_submission(args.eopatches, predict, args.out, probability_dir=args.proba_dir,
+    paths = predict_submission(args.eopatches, run_one, args.out, probability_dir=args.proba_dir,
                                progress=not args.quiet, desc=desc, on_result=report)
     print(f"wrote {len(paths)} submission file(s) to {args.out}")
     return 0
 
 
 def run_ndvi(args: argparse.Namespace) -> int:
-    from ..baselines.ndvi import ndvi_baseline
+    from ..baselines import load_baseline
 
-    return predict_to_submission(args, ndvi_baseline, "baseline ndvi")
+    return predict_to_submission(args, load_baseline("ndvi"), "baseline ndvi")
 
 
 def run_pixel(args: argparse.Namespace) -> int:
-    from ..errors import ModelError
+    from ..baselines import load_baseline
 
-    try:
-        from ..baselines import pixel
-    except ModuleNotFoundError as exc:
-        if exc.name != "sr_core.baselines.pixel":
-            raise
-        raise ModelError(
-            "the pixel baseline (sr_core.baselines.pixel) is not part of this installation; "
-            "update sr_core, or use `python -m sr_core baseline ndvi`"
-        ) from None
-    model = pixel.load_pixel_baseline(args.model)
-    return predict_to_submission(args, lambda patch: pixel.pixel_baseline(patch, model=model), "baseline pixel")
+    return predict_to_submission(args, load_baseline("pixel", args.model), "baseline pixel")

@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     if dev.type == "cpu":
         x = x.contiguous(memory_format=torch.channels_last)
     rtimes = []
-    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=dev.type == "cuda"):
+    from ..model.precision import resolve_precision
+
+    with torch.inference_mode(), resolve_precision(dev).autocast():  # float16 on CUDA, as sr_core.predict
         net(x)
         _sync(dev)
         for _ in range(max(args.runs, 1)):

@@ -1,14 +1,19 @@
 """``python -m sr_core benchmark ...``: the permanent benchmark from the command line (same checks as the page).
 
 ``create`` builds the benchmark's simulated test patches and its reference rows; ``inputs`` exports them without
-labels; ``submit`` validates, scores and records an archive; ``list`` / ``reveal`` / ``export-csv`` read the
-leaderboard; ``references`` recomputes the reference rows; ``info`` describes the benchmark and its database.
-Data live under ``$SR_CORE_HOME/benchmark``; ``--db URL`` (or ``$SR_CORE_DB_URL``) picks another database.
+labels; ``submit`` validates, scores and records an archive (with the team's token); ``list`` / ``standings`` read
+the public leaderboard; ``references`` recomputes the reference rows; ``info`` describes the benchmark and its
+database. Data live under ``$SR_CORE_HOME/benchmark``; ``--db URL`` (or ``$SR_CORE_DB_URL``) picks another database.
+
+Admin actions — ``admin-init`` (once), ``register``, ``rotate``, ``revoke``, ``teams``, ``audit``, ``reveal``,
+``export-csv``, ``list --private`` — need the admin credential: ``$SR_CORE_ADMIN_TOKEN``, or a file readable only by
+its owner named by ``--admin-token-file`` / ``$SR_CORE_ADMIN_TOKEN_FILE``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                     help="SQLAlchemy database URL (default $SR_CORE_DB_URL, else SQLite under $SR_CORE_HOME/benchmark)")
     js = argparse.ArgumentParser(add_help=False)
     js.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    adm = argparse.ArgumentParser(add_help=False)
+    adm.add_argument("--admin-token-file", type=Path, default=None, metavar="PATH",
+                     help="file holding the admin credential, mode 600 (default: $SR_CORE_ADMIN_TOKEN, else the file "
+                          "named by $SR_CORE_ADMIN_TOKEN_FILE)")
 
     from ..benchmark.definition import DEFAULT_N, DEFAULT_SIZE, FULL_SIZE  # light: numpy only
 
@@ -57,29 +66,71 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     q.set_defaults(func=run_inputs)
 
     q = sub.add_parser("submit", parents=[db, js], help="validate, score and record a submission archive",
-                       description=("Check every eopatch-XX.tif of ARCHIVE, score it (public-half weighted MCC shown; "
-                                    "private half stored) and record it for TEAM. Exit 0: scored or already recorded "
-                                    "(duplicate); 1: refused or rate-limited."))
+                       description=("Check TEAM's token, then every eopatch-XX.tif of ARCHIVE, score it (public-half "
+                                    "weighted MCC shown; private half stored) and record it for TEAM. Exit 0: scored "
+                                    "or already recorded (duplicate); 1: refused (wrong, revoked or missing token; "
+                                    "invalid archive), rate-limited, or a server error while scoring."))
     q.add_argument("archive", type=Path, help=".zip or .tar.gz of eopatch-XX.tif files (or a folder of them)")
-    q.add_argument("--team", required=True, help="team name (1-40 characters; case-insensitive)")
+    q.add_argument("--team", required=True, help="team name as registered (1-40 characters; case-insensitive)")
+    q.add_argument("--token", default=None,
+                   help="the team's token (default $SR_CORE_TEAM_TOKEN; the variable keeps it out of shell history)")
     q.set_defaults(func=run_submit)
 
-    q = sub.add_parser("list", parents=[db, js], help="every recorded submission of the current benchmark",
-                       description="Submissions, oldest first (public scores; --private adds the hidden half).")
+    q = sub.add_parser("list", parents=[db, js, adm], help="every recorded submission of the current benchmark",
+                       description="Scored submissions, oldest first (public scores; --private, an admin action, adds "
+                                   "the hidden half).")
     q.add_argument("--team", default=None, help="only this team")
     q.add_argument("--all-benchmarks", action="store_true", help="include submissions to earlier benchmarks")
     q.add_argument("--private", action="store_true", help="admin: include private-half scores")
     q.set_defaults(func=run_list)
 
+    q = sub.add_parser("admin-init", parents=[db, js, adm], help="create (or replace) the admin credential",
+                       description=("Create the admin credential of this leaderboard (its hash is stored in the "
+                                    "database) and write it to --file (created with mode 600) or print it once. "
+                                    "Replacing an existing credential needs the current one."))
+    q.add_argument("--file", type=Path, default=None, metavar="PATH",
+                   help="write the credential to this new file (mode 600) instead of printing it")
+    q.set_defaults(func=run_admin_init)
+
+    q = sub.add_parser("register", parents=[db, js, adm], help="admin: register a team and print its token once",
+                       description=("Register TEAM and print its secret token once (only a salted hash is stored). "
+                                    "Hand the token to the team: `benchmark submit ARCHIVE --team TEAM --token TOKEN`."))
+    q.add_argument("team", help="team name (1-40 characters; case-insensitive, must be free)")
+    q.set_defaults(func=run_register)
+
+    q = sub.add_parser("rotate", parents=[db, js, adm], help="admin: issue a new token for a team (the old one stops)",
+                       description=("Issue TEAM a new token, printed once; the old token stops working at once. Also "
+                                    "re-enables a revoked team and gives a team from before tokens its first token."))
+    q.add_argument("team", help="registered team name")
+    q.set_defaults(func=run_rotate)
+
+    q = sub.add_parser("revoke", parents=[db, js, adm], help="admin: revoke a team's token",
+                       description="Refuse every further submission of TEAM until `benchmark rotate TEAM`; its scored "
+                                   "submissions stay in the standings.")
+    q.add_argument("team", help="registered team name")
+    q.set_defaults(func=run_revoke)
+
+    q = sub.add_parser("teams", parents=[db, js, adm], help="admin: registered teams and their token states")
+    q.set_defaults(func=run_teams)
+
+    q = sub.add_parser("audit", parents=[db, js, adm], help="admin: the audit log (refusals, failed tokens, errors)",
+                       description="Newest first: registrations, rotations, revocations, refused uploads, failed "
+                                   "token checks and errors of ours while scoring (with their tracebacks).")
+    q.add_argument("--limit", type=int, default=50, help="lines to show (default 50; 0 = all)")
+    q.add_argument("--event", default=None, help="only this event (e.g. refused, auth_failed, internal_error)")
+    q.add_argument("--team", default=None, help="only this team name (as given by the submitter)")
+    q.set_defaults(func=run_audit)
+
     q = sub.add_parser("standings", parents=[db, js], help="the public leaderboard table (best public score per team)")
     q.set_defaults(func=run_standings)
 
-    q = sub.add_parser("reveal", parents=[db, js], help="admin: the final standing on the private half",
+    q = sub.add_parser("reveal", parents=[db, js, adm], help="admin: the final standing on the private half",
                        description=("Rank teams by the private-half score of the submission each was ranked by "
                                     "publicly (its best public score), with the public score beside it."))
     q.set_defaults(func=run_reveal)
 
-    q = sub.add_parser("export-csv", parents=[db], help="admin: every submission (private scores included) as CSV")
+    q = sub.add_parser("export-csv", parents=[db, adm],
+                       help="admin: every submission (private scores included) as CSV")
     q.add_argument("file", type=Path, help="CSV file to write")
     q.add_argument("--all-benchmarks", action="store_true", help="include submissions to earlier benchmarks")
     q.set_defaults(func=run_export_csv)
@@ -100,6 +151,34 @@ def _board(args: argparse.Namespace) -> Any:
     from ..benchmark.store import Leaderboard
 
     return Leaderboard(getattr(args, "db", None))
+
+
+def _admin_board(args: argparse.Namespace, action: str) -> Any:
+    """The leaderboard, once the admin credential given to this process is checked (CredentialError if not)."""
+    from ..benchmark.credentials import admin_secret_from_env
+
+    board = _board(args)
+    secret, source = admin_secret_from_env(getattr(args, "admin_token_file", None))
+    board.check_admin(secret, source=source, action=f"`benchmark {action}`")
+    return board
+
+
+def _print_token(args: argparse.Namespace, info: Any, token: str, verb: str) -> None:
+    if args.json:
+        print_json({"team": info.name, "token": token})
+        return
+    print(f"{verb} team {info.name!r}. Its token (shown this once; only a hash is stored):")
+    print(f"\n    {token}\n")
+    print("Hand it to the team over a private channel. They submit with")
+    print(f"    SR_CORE_TEAM_TOKEN=<token> python -m sr_core benchmark submit ARCHIVE --team {_quote(info.name)}")
+    print("or type it into the Leaderboard page's token field. A lost token is replaced with "
+          f"`benchmark rotate {_quote(info.name)}`.")
+
+
+def _quote(name: str) -> str:
+    import shlex
+
+    return shlex.quote(name)
 
 
 def _fmt(x: float | None) -> str:
@@ -136,6 +215,8 @@ def run_create(args: argparse.Namespace) -> int:
     if outcomes:
         print("reference rows:")
         _print_references(outcomes)
+    if not _board(args).admin_configured():
+        print("next: `benchmark admin-init --file PATH` (the admin credential), then `benchmark register TEAM` per team")
     return 0
 
 
@@ -162,11 +243,15 @@ def run_inputs(args: argparse.Namespace) -> int:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from ..benchmark.service import submit
+    from ..benchmark.credentials import ENV_TEAM_TOKEN
+    from ..benchmark.service import STATUS_ERROR, STATUS_UNAUTHORIZED, submit
 
-    res = submit(args.archive, args.team, board=_board(args))
+    token = args.token if args.token is not None else os.environ.get(ENV_TEAM_TOKEN)
+    res = submit(args.archive, args.team, token=token, board=_board(args))
     if args.json:
         print_json(res.to_dict())
+    elif res.status in (STATUS_UNAUTHORIZED, STATUS_ERROR):
+        print(f"error: {res.message}", file=sys.stderr)
     else:
         print(res.message)
         for line in res.problems:
@@ -174,11 +259,112 @@ def run_submit(args: argparse.Namespace) -> int:
     return 0 if res.status in ("scored", "duplicate") else EXIT_FAILURE
 
 
+def run_admin_init(args: argparse.Namespace) -> int:
+    from ..benchmark.credentials import (
+        ADMIN_PREFIX,
+        ENV_ADMIN_TOKEN,
+        ENV_ADMIN_TOKEN_FILE,
+        CredentialError,
+        admin_secret_from_env,
+        new_token,
+        write_secret_file,
+    )  # fmt: skip
+
+    board = _board(args)
+    if board.admin_configured():
+        secret, source = admin_secret_from_env(args.admin_token_file)
+        try:
+            board.check_admin(secret, source=source, action="replacing the admin credential")
+        except CredentialError as exc:
+            raise CredentialError(f"this leaderboard already has an admin credential; {exc}") from None
+    secret = new_token(ADMIN_PREFIX)
+    if args.file is not None:
+        path = write_secret_file(args.file, secret)  # refuses an existing file: the credential is never overwritten
+        board.set_admin_secret(secret)
+        if args.json:
+            print_json({"database": board.display_url, "file": str(path)})
+        else:
+            print(f"admin credential for {board.display_url} written to {path} (mode 600).")
+            print(f"Admin commands read it with: export {ENV_ADMIN_TOKEN_FILE}={path}")
+        return 0
+    board.set_admin_secret(secret)
+    if args.json:
+        print_json({"database": board.display_url, "admin_token": secret})
+    else:
+        print(f"admin credential for {board.display_url} (shown this once; only a hash is stored):")
+        print(f"\n    {secret}\n")
+        print(f"Keep it in a file only you can read (chmod 600) and export {ENV_ADMIN_TOKEN_FILE}=that file, or "
+              f"set {ENV_ADMIN_TOKEN} for one command.")
+    return 0
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from ..benchmark.service import check_team_name
+
+    name = check_team_name(args.team)
+    info, token = _admin_board(args, "register").register_team(name)
+    _print_token(args, info, token, "registered")
+    return 0
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    info, token = _admin_board(args, "rotate").rotate_token(args.team)
+    _print_token(args, info, token, "new token for")
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    info = _admin_board(args, "revoke").revoke_token(args.team)
+    if args.json:
+        print_json(info.to_dict())
+    else:
+        print(f"revoked the token of {info.name!r}: its submissions are refused until "
+              f"`benchmark rotate {_quote(info.name)}` (its {info.n_scored} scored submission(s) stay listed)")
+    return 0
+
+
+def run_teams(args: argparse.Namespace) -> int:
+    teams = _admin_board(args, "teams").team_list()
+    if args.json:
+        print_json([t.to_dict() for t in teams])
+        return 0
+    if not teams:
+        print("no teams yet; register one with `benchmark register NAME`")
+        return 0
+    tw = max(4, *(len(t.name) for t in teams))
+    print(f"{'id':>4}  {'team':<{tw}}  {'token':<9}  scored  registered (UTC)")
+    for t in teams:
+        print(f"{t.id:>4}  {t.name:<{tw}}  {t.token:<9}  {t.n_scored:>6}  {t.created_at:%Y-%m-%d %H:%M}")
+    legacy = [t.name for t in teams if t.token == "none"]
+    if legacy:
+        print(f"\n{len(legacy)} team(s) date from before team tokens and cannot submit until you issue each a token: "
+              + "; ".join(f"`benchmark rotate {_quote(n)}`" for n in legacy))
+    return 0
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    lines = _admin_board(args, "audit").audit_log(limit=args.limit or None, event=args.event, team=args.team)
+    if args.json:
+        print_json([e.to_dict() for e in lines])
+        return 0
+    if not lines:
+        print("the audit log is empty")
+        return 0
+    for e in lines:
+        first = (e.detail or "").strip().splitlines()
+        what = first[-1][:160] if e.event == "internal_error" and first else (first[0][:160] if first else "")
+        team = "" if e.team is None else f" team={e.team!r}"
+        file = "" if e.file_name is None else f" file={e.file_name!r}"
+        print(f"#{e.id:<5} {e.created_at:%Y-%m-%d %H:%M:%S}  {e.event:<14}{team}{file}  {what}")
+    return 0
+
+
 def run_list(args: argparse.Namespace) -> int:
     from ..benchmark.definition import load_benchmark
 
     bid = None if args.all_benchmarks else load_benchmark().id
-    rows = _board(args).submissions(bid, team=args.team)
+    board = _admin_board(args, "list --private") if args.private else _board(args)
+    rows = board.submissions(bid, team=args.team)
     if args.json:
         print_json([r.to_dict(private=args.private) for r in rows])
         return 0
@@ -203,7 +389,7 @@ def _standings_table(lines: list[Any], private: bool) -> None:
     tw = max(4, *(len(s.team) for s in lines))
     head = f"{'rank':>4}  {'team':<{tw}}  {'public':>7}"
     head += f"  {'private':>7}" if private else ""
-    print(head + "  scored  refused  last (UTC)")
+    print(head + "  scored  last (UTC)")
     rank = 0
     for s in lines:
         mark = "ref" if s.is_reference else ""
@@ -213,7 +399,7 @@ def _standings_table(lines: list[Any], private: bool) -> None:
         line = f"{mark:>4}  {s.team:<{tw}}  {_fmt(s.best_public)}"
         line += f"  {_fmt(s.private_of_ranked)}" if private else ""
         last = "" if s.last_at is None else f"{s.last_at:%Y-%m-%d %H:%M}"
-        print(line + f"  {s.n_scored:>6}  {s.n_rejected:>7}  {last}")
+        print(line + f"  {s.n_scored:>6}  {last}")
 
 
 def run_standings(args: argparse.Namespace) -> int:
@@ -235,7 +421,7 @@ def run_reveal(args: argparse.Namespace) -> int:
     from ..benchmark.definition import load_benchmark
 
     bm = load_benchmark()
-    lines = _board(args).standings(bm.id, by="private")
+    lines = _admin_board(args, "reveal").standings(bm.id, by="private")
     if args.json:
         print_json({"benchmark_id": bm.id, "public": bm.public, "private": bm.private,
                     "standings": [s.to_dict(private=True) for s in lines]})
@@ -253,7 +439,7 @@ def run_export_csv(args: argparse.Namespace) -> int:
     from ..benchmark.definition import load_benchmark
 
     bid = None if args.all_benchmarks else load_benchmark().id
-    n = _board(args).export_csv(args.file, bid)
+    n = _admin_board(args, "export-csv").export_csv(args.file, bid)
     print(f"wrote {n} submission(s) to {args.file}")
     return 0
 
@@ -278,11 +464,17 @@ def run_info(args: argparse.Namespace) -> int:
     bm = load_benchmark()
     board = _board(args)
     info = {"benchmark": bm.to_dict(), "folder": str(bm.folder), "database": board.display_url,
-            "journal_mode": board.journal_mode(), "rate_limit": str(RateLimit.from_env()), "rows": board.counts()}
+            "journal_mode": board.journal_mode(), "rate_limit": str(RateLimit.from_env()),
+            "admin_credential": board.admin_configured(), "rows": board.counts()}
     if args.json:
         print_json(info)
     else:
         print(bm.describe())
-        for k in ("folder", "database", "journal_mode", "rate_limit", "rows"):
+        for k in ("folder", "database", "journal_mode", "rate_limit", "admin_credential", "rows"):
             print(f"{k}: {info[k]}")
+        if not info["admin_credential"]:
+            print("no admin credential yet: create it with `benchmark admin-init --file PATH` before registering teams")
+        if info["rows"].get("teams_without_token"):
+            print(f"{info['rows']['teams_without_token']} team(s) date from before team tokens: see `benchmark teams` "
+                  "and issue each a token with `benchmark rotate TEAM`")
     return 0

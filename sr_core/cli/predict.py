@@ -32,46 +32,104 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--proba-dir", type=Path, default=None, help="folder for probability / uncertainty maps")
     p.add_argument("--tile", type=int, default=None, help="tile side in 10 m px (default 272 on CPU, 512 on GPU)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    p.add_argument("--season", type=int, default=None, metavar="YEAR",
+                   help="growing season (1 March – 1 September of YEAR) to use from a longer series (default: the "
+                        "latest complete one in each patch); dates outside it are left out")
     p.add_argument("--compute-clouds", action="store_true",
                    help="compute s2cloudless cloud masks for patches that have none (recorded in the outputs' notes)")
     p.add_argument("--json", action="store_true", help="print one JSON line with the results")
     p.add_argument("--quiet", action="store_true", help="no progress bar or warnings on stderr")
     p.set_defaults(func=run)
-    from ..batch import add_batch_arguments
-
     add_batch_arguments(p)  # --scheduler local[:N] | tcp://HOST:PORT, --force, --retries, --mosaic, --index
     return p
 
 
-def write_float_tif(array: Any, bbox: Any, path: Path, meaning: str) -> Path:
-    """A float32 single-band GeoTIFF on the bbox's grid (CRS + exact transform)."""
-    import numpy as np
-    import rasterio
-    from rasterio.transform import Affine
+def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the batch options to the ``predict`` parser: --scheduler, --force, --retries, --mosaic, --index."""
+    g = parser.add_argument_group("batch (many patches, Dask distributed)")
+    g.add_argument("--scheduler", default=None, metavar="local[:N]|tcp://HOST:PORT",
+                   help="run one task per patch on a Dask LocalCluster of N worker processes (local = one per core) "
+                        "or on a running Dask scheduler; default: in this process")
+    g.add_argument("--force", action="store_true", help="redo patches whose valid output already exists (default: skip)")
+    g.add_argument("--retries", type=int, default=1, help="extra attempts for a failed patch (default 1)")
+    g.add_argument("--mosaic", choices=("vrt", "none"), default="vrt",
+                   help="write <out>_mosaic.vrt over all outputs beside --out (default vrt)")
+    g.add_argument("--index", default=None, metavar="PATH.gpkg",
+                   help="index GeoPackage of footprints with per-patch status (default <out>_index.gpkg; 'none': skip)")
+    return parser
 
-    a = np.asarray(array, np.float32)
-    h, w = a.shape
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=1, dtype="float32", crs=bbox.crs,
-                       transform=Affine(*bbox.transform(w, h)), compress="deflate") as dst:
-        dst.write(a, 1)
-        dst.update_tags(1, meaning=meaning)
-    return path
+
+def run_batch_from_args(args: argparse.Namespace) -> int:
+    """Run :func:`run_batch` from parsed ``predict`` arguments; print a summary (one JSON line with ``--json``).
+    Returns 0 when every patch has an output, 1 when some failed."""
+    from ..batch import run_batch
+    from ..pipeline.results import FAILED
+    from . import print_json
+    inputs = getattr(args, "paths", None) or getattr(args, "inputs", None)
+    quiet, as_json = bool(getattr(args, "quiet", False)), bool(getattr(args, "json", False))
+    index_arg = getattr(args, "index", None)
+    proba = bool(getattr(args, "proba", False))
+    summary = run_batch(
+        inputs, args.out, scheduler=getattr(args, "scheduler", None), device=getattr(args, "device", "auto"),
+        model=getattr(args, "model", None), force=bool(getattr(args, "force", False)),
+        retries=int(getattr(args, "retries", 1)), progress=not quiet and not as_json, proba=proba,
+        proba_dir=getattr(args, "proba_dir", None), tile=getattr(args, "tile", None),
+        threads=int(getattr(args, "threads", 0) or 0),
+        mosaic=None if getattr(args, "mosaic", "vrt") == "none" else "vrt",
+        index=True if index_arg is None else (None if str(index_arg).lower() == "none" else index_arg),
+        uncertainty=bool(getattr(args, "uncertainty", False)),
+    )  # fmt: skip
+    if as_json:
+        print_json(summary.to_dict())
+    else:
+        for r in summary.failures:
+            print(f"failed: {r.name} after {r.attempts} attempt(s): {r.error}", file=sys.stderr)
+        if not quiet:
+            for r in summary.results:
+                for w in r.warnings if r.status != FAILED else []:
+                    print(f"warning: {r.name}: {w}", file=sys.stderr)
+        print(f"{summary.done} predicted, {summary.skipped} skipped (already done), {summary.failed} failed on "
+              f"{summary.scheduler} ({summary.workers} worker(s)); {summary.patches_per_minute:.1f} patches/min, "
+              f"{summary.wall_seconds:.1f} s wall")
+        for what, p in (("mosaic", summary.mosaic), ("probability mosaic", summary.proba_mosaic),
+                        ("index", summary.index)):
+            if p:
+                print(f"{what}: {p}")
+        for n in summary.notes:
+            print(f"note: {n}")
+    return 0 if summary.ok else 1
+
+
+def input_summary(rec: dict[str, Any] | None) -> str:
+    """", season 2019: 28 of 72 dates (2019-03-07 … 2019-08-29)" for a prediction's ``extra["input"]``, plus the
+    filled bands and the cloud source when they are worth saying; "" when there is no record."""
+    if not rec:
+        return ""
+    out = (f", season {rec['season']}: {rec['dates_used']} of {rec['dates_total']} dates "
+           f"({rec['first_date']} … {rec['last_date']})")
+    if rec.get("filled_bands"):
+        out += ", filled " + " ".join(f"{m}←{s}" for m, s in rec["filled_bands"].items())
+    if rec.get("cloud_source") not in (None, "CLM"):
+        out += f", clouds from {rec['cloud_source']}"
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "scheduler", None):  # batch on Dask: one task per patch, idempotent, retried, mosaic + index
-        from ..batch import run_batch_from_args
-
         if args.compute_clouds:
             from ..errors import ConfigError
 
             raise ConfigError("--compute-clouds is not supported with --scheduler yet; run `python -m sr_core clouds` first")
+        if args.season is not None:
+            from ..errors import ConfigError
+
+            raise ConfigError("--season is not supported with --scheduler yet (batch prediction uses each patch's "
+                              "latest complete season); drop --season, or predict without --scheduler")
         return run_batch_from_args(args)
     import torch
 
     from ..inference import get_model, predict, select_device
-    from ..io.submission import predict_submission
+    from ..pipeline import predict_submission
     from . import print_json
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
@@ -85,33 +143,36 @@ def run(args: argparse.Namespace) -> int:
             from ..clouds import ensure_cloud_masks
 
             patch = ensure_cloud_masks(patch)
-        return predict(patch, device=str(dev), model=model, tile=args.tile, uncertainty=args.uncertainty, tta=args.tta)
+        return predict(patch, device=str(dev), model=model, tile=args.tile, uncertainty=args.uncertainty, tta=args.tta,
+                       season=args.season)
 
     def on_result(name: str, pred: Any, path: Path) -> None:
         rec: dict[str, Any] = {"name": name, "submission": str(path), "device": pred.device,
                                "seconds": round(pred.seconds, 3), "cultivated_fraction": float(pred.binary.mean()),
-                               "threshold": pred.threshold, "warnings": list(pred.warnings)}
+                               "threshold": pred.threshold, "warnings": list(pred.warnings),
+                               "input": pred.extra.get("input")}
         if args.proba:
             rec["proba"] = str(extra_dir / f"{name}_proba.tif")
-        if args.uncertainty and pred.uncertainty is not None:
-            up = write_float_tif(pred.uncertainty, pred.bbox, extra_dir / f"{name}_uncertainty.tif",
-                                 "std of the cultivated probability over 8 flips/rotations")
-            rec["uncertainty"] = str(up)
+        if args.uncertainty and pred.uncertainty is not None:  # written by the pipeline, before the mask
+            rec["uncertainty"] = str(extra_dir / f"{name}_uncertainty.tif")
             rec["mean_uncertainty"] = float(pred.uncertainty.mean())
         results.append(rec)
         if not args.quiet and not args.json:
-            for w in pred.warnings:
-                print(f"warning: {name}: {w}", file=sys.stderr)
+            from tqdm import tqdm
+
+            for w in pred.warnings:  # above the progress bar, not on its line
+                tqdm.write(f"warning: {name}: {w}", file=sys.stderr)
 
     paths = predict_submission(args.paths, run_one, args.out, probability_dir=extra_dir if args.proba else None,
+                               uncertainty_dir=extra_dir if args.uncertainty else None,
                                progress=not args.quiet and not args.json, desc=f"predict ({dev})", on_result=on_result)
     if args.json:
         print_json({"out": str(args.out), "device": str(dev), "model": getattr(getattr(model, "info", None), "path", ""),
                     "patches": results})
     else:
         for r in results:
-            print(f"{r['name']}: {r['cultivated_fraction']:.1%} cultivated, {r['seconds']:.2f} s on {r['device']}"
-                  f" -> {r['submission']}")
+            print(f"{r['name']}: {r['cultivated_fraction']:.1%} cultivated{input_summary(r['input'])}, "
+                  f"{r['seconds']:.2f} s on {r['device']} -> {r['submission']}")
         print(f"wrote {len(paths)} submission file(s) to {args.out}"
               + (f"; probability / uncertainty maps in {extra_dir}" if args.proba or args.uncertainty else ""))
     return 0

@@ -62,7 +62,7 @@ def format_report(result: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io.submission import score_submission
+    from ..scoring import score_submission
 
     result = score_submission(args.submission, args.truth, diagnostics=not args.no_diagnostics,
                               progress=not args.json and sys.stderr.isatty())

@@ -3,7 +3,11 @@
 * ``simulate --out DIR --n N --seed S [--size 500] [--split train|test] [--region KEY]`` writes N EOPatch
   folders ``DIR/eopatch-01`` … (patch i uses seed S + i − 1), each marked as simulated in its metadata.
 * ``simulate --calibrate [--n N] [--json]`` simulates fresh test patches and prints every calibration figure
-  beside its target and whether it is in range (see docs/SIMULATOR.md).
+  beside its target and whether it is in range, then the realism statistics of the simulator alone
+  (see docs/SIMULATOR.md).
+* ``simulate --calibrate --real DIR [--n 3] [--size 160] [--json]`` measures every realism statistic
+  (:mod:`sr_core.simulate.realism`) on the real files under DIR and on fresh simulated test patches, and prints
+  them side by side with the target and OK / OUT. The real data is read only from DIR.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--out", type=Path, help="folder to write eopatch-01 … into (created if missing)")
-    p.add_argument("--n", type=int, default=None, help="number of patches (default 1; with --calibrate 10)")
+    p.add_argument("--n", type=int, default=None,
+                   help="number of patches (default 1; with --calibrate 10; with --calibrate --real 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first patch; patch i uses seed + i (default 0)")
-    p.add_argument("--size", type=int, default=500, help="patch size in 10 m pixels (default 500 = 5 km)")
+    p.add_argument("--size", type=int, default=None,
+                   help="patch size in 10 m pixels (default 500 = 5 km; for the realism statistics 160)")
     p.add_argument("--split", choices=("train", "test"), default="train", help="seed stream (default train)")
     p.add_argument("--region", default=None, help="region key (default: drawn from the seed); see --list-regions")
     p.add_argument("--list-regions", action="store_true", help="list the regions and exit")
@@ -35,7 +41,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--compress", type=int, default=1, choices=range(0, 10), metavar="0-9",
                    help="gzip level of the arrays (0 = plain .npy; default 1)")
     p.add_argument("--calibrate", action="store_true", help="print the calibration figures against their targets")
-    p.add_argument("--quick", action="store_true", help="with --calibrate: skip the slow figures (baselines, speed)")
+    p.add_argument("--real", type=Path, default=None, metavar="DIR",
+                   help="with --calibrate: measure the realism statistics on the real files under DIR (e.g. "
+                        "../shared/data/real) next to the simulator's, with targets and OK / OUT")
+    p.add_argument("--quick", action="store_true",
+                   help="with --calibrate: skip the slow figures (baselines, speed) and the realism statistics")
     p.add_argument("--pixel-model", type=Path, default=None,
                    help="with --calibrate: score the 10 m pixel baseline with this model file (default: the bundled one)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
@@ -65,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.region is not None and args.region not in REGIONS:
         raise ConfigError(f"--region {args.region!r} is unknown; choose one of {', '.join(REGIONS)}")
+    if args.real is not None and not args.calibrate:
+        raise ConfigError("--real DIR goes with --calibrate (it names the real data the simulator is compared with)")
     if args.calibrate:
-        return _calibrate(args)
+        return _realism(args) if args.real is not None else _calibrate(args)
     if args.out is None:
         raise ConfigError("simulate needs --out DIR (where to write the patches) or --calibrate")
     n = 1 if args.n is None else args.n
@@ -74,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--n must be at least 1, got {n}")
     if args.seed < 0:
         raise ConfigError(f"--seed must be non-negative, got {args.seed}")
+    if args.size is None:
+        args.size = 500
     return _write(args, n)
 
 
@@ -107,30 +121,86 @@ def _write(args: argparse.Namespace, n: int) -> int:
     return 0
 
 
-def _calibrate(args: argparse.Namespace) -> int:
-    from ..simulate.calibrate import format_table, run_calibration
-
-    n = 10 if args.n is None else args.n
-    bar = None
+def _bar_progress(desc: str) -> tuple[Any, Any]:
+    """A (progress callback, closer) pair drawing one tqdm bar on stderr."""
+    state: dict[str, Any] = {"bar": None}
 
     def progress(done: int, total: int, message: str) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = _progress(total, "calibrate")
-        bar.n = done
-        bar.set_postfix_str(message[:60])
-        bar.refresh()
+        if state["bar"] is None or state["bar"].total != total:
+            if state["bar"] is not None:
+                state["bar"].close()
+            state["bar"] = _progress(total, desc)
+        state["bar"].n = done
+        state["bar"].set_postfix_str(message[:60])
+        state["bar"].refresh()
 
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return progress, close
+
+
+def _realism_args(args: argparse.Namespace, n_default: int = 3) -> tuple[int, int]:
+    from ..errors import ConfigError
+
+    n = n_default if args.n is None else args.n
+    size = 160 if args.size is None else args.size
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    if size < 32:
+        raise ConfigError(f"--size must be at least 32 px for the realism statistics, got {size}")
+    return n, size
+
+
+def _realism(args: argparse.Namespace) -> int:
+    """``--calibrate --real DIR``: the realism statistics, real next to simulated."""
+    from ..errors import ConfigError
+    from ..simulate.realism import format_realism, realism_report
+
+    if not args.real.is_dir():
+        raise ConfigError(f"--real {args.real}: no such folder; give the folder that holds flanders-2019-fields-lpis, "
+                          "slovenia-forest-l1c-5frames, … (e.g. ../shared/data/real)")
+    n, size = _realism_args(args)
+    progress, close = _bar_progress("realism")
     try:
-        report = run_calibration(n_test=n, seed=args.seed, quick=args.quick, progress=progress,
-                                 pixel_model=args.pixel_model)
+        report = realism_report(args.real, n=n, size=size, seed=args.seed, progress=progress)
     finally:
-        if bar is not None:
-            bar.close()
+        close()
     if args.json:
         from . import print_json
 
         print_json(report)
     else:
+        print(format_realism(report))
+    return 0 if report["all_in_range"] else 1
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from ..simulate.calibrate import format_table, run_calibration
+
+    n = 10 if args.n is None else args.n
+    progress, close = _bar_progress("calibrate")
+    try:
+        report = run_calibration(n_test=n, seed=args.seed, quick=args.quick, progress=progress,
+                                 pixel_model=args.pixel_model)
+        realism = None
+        if not args.quick:  # the simulator's side of the realism statistics; the real side needs --real DIR
+            from ..simulate.realism import realism_report
+
+            rn, size = _realism_args(argparse.Namespace(n=None, size=args.size))
+            realism = realism_report(None, n=rn, size=size, seed=args.seed, progress=progress)
+    finally:
+        close()
+    if args.json:
+        from . import print_json
+
+        print_json(report if realism is None else {**report, "realism": realism})
+    else:
         print(format_table(report))
+        if realism is not None:
+            from ..simulate.realism import format_realism
+
+            print()
+            print(format_realism(realism))
     return 0 if report["all_in_range"] else 1

@@ -42,6 +42,14 @@ def register(sub: Any) -> argparse.ArgumentParser:
                    help="start a new run from this checkpoint's weights (fine-tuning; new optimizer and schedule)")
     p.add_argument("--doy-hidden", action="store_true",
                    help="network option: feed the day of year into the per-date MLP (zero-initialised with --init)")
+    p.add_argument("--augment", type=float, default=1.0,
+                   help="domain randomisation strength: gain/offset, band dropout, calendar shift, blur, shifts, haze, "
+                        "L1C look (sr_core.train.AUGMENT; 0 = off, default 1)")
+    p.add_argument("--points", default=None, metavar="DIR",
+                   help="folder of real labelled pixels with monthly series (S2_monthly.npy.gz + labels.csv, the "
+                        "WorldCereal points format; see sr_core.points): an extra loss that teaches real phenology; "
+                        "20 %% of the points are held out and scored at each validation")
+    p.add_argument("--points-weight", type=float, default=0.5, help="weight of the points loss (default 0.5)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     p.set_defaults(func=run)
     return p
@@ -57,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, batch=args.batch, crop=args.size, preset=args.config, lr=args.lr, seed=args.seed,
         sim_size=args.sim_size, pool=args.pool, refresh_every=args.refresh_every, val_patches=args.val_patches,
         val_size=args.val_size, val_every=args.val_every, ckpt_every=args.ckpt_every, dice=args.dice, data=args.data,
+        augment=args.augment, points=args.points, points_weight=args.points_weight,
     )
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     overrides = {"doy_hidden": True} if args.doy_hidden else None

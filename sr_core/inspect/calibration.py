@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import PatchValidationError
+from ..pooling import Poolable
 
 if TYPE_CHECKING:
     from ..patch import Patch
@@ -59,7 +60,7 @@ def _select(proba: Any, truth: Any, mask: Any) -> tuple[np.ndarray, np.ndarray, 
 # Reliability of the probability
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class ReliabilityCounts:
+class ReliabilityCounts(Poolable):
     """Per probability bin: pixel count ``n``, sum of predicted probabilities ``sum_p``, number of truly cultivated
     pixels ``sum_y``; plus the sum of squared errors ``sum_sq`` (Brier). Pool with ``+``."""
 
@@ -78,8 +79,7 @@ class ReliabilityCounts:
             return NotImplemented
         if len(self.n) != len(other.n):
             raise ValueError("cannot pool reliability counts with different numbers of bins")
-        return ReliabilityCounts(self.n + other.n, self.sum_p + other.sum_p, self.sum_y + other.sum_y,
-                                 self.sum_sq + other.sum_sq)
+        return super().__add__(other)
 
     @property
     def n_bins(self) -> int:
@@ -152,7 +152,7 @@ def reliability(proba: Any, truth: Any, mask: Any = None, n_bins: int = RELIABIL
 # Error rate against uncertainty
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class UncertaintyCounts:
+class UncertaintyCounts(Poolable):
     """Fine histograms (bins :data:`UNCERTAINTY_EDGES`) of an uncertainty for correct and wrong pixels.
 
     ``kind`` names the uncertainty (e.g. ``"TTA std"``, ``"0.5 − |p − threshold|"``). Pool with ``+``.
@@ -161,11 +161,6 @@ class UncertaintyCounts:
     right: np.ndarray
     wrong: np.ndarray
     kind: str = "uncertainty"
-
-    def __add__(self, other: UncertaintyCounts) -> UncertaintyCounts:
-        if not isinstance(other, UncertaintyCounts):
-            return NotImplemented
-        return UncertaintyCounts(self.right + other.right, self.wrong + other.wrong, self.kind)
 
     @property
     def n_right(self) -> float:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..metrics import Scores, evaluate, parcel_layout, weight_map_from_layout
 from ..patch import Patch
+from ..pooling import Poolable
 from ..prediction import Prediction
 from .calibration import (
     ReliabilityCounts,
@@ -42,16 +43,8 @@ MIN_SUPPORT = 500  #: pixels a rate needs before a verdict is drawn from it
 SIM_SEED0 = 500_000  #: first seed of ``inspect --simulate`` (split "test"; disjoint from evaluate's 0…N−1 and training)
 
 
-def _add(a: Any, b: Any) -> Any:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a + b
-
-
 @dataclass(frozen=True, eq=False)
-class InspectionCounts:
+class InspectionCounts(Poolable):
     """Everything poolable about one or more inspected patches (counts summed over patches)."""
 
     consistency: ConsistencyCounts
@@ -64,17 +57,6 @@ class InspectionCounts:
     resolution: ResolutionCounts | None = None
     n_patches: int = 1
     n_labelled: int = 0
-
-    def __add__(self, other: InspectionCounts) -> InspectionCounts:
-        if not isinstance(other, InspectionCounts):
-            return NotImplemented
-        dep = tuple(a + b for a, b in zip(self.departures, other.departures, strict=True))
-        return InspectionCounts(
-            self.consistency + other.consistency, dep, _add(self.outcomes, other.outcomes),  # type: ignore[arg-type]
-            _add(self.reliability, other.reliability), _add(self.uncertainty, other.uncertainty),
-            _add(self.confidence, other.confidence), _add(self.scores, other.scores),
-            _add(self.resolution, other.resolution), self.n_patches + other.n_patches, self.n_labelled + other.n_labelled,
-        )
 
     @property
     def departure_fraction(self) -> float | None:

@@ -43,6 +43,8 @@ import numpy as np
 
 from ..errors import PatchValidationError, SRCoreError
 from ..patch import SCALE
+from ..pooling import Poolable
+from ..resample import upsample_nearest
 
 CONTRADICTION_MARGIN = 0.5  #: |cover − evidence| above this marks a 10 m pixel as contradicting the data
 
@@ -56,10 +58,8 @@ def block_mean(a: Any, k: int = SCALE) -> np.ndarray:
     return x.reshape(h, k, w, k).mean(axis=(1, 3))
 
 
-def repeat_up(a: Any, k: int = SCALE) -> np.ndarray:
-    """(H, W) → (k·H, k·W) by repeating each value over its k × k block (nearest neighbour)."""
-    x = np.asarray(a)
-    return np.repeat(np.repeat(x, k, axis=0), k, axis=1)
+#: ``repeat_up(a, k=SCALE)``: (H, W) → (k·H, k·W) by repeating each value over its k × k block (nearest neighbour).
+repeat_up = upsample_nearest
 
 
 def mixed_blocks(truth: Any, k: int = SCALE) -> np.ndarray:
@@ -206,7 +206,7 @@ def outcome_map(pred: Any, answer: Any, truth: Any, scored: Any = None) -> np.nd
 
 
 @dataclass(frozen=True, eq=False)
-class OutcomeCounts:
+class OutcomeCounts(Poolable):
     """Pixel counts per :class:`Outcome` (index = code, IGNORED excluded), plain and with the benchmark's weights,
     and the number of mixed-block pixels where the 10 m answer is wrong (``detail_missed_by_answer``, plain and
     weighted). Pool with ``+``."""
@@ -215,13 +215,6 @@ class OutcomeCounts:
     weighted: np.ndarray
     detail_missed_by_answer: float = 0.0
     detail_missed_by_answer_w: float = 0.0
-
-    def __add__(self, other: OutcomeCounts) -> OutcomeCounts:
-        if not isinstance(other, OutcomeCounts):
-            return NotImplemented
-        return OutcomeCounts(self.counts + other.counts, self.weighted + other.weighted,
-                             self.detail_missed_by_answer + other.detail_missed_by_answer,
-                             self.detail_missed_by_answer_w + other.detail_missed_by_answer_w)
 
     def _c(self, o: Outcome, weighted: bool) -> float:
         return float((self.weighted if weighted else self.counts)[o])
@@ -311,7 +304,7 @@ def departure_image(codes: np.ndarray) -> np.ndarray:
 # Consistency with the 10 m evidence
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class ConsistencyCounts:
+class ConsistencyCounts(Poolable):
     """10 m pixels compared, how many contradict the evidence, sums of |cover − evidence| and |p̄ − evidence|
     (the latter only meaningful with independent evidence). Pool with ``+``."""
 
@@ -320,13 +313,6 @@ class ConsistencyCounts:
     sum_abs_cover_gap: float = 0.0
     sum_abs_proba_gap: float = 0.0
     independent: bool = True
-
-    def __add__(self, other: ConsistencyCounts) -> ConsistencyCounts:
-        if not isinstance(other, ConsistencyCounts):
-            return NotImplemented
-        return ConsistencyCounts(self.n + other.n, self.contradicting + other.contradicting,
-                                 self.sum_abs_cover_gap + other.sum_abs_cover_gap,
-                                 self.sum_abs_proba_gap + other.sum_abs_proba_gap, self.independent and other.independent)
 
     @property
     def contradiction_share(self) -> float | None:

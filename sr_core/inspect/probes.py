@@ -8,8 +8,9 @@ probe                  input
 ``dates_shuffled``     the patch with its timestamps permuted against its bands (phenology out of order)
 ``pixels_shuffled``    the patch with its 10 m pixels permuted in space (one permutation for all dates and layers)
 ``forest_simulated``   a forest-only scene: time series of pure-forest 10 m pixels of a simulated patch, drawn at random
-``forest_real``        the real forest patch ``../shared/data/real/slovenia-forest-l1c-5frames`` (75 % forest, 0.1 %
-                       arable; L1C top-of-atmosphere, 5 frames of 2015: also outside the training distribution)
+``forest_real``        the real forest patch ``real/slovenia-forest-l1c-5frames`` under ``$SR_SHARED_DATA`` (75 %
+                       forest, 0.1 % arable; L1C top-of-atmosphere, 5 frames of 2015: also outside the training
+                       distribution); the library never looks for it anywhere else
 =====================  =================================================================================================
 
 For each probe: the cultivated share painted and a structure measure of the binary map (:func:`structure`): the
@@ -219,16 +220,21 @@ def forest_probe(size: int = 64, seed: int = 0, min_pixels: int = 32, tries: int
                  not_declared=z, all_polys=np.full(z.shape, FOREST_CODE, np.uint16), info=info)
 
 
-def shared_data_dir() -> Path:
-    """``$SR_SHARED_DATA`` or ``../shared/data`` beside the repository."""
-    from ..paths import REPO_DIR
-
-    return Path(os.environ.get("SR_SHARED_DATA", REPO_DIR.parent / "shared" / "data"))
+ENV_SHARED_DATA = "SR_SHARED_DATA"
 
 
-def real_forest_path() -> Path | None:
-    """The real forest fixture (None when ../shared/data is absent)."""
-    p = shared_data_dir() / "real" / REAL_FOREST_NAME
+def shared_data_dir() -> Path | None:
+    """The folder of real fixtures named by ``$SR_SHARED_DATA`` (None when unset: the library never guesses one)."""
+    raw = os.environ.get(ENV_SHARED_DATA)
+    return Path(raw).expanduser() if raw else None
+
+
+def real_forest_path(data_dir: str | Path | None = None) -> Path | None:
+    """The real forest fixture under ``data_dir`` (default ``$SR_SHARED_DATA``); None when absent."""
+    base = Path(data_dir) if data_dir is not None else shared_data_dir()
+    if base is None:
+        return None
+    p = base / "real" / REAL_FOREST_NAME
     return p if p.is_dir() else None
 
 
@@ -237,8 +243,10 @@ def real_forest_probe(path: str | Path | None = None) -> Patch:
 
     p = Path(path) if path is not None else real_forest_path()
     if p is None or not p.exists():
-        raise ConfigError(f"the real forest patch {shared_data_dir() / 'real' / REAL_FOREST_NAME} is absent; "
-                          "set SR_SHARED_DATA to the folder holding real/ or skip this probe")
+        base = shared_data_dir()
+        where = f"{base / 'real' / REAL_FOREST_NAME}" if base is not None else f"${ENV_SHARED_DATA} (unset)"
+        raise ConfigError(f"the real forest patch {where} is absent; "
+                          f"set {ENV_SHARED_DATA} to the folder holding real/{REAL_FOREST_NAME} or skip this probe")
     return load_eopatch(p)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..metrics import ConfusionCounts, ParcelLayout, boundary
+from ..pooling import Poolable
 
 #: Distance-to-boundary bins in 2.5 m pixels: (label, low, high) with low ≤ d < high.
 DISTANCE_BINS: tuple[tuple[str, float, float], ...] = (
@@ -60,18 +61,13 @@ def gap_mask(layout: ParcelLayout, scored: Any = None) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class GapCounts:
+class GapCounts(Poolable):
     """Gap pixels and how many were predicted 0 (open), plain and weighted. Pool with ``+``."""
 
     n: float = 0.0
     open: float = 0.0
     n_w: float = 0.0
     open_w: float = 0.0
-
-    def __add__(self, other: GapCounts) -> GapCounts:
-        if not isinstance(other, GapCounts):
-            return NotImplemented
-        return GapCounts(self.n + other.n, self.open + other.open, self.n_w + other.n_w, self.open_w + other.open_w)
 
     @property
     def recall(self) -> float | None:
@@ -86,23 +82,13 @@ class GapCounts:
 
 
 @dataclass(frozen=True, eq=False)
-class ResolutionCounts:
+class ResolutionCounts(Poolable):
     """Per distance bin (label → :class:`ConfusionCounts`, unweighted over scored pixels); per object bin
     (label → [parcels, detected]); gap counts. Pool with ``+``."""
 
     distance: dict[str, ConfusionCounts] = field(default_factory=dict)
     objects: dict[str, tuple[int, int]] = field(default_factory=dict)
     gaps: GapCounts = field(default_factory=GapCounts)
-
-    def __add__(self, other: ResolutionCounts) -> ResolutionCounts:
-        if not isinstance(other, ResolutionCounts):
-            return NotImplemented
-        dist = {k: self.distance.get(k, ConfusionCounts()) + other.distance.get(k, ConfusionCounts())
-                for k in dict.fromkeys([*self.distance, *other.distance])}
-        objs = {k: (self.objects.get(k, (0, 0))[0] + other.objects.get(k, (0, 0))[0],
-                    self.objects.get(k, (0, 0))[1] + other.objects.get(k, (0, 0))[1])
-                for k in dict.fromkeys([*self.objects, *other.objects])}
-        return ResolutionCounts(dist, objs, self.gaps + other.gaps)
 
     def distance_table(self) -> list[dict[str, Any]]:
         rows = []

@@ -1,6 +1,7 @@
 """Reading and writing patches: EOPatch folders (both eo-learn layouts), legacy pickles, safe archives.
 
-``sr_core.io.submission`` (GeoTIFF submissions) is a separate module and is not imported here.
+``sr_core.io.geotiff`` (writing a patch's GeoTIFFs), ``sr_core.io.inputs`` (which patches the user named) and
+``sr_core.io.submission`` (the submission format, read and checked) are separate modules, not imported here.
 """
 
 from __future__ import annotations

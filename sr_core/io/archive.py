@@ -36,13 +36,15 @@ from typing import IO, Any
 
 from ..errors import ArchiveError, PatchFormatError
 
+# one direction only: eopatch never imports archive (is_eopatch / find_eopatches live there, re-exported here)
+from .eopatch import find_eopatches, is_eopatch, load_eopatch  # noqa: F401  (is_eopatch: re-export)
+
 MAX_FILES = 10_000
 MAX_TOTAL_BYTES = 4 * 1024**3
 MAX_RATIO = 200
 RATIO_FLOOR_BYTES = 16 * 1024**2
 _CHUNK = 1024**2
 _TAR_OVERHEAD_PER_MEMBER = 3 * 512  # header + PAX/long-name header + padding, generously
-_BBOX_FILES = ("bbox.geojson", "bbox.geojson.gz", "bbox.pkl.gz", "bbox.pkl")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _MAX_NAME_BYTES = 255
 _MAX_PATH_CHARS = 1024
@@ -394,40 +396,11 @@ def extract_archive(
 
 
 # -- finding and opening patches ---------------------------------------------------------------------------------------
-def is_eopatch(folder: str | Path) -> bool:
-    """A folder with a ``data/`` sub-folder and a bbox file (``bbox.geojson`` or ``bbox.pkl.gz``)."""
-    folder = Path(folder)
-    return (folder / "data").is_dir() and any((folder / b).is_file() for b in _BBOX_FILES)
-
-
-def find_eopatches(folder: str | Path, *, max_depth: int = 4) -> list[Path]:
-    """EOPatch folders at or under ``folder``, at most ``max_depth`` levels down (sorted; links not followed;
-    hidden folders, ``__MACOSX`` and the insides of EOPatch folders are not searched)."""
-    folder = Path(folder)
-    if is_eopatch(folder):
-        return [folder]
-    found = []
-    base_depth = len(folder.parts)
-    for root, dirs, _files in os.walk(folder, followlinks=False):
-        keep = []
-        for d in sorted(dirs):
-            p = Path(root) / d
-            if d.startswith(".") or d == "__MACOSX" or p.is_symlink():
-                continue
-            if is_eopatch(p):
-                found.append(p)
-            elif len(p.parts) - base_depth < max_depth:
-                keep.append(d)
-        dirs[:] = keep
-    return sorted(found)
-
-
 def iter_patch_folders(path: str | Path, *, keep_extracted: bool = False, **limits: Any) -> Iterator[tuple[Path, Any]]:
     """Like :func:`iter_patches`, yielding ``(folder, patch)``: the EOPatch folder each patch was read from (inside
     the temporary extraction folder for an archive, valid until the next item unless ``keep_extracted``), for
     callers that read more from it (e.g. :func:`sr_core.io.eopatch.read_b10`)."""
     from ..paths import subdir
-    from .eopatch import load_eopatch
 
     path = Path(path)
     if not path.exists():

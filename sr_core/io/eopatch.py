@@ -1,6 +1,6 @@
 """Read and write EOPatch folders as :class:`~sr_core.patch.Patch`.
 
-Two layouts are read (see ``CHALLENGE.md``):
+Two layouts are read (see ``docs/CHALLENGE_FACTS.md``):
 
 * **eo-learn 0.9** (the challenge as shipped): ``<type>/<NAME>.npy.gz`` arrays, gzipped pickles ``bbox.pkl.gz``,
   ``timestamp.pkl.gz``, ``meta_info.pkl.gz`` (decoded by :mod:`sr_core.io.legacy_pickle`, never by ``pickle.load``).
@@ -519,6 +519,10 @@ def load_eopatch(path: str | Path) -> Patch:
             valid &= ~layers["cloud_mask"]
         elif layers.get("cloud_prob") is not None:
             valid &= layers["cloud_prob"] <= 0.4
+        elif layers.get("scl") is not None:
+            from ..patch import SCL_UNUSABLE
+
+            valid &= ~np.isin(layers["scl"], tuple(SCL_UNUSABLE))
         stat_level, stat_why = reflectance_level(bands, valid)
         if level is None or level is ProductLevel.UNKNOWN:
             if stat_level is not ProductLevel.UNKNOWN:
@@ -531,11 +535,17 @@ def load_eopatch(path: str | Path) -> Patch:
             notes.append(f"meta_info says {level.value} but the reflectance looks {stat_level.value}: {stat_why}")
     assert level is not None
 
+    if layers.get("scl") is not None and layers.get("cloud_mask") is None and layers.get("cloud_prob") is None:
+        from ..prepare import SCL_NOTE
+
+        notes.append(SCL_NOTE)
     source = Source.SIMULATED if str(meta.get("source", "")).lower() == Source.SIMULATED.value else Source.REAL
     info = PatchInfo(
         name=folder.resolve().name, source=source, product_level=level, norm_factor=norm,
         notes=tuple(dict.fromkeys([*prior_notes, *notes])), meta=to_jsonable(meta),
     )
+    for a in (bands, *layers.values()):  # read from disk here, held by nobody else: the Patch takes them without a copy
+        a.flags.writeable = False
     return Patch(bands=bands, timestamps=timestamps, bbox=bbox, info=info, **layers)
 
 
@@ -601,8 +611,6 @@ def write_eopatch(patch: Patch, path: str | Path, *, overwrite: bool = False, co
     if target.exists() or target.is_symlink():
         if not overwrite:
             raise EOPatchExistsError(f"{target}: already exists; pass overwrite=True or choose another folder")
-        from .archive import is_eopatch
-
         if target.is_symlink() or not target.is_dir() or not (is_eopatch(target) or not any(target.iterdir())):
             raise EOPatchExistsError(
                 f"{target}: exists and is not an EOPatch folder; refusing to replace it even with overwrite=True "
@@ -657,7 +665,42 @@ def iter_feature_files(folder: str | Path) -> Iterator[Path]:
             yield f
 
 
+
+
+# -- finding patch folders -----------------------------------------------------------------------------------------------
+#: A folder holding one of these (and a data/ folder) is an EOPatch.
+_BBOX_FILES = ("bbox.geojson", "bbox.geojson.gz", "bbox.pkl.gz", "bbox.pkl")
+
+
+def is_eopatch(folder: str | Path) -> bool:
+    """A folder with a ``data/`` sub-folder and a bbox file (``bbox.geojson`` or ``bbox.pkl.gz``)."""
+    folder = Path(folder)
+    return (folder / "data").is_dir() and any((folder / b).is_file() for b in _BBOX_FILES)
+
+
+def find_eopatches(folder: str | Path, *, max_depth: int = 4) -> list[Path]:
+    """EOPatch folders at or under ``folder``, at most ``max_depth`` levels down (sorted; links not followed;
+    hidden folders, ``__MACOSX`` and the insides of EOPatch folders are not searched)."""
+    folder = Path(folder)
+    if is_eopatch(folder):
+        return [folder]
+    found = []
+    base_depth = len(folder.parts)
+    for root, dirs, _files in os.walk(folder, followlinks=False):
+        keep = []
+        for d in sorted(dirs):
+            p = Path(root) / d
+            if d.startswith(".") or d == "__MACOSX" or p.is_symlink():
+                continue
+            if is_eopatch(p):
+                found.append(p)
+            elif len(p.parts) - base_depth < max_depth:
+                keep.append(d)
+        dirs[:] = keep
+    return sorted(found)
+
+
 __all__ = [
-    "EOPatchExistsError", "feature_file", "iter_feature_files", "load_eopatch", "read_b10", "read_bbox", "read_npy",
-    "write_eopatch",
+    "EOPatchExistsError", "feature_file", "find_eopatches", "is_eopatch", "iter_feature_files", "load_eopatch",
+    "read_b10", "read_bbox", "read_npy", "write_eopatch",
 ]  # fmt: skip

@@ -1,27 +1,23 @@
-"""Benchmark submissions: write, read, validate and score sets of ``eopatch-XX.tif`` GeoTIFFs.
+"""Benchmark submissions: the format, read and checked. A submission is a set of ``eopatch-XX.tif`` GeoTIFFs.
 
-The format (``docs/CHALLENGE.md``): a folder, ``.zip`` or ``.tar.gz`` holding exactly one ``<eopatch-folder>.tif``
+The format (``docs/CHALLENGE_FACTS.md``): a folder, ``.zip`` or ``.tar.gz`` holding exactly one ``<eopatch-folder>.tif``
 per test patch: one band, uint8, values {0, 1} only, the patch's 2.5 m grid (2000 × 2000 for a challenge patch),
 EPSG:32633 and bounds equal to the patch's bbox.
 
-* :func:`write_submission` / :func:`write_probability` write one patch's GeoTIFF (rasterio, deflate, exact grid);
-  :func:`write_predictions` runs a predictor over many patches and writes the whole submission (progress bar).
+* :func:`read_submission` reads the masks of a folder / archive / single file.
+* :func:`load_truth` reads what checking needs of a labelled EOPatch (bbox, grid, labels) without its band cube.
 * :func:`validate_submission` checks every file and returns a :class:`SubmissionReport` listing *every* problem
   (missing / extra files, not a GeoTIFF, size, band count, dtype, values, CRS, bounds); a bad file never crashes it.
-* :func:`score_submission` validates and scores against labelled EOPatches with :func:`sr_core.metrics.evaluate`,
-  pooling all pixels of all patches into one weighted MCC (the benchmark score).
+
+Elsewhere, by concern: writing GeoTIFFs :mod:`sr_core.io.geotiff`; finding patches :mod:`sr_core.io.inputs`;
+scoring :mod:`sr_core.scoring`; predicting a folder of patches :mod:`sr_core.pipeline`. Their names are still
+importable from here (``from sr_core.io.submission import write_submission`` keeps working).
 
 rasterio is imported inside the functions that need it.
 """
-
 from __future__ import annotations
 
 import os
-import re
-import shutil
-import tempfile
-import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,7 +30,8 @@ import numpy as np
 from ..errors import PatchFormatError, SubmissionError
 from ..geo import BBox
 from ..patch import Patch
-from ..prediction import Prediction
+from ..paths import scratch_dir
+from .inputs import collect_eopatches
 
 #: Bounds may differ from the patch bbox by at most this fraction of a pixel.
 BOUNDS_TOLERANCE_PX = 0.01
@@ -43,179 +40,6 @@ BOUNDS_TOLERANCE_PX = 0.01
 SUBMISSION_ARCHIVE_LIMITS: Mapping[str, int] = {"max_files": 1000, "max_total_bytes": 2 * 1024**3, "max_ratio": 100_000}
 _TIF_SUFFIXES = (".tif", ".tiff")
 _IGNORED = (".DS_Store", "Thumbs.db", "desktop.ini")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Writing
-# ---------------------------------------------------------------------------------------------------------------
-def _as_binary(values: Any, what: str) -> np.ndarray:
-    a = np.asarray(values)
-    if a.ndim == 3 and a.shape[0] == 1:
-        a = a[0]
-    if a.ndim != 2:
-        raise SubmissionError(f"{what}: shape {a.shape}; a submission is one 2-D (4H, 4W) map of 0/1")
-    if a.dtype == bool:
-        return a.astype(np.uint8)
-    if a.size and not np.all((a == 0) | (a == 1)):
-        raise SubmissionError(
-            f"{what}: values other than 0 and 1 (e.g. {np.unique(a[(a != 0) & (a != 1)])[:3].tolist()}); "
-            "threshold probabilities first (Prediction.binary does, at Prediction.threshold)"
-        )
-    return a.astype(np.uint8)
-
-
-def _target_and_grid(
-    values: Any, patch_or_bbox: Patch | BBox | None, name: str | None, what: str
-) -> tuple[np.ndarray, BBox, str, Prediction | None]:
-    pred = values if isinstance(values, Prediction) else None
-    if isinstance(patch_or_bbox, Patch):
-        bbox, shape, default = patch_or_bbox.bbox, patch_or_bbox.label_shape, patch_or_bbox.name
-    elif isinstance(patch_or_bbox, BBox):
-        bbox, shape, default = patch_or_bbox, None, None
-    elif patch_or_bbox is None and pred is not None:
-        bbox, shape, default = pred.bbox, None, pred.name
-    else:
-        raise SubmissionError(f"{what}: give the Patch (or its BBox) the map belongs to, got {type(patch_or_bbox).__name__}")
-    if pred is not None and default is None:
-        default = pred.name
-    final = name or default
-    if not final:
-        raise SubmissionError(f"{what}: no name; pass name='eopatch-01' (the EOPatch folder name)")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", final) or final.endswith("."):
-        raise SubmissionError(f"{what}: {final!r} is not a plain file name; use the EOPatch folder name, e.g. 'eopatch-01'")
-    arr = values.proba if pred is not None else np.asarray(values)
-    if shape is not None and tuple(np.shape(arr)[-2:]) != tuple(shape):
-        raise SubmissionError(
-            f"{what} {final!r}: map is {np.shape(arr)[-2]} × {np.shape(arr)[-1]} but the patch's 2.5 m grid is "
-            f"{shape[0]} × {shape[1]}; predict on the whole patch"
-        )
-    return arr, bbox, final, pred
-
-
-def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, scale: float | None = None, tags: dict | None = None) -> Path:
-    import rasterio
-    from rasterio.crs import CRS
-    from rasterio.transform import Affine
-
-    h, w = band.shape
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
-    profile = {
-        "driver": "GTiff", "height": h, "width": w, "count": 1, "dtype": band.dtype.name,
-        "crs": CRS.from_epsg(bbox.epsg), "transform": Affine(*bbox.transform(w, h)), "compress": "deflate",
-    }  # fmt: skip
-    if h >= 256 and w >= 256:
-        profile.update(tiled=True, blockxsize=256, blockysize=256)
-    try:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(band, 1)
-            if scale is not None:
-                dst.scales = (scale,)
-            if tags:
-                dst.update_tags(1, **tags)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_submission(
-    prediction_or_binary: Prediction | np.ndarray,
-    patch_or_bbox: Patch | BBox | None = None,
-    out_dir: str | Path = ".",
-    name: str | None = None,
-) -> Path:
-    """Write one patch's submission GeoTIFF ``<out_dir>/<name>.tif`` and return its path.
-
-    ``prediction_or_binary``: a :class:`~sr_core.prediction.Prediction` (its ``binary`` is written) or a (4H, 4W)
-    array of 0/1 (bool or integer). ``patch_or_bbox``: the :class:`~sr_core.patch.Patch` (grid checked, name taken
-    from its EOPatch folder) or its :class:`~sr_core.geo.BBox` (optional for a Prediction, which carries its bbox).
-    ``name`` defaults to the patch's (or prediction's) name. Written as one band uint8 {0, 1}, deflate-compressed,
-    in the bbox's CRS with the exact 2.5 m transform of the bbox; the file appears atomically.
-    """
-    arr, bbox, final, pred = _target_and_grid(prediction_or_binary, patch_or_bbox, name, "write_submission")
-    binary = pred.binary if pred is not None else _as_binary(arr, f"write_submission {final!r}")
-    return _write_tif(Path(out_dir) / f"{final}.tif", binary, bbox)
-
-
-def write_probability(
-    prediction: Prediction | np.ndarray,
-    patch_or_bbox: Patch | BBox | None = None,
-    out_dir: str | Path = ".",
-    name: str | None = None,
-    *,
-    dtype: str = "uint8",
-) -> Path:
-    """Write the cultivated-land probability as ``<out_dir>/<name>_proba.tif`` on the same grid as the submission.
-
-    ``dtype="uint8"``: round(p × 255), with the band scale 1/255 recorded (GDAL-aware readers show 0–1);
-    ``dtype="float32"``: p as is. Keep these files out of the submission folder (it must hold only the masks).
-    """
-    arr, bbox, final, _ = _target_and_grid(prediction, patch_or_bbox, name, "write_probability")
-    p = np.asarray(arr, np.float32)
-    if p.ndim != 2:
-        raise SubmissionError(f"write_probability {final!r}: shape {p.shape}; expected a 2-D (4H, 4W) map")
-    if p.size and (not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1):
-        raise SubmissionError(f"write_probability {final!r}: probabilities must be finite and within 0–1")
-    tags = {"meaning": "probability of cultivated land"}
-    if dtype == "uint8":
-        band = np.rint(p * 255).astype(np.uint8)
-        return _write_tif(Path(out_dir) / f"{final}_proba.tif", band, bbox, scale=1 / 255, tags=tags)
-    if dtype == "float32":
-        return _write_tif(Path(out_dir) / f"{final}_proba.tif", p, bbox, tags=tags)
-    raise SubmissionError(f"write_probability: dtype {dtype!r}; choose 'uint8' (0–255) or 'float32' (0–1)")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Finding inputs: patch folders / archives, submission folders / archives
-# ---------------------------------------------------------------------------------------------------------------
-@contextmanager
-def scratch_dir(prefix: str) -> Iterator[Path]:
-    """A fresh folder under ``$SR_CORE_HOME/uploads`` (archives are extracted there), removed on exit."""
-    from ..paths import subdir
-
-    d = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=subdir("uploads")))
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def collect_eopatches(inputs: Iterable[str | Path], workdir: str | Path) -> list[Path]:
-    """EOPatch folders named by ``inputs``: patch folders, folders of patch folders, or archives of them (safely
-    extracted under ``workdir``). Raises when an input holds no patch or two patches share a folder name (their
-    submission files would collide)."""
-    from .archive import extract_archive, find_eopatches
-
-    found: list[Path] = []
-    for i, raw in enumerate(inputs):
-        src = Path(raw)
-        if not src.exists():
-            raise PatchFormatError(f"{src}: no such file or folder; give EOPatch folders, folders of them, or archives")
-        if src.is_dir():
-            folders = find_eopatches(src)
-        else:
-            folders = extract_archive(src, Path(workdir) / f"{i:03d}-{_safe(src.name)}")
-        if not folders:
-            raise PatchFormatError(
-                f"{src}: no EOPatch folder in it (a folder with data/ and bbox.geojson or bbox.pkl.gz); "
-                "point at a patch folder, a folder of them, or a .zip/.tar.gz archive of them"
-            )
-        found += folders
-    names: dict[str, Path] = {}
-    for f in found:
-        if f.name in names and names[f.name].resolve() != f.resolve():
-            raise PatchFormatError(
-                f"two patches are both named {f.name!r} ({names[f.name]} and {f}); their submission files would "
-                "collide: rename one folder"
-            )
-        names[f.name] = f
-    return list(names.values())
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:60]
 
 
 @dataclass
@@ -437,6 +261,7 @@ class SubmissionReport:
 def _check_file(path: Path, truth: TruthPatch, read: bool = True) -> tuple[list[str], np.ndarray | None]:
     """Problems of one submission file against its patch, and its band (None when it cannot be scored)."""
     import rasterio
+    from rasterio._err import CPLE_BaseError
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
     problems: list[str] = []
@@ -487,8 +312,9 @@ def _check_file(path: Path, truth: TruthPatch, read: bool = True) -> tuple[list[
                 problems.append("was not read: far larger than the patch grid")
     except (RasterioError, OSError) as exc:
         return [f"not a readable GeoTIFF ({str(exc).splitlines()[0][:200]})"], None
-    except Exception as exc:  # a malformed file must never crash validation
+    except (CPLE_BaseError, ValueError) as exc:  # GDAL's own errors and malformed values: the file's problem
         return [f"could not be read ({type(exc).__name__}: {str(exc)[:200]})"], None
+    # anything else (a bug, memory) is ours, not the file's: it propagates, and the benchmark reports it as our error
     return problems, (band if not problems else None)
 
 
@@ -521,30 +347,6 @@ def validate_submission(source: str | Path, truth: TruthSource) -> SubmissionRep
 # ---------------------------------------------------------------------------------------------------------------
 # Scoring
 # ---------------------------------------------------------------------------------------------------------------
-@dataclass
-class ScoreReport:
-    """Validation plus scores: ``pooled`` is the benchmark score (None when the submission is invalid)."""
-
-    validation: SubmissionReport
-    patches: list[Any] = field(default_factory=list)  #: sr_core.metrics.Scores per patch, in name order
-    pooled: Any = None  #: sr_core.metrics.Scores over all pixels of all patches
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.validation.ok and self.pooled is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "valid": self.validation.ok,
-            "validation": self.validation.to_dict(),
-            "weighted_mcc": None if self.pooled is None else self.pooled.wmcc,
-            "pooled": None if self.pooled is None else self.pooled.to_dict(),
-            "patches": [s.to_dict() for s in self.patches],
-            "seconds": self.seconds,
-        }
-
-
 def _run(
     source: str | Path, truth: TruthSource, *, score: bool, diagnostics: bool = True, progress: bool = False
 ) -> tuple[SubmissionReport, list[Any]]:
@@ -584,88 +386,23 @@ def _progress(items: Sequence[Any], desc: str, enabled: bool) -> Iterable[Any]:
     return tqdm(items, desc=desc, unit="patch", leave=False)
 
 
-def score_submission(
-    source: str | Path, truth: TruthSource, *, diagnostics: bool = True, progress: bool = False
-) -> ScoreReport:
-    """Validate a submission and score it against labelled patches (see :func:`validate_submission` for both
-    arguments). Scores are computed only while the submission is valid; ``pooled`` pools all pixels of all
-    patches (the benchmark's weighted MCC). Truth folders are read one at a time, without their band cubes."""
-    from ..metrics import Scores
-
-    t0 = time.perf_counter()
-    report, scores = _run(source, truth, score=True, diagnostics=diagnostics, progress=progress)
-    pooled = Scores.pool(scores) if report.ok and scores else None
-    return ScoreReport(report, scores if report.ok else [], pooled, time.perf_counter() - t0)
+#: Names that moved to the module of their concern, still importable from here.
+_MOVED = {
+    "write_submission": "sr_core.io.geotiff", "write_probability": "sr_core.io.geotiff",
+    "write_uncertainty": "sr_core.io.geotiff", "ScoreReport": "sr_core.scoring", "score_submission": "sr_core.scoring",
+    "write_predictions": "sr_core.pipeline", "predict_submission": "sr_core.pipeline",
+}  # fmt: skip
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Predict many patches → a submission
-# ---------------------------------------------------------------------------------------------------------------
-PatchSource = str | Path | Patch
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
 
-
-def write_predictions(
-    sources: Iterable[PatchSource],
-    predict: Callable[[Patch], Prediction | np.ndarray],
-    out_dir: str | Path,
-    *,
-    probability_dir: str | Path | None = None,
-    progress: bool = True,
-    desc: str = "predict",
-    on_result: Callable[[str, Prediction | np.ndarray, Path], None] | None = None,
-) -> list[Path]:
-    """Predict each patch and write ``<out_dir>/<folder-name>.tif``; return the written paths.
-
-    ``sources``: EOPatch folders (loaded one at a time, named after the folder) or Patch objects (named by
-    ``patch.name``); use :func:`collect_eopatches` to expand folders of patches and archives first. ``predict``
-    maps a Patch to a :class:`~sr_core.prediction.Prediction` or a (4H, 4W) 0/1 array. With ``probability_dir``,
-    Predictions' probabilities are also written there (:func:`write_probability`). ``on_result(name, prediction,
-    path)`` is called after each patch (e.g. to print warnings). A tqdm bar on stderr shows progress.
-    """
-    from .eopatch import load_eopatch
-
-    items = list(sources)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for src in _progress(items, desc, progress):
-        if isinstance(src, Patch):
-            patch, name = src, src.name
-        else:
-            patch, name = load_eopatch(src), Path(src).resolve().name
-        pred = predict(patch)
-        path = write_submission(pred, patch, out_dir, name=name)
-        if probability_dir is not None and isinstance(pred, Prediction):
-            write_probability(pred, patch, probability_dir, name=name)
-        written.append(path)
-        if on_result is not None:
-            on_result(name, pred, path)
-        del patch, pred
-    return written
-
-
-def predict_submission(
-    inputs: Iterable[str | Path | Patch],
-    predict: Callable[[Patch], Prediction | np.ndarray],
-    out_dir: str | Path,
-    **kwargs: Any,
-) -> list[Path]:
-    """:func:`write_predictions` for user inputs: EOPatch folders, folders of them and archives of them (extracted
-    safely into a scratch folder, removed afterwards) or Patch objects. ``kwargs`` go to :func:`write_predictions`."""
-    items = list(inputs)
-    patches = [x for x in items if isinstance(x, Patch)]
-    paths = [x for x in items if not isinstance(x, Patch)]
-    with scratch_dir("predict") as tmp:
-        folders = collect_eopatches(paths, tmp) if paths else []
-        names = [f.name for f in folders] + [p.name for p in patches]
-        if len(set(names)) != len(names):
-            dup = sorted({n for n in names if names.count(n) > 1})
-            raise PatchFormatError(f"several patches are named {', '.join(dup)}; their submission files would collide")
-        return write_predictions([*folders, *patches], predict, out_dir, **kwargs)
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "BOUNDS_TOLERANCE_PX", "ScoreReport", "SubmissionReport", "TruthPatch", "collect_eopatches", "load_truth",
-    "predict_submission", "read_submission", "score_submission", "scratch_dir", "validate_submission",
-    "write_predictions", "write_probability", "write_submission",
+    "BOUNDS_TOLERANCE_PX", "SUBMISSION_ARCHIVE_LIMITS", "SubmissionReport", "TruthPatch", "collect_eopatches",
+    "load_truth", "read_submission", "scratch_dir", "validate_submission", *_MOVED,
 ]  # fmt: skip

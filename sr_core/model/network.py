@@ -18,6 +18,7 @@ No normalisation layer uses batch or tile statistics, so tiled inference is cons
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -29,7 +30,14 @@ from torch import nn
 from ..bands import BAND_NAMES
 from ..features import DEFAULT_BAND_MEAN, DEFAULT_BAND_STD, N_DATE_FEATURES, date_features
 
+log = logging.getLogger(__name__)
+
 SCALE = 4
+#: working memory of the date-axis stage per pixel, per date and per date channel (bytes, float32, inference):
+#: 14.9 measured over one single-chunk pass of 500 × 500 px, 48 dates (``bench/gpu_check.py --cpu-memory``, which
+#: includes the trunk; docs/SCALING.md), rounded up
+BYTES_PER_PIXEL_DATE_CHANNEL = 16
+GPU_MEMORY_FRACTION = 0.5  #: share of the free GPU memory one date-axis chunk may use
 _NEG = -1.0e4  # attention logit offset for cloudy / no-data dates (still finite: all-cloudy pixels fall back)
 _PAD = -1.0e9  # offset for padded (absent) dates: never attended
 
@@ -163,6 +171,7 @@ class SRNet(nn.Module):
         self.register_buffer("band_mean", torch.tensor(cfg.band_mean, dtype=torch.float32), persistent=False)
         self.register_buffer("band_std", torch.tensor(cfg.band_std, dtype=torch.float32), persistent=False)
         self.pixel_chunk = 2048  # pixels per date-axis chunk on a CPU (not part of the config: no effect on results)
+        self.last_chunk_pixels = 0  # pixels per chunk of the latest forward pass (after any out-of-memory halving)
         self.temporal = TemporalEncoder(N_DATE_FEATURES, cfg.date_channels, cfg.heads, cfg.doy_freqs, cfg.doy_hidden)
         w, w2, w4 = cfg.width, cfg.width20, cfg.width40
         self.stem = nn.Conv2d(self.temporal.out_channels, w, 1)
@@ -185,6 +194,21 @@ class SRNet(nn.Module):
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def bytes_per_pixel(self, n_dates: int) -> int:
+        """Estimated working memory of the date-axis stage per pixel of a chunk with ``n_dates`` dates (float32)."""
+        return BYTES_PER_PIXEL_DATE_CHANNEL * self.config.date_channels * max(n_dates, 1)
+
+    def chunk_pixels(self, n_dates: int, device: torch.device) -> int:
+        """Pixels per date-axis chunk: :attr:`pixel_chunk` on a CPU (cache-sized); on CUDA as many as
+        :data:`GPU_MEMORY_FRACTION` of the free memory holds (``torch.cuda.mem_get_info``, at
+        :meth:`bytes_per_pixel`); an out-of-memory error halves it anyway (see :meth:`forward`)."""
+        if device.type == "cpu":
+            return self.pixel_chunk
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            return max(1, int(free * GPU_MEMORY_FRACTION) // self.bytes_per_pixel(n_dates))
+        return 1 << 20  # MPS: no free-memory query; a whole 500 × 500 tile holds 250 k pixels
+
     def forward(
         self,
         bands: torch.Tensor,
@@ -192,22 +216,39 @@ class SRNet(nn.Module):
         doy: torch.Tensor,
         cloud_prob: torch.Tensor | None = None,
         present: torch.Tensor | None = None,
+        *,
+        chunk: int | None = None,
     ) -> torch.Tensor:
         """bands (B,T,H,W,12) reflectance (a Patch's layout), valid (B,T,H,W) bool, doy (B,T) day of year,
         cloud_prob (B,T,H,W) 0–1 or None, present (B,T) bool marks real (non-padded) dates.
+        ``chunk``: pixels per date-axis chunk (default :meth:`chunk_pixels`; the result does not depend on it).
         Returns float32 logits (B, 1, 4H, 4W)."""
         B, T, H, W, _ = bands.shape
         present = torch.ones(B, T, dtype=torch.bool, device=bands.device) if present is None else present.bool()
         # pixels as rows (B, rows, W, T, ·), a few image rows at a time: the date-axis work is memory-bound, and
-        # chunks that stay in the CPU cache run ~3x faster than whole-tile passes (one chunk on a GPU)
-        step = max(1, (self.pixel_chunk if bands.device.type == "cpu" else 1 << 22) // W)
+        # chunks that stay in the CPU cache run ~3x faster than whole-tile passes (on a GPU: as large as memory allows)
+        step = max(1, (chunk or self.chunk_pixels(B * T, bands.device)) // W)
         parts = []
-        for r0 in range(0, H, step):
+        r0 = 0
+        while r0 < H:
             rows = slice(r0, r0 + step)
-            valid_p = valid[:, :, rows].bool().permute(0, 2, 3, 1)
-            cloud_p = None if cloud_prob is None else cloud_prob[:, :, rows].permute(0, 2, 3, 1)
-            x = date_features(bands[:, :, rows].permute(0, 2, 3, 1, 4), valid_p, cloud_p, self.band_mean, self.band_std)
-            parts.append(self.temporal(x, valid_p, present, doy))
+            try:
+                valid_p = valid[:, :, rows].bool().permute(0, 2, 3, 1)
+                cloud_p = None if cloud_prob is None else cloud_prob[:, :, rows].permute(0, 2, 3, 1)
+                x = date_features(bands[:, :, rows].permute(0, 2, 3, 1, 4), valid_p, cloud_p, self.band_mean,
+                                  self.band_std)
+                parts.append(self.temporal(x, valid_p, present, doy))
+            except torch.OutOfMemoryError:
+                if step == 1:
+                    raise
+                step //= 2  # free what the failed chunk held (outside the except block), then retry it smaller
+            else:
+                r0 += step
+                continue
+            log.warning("out of memory in the date-axis stage (%d dates, %d px wide): retrying with %d row(s) "
+                        "(%d px) per chunk", T, W, step, step * W)
+            release_device_memory(bands.device)
+        self.last_chunk_pixels = step * W
         f = torch.cat(parts, dim=1).permute(0, 3, 1, 2)  # (B, P, H, W), channels-last in memory
         ph, pw = (-H) % 4, (-W) % 4  # the context branch halves twice: pad to a multiple of 4, crop at the end
         if ph or pw:
@@ -221,3 +262,12 @@ class SRNet(nn.Module):
         coarse = F.interpolate(self.coarse(f10), scale_factor=SCALE, mode="bilinear", align_corners=False)
         out = (fine + coarse).float()
         return out[..., : SCALE * H, : SCALE * W]
+
+
+def release_device_memory(device: torch.device) -> None:
+    """Hand the allocator's cached blocks back to the device (after an out-of-memory error or a model eviction)."""
+    import gc
+
+    gc.collect()
+    if device.type == "cuda" and torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -14,20 +14,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from ..geo import BBox
-from ..patch import Patch, PatchInfo, ProductLevel, Source
+from ..patch import Patch, PatchInfo, ProductLevel, Source, handed_over
 from . import clouds as cl
 from . import sensor
 from .classes import CLASS_KEYS, CLASSES
 from .landscape import generate_landscape
-from .phenology import season_cover
+from .phenology import Climate, season_cover
 from .regions import REGIONS, Region, get_region
 from .spectra import segment_spectra
 
-SIMULATOR_VERSION = "1.1"
+SIMULATOR_VERSION = "2.0"
 SPLIT_IDS = {"train": 0, "test": 1}
 MAX_CLOUD = 0.5  #: frames whose scene cloud cover exceeds this were never downloaded (benchmark maxcc)
 MIN_FRAMES, MAX_FRAMES = 19, 48  #: the frame counts the benchmark's patches have
@@ -107,6 +109,13 @@ def plan_acquisitions(seed: int, size: int = 500, split: str = "train", region: 
     return Plan(reg, bbox, sid, times, orbit, weather, np.flatnonzero(keep), guard, (r_land, r_pheno, r_cloud, r_noise))
 
 
+def _forest_share(land: Any, H: int, W: int) -> np.ndarray:
+    """(H, W) share of tree canopy (forest, trees, coppice surfaces) in each 10 m pixel."""
+    trees = np.array([CLASSES[k].surface in ("forest", "trees") for k in CLASS_KEYS], bool)
+    at25 = trees[land.seg_class][land.seg].astype(np.float32)  # (4H, 4W)
+    return at25[: 4 * H, : 4 * W].reshape(H, 4, W, 4).mean(axis=(1, 3))
+
+
 def simulate_patch(seed: int, size: int = 500, split: str = "train", region: str | None = None) -> Patch:
     """A simulated Sentinel-2 L2A patch of ``size × size`` 10 m pixels with 2.5 m labels.
 
@@ -125,12 +134,19 @@ def simulate_patch(seed: int, size: int = 500, split: str = "train", region: str
     # -- landscape, phenology, spectra ------------------------------------------------------------------------
     land = generate_landscape(r_land, H, reg)
     models = [CLASSES[CLASS_KEYS[c]].pheno for c in land.seg_class]
-    cover_frac = season_cover(models, days, r_pheno, land.seg_variant)
+    r_real = np.random.default_rng([int(seed), sid, 2])  # simulator 2.0's draws: the 1.x streams stay as they were
+    climate = Climate.draw(r_real)
+    realism = sensor.Realism.draw(r_real)
+    cover_frac = season_cover(models, days, r_pheno, land.seg_variant, climate=climate)
     refl, tex = segment_spectra(land.seg_class, land.seg_variant, cover_frac, weather.wetness[kept], r_pheno,
                                 soil_mix=_SOILS.get(reg.key, (0.7, 0.1, 0.15, 0.05)))
     shifts = sensor.draw_shifts(r_noise, T)
     native = sensor.render_native(land.seg, land.texture, refl, tex, shifts, (H, W))
     del refl, tex
+    forest = _forest_share(land, H, W)
+    native, coreg = sensor.apply_realism(native, r_real, realism, forest)
+    hazy = r_real.random(T) < realism.haze_share
+    grey = r_real.random(T) < realism.grey_share
 
     # -- atmosphere, clouds, noise, products (each band group on its native grid) -----------------------------
     bands = np.empty((T, H, W, 12), np.float32)
@@ -149,8 +165,12 @@ def simulate_patch(seed: int, size: int = 500, split: str = "train", region: str
         local.append(lc)
         layer = cl.draw_clouds(r_cloud, ts[j], lc, (H, W))
         groups = []
+        haze = sensor.haze_layer(r_real, (H, W), realism.haze_opacity) if hazy[j] else None
         for g, (idx, _k) in enumerate(sensor.GROUPS):
             x = native[g][j] * gain[idx] + offset[idx]
+            if haze is not None:  # thin haze that no cloud mask flags: the surface seen through a grey veil
+                a = sensor.on_grid(haze, _k, x.shape[0], x.shape[1])[..., None]
+                x = (1 - a) * x + a * sensor.HAZE_REFLECTANCE[idx]
             x = cl.apply_clouds_group(x, layer, idx, _k)
             x += r_noise.standard_normal(x.shape, dtype=np.float32) * (np.float32(0.0025) + np.float32(0.01) * x)
             np.clip(x, 0.0, 1.6, out=x)
@@ -161,6 +181,11 @@ def simulate_patch(seed: int, size: int = 500, split: str = "train", region: str
             frame[~is_data[j]] = 0.0
         bands[j] = frame
         clp[j], clm[j], scl[j] = cl.cloud_products(r_cloud, layer, frame, is_data[j])
+        if haze is not None or grey[j]:  # s2cloudless reads haze and bright soil as a little cloudy: grey values
+            g_ = sensor.haze_layer(r_real, (H, W), realism.grey_level) if haze is None else haze * r_real.uniform(0.8, 1.6)
+            clp[j] = np.where(clm[j], clp[j], np.clip(np.maximum(clp[j], g_), 0.0, 0.39)) * is_data[j]
+        # the delivered mask is dilated (s2cloudless: 2 px at 10 m), so its rim covers thin cloud and clear land
+        clm[j] = ndimage.binary_dilation(clm[j], iterations=2) & is_data[j]
     del native
 
     info = PatchInfo(
@@ -176,8 +201,14 @@ def simulate_patch(seed: int, size: int = 500, split: str = "train", region: str
             "time_interval": ["2019-03-01T00:00:00", "2019-09-01T23:59:59"], "n_candidates": len(times),
             "frames_guard": plan.guard, "tile_cloud_cover": [round(float(cover[i]), 4) for i in kept],
             "patch_cloud_cover": [round(x, 4) for x in local], "misregistration_px_2p5m": shifts.tolist(),
+            "coregistration_px_10m": np.round(coreg, 3).tolist(), "hazy_dates": [int(j) for j in np.flatnonzero(hazy)],
+            "climate": {"shift_days": round(climate.shift_days, 2), "winter_green": round(climate.winter_green, 3),
+                        "summer_dry": round(climate.summer_dry, 3)},
+            "realism": {k: round(v, 4) for k, v in vars(realism).items()},
         },
     )
+    for a in (bands, clp, clm, is_data, scl):  # made here, held by nobody else: the Patch takes them without a copy
+        handed_over(a)
     return Patch(
         bands=bands, timestamps=ts, bbox=bbox, cloud_prob=clp, cloud_mask=clm, is_data=is_data, scl=scl,
         cultivated=land.cultivated, not_declared=land.not_declared, all_polys=land.all_polys, info=info,

@@ -215,7 +215,7 @@ def _meadow(d, rng, n, intensive: float = 0.6, cuts_interval=(34, 50)):
     t = np.where(inten, _u(rng, 55, 80, n), _u(rng, 80, 110, n))
     interval = np.where(inten, _u(rng, *cuts_interval, n), _u(rng, 50, 75, n))
     for _ in range(5):
-        low = _u(rng, 0.35, 0.5, n)
+        low = _u(rng, 0.35, 0.62, n)
         tau = _u(rng, 5, 10, n)
         since = d - t
         after = since >= 0
@@ -374,18 +374,64 @@ MODELS: dict[str, Callable[[np.ndarray, np.random.Generator, int], Cover]] = {
 }  # fmt: skip
 
 
-def season_cover(models: list[str], days: np.ndarray, rng: np.random.Generator, variant: np.ndarray | None = None) -> Cover:
+#: Phenology models of permanent grass: green through a mild winter (Atlantic lowlands), brown after a cold one.
+GRASS_MODELS = frozenset({"meadow", "pasture", "clover", "bee_meadow", "margin", "orchard"})
+#: Autumn-sown crops: their winter cover depends on the winter as well.
+WINTER_MODELS = frozenset({"winter_cereal", "winter_barley", "rapeseed", "buckwheat"})
+
+
+@dataclass(frozen=True)
+class Climate:
+    """A patch's year and region, as phenology sees them (simulator 2.0). Real series differ between years and
+    regions: a 2–3 week earlier or later calendar, a mild winter that leaves grass and winter cereals green in
+    March (Flanders: grassland NDVI 0.80–0.85, winter wheat 0.67–0.72 in early March) or a cold one that browns
+    them (Slovenian basins after frost: 0.4–0.5), and a dry or wet summer (meadow regrowth after each cut)."""
+
+    shift_days: float = 0.0  #: phenology runs this many days later (negative: earlier)
+    winter_green: float = 0.0  #: 0 = cold winter (brown grass in March) … 1 = mild (grass green cover ≈ 0.85)
+    summer_dry: float = 0.0  #: 0 = wet summer … 1 = dry (grass browns in July–August)
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> Climate:
+        return cls(shift_days=float(rng.uniform(-18, 18)), winter_green=float(rng.beta(1.3, 1.3)),
+                   summer_dry=float(rng.beta(1.5, 2.5)))
+
+
+def _apply_climate(name: str, c: Cover, d: np.ndarray, rng: np.random.Generator, climate: Climate) -> Cover:
+    """Winter greenness and summer drought on top of a model's cover (see :class:`Climate`)."""
+    n = c.green.shape[0]
+    early = 1.0 / (1.0 + np.exp((d - 40.0) / 8.0))  # 1 before the spring flush (≈ early April), 0 after
+    if name in GRASS_MODELS and climate.winter_green > 0:
+        floor = climate.winter_green * _u(rng, 0.82, 0.98, n) * early
+        c.green = np.maximum(c.green, floor).astype(np.float32)
+        c.dry = np.minimum(c.dry, 0.3 * np.clip(1 - c.green, 0, 1) + 0.03).astype(np.float32)
+    if name in WINTER_MODELS and climate.winter_green > 0:
+        floor = climate.winter_green * _u(rng, 0.5, 0.8, n) * early
+        c.green = np.where(d < 60, np.maximum(c.green, floor), c.green).astype(np.float32)
+    if name in GRASS_MODELS and climate.summer_dry > 0:
+        brown = climate.summer_dry * _u(rng, 0.1, 0.35, n) * _sig((d - 130.0) / 10.0)
+        c.green = (c.green * (1 - brown)).astype(np.float32)
+        c.dry = np.clip(c.dry + c.green * brown, 0, 1).astype(np.float32)
+    return c
+
+
+def season_cover(models: list[str], days: np.ndarray, rng: np.random.Generator, variant: np.ndarray | None = None,
+                 climate: Climate | None = None) -> Cover:
     """Cover fractions (n, D) for segments whose phenology models are ``models`` at ``days`` (since 1 March).
 
     ``variant`` (n,) in [0, 1) is the segment's sub-type draw: forest and tree segments below
-    :data:`CONIFER_SHARE` are evergreen (the spectra use the conifer canopy for them too)."""
+    :data:`CONIFER_SHARE` are evergreen (the spectra use the conifer canopy for them too). ``climate`` shifts the
+    calendar and sets winter greenness and summer drought (:class:`Climate`; None = the simulator 1.x calendar)."""
     n = len(models)
     d = np.asarray(days, np.float64)[None, :]
     out = Cover.zeros(n, d.shape[1])
     names = np.asarray(models)
+    dm = d - (climate.shift_days if climate is not None else 0.0)  # a later year: every stage comes later
     for name in sorted(set(models)):
         sel = np.flatnonzero(names == name)
-        c = MODELS[name](d, rng, sel.size)
+        c = MODELS[name](dm, rng, sel.size)
+        if climate is not None:
+            c = _apply_climate(name, c, dm, rng, climate)
         out.green[sel] = np.clip(c.green, 0, 1)
         out.dry[sel] = np.clip(c.dry, 0, 1)
         out.flower[sel] = np.clip(c.flower, 0, 1)

@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 import numpy as np
 from scipy import sparse
 
+from ..resample import upsample_nearest
+
 #: MTF at Nyquist per band (challenge order); B01/B09 (60 m) are not given in CHALLENGE.md: 0.3 assumed.
 MTF = np.array([0.30, 0.304, 0.276, 0.233, 0.343, 0.336, 0.338, 0.222, 0.325, 0.30, 0.21, 0.19], np.float32)
 BOX_MTF = 2.0 / np.pi  #: MTF of a detector-sized box at Nyquist
@@ -139,13 +141,7 @@ def psf_residual(img: np.ndarray, a: np.ndarray, axes: tuple[int, int] = (1, 2))
     return out
 
 
-def upsample_nearest(img: np.ndarray, k: int, h: int, w: int, axes: tuple[int, int] = (1, 2)) -> np.ndarray:
-    """Repeat each coarse pixel k × k times along ``axes`` and crop to h × w."""
-    out = np.repeat(np.repeat(img, k, axis=axes[0]), k, axis=axes[1])
-    sl = [slice(None)] * out.ndim
-    sl[axes[0]] = slice(0, h)
-    sl[axes[1]] = slice(0, w)
-    return out[tuple(sl)]
+# upsample_nearest (imported above from sr_core.resample): the project's one nearest-neighbour upsampler
 
 
 def draw_shifts(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -211,3 +207,102 @@ def native_noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray
     """(H, W, 12) unit Gaussian noise drawn on each band's native grid and resampled to 10 m."""
     H, W = shape
     return assemble([rng.standard_normal((-(-H // k), -(-W // k), idx.size), dtype=np.float32) for idx, k in GROUPS], shape)
+
+
+# -- simulator 2.0: what real series add (measured on the real fixtures; see docs/SIMULATOR.md) -------------------
+@dataclass(frozen=True)
+class Realism:
+    """Per-patch draws of the effects that made simulator 1.x easier than real Sentinel-2 (measured with
+    ``simulate --calibrate --real``):
+
+    * ``blur_px``: extra Gaussian PSF σ in 10 m px, added in quadrature to the rendered ≈ 0.6 px (real field edges
+      fit σ ≈ 0.75 px in B08 and 0.71 px in B04 once the label offset of the Flanders patch is fitted too);
+    * ``coreg_px``: sub-pixel co-registration error of each date, 0.7–1 × this in a random direction (real: median 0.7 px,
+      90th percentile ≈ 1 px between consecutive clear dates);
+    * ``texture`` / ``texture_forest``: relative std of a static canopy texture at 10 m, applied after the PSF
+      (within-field variability everywhere, tree crowns in forest: real forest high-pass NIR std 0.017–0.019 with
+      lag-1 autocorrelation ≈ 0.81);
+    * ``haze_share`` / ``haze_opacity``: share of dates with thin haze that no mask flags, and its peak opacity;
+    * ``grey_share`` / ``grey_level``: share of dates whose clear pixels get grey cloud probabilities (real: 24 % of
+      clear pixels have CLP > 0.1, 12 % > 0.2).
+    """
+
+    blur_px: float
+    coreg_px: float
+    texture: float
+    texture_forest: float
+    haze_share: float
+    haze_opacity: float
+    grey_share: float
+    grey_level: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> Realism:
+        return cls(blur_px=float(rng.uniform(0.25, 0.6)), coreg_px=float(rng.uniform(0.4, 0.6)),
+                   texture=float(rng.uniform(0.015, 0.035)), texture_forest=float(rng.uniform(0.08, 0.13)),
+                   haze_share=float(rng.uniform(0.05, 0.3)), haze_opacity=float(rng.uniform(0.05, 0.25)),
+                   grey_share=float(rng.uniform(0.12, 0.4)), grey_level=float(rng.uniform(0.18, 0.42)))
+
+
+def _texture_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Unit-std static texture with a lag-1 autocorrelation near the real canopy's ≈ 0.8."""
+    from scipy import ndimage
+
+    f = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), 0.4)
+    return f / max(float(f.std()), 1e-6)
+
+
+def apply_realism(groups: list[np.ndarray], rng: np.random.Generator, r: Realism,
+                  forest: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Blur, co-registration error and texture on the band groups of :func:`render_native` (native grids; new
+    arrays). ``forest`` (H, W) at 10 m: share of tree canopy per pixel (stronger texture there). Returns the new
+    groups and the (T, 2) sub-pixel offsets drawn (10 m px). The 60 m bands are left as rendered (their native
+    pixels dwarf these effects)."""
+    from scipy import ndimage
+
+    T = groups[0].shape[0]
+    # each date off by about coreg_px in a random direction (the real shift between two dates rarely is ~0: its
+    # median is ≈ 0.7 of its 90th percentile, which uniform offsets per axis, median ≈ 0.4 of it, do not give)
+    ang = rng.uniform(0, 2 * np.pi, T)
+    rad = r.coreg_px * rng.uniform(0.7, 1.0, T)
+    offsets = np.stack([rad * np.sin(ang), rad * np.cos(ang)], axis=1).astype(np.float32)
+    H, W = groups[0].shape[1:3]
+    amp10 = np.full((H, W), r.texture, np.float32)
+    if forest is not None:
+        amp10 = amp10 + (r.texture_forest - r.texture) * np.asarray(forest, np.float32)
+    out = []
+    for (_idx, k), x in zip(GROUPS, groups, strict=True):
+        _, hh, ww, _n = x.shape
+        if k > 2:
+            out.append(x)
+            continue
+        amp = amp10 if k == 1 else amp10[: hh * 2, : ww * 2].reshape(hh, 2, ww, 2).mean((1, 3)) if H % 2 == 0 and W % 2 == 0 \
+            else amp10[::k, ::k][:hh, :ww]
+        tex = 1.0 + _texture_field(rng, (hh, ww)) * amp
+        sigma = r.blur_px / k
+        y = np.empty_like(x)
+        for t in range(T):
+            img = ndimage.gaussian_filter(x[t], (sigma, sigma, 0), mode="nearest") * tex[..., None]
+            dy, dx = offsets[t] / k  # the texture is on the ground: it moves with the date's misregistration
+            y[t] = ndimage.shift(img, (dy, dx, 0), order=1, mode="nearest")
+        out.append(y)
+    return out, offsets
+
+
+def haze_layer(rng: np.random.Generator, shape: tuple[int, int], opacity: float) -> np.ndarray:
+    """(H, W) smooth field in [0, opacity]: one date's thin haze, or grey cloud probability."""
+    from scipy import ndimage
+
+    H, W = shape
+    f = ndimage.gaussian_filter(rng.standard_normal((H, W)).astype(np.float32), max(H, W) / 8.0, mode="wrap")
+    f = (f - f.min()) / max(float(np.ptp(f)), 1e-6)
+    return (opacity * f).astype(np.float32)
+
+
+def on_grid(layer: np.ndarray, k: int, hh: int, ww: int) -> np.ndarray:
+    """A 10 m (H, W) layer sampled onto a band group's native grid (every k-th pixel), (hh, ww)."""
+    return layer[::k, ::k][:hh, :ww]
+
+
+#: Reflectance of thin haze per band (grey-white, slightly blue): what a semi-transparent layer mixes in.
+HAZE_REFLECTANCE = np.array([0.30, 0.30, 0.29, 0.28, 0.29, 0.30, 0.31, 0.31, 0.31, 0.28, 0.24, 0.18], np.float32)

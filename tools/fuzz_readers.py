@@ -1,5 +1,8 @@
 """Fuzzing the readers: random EOPatch folders and archives, and the property they must satisfy.
 
+A development tool, not part of the library: it lives with the checkout (``tools/``), is used by
+``tests/test_fuzz_reader.py`` and run by ``python -m sr_core fuzz`` from a checkout (or ``python tools/fuzz_readers.py``).
+
 Property: :func:`~sr_core.io.eopatch.load_eopatch`, :func:`~sr_core.io.archive.extract_archive` and
 :func:`~sr_core.io.archive.open_patches` either return valid values (a :class:`~sr_core.patch.Patch`, a list of
 EOPatch folders inside the target, a list of patches) or raise an :class:`~sr_core.errors.SRCoreError`; never
@@ -46,7 +49,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import SRCoreError
+if __package__ in (None, ""):  # run as a script: the checkout's sr_core
+    import sys as _sys
+
+    _sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sr_core.errors import SRCoreError
 
 
 class CaseRng(Protocol):
@@ -630,8 +638,8 @@ def _bug(where: str, exc: BaseException) -> Outcome:
 
 def check_folder_case(root: Path, r: CaseRng, *, seconds: float = 10.0) -> Outcome:
     """Build a random folder case under ``root`` and check :func:`load_eopatch` on it."""
-    from ..patch import Patch
-    from .eopatch import load_eopatch
+    from sr_core.io.eopatch import load_eopatch
+    from sr_core.patch import Patch
 
     _prepare_root(root)
     folder, muts = build_folder_case(root, r)
@@ -658,8 +666,8 @@ def check_folder_case(root: Path, r: CaseRng, *, seconds: float = 10.0) -> Outco
 
 def check_archive_case(root: Path, r: CaseRng, *, seconds: float = 10.0) -> Outcome:
     """Build a random archive under ``root`` and check :func:`extract_archive` and :func:`open_patches` on it."""
-    from ..patch import Patch
-    from .archive import extract_archive, open_patches
+    from sr_core.io.archive import extract_archive, open_patches
+    from sr_core.patch import Patch
 
     _prepare_root(root)
     arc, what, limits = build_archive_case(root, r)
@@ -770,3 +778,9 @@ def run_fuzz(cases: int, seed: int, work: Path, *, seconds: float = 10.0, only: 
 
 __all__ = ["CaseRng", "CaseTimeout", "FuzzReport", "NumpyRng", "Outcome", "build_archive_case", "build_folder_case",
            "build_patch_folder", "check_archive_case", "check_folder_case", "run_case", "run_fuzz", "time_limit"]
+
+
+if __name__ == "__main__":  # python tools/fuzz_readers.py --cases 5000: the same as `python -m sr_core fuzz`
+    from sr_core.cli import main
+
+    raise SystemExit(main(["fuzz", *__import__("sys").argv[1:]]))

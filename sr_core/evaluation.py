@@ -1,0 +1,535 @@
+"""Scoring the model next to both baselines: on labelled patches, on **real** labelled patches, and the
+**robustness gate** on perturbed simulated test patches. ``python -m sr_core evaluate`` is a thin layer over this.
+
+Three entry points, each returning one JSON-able document (and a ``*_table`` function that renders it as text):
+
+* :func:`evaluate_labelled` — any labelled patches (``evaluate --data`` / ``--simulate``): per-patch and pooled
+  weighted MCC (all pixels of all patches pooled into one set of counts, as the benchmark does).
+* :func:`evaluate_real` — real labelled EOPatches (``evaluate --real``): the same scores plus, per patch, the true
+  and each predictor's cultivated share, what the input path did (season, dates used, cloud source, filled bands:
+  ``Prediction.extra["input"]``) and the model's warnings. Every predictor gets the patch as a user would hand it
+  to ``predict``: each runs :func:`sr_core.prepare.prepare_input` itself.
+* :func:`evaluate_stress` — simulated test patches (split ``"test"``) under each perturbation of
+  :mod:`sr_core.perturb` alone and all together (:data:`STRESS_SCENARIOS`), model and 10 m pixel baseline, with
+  the drop against the clean patches and the issue's target for the combined scenario (:data:`STRESS_TARGET`).
+  Perturbations are seeded per (patch seed, scenario): two runs give the same figures.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .patch import Patch, ProductLevel
+from .prediction import Prediction
+
+Predictor = Callable[[Patch], Prediction]
+Progress = Callable[[str, dict[str, float]], Any]  #: progress(patch name, {predictor: weighted MCC})
+
+EVAL_SEED0 = 0  #: simulated evaluation uses split="test" seeds seed0 … seed0+N−1 (training uses split="train")
+TITLES = {"model": "model", "ndvi": "NDVI threshold", "pixel": "10 m pixel"}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Predictors and scoring
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Predictors:
+    """The functions scored side by side (``model`` first), and facts about them."""
+
+    fns: dict[str, Predictor]
+    device: str
+    model_path: str
+    threshold: float | None
+    tta: int
+    season: int | None
+    notes: list[str] = field(default_factory=list)
+
+
+def build_predictors(model: Any = None, device: str = "auto", *, threshold: float | None = None, tta: int = 1,
+                     season: int | None = None, baselines: Sequence[str] = ("ndvi", "pixel")) -> Predictors:
+    """The model (a checkpoint path, an SRNet, or None for the bundled weights) and the named baselines
+    (``"ndvi"``, ``"pixel"``), each called with the raw patch and ``season``: the input path of ``predict``.
+    The pixel baseline is left out, with a note, when its module is not installed."""
+    from .inference import get_model, predict, select_device
+
+    dev = select_device(device)
+    net = get_model(model, dev)
+    fns: dict[str, Predictor] = {
+        "model": lambda p: predict(p, device=str(dev), model=net, threshold=threshold, tta=tta, season=season)}
+    notes: list[str] = []
+    if "ndvi" in baselines:
+        from .baselines.ndvi import ndvi_baseline
+
+        fns["ndvi"] = lambda p: ndvi_baseline(p, season=season)
+    if "pixel" in baselines:
+        try:
+            import importlib
+
+            pixel = importlib.import_module("sr_core.baselines.pixel")
+        except ModuleNotFoundError as exc:
+            if exc.name != "sr_core.baselines.pixel":
+                raise
+            notes.append("pixel baseline skipped: sr_core.baselines.pixel is not installed")
+        else:
+            pix_model = pixel.load_pixel_baseline(None)
+            fns["pixel"] = lambda p: pixel.pixel_baseline(p, model=pix_model, season=season)
+    path = str(getattr(getattr(net, "info", None), "path", "") or "")
+    return Predictors(fns, str(dev), path, threshold, tta, season, notes)
+
+
+@dataclass
+class Scored:
+    """Per-patch predictions reduced to what is reported, and the scores kept for pooling."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    scores: dict[str, list[Any]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def pooled(self) -> dict[str, Any]:
+        from .metrics import Scores
+
+        return {k: Scores.pool(v) for k, v in self.scores.items() if v}
+
+
+def _input_summary(pred: Prediction) -> dict[str, Any] | None:
+    rec = pred.extra.get("input") if isinstance(pred.extra, dict) else None
+    return dict(rec) if isinstance(rec, dict) else None
+
+
+def score_patch(patch: Patch, predictors: dict[str, Predictor], scored: Scored) -> dict[str, Any]:
+    """Run every predictor on ``patch``, score it against the patch's labels, append a row to ``scored``."""
+    from .metrics import evaluate_patch
+
+    if patch.cultivated is None:
+        raise ConfigError(f"{patch.name}: no CULTIVATED label; evaluation needs labelled patches")
+    truth = np.asarray(patch.cultivated, bool)
+    row: dict[str, Any] = {"name": patch.name, "source": patch.info.source.value, "dates": patch.n_dates,
+                           "true_cultivated": float(truth.mean())}
+    if patch.not_declared is not None and (~patch.not_declared).any():
+        row["true_cultivated_declared"] = float(truth[~patch.not_declared].mean())
+    warnings: dict[str, list[str]] = {}
+    for name, fn in predictors.items():
+        t0 = time.perf_counter()
+        pred = fn(patch)
+        scored.seconds[name] = scored.seconds.get(name, 0.0) + time.perf_counter() - t0
+        s = evaluate_patch(patch, pred)
+        scored.scores.setdefault(name, []).append(s)
+        row[name] = s.wmcc
+        row[f"{name}_mcc"] = s.mcc
+        row[f"{name}_f1"] = s.f1
+        row[f"{name}_cultivated"] = float(pred.binary.mean())
+        warnings[name] = list(pred.warnings)
+        if name == "model" or "input" not in row:
+            rec = _input_summary(pred)
+            if rec is not None:
+                row["input"] = rec
+    row["warnings"] = warnings.get("model", [])
+    row["baseline_warnings"] = {k: v for k, v in warnings.items() if k != "model" and v}
+    if "model" in row and "ndvi" in row:
+        row["model_minus_ndvi"] = row["model"] - row["ndvi"]
+    scored.rows.append(row)
+    return row
+
+
+def score_patches(patches: Iterable[Patch], predictors: dict[str, Predictor],
+                  progress: Progress | None = None) -> Scored:
+    """Score every patch (iterated one at a time, so only one is in memory)."""
+    scored = Scored(scores={k: [] for k in predictors}, seconds=dict.fromkeys(predictors, 0.0))
+    for patch in patches:
+        row = score_patch(patch, predictors, scored)
+        if progress is not None:
+            progress(row["name"], {k: row[k] for k in predictors})
+        del patch
+    return scored
+
+
+def pooled_summary(scored: Scored) -> dict[str, dict[str, Any]]:
+    """Pooled scores per predictor: weighted MCC (the benchmark score), MCC, F1, IoU, per size class, time."""
+    n = max(len(scored.rows), 1)
+    return {k: {"weighted_mcc": s.wmcc, "mcc": s.mcc, "f1": s.f1, "iou": s.iou, "size_class_mcc": s.size_class_mcc(),
+                "seconds_per_patch": scored.seconds.get(k, 0.0) / n}
+            for k, s in scored.pooled().items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Labelled patches (--data / --simulate) and real labelled patches (--real)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def labelled_patches(paths: Sequence[str | Path], limit: int | None = None, skipped: list[str] | None = None) -> Iterator[Patch]:
+    """Labelled patches in ``paths`` (EOPatch folders, folders of them, archives), one at a time; unlabelled
+    ones are left out and named in ``skipped``."""
+    from .io.archive import iter_patches
+
+    n = 0
+    for path in paths:
+        for patch in iter_patches(path):
+            if patch.cultivated is None:
+                if skipped is not None:
+                    skipped.append(f"{patch.name} ({path}) has no CULTIVATED label: skipped")
+                continue
+            yield patch
+            n += 1
+            if limit is not None and n >= limit:
+                return
+
+
+def simulated_test_patches(n: int, seed0: int = EVAL_SEED0, size: int = 500) -> Iterator[Patch]:
+    """``n`` fresh simulated test patches (split ``"test"``, seeds ``seed0`` … ``seed0+n−1``: never trained on)."""
+    from .simulate import simulate_patch
+
+    for i in range(n):
+        yield simulate_patch(seed0 + i, size=size, split="test")
+
+
+def _no_patch(where: str, skipped: list[str]) -> ConfigError:
+    why = f" ({len(skipped)} unlabelled patch(es) skipped: {'; '.join(skipped[:3])})" if skipped else ""
+    return ConfigError(f"no labelled patch found in {where}{why}; evaluation needs EOPatches with a CULTIVATED "
+                       "label (mask_timeless/CULTIVATED)")
+
+
+def evaluate_labelled(patches: Iterable[Patch], predictors: Predictors, source: str,
+                      progress: Progress | None = None, skipped: list[str] | None = None) -> dict[str, Any]:
+    """Per-patch and pooled scores of ``predictors`` on ``patches`` (``evaluate --data`` / ``--simulate``);
+    ``skipped``: the list :func:`labelled_patches` fills, named in the error when nothing was scored."""
+    skipped = [] if skipped is None else skipped
+    scored = score_patches(patches, predictors.fns, progress)
+    if not scored.rows:
+        raise _no_patch(source, skipped)
+    out = {
+        "source": source, "device": predictors.device, "n_patches": len(scored.rows), "model": predictors.model_path,
+        "threshold": predictors.threshold, "tta": predictors.tta, "season": predictors.season,
+        "pooled": pooled_summary(scored), "patches": scored.rows, "notes": list(predictors.notes) + skipped,
+    }
+    if "pixel" in out["pooled"]:
+        out["model_minus_pixel"] = out["pooled"]["model"]["weighted_mcc"] - out["pooled"]["pixel"]["weighted_mcc"]
+    return out
+
+
+#: The issue's targets on real labelled patches (not used in training), checked by :func:`evaluate_real`.
+REAL_TARGET = 0.60
+REAL_MARGIN_OVER_NDVI = 0.15
+
+
+def evaluate_real(paths: Sequence[str | Path], predictors: Predictors, limit: int | None = None,
+                  progress: Progress | None = None) -> dict[str, Any]:
+    """Score ``predictors`` on the real labelled EOPatches in ``paths`` (``evaluate --real``).
+
+    Returns a document with ``data`` (``"real"``, or ``"mixed"`` / ``"simulated"`` when a patch's metadata says
+    it is simulated: such data is never called real), per-patch ``patches`` rows (weighted MCC, MCC, F1 and
+    cultivated share of each predictor, the true share, ``input`` = what the input path did, the model's
+    ``warnings``), ``pooled`` scores per predictor and ``targets`` (the issue's real-data targets, met or not).
+    Raises ConfigError when no labelled patch is found."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ConfigError("evaluate --real needs at least one path (an EOPatch folder, a folder of them, an archive)")
+    skipped: list[str] = []
+    where = ", ".join(map(str, paths))
+    scored = score_patches(labelled_patches(paths, limit, skipped), predictors.fns, progress)
+    if not scored.rows:
+        raise _no_patch(where, skipped)
+    pooled = pooled_summary(scored)
+    n_sim = sum(r["source"] != "real" for r in scored.rows)
+    data = "real" if n_sim == 0 else ("simulated" if n_sim == len(scored.rows) else "mixed")
+    notes = list(predictors.notes) + skipped
+    if n_sim:
+        notes.append(f"{n_sim} of {len(scored.rows)} patches are SIMULATED (their metadata says so): "
+                     + ", ".join(r["name"] for r in scored.rows if r["source"] != "real"))
+    out: dict[str, Any] = {
+        "data": data, "paths": [str(p) for p in paths], "device": predictors.device, "model": predictors.model_path,
+        "threshold": predictors.threshold, "tta": predictors.tta,
+        "season": predictors.season if predictors.season is not None else "latest complete 1 Mar - 1 Sep",
+        "n_patches": len(scored.rows), "pooled": pooled, "patches": scored.rows,
+        "true_cultivated": float(np.mean([r["true_cultivated"] for r in scored.rows])), "notes": notes,
+    }
+    if "ndvi" in pooled:
+        m, nd = pooled["model"]["weighted_mcc"], pooled["ndvi"]["weighted_mcc"]
+        out["model_minus_ndvi"] = m - nd
+        worst = min(r["model_minus_ndvi"] for r in scored.rows)
+        out["targets"] = {
+            "pooled_weighted_mcc": {"value": m, "target": REAL_TARGET, "met": m >= REAL_TARGET},
+            "margin_over_ndvi": {"value": m - nd, "target": REAL_MARGIN_OVER_NDVI, "met": m - nd >= REAL_MARGIN_OVER_NDVI},
+            "never_below_ndvi": {"value": worst, "target": 0.0, "met": worst >= 0.0},
+        }
+    if "pixel" in pooled:
+        out["model_minus_pixel"] = pooled["model"]["weighted_mcc"] - pooled["pixel"]["weighted_mcc"]
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "   -  " if x is None else f"{100 * x:5.1f}%"
+
+
+def labelled_table(doc: dict[str, Any]) -> str:
+    """``evaluate --data`` / ``--simulate`` as text (the layout the command has always printed)."""
+    rows, pooled = doc["patches"], doc["pooled"]
+    names = list(pooled)
+    fmt = lambda x: "   -  " if x is None else f"{x:6.3f}"  # noqa: E731
+    lines = [f"{doc['n_patches']} patches: {doc['source']}; device {doc['device']}",
+             f"{'patch':<28}" + "".join(f"{n:>10}" for n in names) + f"{'truth %':>10}"]
+    for r in rows:
+        lines.append(f"{r['name'][:28]:<28}" + "".join(f"{r[n]:>10.3f}" for n in names)
+                     + f"{100 * r['true_cultivated']:>9.1f}%")
+    lines.append(f"{'pooled weighted MCC':<28}" + "".join(f"{pooled[n]['weighted_mcc']:>10.3f}" for n in names))
+    for cls in pooled["model"]["size_class_mcc"]:
+        lines.append(f"{'  ' + cls:<28}" + "".join(f"{fmt(pooled[n]['size_class_mcc'].get(cls)):>10}" for n in names))
+    lines.append(f"{'seconds per patch':<28}" + "".join(f"{pooled[n]['seconds_per_patch']:>10.2f}" for n in names))
+    if "model_minus_pixel" in doc:
+        lines.append(f"model - pixel baseline: {doc['model_minus_pixel']:+.3f}")
+    lines += [f"note: {n}" for n in doc.get("notes", [])]
+    return "\n".join(lines)
+
+
+def real_table(doc: dict[str, Any]) -> str:
+    """``evaluate --real`` as text: headed REAL data (or says which patches are simulated)."""
+    rows, pooled = doc["patches"], doc["pooled"]
+    names = list(pooled)
+    head = {"real": "REAL data", "mixed": "REAL and SIMULATED data (mixed)", "simulated": "SIMULATED data (not real)"}
+    lines = [f"{head[doc['data']]}: {doc['n_patches']} labelled patch(es) from {', '.join(doc['paths'])}",
+             f"model {doc['model'] or '(in memory)'}; device {doc['device']}; season: {doc['season']}", ""]
+    w = max(28, *(len(r["name"]) + 2 for r in rows))
+    lines.append(f"{'patch':<{w}}" + "".join(f"{'wMCC ' + n:>12}" for n in names)
+                 + f"{'truth':>9}" + "".join(f"{n + ' %':>10}" for n in names))
+    for r in rows:
+        mark = "" if r["source"] == "real" else " [SIMULATED]"
+        lines.append(f"{(r['name'] + mark):<{w}}" + "".join(f"{r[n]:>12.3f}" for n in names)
+                     + f"{_pct(r['true_cultivated']):>9}" + "".join(f"{_pct(r[n + '_cultivated']):>10}" for n in names))
+    lines.append("")
+    lines.append(f"{'pooled (all pixels)':<{w}}" + "".join(f"{n:>12}" for n in names))
+    for key, label in (("weighted_mcc", "weighted MCC"), ("mcc", "MCC"), ("f1", "F1")):
+        lines.append(f"{'  ' + label:<{w}}" + "".join(f"{pooled[n][key]:>12.3f}" for n in names))
+    lines.append(f"{'  seconds per patch':<{w}}" + "".join(f"{pooled[n]['seconds_per_patch']:>12.2f}" for n in names))
+    for k in ("model_minus_ndvi", "model_minus_pixel"):
+        if k in doc:
+            lines.append(f"model - {k.rsplit('_', 1)[1]} baseline (pooled weighted MCC): {doc[k]:+.3f}")
+    for key, t in doc.get("targets", {}).items():
+        lines.append(f"target {key.replace('_', ' ')}: {t['value']:.3f} (target >= {t['target']:.2f}): "
+                     + ("met" if t["met"] else "NOT met"))
+    lines.append("")
+    for r in rows:
+        rec = r.get("input") or {}
+        lines.append(f"{r['name']}:")
+        if rec:
+            filled = ", ".join(f"{m} <- {s}" for m, s in (rec.get("filled_bands") or {}).items()) or "none"
+            lines.append(f"  season {rec.get('season')} ({'complete' if rec.get('season_complete') else 'INCOMPLETE'}): "
+                         f"{rec.get('dates_used')} of {rec.get('dates_total')} dates used, "
+                         f"{rec.get('first_date')} ... {rec.get('last_date')}")
+            lines.append(f"  cloud source {rec.get('cloud_source')}; filled bands: {filled}")
+        if "true_cultivated_declared" in r:
+            lines.append(f"  truth: {_pct(r['true_cultivated']).strip()} cultivated over all pixels, "
+                         f"{_pct(r['true_cultivated_declared']).strip()} over declared ones")
+        for wmsg in r.get("warnings", []):
+            lines.append(f"  model warning: {wmsg}")
+        for k, ws in r.get("baseline_warnings", {}).items():
+            lines += [f"  {k} warning: {m}" for m in ws]
+    lines += [f"note: {n}" for n in doc.get("notes", [])]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Robustness gate (--stress)
+# ---------------------------------------------------------------------------------------------------------------
+
+STRESS_SCENARIOS: tuple[str, ...] = (
+    "clean", "few_dates", "one_date", "gain_offset", "shift", "blur", "haze", "l1c", "missing_bands", "combined",
+)  # fmt: skip
+#: What each scenario does (all seeded per patch and scenario).
+STRESS_DESCRIPTIONS: dict[str, str] = {
+    "clean": "the simulated test patch as it is",
+    "few_dates": "5 random dates kept",
+    "one_date": "only the clearest date kept",
+    "gain_offset": "per-band gain 1 +/- 0.05 and offset +/- 0.02 reflectance",
+    "shift": "1 px whole-pixel shift of 30 % of the dates (masks shifted with the bands)",
+    "blur": "extra Gaussian blur, sigma 0.7 px",
+    "haze": "unflagged semi-transparent haze on 30 % of the dates",
+    "l1c": "crude top-of-atmosphere look (path radiance, +3 % gain), product level L1C",
+    "missing_bands": "B01 and B09 filled from B02 / B8A",
+    "combined": "haze, l1c, blur, gain_offset, shift and missing_bands together, all dates kept",
+}
+STRESS_TARGET = 0.80  #: issue 16: the model's pooled weighted MCC under the combined perturbation
+STRESS_N, STRESS_SIZE = 4, 160  #: defaults (a few minutes on 2 CPU cores)
+STRESS_FULL_N, STRESS_FULL_SIZE = 16, 500  #: the recommended full setting
+FEW_DATES = 5
+SHIFT_FRACTION, SHIFT_PX = 0.3, 1.0
+BLUR_SIGMA = 0.7
+HAZE_FRACTION = 0.3
+GAIN, OFFSET = 0.05, 0.02
+MISSING = ("B01", "B09")
+_LAYERS = ("cloud_prob", "cloud_mask", "is_data", "scl")  #: the per-date (T, H, W) layers besides the bands
+
+
+def scenario_rng(seed: int, scenario: str) -> np.random.Generator:
+    """The generator of one (patch seed, scenario): fixed, so a stress run is reproducible, and different between
+    scenarios and patches."""
+    return np.random.default_rng([0x5EED, int(seed), zlib.crc32(scenario.encode())])
+
+
+def shift_patch(patch: Patch, rng: np.random.Generator, fraction: float = SHIFT_FRACTION, pixels: float = SHIFT_PX,
+                subpixel: bool = False) -> Patch:
+    """:func:`sr_core.perturb.shift` applied to every per-date layer of ``patch`` at once: the bands and the cloud
+    probability, cloud mask, data mask and SCL move together (same dates, same offsets), so the valid mask follows
+    the bands. With ``subpixel`` the layers are interpolated; masks are then re-thresholded at 0.5 and SCL classes
+    rounded (an approximation)."""
+    from . import perturb
+
+    present = [n for n in _LAYERS if getattr(patch, n) is not None]
+    stack = np.concatenate([patch.bands] + [np.asarray(getattr(patch, n), np.float32)[..., None] for n in present],
+                           axis=-1)
+    shifted, _ = perturb.shift(stack, patch.valid_mask(), rng, fraction=fraction, pixels=pixels, subpixel=subpixel)
+    C = patch.bands.shape[-1]
+    changes: dict[str, Any] = {"bands": np.ascontiguousarray(shifted[..., :C])}
+    for i, n in enumerate(present):
+        layer = shifted[..., C + i]
+        if n in ("cloud_mask", "is_data"):
+            layer = layer >= 0.5
+        elif n == "scl":
+            layer = np.clip(np.rint(layer), 0, 11).astype(np.uint8)
+        else:
+            layer = np.clip(layer, 0.0, 1.0).astype(np.float32)
+        changes[n] = np.ascontiguousarray(layer)
+    return patch.replace(**changes)
+
+
+def _with_level(patch: Patch, level: ProductLevel) -> Patch:
+    import dataclasses
+
+    return patch.replace(info=dataclasses.replace(patch.info, product_level=level))
+
+
+def perturb_patch(patch: Patch, scenario: str, rng: np.random.Generator) -> Patch:
+    """``patch`` under one of :data:`STRESS_SCENARIOS` (see :data:`STRESS_DESCRIPTIONS`). Labels, footprint and
+    timestamps of the kept dates are unchanged; the valid mask is untouched except by ``shift`` (which moves it
+    with the bands) and by the date selections."""
+    from . import perturb
+
+    if scenario not in STRESS_SCENARIOS:
+        raise ConfigError(f"unknown stress scenario {scenario!r}; choose from {', '.join(STRESS_SCENARIOS)}")
+    if scenario == "clean":
+        return patch
+    if scenario in ("few_dates", "one_date"):
+        k, clearest = (FEW_DATES, False) if scenario == "few_dates" else (1, True)
+        return patch.select_dates(perturb.few_dates(patch.valid_mask(), k, rng, clearest=clearest))
+    if scenario == "shift":
+        return shift_patch(patch, rng)
+    steps = (("haze", "l1c", "blur", "gain_offset", "shift", "missing_bands") if scenario == "combined"
+             else (scenario,))
+    out = patch
+    for step in steps:
+        if step == "shift":
+            out = shift_patch(out, rng)
+            continue
+        b = out.bands
+        if step == "haze":
+            b = perturb.haze(b, rng, fraction=HAZE_FRACTION)
+        elif step == "l1c":
+            b = perturb.l1c(b, rng)
+            out = _with_level(out, ProductLevel.L1C)
+        elif step == "blur":
+            b = perturb.blur(b, BLUR_SIGMA)
+        elif step == "gain_offset":
+            b = perturb.gain_offset(b, rng, gain=GAIN, offset=OFFSET)
+        elif step == "missing_bands":
+            b = perturb.band_fill(b, MISSING)
+        out = out.replace(bands=b)
+    return out
+
+
+def evaluate_stress(predictors: Predictors, n: int = STRESS_N, seed0: int = EVAL_SEED0, size: int = STRESS_SIZE,
+                    scenarios: Sequence[str] = STRESS_SCENARIOS,
+                    progress: Callable[[str, str], Any] | None = None) -> dict[str, Any]:
+    """The robustness gate: pooled weighted MCC of every predictor (the model and the pixel baseline) on ``n``
+    simulated test patches (split ``"test"``, seeds ``seed0`` …) under each scenario, the drop against
+    ``clean``, model − pixel, and the combined scenario against :data:`STRESS_TARGET`.
+    ``progress(patch name, scenario)`` is called after each scored scenario."""
+    from .simulate import simulate_patch
+
+    if n < 1 or size < 8:
+        raise ConfigError(f"stress: n={n}, size={size}: use at least 1 patch of at least 8 x 8 px")
+    scenarios = list(dict.fromkeys(["clean", *scenarios]))
+    for sc in scenarios:
+        if sc not in STRESS_SCENARIOS:
+            raise ConfigError(f"unknown stress scenario {sc!r}; choose from {', '.join(STRESS_SCENARIOS)}")
+    scored = {sc: Scored(scores={k: [] for k in predictors.fns}, seconds=dict.fromkeys(predictors.fns, 0.0))
+              for sc in scenarios}
+    patches: list[dict[str, Any]] = []
+    for i in range(n):
+        seed = seed0 + i
+        clean = simulate_patch(seed, size=size, split="test")
+        per: dict[str, Any] = {}
+        for sc in scenarios:
+            p = perturb_patch(clean, sc, scenario_rng(seed, sc))
+            row = score_patch(p, predictors.fns, scored[sc])
+            per[sc] = {k: row[k] for k in predictors.fns} | {"dates": p.n_dates}
+            if progress is not None:
+                progress(clean.name, sc)
+            del p
+        patches.append({"name": clean.name, "seed": seed, "scenarios": per})
+        del clean
+    names = list(predictors.fns)
+    table: dict[str, dict[str, Any]] = {}
+    for sc in scenarios:
+        pooled = scored[sc].pooled()
+        rec: dict[str, Any] = {"description": STRESS_DESCRIPTIONS[sc]}
+        for k in names:
+            rec[k] = pooled[k].wmcc
+            rec[f"{k}_mcc"] = pooled[k].mcc
+        table[sc] = rec
+    for rec in table.values():
+        for k in names:
+            rec[f"{k}_drop"] = rec[k] - table["clean"][k]
+        if "pixel" in names:
+            rec["model_minus_pixel"] = rec["model"] - rec["pixel"]
+    out: dict[str, Any] = {
+        "data": "simulated", "split": "test", "n_patches": n, "size": size, "seed0": seed0,
+        "source": f"{n} simulated test patches of {size} x {size} px (split 'test', seeds {seed0}..{seed0 + n - 1})",
+        "device": predictors.device, "model": predictors.model_path, "predictors": names,
+        "scenarios": table, "patches": patches, "notes": list(predictors.notes),
+        "recommended": f"--simulate {STRESS_FULL_N} --size {STRESS_FULL_SIZE}",
+    }
+    if "combined" in table:
+        v = table["combined"]["model"]
+        out["combined"] = {"model": v, "target": STRESS_TARGET, "met": v >= STRESS_TARGET,
+                           "model_drop": table["combined"]["model_drop"],
+                           "pixel": table["combined"].get("pixel"),
+                           "model_minus_pixel": table["combined"].get("model_minus_pixel")}
+    return out
+
+
+def stress_table(doc: dict[str, Any]) -> str:
+    """``evaluate --stress`` as text: scenario × predictor, pooled weighted MCC and drop vs clean."""
+    names = doc["predictors"]
+    lines = [f"robustness gate on SIMULATED data: {doc['source']}; device {doc['device']}",
+             "pooled weighted MCC per scenario (drop vs clean in brackets)", ""]
+    head = f"{'scenario':<15}" + "".join(f"{n:>18}" for n in names)
+    if "pixel" in names:
+        head += f"{'model-pixel':>13}"
+    lines.append(head + "   what")
+    for sc, rec in doc["scenarios"].items():
+        line = f"{sc:<15}" + "".join(f"{rec[n]:>9.3f} ({rec[n + '_drop']:+.3f})" for n in names)
+        if "pixel" in names:
+            line += f"{rec['model_minus_pixel']:>+13.3f}"
+        lines.append(line + f"   {rec['description']}")
+    if "combined" in doc:
+        c = doc["combined"]
+        lines += ["", f"combined perturbation: model {c['model']:.3f} (drop {c['model_drop']:+.3f} vs clean); "
+                  f"target >= {c['target']:.2f}: " + ("met" if c["met"] else "NOT met")]
+    lines.append(f"recommended full gate: evaluate --stress {doc['recommended']}")
+    lines += [f"note: {n}" for n in doc.get("notes", [])]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "EVAL_SEED0", "STRESS_DESCRIPTIONS", "STRESS_SCENARIOS", "STRESS_TARGET", "Predictors", "Scored", "build_predictors",
+    "evaluate_labelled", "evaluate_real", "evaluate_stress", "labelled_patches", "labelled_table", "perturb_patch",
+    "pooled_summary", "real_table", "scenario_rng", "score_patch", "score_patches", "shift_patch",
+    "simulated_test_patches", "stress_table",
+]  # fmt: skip

@@ -1,0 +1,1066 @@
+"""Realism statistics: how the simulator's pixels compare with real Sentinel-2, each measured the same way on both.
+
+Part 3 of issue 16 lists where simulator 1.1 is measurably easier than real Sentinel-2 (edge blur, canopy texture,
+grey cloud probabilities, semi-transparent clouds, shifts between dates, meadow spectra, March NDVI, parcel
+geometry, phenology). This module has
+
+* one **statistic** per property, a pure numpy / scipy (scikit-image for the sub-pixel correlation) function that takes
+  arrays and knows nothing about files or the simulator (:func:`edge_blur_sigma`, :func:`highpass_std`,
+  :func:`lag1_autocorrelation`, :func:`grey_cloud_shares`, :func:`masked_cloud_ndvi`, :func:`date_shifts`,
+  :func:`masked_median`, :func:`region_shapes`, :func:`polygon_shapes`, :func:`monthly_median`);
+* :data:`REALISM_STATS`, the table of statistics with the real values quoted in the issue (for reference only)
+  and the **tolerance** that turns the real range measured live into the target;
+* :func:`measure_real` (reads the real files under a folder given by the caller, never a default path),
+  :func:`measure_simulated` (fresh test-split patches from :func:`~sr_core.simulate.simulate_patch`),
+  :func:`realism_report` (both side by side, OK / OUT per statistic) and :func:`format_realism`.
+
+``python -m sr_core simulate --calibrate --real DIR`` prints the report (``DIR`` = the folder that holds
+``flanders-2019-fields-lpis``, ``slovenia-forest-l1c-5frames``, …; see ``../shared/data/README.md``).
+
+Conventions. Distances are in 10 m pixels; reflectance is surface (L2A) for the simulator and Flanders, top of
+atmosphere (L1C) for the Slovenian forest patch and series (the NIR texture and NDVI under clouds are hardly
+changed by that). "Clear" means ``SCL`` ∈ {4 vegetation, 5 not vegetated} (and data) where a Sen2Cor ``SCL``
+exists — the simulator writes one too — and not ``CLM`` where only CLM/CLP exist. Class masks at 10 m are
+eroded by one pixel before a class's spectra are read, so mixed edge pixels never enter them.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+from scipy.special import ndtr
+
+Progress = Callable[[int, int, str], None]
+
+#: Sen2Cor scene classes taken as clear land (4 vegetation, 5 not vegetated).
+SCL_CLEAR = (4, 5)
+
+
+# =====================================================================================================================
+# statistics (arrays in, numbers out)
+# =====================================================================================================================
+def _frames(a: np.ndarray) -> np.ndarray:
+    """(H, W) → (1, H, W); (T, H, W) unchanged."""
+    a = np.asarray(a)
+    return a[None] if a.ndim == 2 else a
+
+
+def _valid_frames(images: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    v = np.ones(images.shape, bool) if valid is None else _frames(valid).astype(bool)
+    if v.shape != images.shape:
+        raise ValueError(f"valid mask shape {v.shape} does not match the images {images.shape}")
+    return v & np.isfinite(images)
+
+
+def block_mode(labels: np.ndarray, factor: int = 4, background: int | None = 0) -> np.ndarray:
+    """Most frequent code in each ``factor × factor`` block (e.g. 2.5 m labels → a 10 m label map; ties go to the
+    smallest code). ``background`` (no polygon) wins only where it covers more than half of the block, as when a
+    polygon map is rasterised by pixel centre without the labels' inward buffer; None treats it as any code."""
+    L0, L1 = labels.shape
+    n0, n1 = L0 // factor, L1 // factor
+    blk = labels[: n0 * factor, : n1 * factor].reshape(n0, factor, n1, factor).transpose(0, 2, 1, 3)
+    blk = blk.reshape(n0, n1, factor * factor)
+    codes = np.unique(blk)
+    counts = np.stack([(blk == c).sum(axis=-1) for c in codes])  # codes ascending: argmax takes the smallest on ties
+    if background is not None and background in codes:
+        k = int(np.flatnonzero(codes == background)[0])
+        bg = counts[k] * 2 > factor * factor
+        counts[k] = -1
+        out = codes[np.argmax(counts, axis=0)]
+        return np.where(bg, background, out).astype(labels.dtype)
+    return codes[np.argmax(counts, axis=0)]
+
+
+def erode(mask: np.ndarray, pixels: int = 1) -> np.ndarray:
+    """``mask`` eroded by ``pixels`` (8-connected; the image border counts as outside)."""
+    if pixels <= 0:
+        return mask.astype(bool).copy()
+    return ndimage.binary_erosion(mask.astype(bool), structure=np.ones((3, 3), bool), iterations=pixels, border_value=0)
+
+
+# -- field-edge blur --------------------------------------------------------------------------------------------------
+def _pixel_kernel(sigma: float, shift: float) -> np.ndarray:
+    """Weights of a Gaussian (σ px) centred ``shift`` px off, integrated over each 1 px cell: blurring an image that
+    is constant over whole pixels with a continuous Gaussian and sampling it at pixel centres is exactly the
+    separable discrete convolution with this kernel."""
+    r = math.ceil(4 * sigma + abs(shift) + 1)
+    i = np.arange(-r, r + 1, dtype=np.float64)
+    return ndtr((i + 0.5 - shift) / sigma) - ndtr((i - 0.5 - shift) / sigma)
+
+
+def _blur(img: np.ndarray, sigma: float, dy: float, dx: float) -> np.ndarray:
+    out = ndimage.correlate1d(img, _pixel_kernel(sigma, dy), axis=0, mode="nearest")
+    return ndimage.correlate1d(out, _pixel_kernel(sigma, dx), axis=1, mode="nearest")
+
+
+@dataclass(frozen=True)
+class EdgeFit:
+    """Result of :func:`edge_blur_sigma`."""
+
+    sigma: float  #: fitted Gaussian σ (10 m px), all dates together; NaN when no date could be used
+    shift: tuple[float, float]  #: (dy, dx) of the image against the label common to all dates (px)
+    date_shifts: tuple[tuple[float, float], ...]  #: (dy, dx) of every used date, common shift included
+    n_dates: int  #: dates used
+    n_pixels: int  #: edge pixels used, all dates together
+
+
+def _local_levels(img: np.ndarray, comp: np.ndarray, use: np.ndarray, radius: int = 4, min_count: int = 3) -> np.ndarray:
+    """Each pixel's parcel level: the mean of the ``use`` pixels (clear interior) of its own parcel within
+    ``radius`` px (a (2r+1)² window); NaN where fewer than ``min_count`` exist. Local rather than parcel-wide, so
+    that a label region holding several real parcels, or a gradient inside a field, does not look like blur."""
+    H, W = comp.shape
+    r = radius
+    cp = np.pad(comp, r, mode="constant", constant_values=-1)
+    vp = np.pad(np.where(use, img, 0.0), r)
+    up = np.pad(use, r)
+    acc = np.zeros((H, W))
+    cnt = np.zeros((H, W))
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            sl = (slice(r + dy, r + dy + H), slice(r + dx, r + dx + W))
+            m = up[sl] & (cp[sl] == comp)
+            acc += np.where(m, vp[sl], 0.0)
+            cnt += m
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt >= min_count, acc / cnt, np.nan)
+
+
+def edge_blur_sigma(
+    images: np.ndarray, labels: np.ndarray, valid: np.ndarray | None = None, *, ignore: Iterable[int] = (),
+    near: int = 2, min_contrast: float = 0.02, min_pixels: int = 40, max_shift: float = 3.0, fit_shift: bool = True,
+) -> EdgeFit:
+    """Gaussian σ (10 m px) of the step response across the boundaries of a 10 m label map.
+
+    ``images`` (H, W) or (T, H, W) one band; ``labels`` (H, W) integer codes (every 4-connected region of one
+    code is a parcel); ``valid`` (T, H, W) clear pixels. Per date, every pixel gets its parcel's level: the mean
+    of the clear interior pixels (whole 5 × 5 neighbourhood in the parcel) of its own parcel within 4 px
+    (:func:`_local_levels`; pixels with fewer than 3 are left out with everything near them: narrow strips have
+    no pixel free of their neighbours); the piecewise
+    constant image is blurred with a continuous Gaussian of σ, shifted by (dy, dx), and sampled at pixel centres
+    (:func:`_pixel_kernel`), and compared with the image over the pixels within ``near`` px of a boundary whose
+    5 × 5 neighbourhood is clear, ≥ 2 px from the image border and from ``ignore`` codes (e.g. unlabelled land),
+    and with a parcel contrast ≥ ``min_contrast`` nearby; a date counts with ``min_pixels`` such pixels.
+    Least squares over all dates together, in three rounds: σ and one shift common to all dates (the label's
+    own offset), then each date's shift (within ±1.5 px of the common one; dates move against each other), then
+    σ alone (``fit_shift=False``: σ alone with no shift, for a label known to sit on the image). The σ is the blur
+    of an edge as seen against the label: optics, detector footprint, resampling and
+    the label's own digitising errors — use labels of the same kind on both sides of a comparison.
+    """
+    from scipy.optimize import least_squares
+    from skimage.measure import label as cc_label
+
+    imgs = _frames(images).astype(np.float64)
+    T, H, W = imgs.shape
+    lab = np.asarray(labels)
+    if lab.shape != (H, W):
+        raise ValueError(f"labels shape {lab.shape} does not match the images {(H, W)}")
+    v = _valid_frames(imgs, valid)
+    comp = cc_label(lab.astype(np.int64), background=np.iinfo(np.int64).min, connectivity=1)  # every pixel in a region
+
+    def same(size: int) -> np.ndarray:
+        return (ndimage.maximum_filter(comp, size, mode="nearest") == comp) & (
+            ndimage.minimum_filter(comp, size, mode="nearest") == comp)
+
+    interior, edge = same(5), ~same(2 * near + 1)
+    ign = np.isin(lab, list(ignore))
+    far_from_ignored = ~ndimage.binary_dilation(ign, np.ones((3, 3), bool)) if ign.any() else np.ones((H, W), bool)
+    inner = np.zeros((H, W), bool)
+    inner[2:-2, 2:-2] = True
+    base = edge & far_from_ignored & inner
+    dates: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (parcel image, residual pixels, observed values)
+    for t in range(T):
+        vt = v[t]
+        if not (base & vt).any():
+            continue
+        Pimg = _local_levels(imgs[t], comp, vt & interior)
+        known = np.isfinite(Pimg)
+        if not known.any():
+            continue
+        Pf = np.where(known, Pimg, np.nanmedian(Pimg))
+        clear5 = ndimage.minimum_filter((vt & known).astype(np.uint8), 5, mode="nearest").astype(bool)
+        contrast = ndimage.maximum_filter(Pf, 5, mode="nearest") - ndimage.minimum_filter(Pf, 5, mode="nearest")
+        R = base & clear5 & (contrast >= min_contrast)
+        if R.sum() >= min_pixels:
+            dates.append((Pf, R, imgs[t][R]))
+    n_pix = int(sum(int(d[1].sum()) for d in dates))
+    if not dates:
+        return EdgeFit(float("nan"), (float("nan"), float("nan")), (), 0, 0)
+
+    def model(Pf: np.ndarray, R: np.ndarray, s: float, dy: float, dx: float) -> np.ndarray:
+        return _blur(Pf, s, dy, dx)[R]
+
+    def fit(fun: Callable[[np.ndarray], np.ndarray], x0: Sequence[float], lo: Sequence[float], hi: Sequence[float]):
+        return least_squares(fun, np.asarray(x0, float), bounds=(lo, hi), diff_step=1e-3).x
+
+    if not fit_shift:
+        (s,) = fit(lambda p: np.concatenate([model(Pf, R, p[0], 0.0, 0.0) - o for Pf, R, o in dates]), [1.0], [0.05], [4.0])
+        return EdgeFit(sigma=float(s), shift=(0.0, 0.0), date_shifts=tuple((0.0, 0.0) for _ in dates),
+                       n_dates=len(dates), n_pixels=n_pix)
+    # 1. σ and a common shift
+    s, dy0, dx0 = fit(lambda p: np.concatenate([model(Pf, R, p[0], p[1], p[2]) - o for Pf, R, o in dates]),
+                      [1.0, 0.0, 0.0], [0.05, -max_shift, -max_shift], [4.0, max_shift, max_shift])
+    # 2. each date's shift with σ fixed
+    shifts = []
+    for Pf, R, o in dates:
+        lo = [max(dy0 - 1.5, -max_shift - 1.5), max(dx0 - 1.5, -max_shift - 1.5)]
+        hi = [min(dy0 + 1.5, max_shift + 1.5), min(dx0 + 1.5, max_shift + 1.5)]
+        shifts.append(tuple(fit(lambda p, Pf=Pf, R=R, o=o: model(Pf, R, s, p[0], p[1]) - o, [dy0, dx0], lo, hi)))
+    # 3. σ with every date's shift fixed
+    (s,) = fit(lambda p: np.concatenate([model(Pf, R, p[0], sh[0], sh[1]) - o
+                                         for (Pf, R, o), sh in zip(dates, shifts, strict=True)]), [s], [0.05], [4.0])
+    return EdgeFit(sigma=float(s), shift=(float(dy0), float(dx0)),
+                   date_shifts=tuple((float(a), float(b)) for a, b in shifts), n_dates=len(dates), n_pixels=n_pix)
+
+
+# -- canopy texture ---------------------------------------------------------------------------------------------------
+def highpass_std(images: np.ndarray, mask: np.ndarray, valid: np.ndarray | None = None, size: int = 3) -> float:
+    """Fine texture: standard deviation of ``image − mean over size × size`` (the high-pass residual) over the
+    pixels of ``mask`` whose whole window is inside ``mask`` and clear; pooled over the dates of (T, H, W)
+    ``images``. White noise of std s gives s·√(1 − 1/size²). NaN when no pixel qualifies."""
+    imgs = _frames(images).astype(np.float64)
+    v = _valid_frames(imgs, valid) & np.asarray(mask, bool)[None]
+    res = []
+    for t in range(imgs.shape[0]):
+        ok = ndimage.minimum_filter(v[t].astype(np.uint8), size, mode="constant", cval=0).astype(bool)
+        if not ok.any():
+            continue
+        hp = imgs[t] - ndimage.uniform_filter(np.where(v[t], imgs[t], 0.0), size, mode="constant")
+        res.append(hp[ok])
+    if not res:
+        return float("nan")
+    return float(np.std(np.concatenate(res)))
+
+
+def lag1_autocorrelation(images: np.ndarray, mask: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Lag-1 spatial autocorrelation of the values inside ``mask``: Σ (x_p − m)(x_q − m) / Σ (x_p − m)² over
+    horizontally and vertically adjacent pairs (p, q) both in ``mask`` and clear, m the mean over the mask on
+    that date; pooled over dates. White noise gives ≈ 0, a smooth field ≈ 1, 2 × 2 constant blocks 0.5.
+    NaN when no pair qualifies."""
+    imgs = _frames(images).astype(np.float64)
+    v = _valid_frames(imgs, valid) & np.asarray(mask, bool)[None]
+    num = den_a = den_b = 0.0
+    for t in range(imgs.shape[0]):
+        if v[t].sum() < 2:
+            continue
+        x = imgs[t] - imgs[t][v[t]].mean()
+        for a, b, va, vb in ((x[:, :-1], x[:, 1:], v[t][:, :-1], v[t][:, 1:]), (x[:-1], x[1:], v[t][:-1], v[t][1:])):
+            pair = va & vb
+            num += float((a[pair] * b[pair]).sum())
+            den_a += float((a[pair] ** 2).sum())
+            den_b += float((b[pair] ** 2).sum())
+    if den_a <= 0 or den_b <= 0:
+        return float("nan")
+    return num / math.sqrt(den_a * den_b)
+
+
+# -- cloud products ---------------------------------------------------------------------------------------------------
+def grey_cloud_shares(
+    clp: np.ndarray, clm: np.ndarray, is_data: np.ndarray | None = None, thresholds: Sequence[float] = (0.1, 0.2),
+) -> dict[float, float]:
+    """Share of the clear pixels (data and not ``clm``) whose cloud probability ``clp`` (0–1) exceeds each
+    threshold, pooled over dates: ``{threshold: share}`` (NaN without clear pixels)."""
+    clp = _frames(clp).astype(np.float64)
+    clear = ~_frames(clm).astype(bool)
+    if is_data is not None:
+        clear &= _frames(is_data).astype(bool)
+    vals = clp[clear]
+    return {float(t): (float(np.mean(vals > t)) if vals.size else float("nan")) for t in thresholds}
+
+
+def vegetated_mask(ndvi: np.ndarray, clear: np.ndarray, threshold: float = 0.6) -> np.ndarray:
+    """(H, W) pixels whose NDVI reaches ``threshold`` on at least one clear date."""
+    nd = np.where(_frames(clear).astype(bool), _frames(ndvi), -np.inf)
+    return nd.max(axis=0) >= threshold
+
+
+def masked_cloud_ndvi(
+    ndvi: np.ndarray, clm: np.ndarray, land: np.ndarray, is_data: np.ndarray | None = None, min_pixels: int = 20,
+) -> float:
+    """Median NDVI of the pixels under the cloud mask ``clm`` over ``land`` (H, W; e.g. :func:`vegetated_mask`),
+    pooled over the dates with at least ``min_pixels`` such pixels. Opaque clouds give ≈ 0, semi-transparent
+    ones keep part of the vegetation's NDVI. NaN when no date qualifies."""
+    nd = _frames(ndvi).astype(np.float64)
+    m = _frames(clm).astype(bool) & np.asarray(land, bool)[None] & np.isfinite(nd)
+    if is_data is not None:
+        m &= _frames(is_data).astype(bool)
+    keep = m.sum(axis=(1, 2)) >= min_pixels
+    vals = nd[keep][m[keep]]
+    return float(np.median(vals)) if vals.size else float("nan")
+
+
+# -- co-registration --------------------------------------------------------------------------------------------------
+def date_shifts(
+    images: np.ndarray, clear: np.ndarray | None = None, *, min_clear: float = 0.99, upsample: int = 20,
+) -> np.ndarray:
+    """Shift (px, magnitude) between consecutive clear dates of (T, H, W) ``images``, by cross-correlation
+    (:func:`skimage.registration.phase_cross_correlation` without spectral whitening, ``upsample`` sub-pixel
+    factor) of the high-passed (image − Gaussian σ 2 px), mean-removed, Hann-windowed images. The high-pass keeps
+    the field pattern and drops slow changes of brightness between dates that let plain correlation jump to far
+    peaks; no whitening, because with it the fixed window pulls the shifts of smooth scenes towards 0. A date is
+    clear when ≥ ``min_clear`` of its pixels are. Returns an (N, 3) array of (dy, dx, |shift|) for the N
+    consecutive pairs (empty when fewer than two clear dates)."""
+    from skimage.filters import window
+    from skimage.registration import phase_cross_correlation
+
+    imgs = _frames(images).astype(np.float64)
+    ok = np.ones(imgs.shape[0], bool) if clear is None else _frames(clear).mean(axis=(1, 2)) >= min_clear
+    idx = np.flatnonzero(ok & np.isfinite(imgs).all(axis=(1, 2)))
+    win = window("hann", imgs.shape[1:])
+    prep = {}
+    for i in idx:
+        hp = imgs[i] - ndimage.gaussian_filter(imgs[i], 2.0, mode="nearest")
+        prep[i] = (hp - hp.mean()) * win
+    out = []
+    for a, b in itertools.pairwise(idx):
+        shift, _err, _ph = phase_cross_correlation(prep[a], prep[b], upsample_factor=upsample, normalization=None)
+        out.append((float(shift[0]), float(shift[1]), float(np.hypot(*shift))))
+    return np.asarray(out, dtype=np.float64).reshape(-1, 3)
+
+
+# -- class spectra and NDVI -------------------------------------------------------------------------------------------
+def masked_median(images: np.ndarray, mask: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Median of (T, H, W) ``images`` over the clear pixels of ``mask`` (H, W), pooled over dates (NaN if none)."""
+    imgs = _frames(images)
+    v = _valid_frames(imgs, valid) & np.asarray(mask, bool)[None]
+    vals = imgs[v]
+    return float(np.median(vals)) if vals.size else float("nan")
+
+
+def ndvi_of(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
+    """(NIR − red) / (NIR + red); NaN where the sum is not positive."""
+    red = np.asarray(red, np.float64)
+    nir = np.asarray(nir, np.float64)
+    den = nir + red
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (nir - red) / den, np.nan)
+
+
+def monthly_median(values: np.ndarray, months: np.ndarray, valid: np.ndarray | None = None) -> dict[int, float]:
+    """``{month: median}`` of ``values`` (N, M) observed in ``months`` (N, M) or (M,) (1–12), ignoring NaN and
+    invalid entries; a month without observations is left out."""
+    vals = np.asarray(values, np.float64)
+    mon = np.broadcast_to(np.asarray(months), vals.shape)
+    ok = np.isfinite(vals) if valid is None else (np.asarray(valid, bool) & np.isfinite(vals))
+    out: dict[int, float] = {}
+    for m in range(1, 13):
+        sel = ok & (mon == m)
+        if sel.any():
+            out[m] = float(np.median(vals[sel]))
+    return out
+
+
+# -- parcel geometry --------------------------------------------------------------------------------------------------
+def _elongation(c00: np.ndarray, c11: np.ndarray, c01: np.ndarray) -> np.ndarray:
+    tr, det = c00 + c11, c00 * c11 - c01**2
+    disc = np.sqrt(np.maximum(tr**2 / 4 - det, 0.0))
+    lmax, lmin = tr / 2 + disc, tr / 2 - disc
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(np.where(lmin > 0, lmax / lmin, np.inf))
+
+
+def region_shapes(
+    mask_or_labels: np.ndarray, pixel_m: float, *, min_pixels: int = 4, drop_border: bool = True,
+    connectivity: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Area (m²) and elongation of every connected region of a raster: of the True pixels of a boolean mask, or
+    of every 4-connected region of equal non-zero code of an integer label map. Elongation = √(λmax / λmin) of
+    the region's second moments of area (each pixel a uniform square), so a a × b rectangle gives b / a. Regions
+    under ``min_pixels`` and (``drop_border``) those touching the raster's edge, whose true size is unknown,
+    are left out."""
+    from skimage.measure import label as cc_label
+
+    a = np.asarray(mask_or_labels)
+    if a.dtype == bool:
+        comp = cc_label(a, connectivity=connectivity)
+    else:
+        comp = cc_label(a.astype(np.int64), background=0, connectivity=connectivity)
+    n = int(comp.max())
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    rr, cc = np.indices(comp.shape)
+    ids = comp.ravel()
+    cnt = np.bincount(ids, minlength=n + 1).astype(np.float64)
+    sr = np.bincount(ids, rr.ravel(), n + 1)
+    sc = np.bincount(ids, cc.ravel(), n + 1)
+    srr = np.bincount(ids, (rr * rr).ravel(), n + 1)
+    scc = np.bincount(ids, (cc * cc).ravel(), n + 1)
+    src = np.bincount(ids, (rr * cc).ravel(), n + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mr, mc = sr / cnt, sc / cnt
+        c00 = srr / cnt - mr**2 + 1 / 12
+        c11 = scc / cnt - mc**2 + 1 / 12
+        c01 = src / cnt - mr * mc
+    keep = cnt >= min_pixels
+    keep[0] = False
+    if drop_border:
+        border = np.unique(np.r_[comp[0], comp[-1], comp[:, 0], comp[:, -1]])
+        keep[border] = False
+    return cnt[keep] * pixel_m**2, _elongation(c00[keep], c11[keep], c01[keep])
+
+
+def _ring_moments(ring: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """Signed (A, ∫x, ∫y, ∫x², ∫y², ∫xy) of the area a closed ring encloses (Green's theorem; counter-clockwise
+    positive), coordinates taken relative to ``origin``."""
+    p = np.asarray(ring, np.float64)[:, :2] - origin
+    x0, y0 = p[:, 0], p[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    cr = x0 * y1 - x1 * y0
+    return np.array([
+        cr.sum() / 2,
+        ((x0 + x1) * cr).sum() / 6,
+        ((y0 + y1) * cr).sum() / 6,
+        ((x0**2 + x0 * x1 + x1**2) * cr).sum() / 12,
+        ((y0**2 + y0 * y1 + y1**2) * cr).sum() / 12,
+        ((x0 * y1 + 2 * x0 * y0 + 2 * x1 * y1 + x1 * y0) * cr).sum() / 24,
+    ])
+
+
+def polygon_shapes(polygons: Sequence[np.ndarray | Sequence[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Area (m²) and elongation (as :func:`region_shapes`, from the exact second moments of area) of polygons in
+    metric coordinates. Each polygon is an (N, 2) array of its exterior ring, or a sequence of rings whose first
+    is the exterior and the others holes (subtracted); rings may be closed or not, in either orientation."""
+    areas, elong = [], []
+    for poly in polygons:
+        rings = [poly] if isinstance(poly, np.ndarray) and poly.ndim == 2 else list(poly)
+        rings = [np.asarray(r, np.float64) for r in rings if len(r) >= 3]
+        if not rings:
+            continue
+        origin = rings[0][:, :2].mean(axis=0)
+        m = np.zeros(6)
+        for k, ring in enumerate(rings):
+            mk = _ring_moments(ring, origin)
+            mk *= np.sign(mk[0]) if mk[0] != 0 else 0.0  # exterior counts positive, holes negative
+            m = m + mk if k == 0 else m - mk
+        A = m[0]
+        if A <= 0:
+            continue
+        cx, cy = m[1] / A, m[2] / A
+        ixx, iyy, ixy = m[3] / A - cx**2, m[4] / A - cy**2, m[5] / A - cx * cy
+        areas.append(A)
+        elong.append(float(_elongation(np.array(ixx), np.array(iyy), np.array(ixy))))
+    return np.asarray(areas, np.float64), np.asarray(elong, np.float64)
+
+
+def pixel_monthly_composite(images: np.ndarray, months: Sequence[int], valid: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Monthly composites of the pixels of ``mask`` (H, W): (N, 12) medians of the valid observations of (T, H, W)
+    ``images`` in each calendar month (NaN where a month has none) — as the WorldCereal monthly points are."""
+    imgs = _frames(images).astype(np.float64)
+    m = np.asarray(mask, bool)
+    mon = np.asarray(months)
+    x = np.where(_frames(valid).astype(bool) & np.isfinite(imgs), imgs, np.nan)[:, m]  # (T, N)
+    out = np.full((x.shape[1], 12), np.nan)
+    for k in range(1, 13):
+        sel = mon == k
+        if sel.any():
+            with np.errstate(all="ignore"), _quiet():
+                out[:, k - 1] = np.nanmedian(x[sel], axis=0)
+    return out
+
+
+class _quiet:
+    """Silence numpy's 'All-NaN slice' warnings inside a with block."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._w.__exit__(*exc)
+
+
+def resample_nearest(label: np.ndarray, src_m: float, dst_m: float) -> np.ndarray:
+    """A raster of ``src_m`` pixels resampled to ``dst_m`` pixels by the value at each new pixel's centre."""
+    n0, n1 = (int(s * src_m // dst_m) for s in label.shape)
+    r = np.minimum(((np.arange(n0) + 0.5) * dst_m / src_m).astype(int), label.shape[0] - 1)
+    c = np.minimum(((np.arange(n1) + 0.5) * dst_m / src_m).astype(int), label.shape[1] - 1)
+    return label[np.ix_(r, c)]
+
+
+# =====================================================================================================================
+# the statistics, their real references and tolerances
+# =====================================================================================================================
+@dataclass(frozen=True)
+class RealismStat:
+    """One row of the realism report. The target is the real range measured live (``--real``), widened on both
+    sides by ``max(tol_rel × |centre|, tol_abs)``; ``issue_real`` / ``issue_sim`` are the figures issue 16 quoted
+    (other measurements, for reference only)."""
+
+    key: str
+    title: str
+    unit: str
+    real_source: str
+    sim_source: str
+    issue_real: str = "–"
+    issue_sim: str = "–"
+    tol_rel: float = 0.25
+    tol_abs: float = 0.0
+    decimals: int = 3
+
+    def target(self, lo: float, hi: float) -> tuple[float, float]:
+        tol = max(self.tol_rel * abs((lo + hi) / 2), self.tol_abs)
+        return lo - tol, hi + tol
+
+    @property
+    def tolerance(self) -> str:
+        parts = []
+        if self.tol_rel:
+            parts.append(f"{self.tol_rel:.0%} of the real value")
+        if self.tol_abs:
+            parts.append(f"{self.tol_abs:g} {self.unit}".strip())
+        return "± " + (" or ".join(parts) if len(parts) < 2 else f"max({parts[0]}, {parts[1]})")
+
+
+_FL = "Flanders L2A 2018–19 (flanders-2019-fields-lpis)"
+_EDGE_REAL = f"{_FL}: CROP_TYPE_10M parcel edges, clear dates (SCL 4/5); range over the 2018 and 2019 dates"
+_EDGE_SIM = "edges of the 10 m mode of ALL_POLYS, clear dates (SCL 4/5); median over patches"
+_FOREST_REAL = "slovenia-forest-l1c-5frames (L1C): B08 over LULC forest (2) eroded 1 px, dates ≥ 95 % clear; range per date"
+_FOREST_SIM = "B08 over forest (2000) eroded 1 px, dates ≥ 95 % clear"
+_SERIES = "slovenia-forest-2015-2017-timeseries, Mar–Sep dates"
+_MONTHS = (3, 4, 5, 6, 7, 8, 9)
+_MONTH_NAMES = {3: "Mar", 4: "Apr", 5: "May", 6: "Jun", 7: "Jul", 8: "Aug", 9: "Sep"}
+
+#: Every statistic of the report, in order. Phenology rows (one per class and month) follow the fixed ones.
+REALISM_STATS: tuple[RealismStat, ...] = (
+    RealismStat("edge_sigma_b08", "field-edge blur σ, B08", "px", _EDGE_REAL, _EDGE_SIM, "≈ 0.97", "0.71"),
+    RealismStat("edge_sigma_b04", "field-edge blur σ, B04", "px", _EDGE_REAL, _EDGE_SIM, "0.96–1.23", "0.65"),
+    RealismStat("forest_nir_highpass_std", "forest NIR texture: std of B08 − 3×3 mean", "", _FOREST_REAL,
+                _FOREST_SIM, "0.017–0.019", "0.004–0.005", decimals=4),
+    RealismStat("forest_nir_lag1", "forest NIR lag-1 autocorrelation", "", _FOREST_REAL, _FOREST_SIM, "0.80",
+                "0.97–0.99", tol_rel=0.0, tol_abs=0.05),
+    RealismStat("grey_clp_0.1", "clear pixels (not CLM) with CLP > 0.1", "share", _SERIES, "CLP / CLM of the patches",
+                "24 %", "3.4 %"),
+    RealismStat("grey_clp_0.2", "clear pixels (not CLM) with CLP > 0.2", "share", _SERIES, "CLP / CLM of the patches",
+                "12 %", "1.4 %"),
+    RealismStat("masked_cloud_ndvi", "median NDVI under the cloud mask, vegetated land", "",
+                f"{_SERIES}, pooled; range over its years and slovenia-forest-l1c-5frames (TOA NDVI)",
+                "NDVI of the bands under CLM; vegetated = NDVI ≥ 0.6 on a clear date", "0.17–0.43", "≈ 0.03",
+                tol_abs=0.05),
+    RealismStat("shift_median", "shift between consecutive clear dates, median", "px",
+                f"{_FL}: B08 cross-correlation, dates ≥ 99 % clear", "same, B08 of each patch", "–", "–"),
+    RealismStat("shift_p90", "shift between consecutive clear dates, 90th pct", "px",
+                f"{_FL}: B08 cross-correlation, dates ≥ 99 % clear", "same, B08 of each patch", "up to ≈ 1", "≤ 0.5"),
+    RealismStat("meadow_b08_july", "meadow B08 in July", "refl.",
+                f"{_FL}: CROP_TYPE 9120 eroded 1 px, July 2019 dates ≥ 50 % clear; range per date",
+                "meadow/pasture (code 1) eroded 1 px, July", "0.31", "0.38", tol_rel=0.0, tol_abs=0.03),
+    RealismStat("meadow_b12_july", "meadow B12 in July", "refl.",
+                f"{_FL}: CROP_TYPE 9120 eroded 1 px, July 2019 dates ≥ 50 % clear; range per date",
+                "meadow/pasture (code 1) eroded 1 px, July", "0.087", "0.13", tol_rel=0.0, tol_abs=0.015),
+    RealismStat("march_ndvi_crops", "March NDVI of crops", "",
+                f"{_FL}: LC_10M 11 eroded 1 px, March dates ≥ 50 % clear; range per date",
+                "cultivated (10 m majority) eroded 1 px, March", "0.67–0.72", "0.40–0.48", tol_rel=0.0, tol_abs=0.05),
+    RealismStat("march_ndvi_grassland", "March NDVI of grassland", "",
+                f"{_FL}: LC_10M 13 eroded 1 px, March dates ≥ 50 % clear; range per date",
+                "meadow/pasture (code 1) eroded 1 px, March", "0.80–0.85", "0.50", tol_rel=0.0, tol_abs=0.05),
+    RealismStat("parcel_area_m2", "parcel area, median (after the 2.5 m inward buffer)", "m²",
+                "slovenia-lpis-samples: KMRS 2023 and EuroCrops 2021 parcels buffered −2.5 m; range per set",
+                "4-connected parcels of ALL_POLYS codes 1–30 at 2.5 m, not touching the patch edge",
+                "1 868 / 7 980 (unbuffered)", "≈ 2 600", decimals=0),
+    RealismStat("parcel_elongation", "parcel elongation √(λmax/λmin), median", "",
+                "slovenia-lpis-samples (as above)", "as above", decimals=2),
+    RealismStat("cultivated_area_m2", "cultivated region area, median (digitised labels)", "m²",
+                "challenge-labels-digitised: 4-connected CULTIVATED regions at 6.1 / 7.6 m; range per patch",
+                "CULTIVATED resampled to the same pixel sizes, regions not touching the patch edge", decimals=0),
+    RealismStat("cultivated_elongation", "cultivated region elongation, median (digitised labels)", "",
+                "challenge-labels-digitised (as above)", "as above", decimals=2),
+    *(
+        RealismStat(f"phenology_{cls}_{m:02d}", f"phenology: {cls} NDVI, {_MONTH_NAMES[m]}", "",
+                    "worldcereal-monthly-points: European points (lat 35–72, lon −12–35), LANDCOVER "
+                    f"{11 if cls == 'crops' else 13}, median of the monthly composites",
+                    "monthly per-pixel medians of clear NDVI, " + ("cultivated" if cls == "crops" else "meadow/pasture")
+                    + " eroded 1 px", tol_rel=0.0, tol_abs=0.10, decimals=2)
+        for cls in ("crops", "grassland") for m in _MONTHS
+    ),
+)
+STATS_BY_KEY: dict[str, RealismStat] = {s.key: s for s in REALISM_STATS}
+
+#: Pixel size (m) of the two digitised challenge label rasters (5 km over 815 and 661 px), used to measure the
+#: simulator's labels the same way without reading the real files.
+DIGITISED_PIXEL_M: tuple[float, ...] = (5000 / 815, 5000 / 661)
+
+
+@dataclass
+class Measured:
+    """A statistic measured on one side: the headline ``value`` and the ``range`` it spans over natural subsets
+    (dates, years, sources; ``(value, value)`` when there is one)."""
+
+    value: float
+    range: tuple[float, float]
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, value: float, parts: Iterable[float] = (), **detail: Any) -> Measured | None:
+        vals = [float(v) for v in (value, *parts) if v is not None and np.isfinite(v)]
+        if value is None or not np.isfinite(value):
+            return None
+        return cls(float(value), (min(vals), max(vals)), detail)
+
+
+# =====================================================================================================================
+# the real side: files under a folder the caller names
+# =====================================================================================================================
+def _clear_fraction(clear: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    m = np.asarray(mask, bool)
+    return clear[:, m].mean(axis=1) if m.any() else np.zeros(clear.shape[0])
+
+
+def _class_stat(images: np.ndarray, mask: np.ndarray, clear: np.ndarray, dates: np.ndarray,
+                min_clear: float = 0.5) -> Measured | None:
+    """Median over the class ``mask`` on the ``dates`` (bool, T) where it is ≥ ``min_clear`` clear; range per date."""
+    ok = dates & (_clear_fraction(clear, mask) >= min_clear)
+    if not ok.any():
+        return None
+    per = [masked_median(images[t], mask, clear[t]) for t in np.flatnonzero(ok)]
+    return Measured.of(masked_median(images[ok], mask, clear[ok]), per, n_dates=int(ok.sum()))
+
+
+def _real_flanders(folder: Path, out: dict[str, Measured], notes: list[str]) -> None:
+    from ..bands import band_index
+    from ..io.eopatch import load_eopatch, read_npy
+
+    p = load_eopatch(folder)
+    ct = read_npy(folder / "mask_timeless" / "CROP_TYPE_10M.npy.gz")[..., 0]
+    lc = read_npy(folder / "mask_timeless" / "LC_10M.npy.gz")[..., 0]
+    if p.scl is None:
+        notes.append(f"{folder}: no SCL, Flanders statistics skipped")
+        return
+    clear = np.isin(p.scl, SCL_CLEAR) & p.data_mask()
+    years = np.array([t.year for t in p.timestamps])
+    months = np.array([t.month for t in p.timestamps])
+    for key, band in (("edge_sigma_b08", "B08"), ("edge_sigma_b04", "B04")):
+        x = p.bands[..., band_index(band)]
+        fits = {"all": edge_blur_sigma(x, ct, clear, ignore=(0,))}
+        for y in np.unique(years):
+            fits[str(y)] = edge_blur_sigma(x[years == y], ct, clear[years == y], ignore=(0,))
+        got = Measured.of(fits["all"].sigma, [f.sigma for k, f in fits.items() if k != "all"],
+                          per_subset={k: f.sigma for k, f in fits.items()}, n_dates=fits["all"].n_dates,
+                          label_offset_px=[round(v, 2) for v in fits["all"].shift])
+        if got:
+            out[key] = got
+    sh = date_shifts(p.bands[..., band_index("B08")], clear)
+    if len(sh):
+        out["shift_median"] = Measured.of(float(np.median(sh[:, 2])), n_pairs=len(sh))
+        out["shift_p90"] = Measured.of(float(np.percentile(sh[:, 2], 90)), max=float(sh[:, 2].max()), n_pairs=len(sh))
+    grass, crops = erode(ct == 9120, 1), erode(lc == 11, 1)
+    july = (months == 7) & (years == years.max())
+    for key, band in (("meadow_b08_july", "B08"), ("meadow_b12_july", "B12")):
+        if got := _class_stat(p.bands[..., band_index(band)], grass, clear, july):
+            out[key] = got
+    ndvi = ndvi_of(p.bands[..., band_index("B04")], p.bands[..., band_index("B08")])
+    for key, mask in (("march_ndvi_crops", crops), ("march_ndvi_grassland", erode(lc == 13, 1))):
+        if got := _class_stat(ndvi, mask, clear, months == 3):
+            out[key] = got
+
+
+def _real_forest(folder: Path, out: dict[str, Measured], masked: list[float]) -> None:
+    from ..bands import band_index
+    from ..io.eopatch import load_eopatch, read_npy
+
+    p = load_eopatch(folder)
+    lulc = read_npy(folder / "mask_timeless" / "LULC.npy.gz")[..., 0]
+    forest = erode(lulc == 2, 1)
+    clear = p.valid_mask()
+    ok = _clear_fraction(clear, forest) >= 0.95
+    b08 = p.bands[..., band_index("B08")]
+    if ok.any():
+        idx = np.flatnonzero(ok)
+        out["forest_nir_highpass_std"] = Measured.of(
+            highpass_std(b08[ok], forest, clear[ok]), [highpass_std(b08[t], forest, clear[t]) for t in idx], n_dates=len(idx))
+        out["forest_nir_lag1"] = Measured.of(
+            lag1_autocorrelation(b08[ok], forest, clear[ok]), [lag1_autocorrelation(b08[t], forest, clear[t]) for t in idx],
+            n_dates=len(idx))
+    f = folder / "data" / "NDVI.npy.gz"
+    if f.exists() and p.cloud_mask is not None:
+        nd = read_npy(f)[..., 0]
+        v = masked_cloud_ndvi(nd, p.cloud_mask, vegetated_mask(nd, clear), p.is_data)
+        if np.isfinite(v):
+            masked.append(v)
+
+
+def _real_series(folder: Path, out: dict[str, Measured], masked: list[float]) -> float | None:
+    from ..io.eopatch import read_npy
+
+    def arr(name: str) -> np.ndarray:
+        return read_npy(folder / name)[..., 0]
+
+    clp, nd = arr("data/CLP.npy"), arr("data/NDVI.npy")
+    clm, isd = arr("mask/CLM.npy").astype(bool), arr("mask/IS_DATA.npy").astype(bool)
+    times = [datetime.fromisoformat(t) for t in json.loads((folder / "timestamps.json").read_text())]
+    months = np.array([t.month for t in times])
+    years = np.array([t.year for t in times])
+    season = (months >= 3) & (months <= 9)
+    pooled = grey_cloud_shares(clp[season], clm[season], isd[season])
+    per_year = {int(y): grey_cloud_shares(clp[season & (years == y)], clm[season & (years == y)], isd[season & (years == y)])
+                for y in np.unique(years[season])}
+    for thr in (0.1, 0.2):
+        # one pooled value: the years are too unequal (2015 holds only Jul–Sep, with CLP ≈ 0) to span a range
+        out[f"grey_clp_{thr}"] = Measured.of(pooled[thr], per_year={y: d[thr] for y, d in per_year.items()},
+                                             n_dates=int(season.sum()))
+    veg = vegetated_mask(nd, ~clm & isd)
+    v = masked_cloud_ndvi(nd[season], clm[season], veg, isd[season])
+    for y in np.unique(years[season]):
+        s = season & (years == y)
+        masked.append(masked_cloud_ndvi(nd[s], clm[s], veg, isd[s]))
+    return v
+
+
+def _real_worldcereal(folder: Path, out: dict[str, Measured]) -> dict[str, dict[int, float]]:
+    from ..io.eopatch import read_npy
+
+    x = read_npy(folder / "S2_monthly.npy.gz").astype(np.float64) * 1e-4
+    bands = json.loads((folder / "meta.json").read_text()).get("bands", [])
+    ri, ni = bands.index("B04"), bands.index("B08")
+    with (folder / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    lat = np.array([float(r["lat"]) for r in rows])
+    lon = np.array([float(r["lon"]) for r in rows])
+    lc = np.array([int(float(r["LANDCOVER_LABEL"])) for r in rows])
+    first = []
+    for r in rows:
+        d = datetime.fromisoformat(r["start_date"][:10])
+        first.append(d.month % 12 + 1 if d.day > 15 else d.month)  # 2016-10-31 starts the November composite
+    months = (np.array(first)[:, None] - 1 + np.arange(x.shape[1])[None]) % 12 + 1
+    red, nir = x[..., ri], x[..., ni]
+    nd = ndvi_of(red, nir)
+    ok = (red > 0) & (nir > 0)
+    europe = (lat >= 35) & (lat <= 72) & (lon >= -12) & (lon <= 35)
+    curves: dict[str, dict[int, float]] = {}
+    for cls, code in (("crops", 11), ("grassland", 13)):
+        sel = europe & (lc == code)
+        curves[cls] = monthly_median(nd[sel], months[sel], ok[sel])
+        for m in _MONTHS:
+            if m in curves[cls]:
+                out[f"phenology_{cls}_{m:02d}"] = Measured.of(curves[cls][m], n_points=int(sel.sum()))
+    return curves
+
+
+def _real_lpis(folder: Path, out: dict[str, Measured]) -> None:
+    import geopandas as gpd
+
+    per: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for f in sorted(folder.glob("*.geojson")):
+        g = gpd.read_file(f)
+        polys = []
+        for geom in g.geometry.buffer(-2.5):  # the labels' inward buffer (the simulator's parcels carry it)
+            if geom is None or geom.is_empty:
+                continue
+            if geom.geom_type == "MultiPolygon":
+                geom = max(geom.geoms, key=lambda q: q.area)
+            polys.append([np.asarray(geom.exterior.coords), *(np.asarray(i.coords) for i in geom.interiors)])
+        per[f.stem] = polygon_shapes(polys)
+    if not per:
+        return
+    areas = np.concatenate([a for a, _ in per.values()])
+    elong = np.concatenate([e for _, e in per.values()])
+    out["parcel_area_m2"] = Measured.of(float(np.median(areas)), [float(np.median(a)) for a, _ in per.values()],
+                                        per_set={k: float(np.median(a)) for k, (a, _) in per.items()}, n=int(areas.size))
+    out["parcel_elongation"] = Measured.of(float(np.median(elong)), [float(np.median(e)) for _, e in per.values()],
+                                           per_set={k: float(np.median(e)) for k, (_, e) in per.items()})
+
+
+def _real_digitised(folder: Path, out: dict[str, Measured]) -> None:
+    from ..io.eopatch import read_npy
+
+    per: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for f in sorted(folder.glob("*_CULTIVATED_digitized.npy*")):
+        a = read_npy(f)
+        a = a[..., 0] if a.ndim == 3 else a
+        per[f.name.split("_CULTIVATED")[0]] = region_shapes(a.astype(bool), 5000.0 / a.shape[1])
+    if not per:
+        return
+    areas = np.concatenate([a for a, _ in per.values()])
+    elong = np.concatenate([e for _, e in per.values()])
+    out["cultivated_area_m2"] = Measured.of(float(np.median(areas)), [float(np.median(a)) for a, _ in per.values()],
+                                            per_patch={k: float(np.median(a)) for k, (a, _) in per.items()})
+    out["cultivated_elongation"] = Measured.of(float(np.median(elong)), [float(np.median(e)) for _, e in per.values()],
+                                               per_patch={k: float(np.median(e)) for k, (_, e) in per.items()})
+
+
+#: Sub-folders of the real data folder and what each gives.
+REAL_FOLDERS: dict[str, str] = {
+    "flanders-2019-fields-lpis": "edge blur, shifts, meadow July spectra, March NDVI",
+    "slovenia-forest-l1c-5frames": "forest NIR texture, NDVI under the cloud mask",
+    "slovenia-forest-2015-2017-timeseries": "grey cloud probabilities, NDVI under the cloud mask",
+    "worldcereal-monthly-points": "phenology of crops and grassland",
+    "slovenia-lpis-samples": "parcel area and elongation",
+    "challenge-labels-digitised": "cultivated region area and elongation",
+}
+
+
+def measure_real(real_dir: str | Path, progress: Progress | None = None) -> tuple[dict[str, Measured], dict[str, Any], list[str]]:
+    """Every statistic measured on the real files under ``real_dir`` (the folder holding the sub-folders of
+    :data:`REAL_FOLDERS`). Returns (values by key, extras such as the real phenology curves, notes); a missing
+    sub-folder leaves its statistics out with a note."""
+    root = Path(real_dir)
+    out: dict[str, Measured] = {}
+    extras: dict[str, Any] = {}
+    notes: list[str] = []
+    masked: list[float] = []
+    masked_value: float | None = None
+    steps = list(REAL_FOLDERS)
+    for i, name in enumerate(steps):
+        folder = root / name
+        if progress:
+            progress(i, len(steps), f"real: {name}")
+        if not folder.is_dir():
+            notes.append(f"real folder {folder} not found: no real value for {REAL_FOLDERS[name]}")
+            continue
+        if name == "flanders-2019-fields-lpis":
+            _real_flanders(folder, out, notes)
+        elif name == "slovenia-forest-l1c-5frames":
+            _real_forest(folder, out, masked)
+        elif name == "slovenia-forest-2015-2017-timeseries":
+            masked_value = _real_series(folder, out, masked)
+        elif name == "worldcereal-monthly-points":
+            extras["phenology"] = _real_worldcereal(folder, out)
+        elif name == "slovenia-lpis-samples":
+            _real_lpis(folder, out)
+        elif name == "challenge-labels-digitised":
+            _real_digitised(folder, out)
+    if masked_value is None and masked:
+        masked_value = float(np.median(masked))
+    if masked_value is not None and np.isfinite(masked_value):
+        out["masked_cloud_ndvi"] = Measured.of(masked_value, masked, per_source=[round(v, 3) for v in masked])
+    return {k: v for k, v in out.items() if v is not None}, extras, notes
+
+
+# =====================================================================================================================
+# the simulated side
+# =====================================================================================================================
+def _pooled(values: list[np.ndarray]) -> float:
+    v = np.concatenate(values) if values else np.zeros(0)
+    return float(np.median(v)) if v.size else float("nan")
+
+
+def measure_patches(patches: Iterable[Any]) -> tuple[dict[str, Measured], dict[str, Any], list[str]]:
+    """Every statistic measured on simulated patches (:class:`~sr_core.Patch` with ``all_polys`` and 2.5 m
+    labels), the way :func:`measure_real` measures the real files: 10 m labels are the 4 × 4 mode of
+    ``all_polys`` (forest 2000, meadow/pasture 1) and the majority of ``CULTIVATED``; clear = SCL 4/5 and valid.
+    Pixel values are pooled over dates and patches; the edge blur and the forest texture, fitted per patch, are
+    the median over patches. Patches are consumed one at a time (a generator keeps memory flat)."""
+    from ..bands import band_index
+    from .classes import CLASSES
+
+    forest_code, meadow_code = CLASSES["forest"].code, CLASSES["meadow"].code
+    B04, B08, B12 = band_index("B04"), band_index("B08"), band_index("B12")
+    notes: list[str] = []
+    per_patch: dict[str, list[float]] = {k: [] for k in (
+        "edge_sigma_b08", "edge_sigma_b04", "forest_nir_highpass_std", "forest_nir_lag1")}
+    grey = {0.1: [0, 0], 0.2: [0, 0]}  # [count above, clear pixels]
+    values: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "masked_cloud_ndvi", "meadow_b08_july", "meadow_b12_july", "march_ndvi_crops", "march_ndvi_grassland")}
+    per_date: dict[str, list[float]] = {k: [] for k in values}
+    shifts: list[np.ndarray] = []
+    shapes: dict[str, list[np.ndarray]] = {k: [] for k in ("area", "elong", "carea", "celong")}
+    comp: dict[str, list[np.ndarray]] = {"crops": [], "grassland": []}
+    for p in patches:
+        lab = block_mode(np.asarray(p.all_polys))
+        cult = block_mode(np.asarray(p.cultivated).astype(np.uint8), background=None).astype(bool)
+        data = p.data_mask()
+        clear = np.isin(p.scl, SCL_CLEAR) & p.valid_mask() if p.scl is not None else p.valid_mask()
+        months = np.array([t.month for t in p.timestamps])
+        b08 = p.bands[..., B08]
+        for key, b in (("edge_sigma_b08", B08), ("edge_sigma_b04", B04)):
+            per_patch[key].append(edge_blur_sigma(p.bands[..., b], lab, clear, ignore=(0,)).sigma)
+        forest = erode(lab == forest_code, 1)
+        ok = _clear_fraction(clear, forest) >= 0.95 if forest.any() else np.zeros(len(months), bool)
+        if ok.any():
+            per_patch["forest_nir_highpass_std"].append(highpass_std(b08[ok], forest, clear[ok]))
+            per_patch["forest_nir_lag1"].append(lag1_autocorrelation(b08[ok], forest, clear[ok]))
+        clm = p.cloud_mask if p.cloud_mask is not None else ~p.valid_mask()
+        if p.cloud_prob is not None:
+            n_clear = int((~clm & data).sum())
+            for thr, share in grey_cloud_shares(p.cloud_prob, clm, data).items():
+                if n_clear:
+                    grey[thr][0] += round(share * n_clear)
+                    grey[thr][1] += n_clear
+        nd = ndvi_of(p.bands[..., B04], b08).astype(np.float32)
+        under = clm & vegetated_mask(nd, ~clm & data)[None] & data & np.isfinite(nd)
+        keep = under.sum(axis=(1, 2)) >= 20  # as masked_cloud_ndvi: dates with ≥ 20 such pixels
+        values["masked_cloud_ndvi"].append(nd[keep][under[keep]])
+        shifts.append(date_shifts(b08, clear))
+        meadow, crops = erode(lab == meadow_code, 1), erode(cult, 1)
+        for key, img, mask, mon in (("meadow_b08_july", b08, meadow, 7), ("meadow_b12_july", p.bands[..., B12], meadow, 7),
+                                    ("march_ndvi_crops", nd, crops, 3), ("march_ndvi_grassland", nd, meadow, 3)):
+            sel = (months == mon) & (_clear_fraction(clear, mask) >= 0.5)
+            for t in np.flatnonzero(sel):
+                v = img[t][mask & clear[t]]
+                values[key].append(v)
+                per_date[key].append(float(np.median(v)))
+        ap = np.asarray(p.all_polys)
+        a, e = region_shapes(np.where((ap >= 1) & (ap <= 30), ap, 0), 2.5)
+        shapes["area"].append(a)
+        shapes["elong"].append(e)
+        for px in DIGITISED_PIXEL_M:
+            a, e = region_shapes(resample_nearest(np.asarray(p.cultivated, bool), 2.5, px), px)
+            shapes["carea"].append(a)
+            shapes["celong"].append(e)
+        for cls, m in (("crops", crops), ("grassland", meadow)):
+            comp[cls].append(pixel_monthly_composite(nd, months, clear, m))
+
+    out: dict[str, Measured | None] = {}
+    for key, vals in per_patch.items():
+        v = [x for x in vals if np.isfinite(x)]
+        if v:
+            out[key] = Measured.of(float(np.median(v)), v, per_patch=vals)
+    if not per_patch["forest_nir_lag1"]:
+        notes.append("simulated: no forest with dates ≥ 95 % clear in these patches; forest texture not measured")
+    for thr, (above, n) in grey.items():
+        if n:
+            out[f"grey_clp_{thr}"] = Measured.of(above / n, n_pixels=n)
+    for key in values:
+        if per_date[key] or key == "masked_cloud_ndvi":
+            out[key] = Measured.of(_pooled(values[key]), per_date[key], n_dates=len(per_date[key]))
+    sh = np.concatenate(shifts) if shifts else np.zeros((0, 3))
+    if len(sh):
+        out["shift_median"] = Measured.of(float(np.median(sh[:, 2])), n_pairs=len(sh))
+        out["shift_p90"] = Measured.of(float(np.percentile(sh[:, 2], 90)), max=float(sh[:, 2].max()), n_pairs=len(sh))
+    for key, a_key, e_key in (("parcel", "area", "elong"), ("cultivated", "carea", "celong")):
+        a, e = np.concatenate(shapes[a_key]), np.concatenate(shapes[e_key])
+        if a.size:
+            out[f"{key}_area_m2"] = Measured.of(float(np.median(a)), n=int(a.size))
+            out[f"{key}_elongation"] = Measured.of(float(np.median(e)), n=int(e.size))
+    curves: dict[str, dict[int, float]] = {}
+    for cls, parts in comp.items():
+        px = np.concatenate(parts) if parts else np.zeros((0, 12))
+        with _quiet():
+            curves[cls] = {m: float(np.nanmedian(px[:, m - 1])) for m in range(1, 13)
+                           if px.size and np.isfinite(px[:, m - 1]).any()}
+        for m in _MONTHS:
+            if m in curves[cls]:
+                out[f"phenology_{cls}_{m:02d}"] = Measured.of(curves[cls][m])
+    return {k: v for k, v in out.items() if v is not None}, {"phenology": curves}, notes
+
+
+def measure_simulated(
+    n: int = 3, size: int = 160, seed: int = 0, progress: Progress | None = None,
+) -> tuple[dict[str, Measured], dict[str, Any], list[str]]:
+    """:func:`measure_patches` on ``n`` fresh test-split patches ``simulate_patch(seed + i, size, "test")``,
+    simulated one at a time."""
+    from .core import simulate_patch
+
+    info: list[dict[str, Any]] = []
+
+    def patches() -> Iterable[Any]:
+        for i in range(n):
+            if progress:
+                progress(i, n, f"simulate and measure test patch {i + 1}/{n} (seed {seed + i}, {size} px)")
+            p = simulate_patch(seed + i, size=size, split="test")
+            info.append({"seed": seed + i, "region": p.info.meta.get("region"), "T": p.n_dates})
+            yield p
+        if progress:
+            progress(n, n, "simulated patches measured")
+
+    vals, extras, notes = measure_patches(patches())
+    extras["patches"] = info
+    return vals, extras, notes
+
+
+# =====================================================================================================================
+# the report
+# =====================================================================================================================
+def realism_report(
+    real_dir: str | Path | None = None, n: int = 3, size: int = 160, seed: int = 0, progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Every statistic of :data:`REALISM_STATS` on ``n`` fresh simulated test patches of ``size`` px and, when
+    ``real_dir`` is given, on the real files under it, with the target (real range ± tolerance) and OK / OUT.
+    Without ``real_dir`` the simulated values stand alone (status "–") and a note says real values need it."""
+    from .core import SIMULATOR_VERSION
+
+    if n < 1 or size < 32:
+        raise ValueError(f"need at least one simulated patch of ≥ 32 px, got n={n}, size={size}")
+    real: dict[str, Measured] = {}
+    real_extras: dict[str, Any] = {}
+    notes: list[str] = []
+    if real_dir is not None:
+        if not Path(real_dir).is_dir():
+            raise FileNotFoundError(f"--real {real_dir}: no such folder (it should hold {', '.join(REAL_FOLDERS)})")
+        real, real_extras, real_notes = measure_real(real_dir, progress)
+        notes += real_notes
+    else:
+        notes.append("real values need --real DIR (the folder holding flanders-2019-fields-lpis, "
+                     "slovenia-forest-l1c-5frames, …; see ../shared/data/README.md): only the simulator's values here")
+    sim, sim_extras, sim_notes = measure_simulated(n, size, seed, progress)
+    notes += sim_notes
+    rows = []
+    for st in REALISM_STATS:
+        r, s = real.get(st.key), sim.get(st.key)
+        target = list(st.target(*r.range)) if r else None
+        status = "–" if (r is None or s is None or target is None) else ("OK" if target[0] <= s.value <= target[1] else "OUT")
+        rows.append({
+            "key": st.key, "statistic": st.title, "unit": st.unit,
+            "real": r.value if r else None, "real_range": list(r.range) if r else None,
+            "simulated": s.value if s else None, "simulated_range": list(s.range) if s else None,
+            "target": target, "tolerance": st.tolerance, "status": status,
+            "issue_real": st.issue_real, "issue_sim_1.1": st.issue_sim,
+            "real_source": st.real_source, "sim_source": st.sim_source,
+            "real_detail": r.detail if r else None, "sim_detail": s.detail if s else None,
+        })
+    judged = [r["status"] for r in rows if r["status"] != "–"]
+    return {
+        "simulator_version": SIMULATOR_VERSION,
+        "real_dir": None if real_dir is None else str(real_dir),
+        "simulated": {"n": n, "size": size, "split": "test", "seeds": [seed, seed + n - 1],
+                      "patches": sim_extras.get("patches", [])},
+        "rows": rows,
+        "phenology": {"real": real_extras.get("phenology"), "simulated": sim_extras.get("phenology")},
+        "n_ok": judged.count("OK"), "n_out": judged.count("OUT"),
+        "all_in_range": (all(s == "OK" for s in judged) if judged else None),
+        "notes": notes,
+    }
+
+
+def _fmt(v: float | None, decimals: int) -> str:
+    if v is None or not np.isfinite(v):
+        return "–"
+    return f"{v:,.{decimals}f}".replace(",", " ")
+
+
+def format_realism(report: dict[str, Any]) -> str:
+    """The realism report as a plain-text table."""
+    sim = report["simulated"]
+    head = (f"sr_core.simulate {report['simulator_version']} realism: {sim['n']} fresh test patches of {sim['size']} px "
+            f"(seeds {sim['seeds'][0]}–{sim['seeds'][1]})")
+    head += f" vs the real files under {report['real_dir']}" if report["real_dir"] else " (no real data given)"
+    lines = [head, ""]
+    lines.append(f"{'statistic':58s} {'real':>9s} {'real range':>17s} {'simulated':>10s} {'target':>19s}  status")
+    for r in report["rows"]:
+        st = STATS_BY_KEY[r["key"]]
+        d = st.decimals
+        title = r["statistic"] + (f" ({r['unit']})" if r["unit"] and r["unit"] != "share" else "")
+        if r["unit"] == "share":
+            real = "–" if r["real"] is None else f"{100 * r['real']:.1f} %"
+            rng = "–" if r["real_range"] is None else f"{100 * r['real_range'][0]:.1f}–{100 * r['real_range'][1]:.1f} %"
+            simv = "–" if r["simulated"] is None else f"{100 * r['simulated']:.1f} %"
+            tgt = "–" if r["target"] is None else f"{100 * r['target'][0]:.1f}–{100 * r['target'][1]:.1f} %"
+        else:
+            real = _fmt(r["real"], d)
+            rng = "–" if r["real_range"] is None else f"{_fmt(r['real_range'][0], d)}–{_fmt(r['real_range'][1], d)}"
+            simv = _fmt(r["simulated"], d)
+            tgt = "–" if r["target"] is None else f"{_fmt(r['target'][0], d)}–{_fmt(r['target'][1], d)}"
+        if r["real_range"] is not None and r["real_range"][0] == r["real_range"][1]:
+            rng = ""  # one real value: no range
+        lines.append(f"{title[:58]:58s} {real:>9s} {rng:>17s} {simv:>10s} {tgt:>19s}  {r['status']}")
+    lines.append("")
+    if report["all_in_range"] is None:
+        lines.append("no statistic judged (no real values)")
+    else:
+        out = [r["key"] for r in report["rows"] if r["status"] == "OUT"]
+        lines.append(f"{report['n_ok']} in range, {report['n_out']} out of range" + (f": {', '.join(out)}" if out else ""))
+    lines.append("targets: the real range (over dates, years or sources) widened by each row's tolerance; "
+                 "sources and tolerances: --json, or sr_core.simulate.realism.REALISM_STATS")
+    for nt in report["notes"]:
+        lines.append(f"note: {nt}")
+    return "\n".join(lines)

@@ -1,0 +1,199 @@
+"""Safe links: ``?patch=`` accepts catalogue ids only. A link naming a server folder (``/etc``, ``../..``, the absolute
+path of a real EOPatch, the benchmark's hidden truth) shows neither a listing nor data, says what is wrong and what to
+do, and never names a server path; uploads are linked by an opaque id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest
+
+from tests.helpers_app import TIMEOUT, app_patch
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = ("pages/1_Time_series.py", "pages/2_Predict_and_compare.py", "pages/4_Hallucinations.py")
+
+
+@pytest.fixture
+def truth(served, monkeypatch):
+    """A benchmark laid out as sr_core.benchmark writes it ($SR_CORE_HOME/benchmark/definition/{benchmark.json,truth/})
+    and, worse, that folder listed as a real-data folder by a careless operator."""
+    import os
+
+    import streamlit as st
+
+    from sr_core.io import write_eopatch
+
+    definition = Path(os.environ["SR_CORE_HOME"]) / "benchmark" / "definition"
+    definition.mkdir(parents=True)
+    (definition / "benchmark.json").write_text(json.dumps({"id": "x"}))
+    t = write_eopatch(app_patch("eopatch-07", 7), definition / "truth" / "eopatch-07")
+    monkeypatch.setenv("SR_CORE_DATA", os.pathsep.join([str(served[0].parent), str(definition / "truth")]))
+    st.cache_data.clear()
+    return t
+
+
+def _texts(at: AppTest) -> str:
+    """Every element the page sent (protobuf text, so captions, tables, charts, map specs and widget labels)."""
+    out: list[str] = []
+
+    def walk(node) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            out.append(str(proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(out)
+
+
+def _open(page: str, link: str, selected: Path | None = None) -> AppTest:
+    at = AppTest.from_file(str(REPO / page), default_timeout=TIMEOUT)
+    if selected is not None:
+        at.session_state["selected_patch_path"] = str(selected)
+    at.query_params["patch"] = link
+    return at.run()
+
+
+def _assert_refused(at: AppTest, *secrets: str) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any("catalogue" in e and "Home" in e for e in errors), errors  # names the problem and the fix
+    text = _texts(at)
+    for s in secrets:
+        assert s not in text, f"{s!r} appears in the page"
+    assert "/etc" not in text and "passwd" not in text
+    assert "selected_patch_path" not in at.session_state or not at.session_state["selected_patch_path"]
+    assert not at.get("select_slider") and not at.metric and not at.dataframe  # no date slider, no data
+    assert dict(at.query_params).get("patch", "") in ("", [])  # the bad link is dropped from the URL
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("link", ["/etc", "../..", "..", "/etc/passwd", "~", "C:\\Windows"])
+def test_links_to_server_folders_are_refused(served, page, link):
+    _assert_refused(_open(page, link), link)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_absolute_path_of_a_real_eopatch_is_refused(served, page):
+    """Even a genuine EOPatch of the catalogue is not opened by its folder, and a shown patch is not kept either."""
+    at = _open(page, str(served[0]), selected=served[1])
+    _assert_refused(at, str(served[0]), str(served[1]), str(served[0].parent))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_benchmark_truth_is_never_reachable(truth, page):
+    for link in (str(truth), str(truth.parent), "eopatch-07"):
+        _assert_refused(_open(page, link), str(truth), str(truth.parent.parent))
+
+
+def test_benchmark_truth_is_not_listed_or_read(truth):
+    """The catalogue leaves the truth out even when its folder is configured, and the loaders refuse it."""
+    import streamlit as st
+
+    from sr_core.errors import SRCoreError
+    from ui.common import catalog, load_patch, off_limits
+
+    assert off_limits(truth) and off_limits(truth.parent.parent) and not off_limits(truth.parents[3] / "elsewhere")
+    assert [r["name"] for r in catalog()] == ["eopatch-01", "eopatch-02"]
+    with pytest.raises(SRCoreError, match="not available"):
+        load_patch(truth)
+    st.cache_data.clear()
+    at = AppTest.from_file(str(REPO / "pages/0_Home.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert sorted(at.dataframe[0].value["name"]) == ["eopatch-01", "eopatch-02"]
+    assert str(truth) not in _texts(at)
+    # a session that somehow holds the truth folder is refused by the loader, without naming it
+    at = AppTest.from_file(str(REPO / "pages/2_Predict_and_compare.py"), default_timeout=TIMEOUT)
+    at.session_state["selected_patch_path"] = str(truth)
+    at.run()
+    assert not at.exception and not at.metric
+    assert any("not available in the app" in e.value and "Home" in e.value for e in at.error)
+    assert str(truth) not in _texts(at) and "benchmark" not in _texts(at)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_unknown_name_says_so(served, page):
+    at = _open(page, "eopatch-99")
+    _assert_refused(at)
+    assert any("eopatch-99" in e.value and "not in the catalogue" in e.value for e in at.error)
+
+
+def test_home_page_sends_no_server_path(served):
+    at = AppTest.from_file(str(REPO / "pages/0_Home.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    text = _texts(at)
+    assert str(served[0].parent) not in text and str(Path.home()) not in text
+
+
+def test_home_link_to_a_folder_is_refused(served):
+    at = _open("pages/0_Home.py", "/etc")
+    assert not at.exception
+    assert any("catalogue" in e.value for e in at.error)
+    assert "/etc" not in _texts(at)
+
+
+def test_catalogue_names_still_open(served):
+    at = _open("pages/1_Time_series.py", "eopatch-02")
+    assert not at.exception and not at.error
+    assert Path(at.session_state["selected_patch_path"]).name == "eopatch-02"
+    assert at.query_params["patch"] == ["eopatch-02"] or at.query_params["patch"] == "eopatch-02"
+
+
+def test_uploads_are_linked_by_an_opaque_id(served, tmp_path):
+    """Opening an upload writes ``up-<random>`` into the URL; that link opens it in a new session; the folder never
+    appears."""
+    from sr_core.io import write_eopatch
+
+    upload = write_eopatch(app_patch("eopatch-05", 5), tmp_path / "uploads" / "0123abcd" / "eopatch-05")
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT)
+    at.session_state["upload_dir"] = str(upload.parent)
+    at.run()
+    at.button(key="upload_open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    link = at.query_params["patch"]
+    link = link[0] if isinstance(link, list) else link
+    assert link.startswith("up-") and "/" not in link and len(link) >= 12
+    assert str(upload.parent) not in _texts(at)
+    fresh = _open("pages/1_Time_series.py", link)
+    assert not fresh.exception and not fresh.error
+    assert fresh.session_state["selected_patch_path"] == str(upload)
+    assert str(upload.parent) not in _texts(fresh)
+    guessed = _open("pages/1_Time_series.py", "up-" + "A" * 12)
+    _assert_refused(guessed)
+
+
+def test_redact_removes_paths():
+    from ui.common import redact
+
+    assert redact("cannot read /srv/data/eopatch-01/data/BANDS.npy: bad") == "cannot read …/BANDS.npy: bad"
+    assert redact("folder 'C:\\Users\\me\\x' missing") == "folder '…/x' missing"
+    assert redact("3/4 of the dates") == "3/4 of the dates"
+
+
+def test_a_bad_date_link_is_not_echoed(served):
+    at = AppTest.from_file(str(REPO / "pages/1_Time_series.py"), default_timeout=TIMEOUT)
+    at.query_params["patch"] = "eopatch-01"
+    at.query_params["date"] = "[click](http://example.org) /etc"
+    at.run()
+    assert not at.exception
+    assert any("not a date" in w.value for w in at.warning)
+    assert "example.org" not in _texts(at) and "/etc" not in _texts(at)
+
+
+def test_folder_editor_is_for_the_server_only(served, monkeypatch):
+    """The list of real folders (server paths) is editable on Home only from the server itself or when the operator
+    says so; a remote browser sees a count, no paths."""
+    monkeypatch.setenv("SR_CORE_FOLDER_SETTINGS", "off")
+    at = AppTest.from_file(str(REPO / "pages/0_Home.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert not at.text_area and any("configured by the server's operator" in c.value for c in at.caption)
+    assert str(served[0].parent) not in _texts(at)
+    monkeypatch.setenv("SR_CORE_FOLDER_SETTINGS", "on")
+    at = AppTest.from_file(str(REPO / "pages/0_Home.py"), default_timeout=TIMEOUT).run()
+    assert at.text_area(key="real_folders_text") is not None

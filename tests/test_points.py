@@ -1,0 +1,125 @@
+"""Real labelled monthly points (sr_core.points): reading, the label and season mapping, tiles, and the training
+loss that uses them (tiny sizes). The real WorldCereal points in ../shared are read when present."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sr_core.bands import BAND_NAMES
+from sr_core.errors import ConfigError
+from sr_core.points import POINT_BANDS, load_points, point_tiles
+from sr_core.simulate import simulate_patch
+from sr_core.train import POINT_TILE, TrainConfig, Trainer, points_score, sample_points
+
+REAL_POINTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "worldcereal-monthly-points"
+FIELDS = ["lat", "lon", "start_date", "LANDCOVER_LABEL", "pixelids"]
+
+
+def _write(root: Path, rows: list[dict], dn: np.ndarray) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    with gzip.open(root / "S2_monthly.npy.gz", "wb") as f:
+        np.save(f, dn)
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    return root
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    dn = rng.integers(200, 4000, size=(5, 12, len(POINT_BANDS))).astype(np.uint16)
+    dn[1, 4, :] = 0  # no data in one month of the grassland point
+    rows = [
+        dict(lat=46.1, lon=14.5, start_date="2018-11-01", LANDCOVER_LABEL=11, pixelids=1),  # crop, Slovenia
+        dict(lat=51.0, lon=3.0, start_date="2019-01-01", LANDCOVER_LABEL=13, pixelids=2),  # grassland, Flanders
+        dict(lat=-30.7, lon=-63.6, start_date="2018-12-28", LANDCOVER_LABEL=11, pixelids=3),  # Argentina: left out
+        dict(lat=47.0, lon=1.0, start_date="2017-10-01", LANDCOVER_LABEL=99, pixelids=4),  # unknown: left out
+        dict(lat=45.0, lon=10.0, start_date="2017-10-01", LANDCOVER_LABEL=60, pixelids=5),  # built-up
+    ]
+    return _write(tmp_path / "pts", rows, dn), dn
+
+
+def test_points_keep_the_season_months_dated_and_filled(folder):
+    root, dn = folder
+    p = load_points(root)
+    assert len(p) == 3 and p.label.tolist() == [1.0, 0.0, 0.0] and p.landcover.tolist() == [11, 13, 60]
+    assert p.bands.shape == (3, 6, 12) and p.doy.shape == (3, 6)
+    # crop point: start November 2018 → March 2019 is month index 4; 15 March = day 74
+    assert p.doy[0, 0] == pytest.approx(74.0) and p.doy[0, -1] == pytest.approx(227.0)  # 15 August
+    b02, b8a = POINT_BANDS.index("B02"), POINT_BANDS.index("B8A")
+    np.testing.assert_allclose(p.bands[0, 0, BAND_NAMES.index("B02")], dn[0, 4, b02] * 1e-4, rtol=1e-6)
+    np.testing.assert_array_equal(p.bands[..., BAND_NAMES.index("B01")], p.bands[..., BAND_NAMES.index("B02")])
+    np.testing.assert_array_equal(p.bands[..., BAND_NAMES.index("B09")], p.bands[..., BAND_NAMES.index("B8A")])
+    assert p.bands[0, 0, BAND_NAMES.index("B8A")] == pytest.approx(dn[0, 4, b8a] * 1e-4)
+    # grassland point starts in January: May is month index 4, the month without data
+    assert p.valid[1].tolist() == [True, True, False, True, True, True]
+    assert len(load_points(root, region=None)) == 4  # the Argentinian crop joins when no region is asked
+
+
+def test_holdout_is_fixed_and_disjoint(folder):
+    p = load_points(folder[0], region=None)
+    a, b = p.holdout(0.5)
+    a2, b2 = p.holdout(0.5)
+    assert a.ids == a2.ids and b.ids == b2.ids and not set(a.ids) & set(b.ids) and len(a) + len(b) == len(p)
+
+
+def test_a_folder_without_the_array_is_refused(tmp_path, folder):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"S2_monthly\.npy\.gz"):
+        load_points(tmp_path / "empty")
+    root, dn = folder
+    _write(root, [dict(lat=46, lon=14, start_date="2019-01-01", LANDCOVER_LABEL=11, pixelids=1)], dn)
+    with pytest.raises(ConfigError, match=r"to match labels\.csv"):
+        load_points(root)
+
+
+def test_tiles_and_point_batches(folder):
+    p = load_points(folder[0])
+    bands, valid, doy, label = point_tiles(p, np.array([0, 2]), tile=8)
+    assert doy.shape == (2, 6)
+    assert bands.shape == (2, 6, 8, 8, 12) and valid.shape == (2, 6, 8, 8) and label.shape == (2, 1, 32, 32)
+    assert (bands[0] == p.bands[0][:, None, None]).all() and label[0].min() == 1 and label[1].max() == 0
+    batch = sample_points(p, np.random.default_rng(1), 3, augment=1.0)
+    assert batch.bands.shape[2] == POINT_TILE and batch.weight.sum() == 3 * (2 * POINT_TILE) ** 2
+    assert (batch.present.sum(1) >= 2).all()
+    assert not batch.valid[~batch.present[:, :, None, None].expand_as(batch.valid)].any()
+
+
+def test_training_with_points_scores_them(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = [dict(lat=46.0, lon=14.0 + i / 100, start_date="2018-11-01", LANDCOVER_LABEL=(11, 13)[i % 2], pixelids=i)
+            for i in range(20)]
+    root = _write(tmp_path / "many", rows, rng.integers(200, 4000, size=(20, 12, 10)).astype(np.uint16))
+    assert len(load_points(root).holdout(0.2)[1]) > 0
+    cfg = TrainConfig(steps=2, batch=2, crop=16, preset="tiny", sim_size=24, pool=2, refresh_every=2, val_patches=1,
+                      val_size=16, val_every=2, ckpt_every=2, warmup=1, lr=3e-3, points=str(root),
+                      points_batch=2)
+    logs: list[str] = []
+    tr = Trainer(tmp_path / "p.pt", cfg, device="cpu", source=lambda s, n, sp: simulate_patch(s, size=n, split=sp),
+                 log=logs.append)
+    assert "real points:" in logs[0]
+    tr.run(progress=False)
+    assert "points_mcc" in tr.history[-1] and 0.0 <= tr.history[-1]["points_accuracy"] <= 1.0
+    assert "real labelled points" in tr.provenance()["data"]
+
+
+@pytest.mark.skipif(not REAL_POINTS.is_dir(), reason="../shared/data/real/worldcereal-monthly-points is not here")
+def test_real_worldcereal_points_in_europe():
+    from sr_core.model import load_model
+
+    p = load_points(REAL_POINTS)
+    assert 200 <= len(p) <= 300 and 0.2 < p.label.mean() < 0.4 and p.valid.mean() > 0.9
+    ndvi = lambda i: (p.bands[i, :, 7] - p.bands[i, :, 3]) / (p.bands[i, :, 7] + p.bands[i, :, 3] + 1e-6)  # noqa: E731
+    crops, grass = np.flatnonzero(p.landcover == 11), np.flatnonzero(p.landcover == 13)
+    # real phenology: grassland is green all season, crops are bare for part of it
+    assert np.median([ndvi(i).min() for i in grass]) > np.median([ndvi(i).min() for i in crops])
+    s = points_score(load_model(None), p, torch.device("cpu"), 0.5)
+    assert 0.0 <= s["points_accuracy"] <= 1.0 and -1.0 <= s["points_mcc"] <= 1.0

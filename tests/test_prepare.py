@@ -1,0 +1,419 @@
+"""Inputs as real products come (issue 16, part 1): SCL as cloud source, missing bands, growing-season choice, any
+UTM zone, and the real Flanders patch through the same input path (skipped when ../shared/data is absent)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+import torch
+
+from sr_core import BBox, Patch
+from sr_core.bands import BAND_NAMES
+from sr_core.errors import PatchValidationError
+from sr_core.patch import SCL_UNUSABLE, PatchInfo
+from sr_core.prepare import (
+    SCL_NOTE,
+    choose_season,
+    fill_bands,
+    input_record,
+    input_warnings,
+    missing_bands,
+    prepare_input,
+    season_window,
+)  # fmt: skip
+from tests.conftest import REAL, need
+
+torch.set_num_threads(1)
+
+FLANDERS = REAL / "flanders-2019-fields-lpis"
+B = {name: i for i, name in enumerate(BAND_NAMES)}
+
+
+def _series(start: datetime, end: datetime, step: int = 10) -> list[datetime]:
+    out, t = [], start
+    while t <= end:
+        out.append(t)
+        t += timedelta(days=step)
+    return out
+
+
+#: A series as real extractions come: Aug 2018 – Nov 2019, every 10 days (the 2018 season is incomplete).
+LONG = _series(datetime(2018, 8, 4, 10, 30), datetime(2019, 11, 27, 10, 30))
+#: As the challenge ships it: every date inside 2019-03-01 … 2019-09-01.
+CHALLENGE = _series(datetime(2019, 3, 4, 10), datetime(2019, 8, 30, 10), 12)
+
+
+def _patch(ts=CHALLENGE, H: int = 6, W: int = 6, *, epsg: int = 32633, seed: int = 0, labels: bool = False,
+           **layers) -> Patch:
+    rng = np.random.default_rng(seed)
+    T = len(ts)
+    x0, y0 = (574680.0, 5621800.0) if epsg == 32631 else (540000.0, 5120000.0)
+    bands = layers.pop("bands", None)
+    if bands is None:
+        bands = rng.uniform(0.02, 0.4, (T, H, W, 12)).astype(np.float32)
+    if labels:
+        truth = np.zeros((4 * H, 4 * W), bool)
+        truth[: 2 * H] = True
+        layers.update(cultivated=truth, not_declared=np.zeros_like(truth))
+    return Patch(bands=bands, timestamps=ts, bbox=BBox(x0, y0, x0 + 10 * W, y0 + 10 * H, epsg),
+                 info=PatchInfo(name=f"p{seed}"), **layers)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    from sr_core.model import SRNet, SRNetConfig, save_checkpoint
+
+    torch.manual_seed(0)
+    return save_checkpoint(SRNet(SRNetConfig.preset("tiny")), tmp_path_factory.mktemp("m") / "tiny.pt", threshold=0.5)
+
+
+# -- SCL as the cloud source ----------------------------------------------------------------------------------------------
+def test_the_unusable_scl_classes_are_the_sen2cor_ones():
+    assert set(SCL_UNUSABLE) == {0, 1, 3, 8, 9, 10, 11}
+
+
+@pytest.mark.parametrize("cls", range(12))
+def test_each_scl_class_is_valid_or_not(cls):
+    T, H, W = len(CHALLENGE), 4, 5
+    p = _patch(scl=np.full((T, H, W), cls, np.uint8), H=H, W=W)
+    assert p.cloud_source == "SCL"
+    unusable = cls in (0, 1, 3, 8, 9, 10, 11)
+    assert not p.valid_mask().any() if unusable else p.valid_mask().all()
+    assert np.allclose(p.cloud_fraction(), 1.0 if unusable else 0.0)
+
+
+def test_scl_masks_pixel_by_pixel_and_no_data_still_counts():
+    T, H, W = len(CHALLENGE), 6, 6
+    rng = np.random.default_rng(3)
+    scl = rng.integers(0, 12, (T, H, W)).astype(np.uint8)
+    is_data = rng.uniform(0, 1, (T, H, W)) > 0.2
+    p = _patch(scl=scl, is_data=is_data)
+    assert np.array_equal(p.valid_mask(), is_data & ~np.isin(scl, [0, 1, 3, 8, 9, 10, 11]))
+    assert p.valid_mask()[scl == 4].any() and p.valid_mask()[scl == 5].any()
+
+
+def test_clm_beats_clp_beats_scl():
+    T, H, W = len(CHALLENGE), 6, 6
+    scl_cloud = np.full((T, H, W), 9, np.uint8)  # SCL: cloud everywhere
+    clp_clear = np.full((T, H, W), 0.1, np.float32)
+    clp_cloud = np.full((T, H, W), 0.9, np.float32)
+    clm_clear = np.zeros((T, H, W), bool)
+    only_scl = _patch(scl=scl_cloud)
+    with_clp = _patch(scl=scl_cloud, cloud_prob=clp_clear)
+    with_clm = _patch(scl=scl_cloud, cloud_prob=clp_cloud, cloud_mask=clm_clear)
+    bare = _patch()
+    assert [p.cloud_source for p in (only_scl, with_clp, with_clm, bare)] == ["SCL", "CLP", "CLM", None]
+    assert not only_scl.valid_mask().any()
+    assert with_clp.valid_mask().all()  # CLP says clear: SCL is not consulted
+    assert with_clm.valid_mask().all()  # CLM says clear: neither CLP nor SCL is consulted
+    assert bare.valid_mask().all()  # no cloud layer: every pixel taken as clear
+    assert input_record(prepare_input(only_scl))["cloud_source"] == "SCL"
+    assert input_record(prepare_input(with_clp))["cloud_source"] == "CLP"
+    assert input_record(prepare_input(bare))["cloud_source"] == "none"
+
+
+def test_the_loader_and_prepare_say_when_scl_is_the_cloud_source(tmp_path):
+    from sr_core.io import load_eopatch, write_eopatch
+
+    T, H, W = len(CHALLENGE), 6, 6
+    scl = np.full((T, H, W), 4, np.uint8)
+    scl[:, :2] = 9
+    write_eopatch(_patch(scl=scl), tmp_path / "scl-only")
+    write_eopatch(_patch(scl=scl, cloud_mask=np.zeros((T, H, W), bool)), tmp_path / "with-clm")
+    got = load_eopatch(tmp_path / "scl-only")
+    assert got.cloud_source == "SCL" and SCL_NOTE in got.info.notes
+    assert "Sen2Cor SCL" in SCL_NOTE and "3 cloud shadow" in SCL_NOTE
+    assert not got.valid_mask()[:, :2].any() and got.valid_mask()[:, 2:].all()
+    assert SCL_NOTE in prepare_input(got).info.notes
+    other = load_eopatch(tmp_path / "with-clm")
+    assert other.cloud_source == "CLM" and SCL_NOTE not in other.info.notes
+    assert SCL_NOTE not in prepare_input(other).info.notes
+
+
+def test_ensure_cloud_masks_does_not_run_s2cloudless_on_a_scl_patch(monkeypatch):
+    import sr_core.clouds as clouds
+
+    calls = []
+
+    def fake_compute(patch, **kw):
+        calls.append(patch.name)
+        raise RuntimeError("s2cloudless must not run here")
+
+    monkeypatch.setattr(clouds, "compute_cloud_masks", fake_compute)
+    T = len(CHALLENGE)
+    p = _patch(scl=np.full((T, 6, 6), 4, np.uint8))
+    assert clouds.ensure_cloud_masks(p) is p and calls == []
+    with pytest.raises(RuntimeError, match="must not run"):  # no cloud layer at all: s2cloudless is the one source
+        clouds.ensure_cloud_masks(_patch())
+    assert calls == ["p0"]
+
+
+# -- missing bands --------------------------------------------------------------------------------------------------------
+def _without(patch: Patch, *names: str, value: float = 0.0) -> Patch:
+    b = patch.bands.copy()
+    for n in names:
+        b[..., B[n]] = value
+    return patch.replace(bands=b)
+
+
+def test_all_zero_b01_b09_are_detected_and_filled_from_the_nearest_band():
+    p = _without(_patch(), "B01", "B09")
+    assert missing_bands(p.bands, p.data_mask()) == ["B01", "B09"]
+    q = prepare_input(p)
+    rec = input_record(q)
+    assert rec["filled_bands"] == {"B01": "B02", "B09": "B8A"}
+    assert np.array_equal(q.bands[..., B["B01"]], p.bands[..., B["B02"]])
+    assert np.array_equal(q.bands[..., B["B09"]], p.bands[..., B["B8A"]])
+    others = [i for n, i in B.items() if n not in ("B01", "B09")]
+    assert np.array_equal(q.bands[..., others], p.bands[..., others])  # the rest untouched
+    assert any("B01 ← B02" in n and "B09 ← B8A" in n for n in q.info.notes)
+    warns = input_warnings(q)
+    assert any("2 band(s) missing" in w and "B09 ← B8A" in w for w in warns)
+    assert not any("caution" in w for w in warns)  # neither red nor NIR was filled
+    assert missing_bands(q.bands, q.data_mask()) == []
+
+
+def test_a_missing_red_or_nir_band_is_filled_and_warned_about():
+    p = _without(_patch(), "B04", value=np.nan)  # not finite counts as no signal too
+    q = prepare_input(p)
+    assert input_record(q)["filled_bands"] == {"B04": "B05"}
+    assert any("B04" in w and "caution" in w for w in input_warnings(q))
+
+
+def test_a_band_zero_only_on_no_data_pixels_is_not_missing():
+    T, H, W = len(CHALLENGE), 6, 6
+    is_data = np.ones((T, H, W), bool)
+    is_data[:, :, :3] = False
+    base = _patch(is_data=is_data)
+    b = base.bands.copy()
+    b[:, :, :3, :] = 0.0  # no-data pixels: every band zero, as extractions fill them
+    p = base.replace(bands=b)
+    assert missing_bands(p.bands, p.data_mask()) == []
+    q = prepare_input(p)
+    assert input_record(q)["filled_bands"] == {} and np.array_equal(q.bands, p.bands)
+    # …whereas a band with signal only on no-data pixels has none where it counts
+    b2 = b.copy()
+    b2[..., 3:, B["B01"]] = 0.0
+    b2[:, :, :3, B["B01"]] = 0.2
+    assert missing_bands(b2, is_data) == ["B01"]
+
+
+def test_all_bands_zero_does_not_crash_and_says_so():
+    from sr_core.baselines.ndvi import ndvi_baseline
+
+    p = _patch(bands=np.zeros((len(CHALLENGE), 6, 6, 12), np.float32))
+    assert len(missing_bands(p.bands, p.data_mask())) == 12
+    q = prepare_input(p)
+    assert input_record(q)["filled_bands"] == {}
+    assert any("every band is zero" in n for n in q.info.notes)
+    pred = ndvi_baseline(p)
+    assert pred.shape == p.label_shape and not pred.binary.any()
+
+
+def test_fill_bands_works_on_torch_tensors_as_in_training():
+    x = torch.rand(2, 3, 3, 12)
+    y = fill_bands(x, ["B01", "B09"])
+    assert torch.equal(y[..., B["B01"]], x[..., B["B02"]]) and torch.equal(y[..., B["B09"]], x[..., B["B8A"]])
+    assert torch.equal(y[..., B["B04"]], x[..., B["B04"]]) and not torch.equal(y, x)
+
+
+# -- growing season ---------------------------------------------------------------------------------------------------------
+def test_a_long_series_keeps_the_latest_complete_season_only():
+    p = _patch(LONG, scl=np.full((len(LONG), 6, 6), 4, np.uint8))
+    choice = choose_season(p.timestamps)
+    assert choice.year == 2019 and choice.complete and choice.candidates == (2018, 2019)
+    q = prepare_input(p)
+    lo, hi = datetime(2019, 3, 1), datetime(2019, 9, 2)
+    assert season_window(2019) == (lo, hi)
+    assert q.timestamps and all(lo <= t < hi for t in q.timestamps)
+    assert q.n_dates == sum(lo <= t < hi for t in LONG) < len(LONG)
+    assert q.scl.shape[0] == q.n_dates  # every per-date layer follows
+    kept = [i for i, t in enumerate(LONG) if lo <= t < hi]
+    assert np.array_equal(q.bands, p.bands[kept])
+    rec = input_record(q)
+    assert rec["season"] == 2019 and rec["season_complete"] and rec["seasons_in_series"] == [2018, 2019]
+    assert (rec["dates_used"], rec["dates_total"]) == (q.n_dates, len(LONG))
+    assert rec["first_date"].startswith("2019-03") and rec["last_date"].startswith("2019-08")
+    assert any(n.startswith("growing season 2019 (the latest complete season)") for n in q.info.notes)
+    warns = input_warnings(q)
+    assert any(f"season 2019: {q.n_dates} of {len(LONG)} dates used" in w for w in warns)
+    assert not any("incomplete" in w for w in warns)
+
+
+def test_season_2018_takes_its_dates_and_warns_that_it_is_incomplete():
+    p = _patch(LONG)
+    q = prepare_input(p, season=2018)
+    assert all(t.year == 2018 and datetime(2018, 3, 1) <= t < datetime(2018, 9, 2) for t in q.timestamps)
+    assert q.n_dates == sum(datetime(2018, 3, 1) <= t < datetime(2018, 9, 2) for t in LONG)
+    rec = input_record(q)
+    assert rec["season"] == 2018 and not rec["season_complete"]
+    assert any(n.startswith("growing season 2018 (chosen)") for n in q.info.notes)
+    assert any("2018 growing season is incomplete" in w for w in input_warnings(q))
+
+
+def test_a_season_without_dates_is_a_clear_error_naming_the_seasons_there_are():
+    with pytest.raises(PatchValidationError, match=r"season 2017.*seasons with dates: 2018, 2019"):
+        prepare_input(_patch(LONG), season=2017)
+    winter = [datetime(2018, 11, 1), datetime(2019, 1, 15), datetime(2019, 2, 10)]  # two years, no season date
+    with pytest.raises(PatchValidationError, match="growing season"):
+        prepare_input(_patch(winter))
+    one_winter = [datetime(2019, 1, 5), datetime(2019, 2, 10)]  # one year: kept, nothing to mix
+    assert prepare_input(_patch(one_winter)).n_dates == 2
+
+
+def test_with_no_complete_season_the_one_with_most_dates_is_used():
+    ts = _series(datetime(2018, 6, 1), datetime(2018, 8, 20)) + _series(datetime(2019, 3, 10), datetime(2019, 5, 1))
+    q = prepare_input(_patch(ts))
+    rec = input_record(q)
+    assert rec["season"] == 2018 and not rec["season_complete"] and q.n_dates == 9
+    assert any("no season is complete" in n for n in q.info.notes)
+
+
+def test_a_challenge_like_series_is_left_untouched():
+    p = _patch(CHALLENGE, cloud_mask=np.zeros((len(CHALLENGE), 6, 6), bool))
+    q = prepare_input(p)
+    assert q.bands is p.bands and q.timestamps == p.timestamps and q.cloud_mask is p.cloud_mask
+    assert q.info.notes == p.info.notes  # nothing to say
+    rec = input_record(q)
+    assert rec["dates_used"] == rec["dates_total"] == len(CHALLENGE) and rec["season"] == 2019
+    assert rec["filled_bands"] == {} and rec["cloud_source"] == "CLM"
+    assert input_warnings(q) == [] and input_warnings(p) == []
+
+
+def test_prepare_is_idempotent():
+    p = _without(_patch(LONG, scl=np.full((len(LONG), 6, 6), 4, np.uint8)), "B01")
+    q = prepare_input(p)
+    assert prepare_input(q) is q and prepare_input(q, season=2019) is q
+    assert len(q.info.notes) == len(set(q.info.notes))
+    with pytest.raises(PatchValidationError, match="already prepared for season 2019"):
+        prepare_input(q, season=2018)
+    assert prepare_input(p, season=2018).n_dates > 0  # the original series can still give 2018
+
+
+def test_predict_never_mixes_years(ckpt, monkeypatch):
+    import sr_core.inference as inference
+
+    seen = []
+    real_arrays = inference.patch_arrays
+
+    def spy(patch, *a, **kw):
+        seen.append(sorted({t.year for t in patch.timestamps}))
+        return real_arrays(patch, *a, **kw)
+
+    monkeypatch.setattr(inference, "patch_arrays", spy)
+    p = _patch(LONG, H=8, W=8, scl=np.full((len(LONG), 8, 8), 4, np.uint8))
+    pred = inference.predict(p, device="cpu", model=ckpt)
+    rec = pred.extra["input"]
+    assert seen == [[2019]] and rec["season"] == 2019
+    assert rec["first_date"][:4] == rec["last_date"][:4] == "2019"
+    assert pred.extra["n_dates"] == rec["dates_used"] < len(LONG)
+    assert any("season 2019" in w for w in pred.warnings)
+    pred18 = inference.predict(p, device="cpu", model=ckpt, season=2018)
+    assert seen[-1] == [2018] and pred18.extra["input"]["season"] == 2018
+    assert pred18.extra["input"]["first_date"][:4] == pred18.extra["input"]["last_date"][:4] == "2018"
+
+
+# -- command line: any UTM zone, --season ---------------------------------------------------------------------------------
+def test_predict_writes_the_patch_crs_and_exact_grid_in_another_utm_zone(tmp_path, ckpt, capsys):
+    import rasterio
+
+    from sr_core.cli import main
+    from sr_core.io import write_eopatch
+
+    H, W = 10, 12
+    p = _patch(LONG, H=H, W=W, epsg=32631, scl=np.full((len(LONG), H, W), 4, np.uint8))
+    write_eopatch(_without(p, "B01", "B09"), tmp_path / "in" / "flanders-like")
+    out = tmp_path / "sub"
+    rc = main(["predict", str(tmp_path / "in"), "--out", str(out), "--model", str(ckpt), "--device", "cpu",
+               "--threads", "1", "--quiet"])
+    assert rc == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    n = sum(datetime(2019, 3, 1) <= t < datetime(2019, 9, 2) for t in LONG)
+    assert line.startswith("flanders-like: ") and f"season 2019: {n} of {len(LONG)} dates" in line
+    assert "B01←B02" in line and "clouds from SCL" in line
+    with rasterio.open(out / "flanders-like.tif") as ds:
+        assert ds.crs.to_epsg() == 32631
+        assert ds.shape == (4 * H, 4 * W)
+        assert tuple(ds.transform)[:6] == (2.5, 0.0, 574680.0, 0.0, -2.5, 5621800.0 + 10 * H)
+        assert tuple(ds.transform)[:6] == p.label_transform
+        assert ds.bounds == pytest.approx(p.bbox.bounds, abs=0)
+
+
+def test_predict_season_option_and_json_input_record(tmp_path, ckpt, capsys):
+    from sr_core.cli import main
+    from sr_core.io import write_eopatch
+
+    write_eopatch(_patch(LONG, scl=np.full((len(LONG), 6, 6), 4, np.uint8)), tmp_path / "in" / "long")
+    rc = main(["predict", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--model", str(ckpt), "--device", "cpu",
+               "--threads", "1", "--season", "2018", "--json"])
+    assert rc == 0
+    rec = json.loads(capsys.readouterr().out)["patches"][0]
+    assert rec["input"]["season"] == 2018 and rec["input"]["dates_total"] == len(LONG)
+    assert any("incomplete" in w for w in rec["warnings"])
+    rc = main(["predict", str(tmp_path / "in"), "--out", str(tmp_path / "o2"), "--model", str(ckpt), "--device",
+               "cpu", "--threads", "1", "--season", "2016", "--quiet"])
+    assert rc == 2 and "seasons with dates: 2018, 2019" in capsys.readouterr().err
+    rc = main(["predict", str(tmp_path / "in"), "--out", str(tmp_path / "o3"), "--season", "2019",
+               "--scheduler", "local:1"])
+    assert rc == 2 and "--season is not supported with --scheduler" in capsys.readouterr().err
+
+
+def test_baseline_season_option(tmp_path, capsys):
+    from sr_core.cli import main
+    from sr_core.io import write_eopatch
+    from sr_core.io.submission import read_submission
+
+    write_eopatch(_patch(LONG, labels=True), tmp_path / "in" / "long")
+    assert main(["baseline", "ndvi", str(tmp_path / "in"), "--out", str(tmp_path / "o"), "--season", "2018"]) == 0
+    out, err = capsys.readouterr()
+    n18 = sum(datetime(2018, 3, 1) <= t < datetime(2018, 9, 2) for t in LONG)
+    assert f"long, season 2018: {n18} of {len(LONG)} dates" in out and "incomplete" in err
+    assert read_submission(tmp_path / "o")["long"].shape == (24, 24)
+    assert main(["baseline", "ndvi", str(tmp_path / "in"), "--out", str(tmp_path / "o2"), "--season", "2016"]) == 2
+    assert "seasons with dates: 2018, 2019" in capsys.readouterr().err
+
+
+# -- the real Flanders patch (EPSG:32631, 72 L2A dates 2018-08 … 2019-11, SCL only, B01 / B09 never delivered) ---------
+def test_real_flanders_patch_goes_through_the_input_path(tmp_path, capsys):
+    from sr_core.cli import main
+    from sr_core.io import load_eopatch
+
+    src = need(FLANDERS)
+    patch = load_eopatch(src)
+    assert patch.bbox.epsg == 32631 and patch.n_dates == 72 and patch.cloud_source == "SCL"
+    q = prepare_input(patch)
+    rec = input_record(q)
+    assert rec["season"] == 2019 and rec["season_complete"]
+    assert (rec["dates_used"], rec["dates_total"]) == (28, 72)
+    assert rec["filled_bands"] == {"B01": "B02", "B09": "B8A"} and rec["cloud_source"] == "SCL"
+    assert all(t.year == 2019 for t in q.timestamps)
+    assert SCL_NOTE in q.info.notes
+    rc = main(["predict", str(src), "--out", str(tmp_path / "out"), "--device", "cpu", "--threads", "1"])
+    assert rc == 0
+    out, err = capsys.readouterr()
+    assert "flanders-2019-fields-lpis: " in out and "season 2019: 28 of 72 dates (2019-03-07 … 2019-08-29)" in out
+    assert "B01←B02 B09←B8A" in out and "clouds from SCL" in out
+    warns = [line for line in err.splitlines() if "warning: flanders-2019-fields-lpis: " in line]
+    assert any("season 2019: 28 of 72 dates used" in w for w in warns)
+    assert any("B01 ← B02" in w and "B09 ← B8A" in w for w in warns)
+
+
+def test_missing_bands_looks_past_the_first_frames_and_only_at_data_pixels():
+    from sr_core.prepare import missing_bands
+
+    rng = np.random.default_rng(3)
+    bands = rng.uniform(0.01, 0.4, (4, 6, 6, 12)).astype(np.float32)
+    b05, b09, b11 = (BAND_NAMES.index(n) for n in ("B05", "B09", "B11"))
+    bands[:3, ..., b05] = 0.0  # signal only on the last frame
+    bands[..., b09] = 0.0  # never delivered
+    bands[..., b11] = np.nan
+    bands[1, 0, 0, b11] = 0.2  # one finite value, but on a pixel without data
+    data = np.ones((4, 6, 6), bool)
+    data[1, 0, 0] = False
+    assert missing_bands(bands, data) == ["B09", "B11"]
+    assert missing_bands(bands) == ["B09"]  # without a data mask every pixel counts
+    assert missing_bands(bands, np.zeros_like(data)) == []  # nothing to judge
+    assert missing_bands(bands[3], data[3]) == ["B09", "B11"]  # one frame (H, W, 12)

@@ -1,0 +1,147 @@
+"""Simulator 2.0 draws, the perturbations shared by training and the robustness gate, domain randomisation in
+training, and fine-tuning on a real labelled EOPatch (a tiny crop of the real Slovenian challenge-layout patch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import REAL_CHALLENGE, need
+
+from sr_core import perturb
+from sr_core.bands import BAND_NAMES, band_index
+from sr_core.simulate import simulate_patch
+from sr_core.simulate.phenology import Climate, season_cover
+from sr_core.train import AUGMENT, TrainConfig, Trainer, augment_item, prepare, sample_batch
+
+torch.set_num_threads(1)
+
+
+def _cube(seed: int = 0, T: int = 6, H: int = 12, W: int = 12) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.02, 0.5, (T, H, W, 12)).astype(np.float32)
+
+
+# -- perturbations ---------------------------------------------------------------------------------------------------
+def test_gain_offset_stays_within_its_bounds_and_is_seeded():
+    b = _cube()
+    out = perturb.gain_offset(b, np.random.default_rng(1), gain=0.05, offset=0.02)
+    assert out.shape == b.shape and not np.array_equal(out, b)
+    assert np.all(out <= b * 1.05 + 0.02 + 1e-6) and np.all(out >= np.maximum(b * 0.95 - 0.02, 0) - 1e-6)
+    np.testing.assert_array_equal(out, perturb.gain_offset(b, np.random.default_rng(1), gain=0.05, offset=0.02))
+
+
+def test_shift_moves_the_chosen_dates_by_exactly_one_pixel():
+    b = _cube(T=10)
+    v = np.ones(b.shape[:3], bool)
+    out, vout = perturb.shift(b, v, np.random.default_rng(3), fraction=0.3, pixels=1.0)
+    moved = [t for t in range(10) if not np.array_equal(out[t], b[t])]
+    assert len(moved) == 3 and vout.all()
+    for t in moved:  # interior pixels equal the original rolled by one pixel in one of 8 directions
+        hits = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)
+                and np.array_equal(out[t, 2:-2, 2:-2], np.roll(b[t], (dy, dx), axis=(0, 1))[2:-2, 2:-2])]
+        assert len(hits) == 1
+
+
+def test_blur_haze_l1c_and_band_fill_do_what_they_say():
+    b = _cube(T=5, H=24, W=24)
+    hp = lambda x: np.std(x - np.roll(x, 1, axis=1))  # noqa: E731
+    assert hp(perturb.blur(b, 1.0)) < 0.6 * hp(b)
+    rng = np.random.default_rng(0)
+    hz = perturb.haze(b, rng, fraction=0.4, opacity=(0.2, 0.3))
+    assert sum(not np.array_equal(hz[t], b[t]) for t in range(5)) == 2
+    l1 = perturb.l1c(b)
+    added = (l1 - b * 1.03).mean(axis=(0, 1, 2))
+    assert added[band_index("B01")] > added[band_index("B04")] > added[band_index("B12")] > 0
+    filled = perturb.band_fill(b, ["B01", "B09"])
+    np.testing.assert_array_equal(filled[..., band_index("B01")], b[..., band_index("B02")])
+    np.testing.assert_array_equal(filled[..., band_index("B09")], b[..., band_index("B8A")])
+    np.testing.assert_array_equal(perturb.calendar(np.array([60.0, 200.0]), -10), [50.0, 190.0])
+    v = np.zeros((4, 3, 3), bool)
+    v[2] = True
+    assert list(perturb.few_dates(v, 1, rng, clearest=True)) == [2]
+
+
+def test_random_band_dropout_never_removes_red_and_nir_together():
+    b = _cube(T=2, H=4, W=4)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        out = perturb.random_band_dropout(b, rng, p_b01_b09=0.5, p_other=0.5)
+        red, nir = band_index("B04"), band_index("B08")
+        assert np.array_equal(out[..., red], b[..., red]) or np.array_equal(out[..., nir], b[..., nir])
+
+
+# -- domain randomisation in training --------------------------------------------------------------------------------
+def test_augment_item_is_off_at_zero_and_changes_inputs_at_full_strength():
+    b, v, d = _cube(T=8, H=16, W=16), np.ones((8, 16, 16), bool), np.linspace(70, 230, 8).astype(np.float32)
+    same = augment_item(b, v, d, np.random.default_rng(0), 0.0)
+    assert same[0] is b and same[2] is d
+    rng = np.random.default_rng(1)
+    changed_bands = changed_doy = 0
+    for _ in range(30):
+        nb, nv, nd = augment_item(b, v, d, rng, 1.0)
+        assert nb.shape == b.shape and nv.shape == v.shape and nd.shape == d.shape and nb.dtype == np.float32
+        changed_bands += not np.array_equal(nb, b)
+        changed_doy += not np.array_equal(nd, d)
+    assert changed_bands >= 25 and 5 <= changed_doy <= 25  # band dropout nearly always; calendar about half
+    assert set(AUGMENT) >= {"gain_offset", "band_dropout", "calendar", "blur", "shift", "haze", "l1c"}
+
+
+def test_sample_batch_with_augmentation_keeps_labels_aligned():
+    it = prepare(simulate_patch(5, size=24, split="train"))
+    for seed in range(4):  # one crop per batch: the crop, dates and flip are drawn before the augmentation
+        plain = sample_batch([it], np.random.default_rng(seed), batch=1, crop=16, max_dates=60)
+        aug = sample_batch([it], np.random.default_rng(seed), batch=1, crop=16, max_dates=60, augment=1.0)
+        assert torch.equal(plain.label, aug.label) and torch.equal(plain.weight, aug.weight)
+        assert torch.equal(plain.present, aug.present) and not torch.equal(plain.bands, aug.bands)
+
+
+# -- simulator 2.0 ---------------------------------------------------------------------------------------------------
+def test_simulator_records_its_climate_and_realism_draws_and_is_reproducible():
+    a = simulate_patch(11, size=32, split="test")
+    b = simulate_patch(11, size=32, split="test")
+    np.testing.assert_array_equal(a.bands, b.bands)
+    meta = a.info.meta
+    assert meta["simulator_version"].startswith("2.")
+    assert set(meta["climate"]) == {"shift_days", "winter_green", "summer_dry"}
+    assert {"blur_px", "coreg_px", "texture", "haze_share", "haze_opacity"} <= set(meta["realism"])
+    assert len(meta["coregistration_px_10m"]) == a.n_dates
+    assert all(0 <= j < a.n_dates for j in meta["hazy_dates"])
+
+
+def test_a_mild_winter_greens_meadows_and_winter_cereals_in_march():
+    days = np.array([5.0, 20.0, 120.0])
+    models = ["meadow"] * 200 + ["winter_cereal"] * 200 + ["maize"] * 200
+    cold = season_cover(models, days, np.random.default_rng(0), climate=Climate(winter_green=0.0))
+    mild = season_cover(models, days, np.random.default_rng(0), climate=Climate(winter_green=1.0))
+    meadow, cereal, maize = slice(0, 200), slice(200, 400), slice(400, 600)
+    assert mild.green[meadow, 0].mean() > 0.7 > cold.green[meadow, 0].mean()
+    assert mild.green[cereal, 0].mean() > cold.green[cereal, 0].mean() + 0.15
+    assert abs(mild.green[maize, 0].mean() - cold.green[maize, 0].mean()) < 0.05  # spring crops unchanged
+    late = season_cover(["winter_cereal"] * 300, np.arange(0, 180, 5.0), np.random.default_rng(1),
+                        climate=Climate(shift_days=15))
+    early = season_cover(["winter_cereal"] * 300, np.arange(0, 180, 5.0), np.random.default_rng(1),
+                         climate=Climate(shift_days=-15))
+    assert late.green.mean(0).argmax() > early.green.mean(0).argmax()  # the peak comes later in a late year
+
+
+# -- fine-tuning on real labelled EOPatches ---------------------------------------------------------------------------
+@pytest.mark.real_data
+def test_train_data_takes_a_real_labelled_eopatch_through_the_input_path(tmp_path):
+    """``train --data`` on a tiny crop of a real EOPatch in the challenge's own layout (its CULTIVATED is the RABA
+    proxy of this real patch): the real item joins the pool, prepared as prediction prepares it."""
+    from sr_core.io import load_eopatch, write_eopatch
+
+    real = load_eopatch(need(REAL_CHALLENGE))
+    crop = real.crop(40, 40, 24, 24)
+    write_eopatch(crop, tmp_path / "real" / "crop")
+    cfg = TrainConfig(steps=2, batch=2, crop=16, preset="tiny", sim_size=24, pool=1, refresh_every=0, val_patches=0,
+                      ckpt_every=1, warmup=1, lr=1e-3, data=str(tmp_path / "real"), real_fraction=1.0)
+    tr = Trainer(tmp_path / "ft.pt", cfg, device="cpu", log=lambda m: None)
+    assert len(tr.real) == 1 and tr.real[0].real
+    item = tr.real[0]
+    assert item.bands.shape[0] == len(item.doy) <= crop.n_dates and item.label.shape == (96, 96)
+    assert np.all((item.doy >= 60) & (item.doy <= 245))  # one growing season's days of year (2015-07-11 … 09-01)
+    assert item.bands[..., BAND_NAMES.index("B01")].any()
+    out = tr.run(progress=False)
+    assert out["steps"] == 2 and (tmp_path / "ft.pt").is_file()

@@ -1,0 +1,99 @@
+"""Rasters on the web maps are warped from the patch CRS (any UTM zone) to EPSG:3857, not stretched over lat/lon
+corners: the patch corners land within one 2.5 m pixel of where they belong."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from pyproj import Transformer
+
+from sr_core.webmap import footprint_latlon, warp_to_web_mercator
+
+COLOURS = {"nw": (255, 0, 0), "ne": (0, 255, 0), "sw": (0, 0, 255), "se": (255, 255, 0)}
+PX = 2.5
+
+
+def _bounds_in(epsg: int, lon: float, lat: float, size_m: float) -> tuple[float, float, float, float]:
+    x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
+    x, y = round(x / 10) * 10, round(y / 10) * 10
+    return (x, y, x + size_m, y + size_m)
+
+
+@pytest.mark.parametrize("epsg", [32633, 32632, 32634, 32631])  # Slovenia in its own zone, and seen from far zones
+def test_layer_corners_land_within_one_pixel(epsg):
+    n = 400  # 1 km at 2.5 m
+    bounds = _bounds_in(epsg, 14.9, 46.1, n * PX)
+    img = np.full((n, n, 3), 60, np.uint8)
+    k = 3  # a 3 × 3 pixel block of its own colour in every corner
+    img[:k, :k], img[:k, -k:] = COLOURS["nw"], COLOURS["ne"]
+    img[-k:, :k], img[-k:, -k:] = COLOURS["sw"], COLOURS["se"]
+    warped = warp_to_web_mercator(img, bounds, epsg)
+    a, _b, c, _d, e, f = warped.transform
+    to_3857 = Transformer.from_crs(epsg, 3857, always_xy=True)
+    x0, y0, x1, y1 = bounds
+    half = k * PX / 2
+    expected = {"nw": (x0 + half, y1 - half), "ne": (x1 - half, y1 - half), "sw": (x0 + half, y0 + half),
+                "se": (x1 - half, y0 + half)}
+    lat = 46.1
+    for name, colour in COLOURS.items():
+        rows, cols = np.nonzero(np.all(warped.rgba[..., :3] == colour, axis=2) & (warped.rgba[..., 3] == 255))
+        assert rows.size >= k * k - 3, f"{name} corner lost in the warp"
+        gx = a * (cols.mean() + 0.5) + c
+        gy = e * (rows.mean() + 0.5) + f
+        ex, ey = to_3857.transform(*expected[name])
+        ground = math.hypot(gx - ex, gy - ey) * math.cos(math.radians(lat))  # 3857 metres → ground metres
+        assert ground <= PX, f"{name} corner is {ground:.2f} m off in EPSG:{epsg}"
+    # the overlay's lat/lon box encloses the patch tightly: each corner inside, each edge within a pixel of one
+    (s, w), (nn, ee) = warped.bounds_latlon
+    to_ll = Transformer.from_crs(epsg, 4326, always_xy=True)
+    lons, lats = to_ll.transform([x0, x1, x1, x0], [y0, y0, y1, y1])
+    deg_lat = PX / 111_320
+    deg_lon = PX / (111_320 * math.cos(math.radians(lat)))
+    assert s - deg_lat <= min(lats) and max(lats) <= nn + deg_lat
+    assert w - deg_lon <= min(lons) and max(lons) <= ee + deg_lon
+    assert abs(min(lats) - s) <= deg_lat and abs(max(lats) - nn) <= deg_lat
+    assert abs(min(lons) - w) <= deg_lon and abs(max(lons) - ee) <= deg_lon
+    # outside the patch the layer is transparent (a rotated UTM square in a north-up 3857 grid)
+    if epsg != 32633:
+        assert (warped.rgba[..., 3] == 0).any()
+
+
+def test_stretching_over_latlon_corners_would_fail():
+    """The check has teeth: far from the central meridian the UTM grid is rotated by more than a pixel over 1 km,
+    so an image simply stretched over its lat/lon box would put a corner several metres off."""
+    epsg, n = 32631, 400
+    x0, y0, x1, y1 = _bounds_in(epsg, 14.9, 46.1, n * PX)
+    to_3857 = Transformer.from_crs(epsg, 3857, always_xy=True)
+    xs, ys = to_3857.transform([x0, x1, x1, x0], [y0, y0, y1, y1])
+    # the stretched image puts the NW corner at (min x, max y) of the box; the true NW corner is elsewhere
+    off = math.hypot(min(xs) - xs[3], max(ys) - ys[3]) * math.cos(math.radians(46.1))
+    assert off > 5 * PX
+
+
+def test_categorical_layers_stay_small_png():
+    img = np.zeros((800, 800, 3), np.uint8)
+    img[100:400, 200:600] = (90, 200, 90)
+    warped = warp_to_web_mercator(img, (540000.0, 5120000.0, 542000.0, 5122000.0), 32633)
+    png = warped.png()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 60_000
+    assert warped.data_url().startswith("data:image/png;base64,")
+
+
+def test_footprint_is_closed_and_densified():
+    ring = footprint_latlon((540000.0, 5120000.0, 545000.0, 5125000.0), 32633, densify=4)
+    assert ring[0] == ring[-1] and len(ring) == 17
+    assert all(45 < la < 47.5 and 13 < lo < 17 for la, lo in ring)
+
+
+def test_capped_layers_keep_the_footprint():
+    """Smooth layers sent at ≤ max_size px cover the same footprint (within one of their coarser pixels)."""
+    img = np.full((2000, 2000, 3), 120, np.uint8)
+    bounds = (540000.0, 5120000.0, 545000.0, 5125000.0)
+    full = warp_to_web_mercator(img, bounds, 32633, categorical=False)
+    small = warp_to_web_mercator(img, bounds, 32633, categorical=False, max_size=500)
+    assert max(small.rgba.shape[:2]) <= 500 < max(full.rgba.shape[:2])
+    step = abs(small.transform[0])
+    for a, b in zip(full.bounds_3857, small.bounds_3857, strict=True):
+        assert abs(a - b) <= step
