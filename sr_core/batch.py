@@ -45,6 +45,7 @@ from .io.inputs import expand_inputs, resolve_inputs
 from .paths import scratch_dir
 from .pipeline.cluster import cluster_layout, connect, cores, parse_scheduler
 from .pipeline.mosaic import MOSAIC_NODATA, default_index_path, default_mosaic_path, write_index, write_vrt
+from .pipeline.one import predict_one
 from .pipeline.results import DONE, FAILED, INPUT_ERRORS, SKIPPED, BatchSummary, PatchResult
 
 log = logging.getLogger(__name__)
@@ -132,18 +133,21 @@ def _describe(exc: BaseException) -> str:
 
 
 def process_patch(folder: str, job: BatchJob) -> PatchResult:
-    """Predict one EOPatch folder and write its outputs; never raises for a bad patch (the record says why).
+    """Predict one EOPatch folder with the model and write its outputs; never raises for a bad patch (the record
+    says why).
 
-    Skips the patch when its outputs are valid (:func:`check_output`) unless ``job.force``; a valid output written
-    after ``job.started`` is this run's own (Dask reran a task whose result was lost with its worker) and is kept as
-    done, even under force. The probability and uncertainty maps are written before the mask
-    (:func:`~sr_core.io.geotiff.write_outputs`), so a valid mask implies valid companions.
+    The per-patch step itself (file names, skip-if-done, predict, atomic writes) is
+    :func:`sr_core.pipeline.one.predict_one`, the same as :func:`sr_core.pipeline.write_predictions`'s: the patch is
+    skipped when its outputs are valid (:func:`check_output`) unless ``job.force``; a valid output written after
+    ``job.started`` is this run's own (Dask reran a task whose result was lost with its worker) and is kept as done,
+    even under force. The probability and uncertainty maps are written before the mask
+    (:func:`~sr_core.io.geotiff.write_outputs`), so a valid mask implies valid companions. This function adds the
+    record, the timing, the torch threads and the worker's model cache.
     """
     import torch
 
     from .inference import predict
-    from .io.eopatch import load_eopatch, read_bbox
-    from .io.geotiff import write_outputs
+    from .io.eopatch import read_bbox
 
     _tune_malloc()
     t0 = time.perf_counter()
@@ -151,30 +155,9 @@ def process_patch(folder: str, job: BatchJob) -> PatchResult:
     name = src.resolve().name
     worker, host = _worker_identity()
     rec = PatchResult(name=name, source=str(src), worker=worker)
-    out = Path(job.out_dir) / f"{name}.tif"
-    proba_out = Path(job.proba_dir) / f"{name}_proba.tif" if job.proba_dir else None
-    unc_out = Path(job.uncertainty_dir) / f"{name}_uncertainty.tif" if job.uncertainty_dir else None
-    try:
-        bbox = read_bbox(src)
-        rec.bbox, rec.epsg = (bbox.min_x, bbox.min_y, bbox.max_x, bbox.max_y), bbox.epsg
-        problem, mean = check_output(out, bbox)
-        if problem is None and proba_out is not None:
-            problem = check_output(proba_out, bbox, read=False)[0]
-        if problem is None and unc_out is not None:
-            problem = check_output(unc_out, bbox, read=False, dtype="float32")[0]
-        # an output written after this run began comes from this run: Dask reruns a finished task whose result
-        # was lost with its worker; keep that output even under force
-        this_run = problem is None and out.stat().st_mtime > job.started
-        if problem is None and (this_run or not job.force):
-            rec.status, rec.output, rec.cultivated_share = (DONE if this_run else SKIPPED), str(out), mean
-            rec.proba_output = str(proba_out) if proba_out else None
-            rec.uncertainty_output = str(unc_out) if unc_out else None
-            if this_run:
-                rec.warnings.append("written earlier in this run by a worker that was lost; kept, not predicted again")
-            else:
-                log.info("%s: skipped, a valid output is already there (%s)", name, out)
-            rec.seconds = time.perf_counter() - t0
-            return rec
+    model: dict[str, Any] = {}
+
+    def prepare() -> None:  # only for a patch to predict: threads and the model, before the patch is read
         rec.bytes_read = _folder_bytes(src)
         threads = job.threads
         if threads <= 0:
@@ -183,22 +166,32 @@ def process_patch(folder: str, job: BatchJob) -> PatchResult:
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         rec.torch_threads = threads
-        net, dev, load_s = _worker_model(job.model, job.device)
-        rec.model_load_seconds, rec.device = load_s, str(dev)
-        t1 = time.perf_counter()
-        patch = load_eopatch(src)
-        t2 = time.perf_counter()
-        pred = predict(patch, device=str(dev), model=net, tile=job.tile, uncertainty=unc_out is not None)
-        t3 = time.perf_counter()
-        write_outputs(pred, patch, out.parent, name=name, proba_dir=proba_out.parent if proba_out else None,
-                      uncertainty_dir=unc_out.parent if unc_out else None)
-        t4 = time.perf_counter()
-        rec.read_seconds, rec.predict_seconds, rec.write_seconds = t2 - t1, t3 - t2, t4 - t3
-        rec.status, rec.output = DONE, str(out)
-        rec.proba_output = str(proba_out) if proba_out else None
-        rec.uncertainty_output = str(unc_out) if unc_out else None
-        rec.cultivated_share = float(pred.binary.mean())
-        rec.n_dates, rec.shape, rec.warnings = patch.n_dates, tuple(pred.proba.shape), list(pred.warnings)
+        model["net"], model["dev"], rec.model_load_seconds = _worker_model(job.model, job.device)
+        rec.device = str(model["dev"])
+
+    def run_model(patch: Any) -> Any:
+        return predict(patch, device=str(model["dev"]), model=model["net"], tile=job.tile,
+                       uncertainty=job.uncertainty_dir is not None)
+
+    try:
+        bbox = read_bbox(src)
+        rec.bbox, rec.epsg = (bbox.min_x, bbox.min_y, bbox.max_x, bbox.max_y), bbox.epsg
+        oc = predict_one(src, run_model, job.out_dir, name=name, proba_dir=job.proba_dir,
+                         uncertainty_dir=job.uncertainty_dir, force=job.force, started=job.started, bbox=bbox,
+                         prepare=prepare)
+        rec.output = str(oc.paths["submission"])
+        rec.proba_output = str(oc.paths["proba"]) if "proba" in oc.paths else None
+        rec.uncertainty_output = str(oc.paths["uncertainty"]) if "uncertainty" in oc.paths else None
+        rec.cultivated_share = oc.cultivated_share
+        if oc.status == SKIPPED:
+            rec.status = DONE if oc.this_run else SKIPPED
+            if oc.this_run:
+                rec.warnings.append("written earlier in this run by a worker that was lost; kept, not predicted again")
+        else:
+            pred = oc.prediction
+            rec.status, rec.read_seconds = DONE, oc.read_seconds
+            rec.predict_seconds, rec.write_seconds = oc.predict_seconds, oc.write_seconds
+            rec.n_dates, rec.shape, rec.warnings = oc.patch.n_dates, tuple(pred.proba.shape), list(pred.warnings)
     except Exception as exc:  # a bad patch must not stop the batch: report it
         rec.status, rec.error = FAILED, _describe(exc)
         rec.retryable = not isinstance(exc, INPUT_ERRORS)

@@ -163,8 +163,10 @@ def run(args: argparse.Namespace) -> int:
             for w in pred.warnings:  # above the progress bar, not on its line
                 tqdm.write(f"warning: {name}: {w}", file=sys.stderr)
 
+    # --force (like --retries, --mosaic, --index) is a batch option: its skip-if-done default applies with
+    # --scheduler; without it `predict` overwrites every patch, as it always has
     paths = predict_submission(args.paths, run_one, args.out, probability_dir=extra_dir if args.proba else None,
-                               uncertainty_dir=extra_dir if args.uncertainty else None,
+                               uncertainty_dir=extra_dir if args.uncertainty else None, force=True,
                                progress=not args.quiet and not args.json, desc=f"predict ({dev})", on_result=on_result)
     if args.json:
         print_json({"out": str(args.out), "device": str(dev), "model": getattr(getattr(model, "info", None), "path", ""),

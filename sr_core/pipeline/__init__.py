@@ -1,11 +1,18 @@
 """Predict a folder of EOPatches to GeoTIFFs: the one pipeline behind ``predict``, ``baseline``, the app's downloads,
 the benchmark's reference submissions and country-scale batches on Dask.
 
+The single per-patch step is :func:`.one.predict_one` (file names, skip-if-done by
+:func:`~sr_core.io.geotiff.check_output` on the mask, probability and uncertainty maps, predict, atomic writes with
+the mask last). Both loops call it for every patch: :func:`write_predictions` / :func:`predict_submission` (any
+predictor, in this process; they overwrite unless ``force=False``) and :func:`sr_core.batch.process_patch` (the
+model, under :func:`run_batch`; skips finished patches unless ``force``).
+
 =========================  ===========================================================================================
 module                     concern
 =========================  ===========================================================================================
 :mod:`sr_core.io.inputs`   which patches: folders, folders of them, archives, globs
 :mod:`sr_core.io.geotiff`  one patch's outputs (mask, probability, uncertainty), atomic; is an output finished?
+:mod:`.one`                one patch: are its outputs done, predict, write (:func:`~.one.predict_one`)
 :mod:`.folder`             many patches in this process with any predictor (:func:`predict_submission`)
 :mod:`sr_core.batch`       many patches with the model, skip-if-done, retries, in process or on Dask (:func:`run_batch`)
 :mod:`.cluster`            where a batch runs (``--scheduler``), Dask connection and layout
@@ -20,6 +27,7 @@ from typing import Any
 
 from .folder import predict_submission, write_predictions
 from .mosaic import write_index, write_vrt
+from .one import PatchOutcome, predict_one
 from .results import BatchSummary, PatchResult
 
 
@@ -32,6 +40,6 @@ def __getattr__(name: str) -> Any:  # the batch imports this package; import it 
 
 
 __all__ = [
-    "BatchJob", "BatchSummary", "PatchResult", "predict_submission", "process_patch", "run_batch", "write_index",
-    "write_predictions", "write_vrt",
+    "BatchJob", "BatchSummary", "PatchOutcome", "PatchResult", "predict_one", "predict_submission", "process_patch",
+    "run_batch", "write_index", "write_predictions", "write_vrt",
 ]  # fmt: skip
