@@ -58,7 +58,9 @@ def build_predictors(model: Any = None, device: str = "auto", *, threshold: floa
                      season: int | None = None, baselines: Sequence[str] = ("ndvi", "pixel")) -> Predictors:
     """The model (a checkpoint path, an SRNet, or None for the bundled weights) and the named baselines
     (``"ndvi"``, ``"pixel"``), each called with the raw patch and ``season``: the input path of ``predict``.
-    The pixel baseline is left out, with a note, when its module is not installed."""
+    A baseline that cannot be loaded (unknown name, module or model file absent) is left out, with a note."""
+    from .baselines import load_baseline
+    from .errors import ModelError
     from .inference import get_model, predict, select_device
 
     dev = select_device(device)
@@ -66,22 +68,11 @@ def build_predictors(model: Any = None, device: str = "auto", *, threshold: floa
     fns: dict[str, Predictor] = {
         "model": lambda p: predict(p, device=str(dev), model=net, threshold=threshold, tta=tta, season=season)}
     notes: list[str] = []
-    if "ndvi" in baselines:
-        from .baselines.ndvi import ndvi_baseline
-
-        fns["ndvi"] = lambda p: ndvi_baseline(p, season=season)
-    if "pixel" in baselines:
+    for name in baselines:
         try:
-            import importlib
-
-            pixel = importlib.import_module("sr_core.baselines.pixel")
-        except ModuleNotFoundError as exc:
-            if exc.name != "sr_core.baselines.pixel":
-                raise
-            notes.append("pixel baseline skipped: sr_core.baselines.pixel is not installed")
-        else:
-            pix_model = pixel.load_pixel_baseline(None)
-            fns["pixel"] = lambda p: pixel.pixel_baseline(p, model=pix_model, season=season)
+            fns[name] = load_baseline(name, season=season)
+        except ModelError as exc:
+            notes.append(f"{name} baseline skipped: {exc}")
     path = str(getattr(getattr(net, "info", None), "path", "") or "")
     return Predictors(fns, str(dev), path, threshold, tta, season, notes)
 

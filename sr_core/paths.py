@@ -35,6 +35,16 @@ def bundled_models_dir() -> Path:
 
 MODELS_DIR = bundled_models_dir()
 
+#: Real fixtures (tests, benchmarks and the calibration compare against them) are never looked for beside the
+#: checkout: a user names their folder in ``$SR_SHARED_DATA`` (``make run`` does it in a checkout beside ``../shared``).
+ENV_SHARED_DATA = "SR_SHARED_DATA"
+
+
+def shared_data_dir() -> Path | None:
+    """The folder of real fixtures named by ``$SR_SHARED_DATA`` (None when unset: the library never guesses one)."""
+    raw = os.environ.get(ENV_SHARED_DATA)
+    return Path(raw).expanduser() if raw else None
+
 
 def _default_home() -> Path:
     if sys.platform == "darwin":

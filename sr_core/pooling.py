@@ -10,7 +10,8 @@ None on one side                    the other side (a layer one patch has and an
 bool                                ``a and b`` (e.g. "the evidence was independent" holds for the pool if for all)
 str                                 the left side's (a label such as the kind of uncertainty)
 mapping                             key by key over the union of keys; a key on one side only keeps its value
-tuple                               element by element
+tuple of str                        both sides' items, in order, each once (e.g. warnings)
+tuple                               element by element (same length)
 number, numpy array, Poolable       ``a + b``
 ==================================  =================================================================================
 
@@ -38,6 +39,8 @@ def pool_value(a: Any, b: Any) -> Any:
     if isinstance(a, Mapping):
         return {k: pool_value(a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b])}
     if isinstance(a, tuple):
+        if all(isinstance(x, str) for x in (*a, *b)):
+            return tuple(dict.fromkeys([*a, *b]))
         return tuple(pool_value(x, y) for x, y in zip(a, b, strict=True))
     return a + b
 

@@ -48,8 +48,8 @@ def _patch(T: int = 6, H: int = 5, W: int = 7, seed: int = 0, cloudy: np.ndarray
 
 @pytest.fixture(scope="module")
 def tiny_model() -> PixelBaseline:
-    """Trained on three tiny simulated train-split patches (seconds)."""
-    return train_pixel_baseline([0, 1, 3], [4], size=40, val_size=40, hidden=(16,), epochs=15, batch=256, lr=1e-2)
+    """Trained on three small simulated train-split patches (seconds)."""
+    return train_pixel_baseline([0, 1, 3], [4], size=64, val_size=40, hidden=(16,), epochs=15, batch=256, lr=1e-2)
 
 
 # -- features -----------------------------------------------------------------------------------------------------
@@ -190,12 +190,18 @@ def test_threshold_search_matches_direct_counts():
     assert best >= max(ConfusionCounts.from_arrays(truth, proba >= t, w).mcc for t in (0.2, 0.4, 0.5, 0.7)) - 1e-9
 
 
-def test_training_on_tiny_simulated_patches_beats_chance_on_a_held_out_patch(tiny_model):
-    held_out = simulate_patch(4, 40, "test")  # another split's stream: never seen in training
-    assert 0.05 < held_out.cultivated.mean() < 0.95
-    pred = pixel_baseline(held_out, tiny_model)
-    w = weight_map(held_out.cultivated, held_out.not_declared)
-    mcc = ConfusionCounts.from_arrays(held_out.cultivated, pred.binary, w).mcc
+def test_training_on_tiny_simulated_patches_beats_chance_on_held_out_patches(tiny_model):
+    # another split's stream: never seen in training; pooled over six small patches, as the benchmark pools (one
+    # 40 px patch holds a handful of fields, too few to judge a model trained on three small patches)
+    pooled, shares = ConfusionCounts(), []
+    for seed in range(4, 10):
+        held_out = simulate_patch(seed, 40, "test")
+        pred = pixel_baseline(held_out, tiny_model)
+        w = weight_map(held_out.cultivated, held_out.not_declared)
+        pooled = pooled + ConfusionCounts.from_arrays(held_out.cultivated, pred.binary, w)
+        shares.append(held_out.cultivated.mean())
+    assert 0.05 < np.mean(shares) < 0.95
+    mcc = pooled.mcc
     assert mcc > 0.4, mcc
     assert tiny_model.config["validation"]["pooled_weighted_mcc"] > 0.4
     with pytest.raises(ConfigError, match="overlap"):

@@ -135,15 +135,20 @@ def test_pick_patch_compare_and_screenshots(server, driver):
     box.send_keys("eopatch-02")
     box.send_keys(Keys.ENTER)
     _settle(d)
-    assert "Selected **eopatch-02**" in d.page_source or "Selected eopatch-02" in d.find_element(By.TAG_NAME, "body").text
+    _wait_text(d, "eopatch-02")
+    deadline = time.time() + 60
+    while "Selected eopatch-02" not in (body := d.find_element(By.TAG_NAME, "body").text) and time.time() < deadline:
+        time.sleep(0.3)
+    assert "Selected eopatch-02" in body, body[-1500:]
     _check(d, "home-selected")
     d.get(f"{server}/Time_series?patch=eopatch-02")
     _settle(d)
-    assert "eopatch-02" in d.find_element(By.TAG_NAME, "body").text
+    _wait_text(d, "eopatch-02")
     _leaflet(d, "time series", 1)
     _check(d, "time-series")
     d.get(f"{server}/Predict_and_compare?patch=eopatch-02")
     _settle(d)
+    _wait_text(d, "Run model")  # a loaded machine may render the page header well before the controls
     buttons = [b for b in d.find_elements(By.TAG_NAME, "button") if "Run model" in b.text]
     assert buttons, "the Run button is missing"
     buttons[0].click()

@@ -47,6 +47,20 @@ def test_count_classes_pool_as_before():
     assert pooled.boundary[1] == s1.boundary[1] + s2.boundary[1]
 
 
+def test_scores_with_different_warnings_pool():
+    # one patch warns, the next does not: pooling keeps every warning once (it once crashed the leaderboard)
+    from sr_core.metrics import Scores, evaluate
+
+    rng = np.random.default_rng(1)
+    t = rng.uniform(size=(3, 40, 40)) > 0.5
+    s1 = evaluate(t[0], np.zeros_like(t[0]))  # one class predicted: undefined MCC, warned
+    s2, s3 = evaluate(t[1], t[1]), evaluate(t[2], ~t[2])
+    assert s1.warnings and not s2.warnings
+    pooled = Scores.pool([s1, s2, s3])
+    assert pooled.n_patches == 3 and pooled.weighted == s1.weighted + s2.weighted + s3.weighted
+    assert pool_value(("a", "b"), ("b", "c")) == ("a", "b", "c") and pool_value((1, 2), (3, 4)) == (4, 6)
+
+
 def test_reliability_counts_refuse_mismatched_bins():
     from sr_core.inspect.calibration import ReliabilityCounts
 

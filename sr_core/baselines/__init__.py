@@ -46,9 +46,7 @@ def load_baseline(name: str, model: Any = None, **kwargs: Any) -> Callable[[Any]
     :class:`ModelError` for an unknown or absent baseline, or an unreadable model file."""
     fn = get_baseline(name)
     if name == "pixel":
-        import sys
-
-        weights = sys.modules[fn.__module__].load_pixel_baseline(model)
+        weights = importlib.import_module(BASELINES[name][0]).load_pixel_baseline(model)
         return lambda patch: fn(patch, model=weights, **kwargs)
     return lambda patch: fn(patch, **kwargs)
 

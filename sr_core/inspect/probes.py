@@ -22,7 +22,6 @@ that uses phenology should change its answer (agreement with the original map is
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from scipy import ndimage
 
 from ..errors import ConfigError, PatchValidationError, SRCoreError
 from ..patch import SCALE, Patch
+from ..paths import ENV_SHARED_DATA, shared_data_dir
 
 PROBES: tuple[str, ...] = ("clouded", "constant", "dates_shuffled", "pixels_shuffled", "forest_simulated", "forest_real")
 PROBE_TEXT: dict[str, str] = {
@@ -220,13 +220,6 @@ def forest_probe(size: int = 64, seed: int = 0, min_pixels: int = 32, tries: int
                  not_declared=z, all_polys=np.full(z.shape, FOREST_CODE, np.uint16), info=info)
 
 
-ENV_SHARED_DATA = "SR_SHARED_DATA"
-
-
-def shared_data_dir() -> Path | None:
-    """The folder of real fixtures named by ``$SR_SHARED_DATA`` (None when unset: the library never guesses one)."""
-    raw = os.environ.get(ENV_SHARED_DATA)
-    return Path(raw).expanduser() if raw else None
 
 
 def real_forest_path(data_dir: str | Path | None = None) -> Path | None:

@@ -4,9 +4,11 @@
 used for training) and reports:
 
 * landscape: parcels per 25 km², median cultivated parcel, share of fields with no whole 10 m pixel
-  (targets from CHALLENGE.md and the issue);
+  (targets from ``docs/CHALLENGE_FACTS.md`` and issue 16);
 * frames per patch over 300 seeds (benchmark: 19–48, most often 38);
-* cloud fraction per frame on a 1 km window vs the real 68-frame series (same footprint, same 0.8 scene limit
+* cloud fraction per frame on a 1 km window vs the real 68-frame series (``real/slovenia-forest-2015-2017-timeseries``
+  under ``$SR_SHARED_DATA`` or the ``real_series`` argument; without it these rows are skipped, with a note; same
+  footprint, same 0.8 scene limit
   the real series was downloaded with);
 * forest and grassland NDVI by month vs the real series. The real NDVI is top-of-atmosphere (L1C); the simulated
   L2A reflectance is brought to the top of the atmosphere for this comparison with a fixed path reflectance and
@@ -28,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from ..paths import REPO_DIR
+from ..paths import ENV_SHARED_DATA, shared_data_dir
 
-REAL_SERIES = REPO_DIR.parent / "shared" / "data" / "real" / "slovenia-forest-2015-2017-timeseries"
+REAL_SERIES_NAME = "slovenia-forest-2015-2017-timeseries"
 _TOA = {"red": (0.018, 0.88), "nir": (0.008, 0.93)}
 Progress = Callable[[int, int, str], None]
 
@@ -88,7 +90,18 @@ def frame_counts(n_seeds: int = 300, split: str = "test") -> list[int]:
     return [int(plan_acquisitions(s, 500, split).kept.size) for s in range(n_seeds)]
 
 
-def real_cloud_fractions(folder: Path = REAL_SERIES) -> np.ndarray | None:
+def default_real_series() -> Path | None:
+    """The real 68-frame Slovenian series under ``$SR_SHARED_DATA`` (``real/<name>``), None when unset or absent."""
+    base = shared_data_dir()
+    if base is None:
+        return None
+    p = base / "real" / REAL_SERIES_NAME
+    return p if p.is_dir() else None
+
+
+def real_cloud_fractions(folder: Path | None) -> np.ndarray | None:
+    if folder is None:
+        return None
     f = folder / "mask" / "CLM.npy"
     if not f.exists():
         return None
@@ -140,9 +153,9 @@ def _toa_ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
     return (n - r) / np.maximum(n + r, 1e-6)
 
 
-def real_ndvi_by_month(folder: Path = REAL_SERIES) -> dict[str, dict[int, float]] | None:
+def real_ndvi_by_month(folder: Path | None) -> dict[str, dict[int, float]] | None:
     """Median NDVI of clear forest (LULC 2) and grassland (LULC 3) pixels per month (Mar–Sep), 2015–2017."""
-    if not (folder / "data" / "NDVI.npy").exists():
+    if folder is None or not (folder / "data" / "NDVI.npy").exists():
         return None
     ndvi = np.load(folder / "data" / "NDVI.npy", allow_pickle=False)[..., 0]
     clm = np.load(folder / "mask" / "CLM.npy", allow_pickle=False)[..., 0].astype(bool)
@@ -198,11 +211,13 @@ def _pixel_baseline(model_path: str | Path | None = None) -> Callable[[Any], Any
 
 def run_calibration(
     n_test: int = 10, seed: int = 0, quick: bool = False, progress: Progress | None = None,
-    pixel_model: str | Path | None = None,
+    pixel_model: str | Path | None = None, real_series: str | Path | None = None,
 ) -> dict[str, Any]:
     """All calibration figures (see the module docstring). ``quick`` skips the 500 × 500 renders (baselines,
     speed, NDVI seasonality) and measures the landscape on label-only draws; ``pixel_model`` scores the 10 m pixel
-    baseline with that model file instead of the bundled one."""
+    baseline with that model file instead of the bundled one; ``real_series`` is the real Slovenian series the cloud
+    and NDVI rows compare with (default: :func:`default_real_series`; absent: those rows are skipped, with a note)."""
+    series = Path(real_series) if real_series is not None else default_real_series()
     from ..errors import SRCoreError
     from ..metrics import ConfusionCounts, weight_map
     from .core import SIMULATOR_VERSION, simulate_patch
@@ -284,10 +299,12 @@ def run_calibration(
     # clouds
     sim_cf = cloud_summary(simulated_cloud_fractions())
     tick("cloud fractions")
-    real_cf_arr = real_cloud_fractions()
+    real_cf_arr = real_cloud_fractions(series)
     clouds: dict[str, Any] = {"simulated_1km_maxcc0.8": sim_cf}
     if real_cf_arr is None:
-        notes.append(f"real series {REAL_SERIES} not found: cloud and NDVI comparisons without the real side")
+        where = (f"real series {REAL_SERIES_NAME} not found under ${ENV_SHARED_DATA}/real" if real_series is None
+                 else "the real series given has no mask/CLM.npy")
+        notes.append(f"{where}: cloud and NDVI comparisons without the real side")
     else:
         real_cf = cloud_summary(real_cf_arr)
         clouds["real_68_frames"] = real_cf
@@ -297,7 +314,7 @@ def run_calibration(
                          "in_range": bool(abs(sim_cf[k] - real_cf[k]) <= tol)})
     # NDVI seasonality
     seasonality: dict[str, Any] = {}
-    real_nd = real_ndvi_by_month()
+    real_nd = real_ndvi_by_month(series)
     if not quick:
         sim_nd = {k: {mo: float(np.median(v)) for mo, v in sorted(d.items())} for k, d in sim_ndvi.items()}
         seasonality["simulated_toa"] = sim_nd
