@@ -84,7 +84,7 @@ def _crop(
 
 
 def _winter_cereal(d, rng, n, shift=0.0):
-    return _crop(d, rng, n, g0=(0.12, 0.45), mid=(38 - shift, 58 - shift), width=(8, 12), peak=(0.82, 0.96),
+    return _crop(d, rng, n, g0=(0.2, 0.55), mid=(32 - shift, 52 - shift), width=(8, 12), peak=(0.82, 0.96),
                  sen=(96 - shift, 112 - shift), sen_len=(18, 28), residue=(0.4, 0.75))
 
 
@@ -93,7 +93,7 @@ def _maize(d, rng, n):
     c = _crop(d, rng, n, mid=sow + _u(rng, 45, 62, n), width=(7, 10), peak=(0.85, 0.97),
               sen=_u(rng, 158, 185, n), sen_len=(25, 40), harvest_after=(5, 25), residue=(0.3, 0.5), sow=sow,
               after="bare")
-    cover = rng.random((n, 1)) < 0.35  # a winter cover crop or weeds before maize
+    cover = rng.random((n, 1)) < 0.5  # a winter cover crop or weeds before maize
     cc = np.where(cover & (d < sow - 10), _u(rng, 0.35, 0.75, n) * np.clip(1 - (d - sow + 30) / 20.0, 0, 1), 0.0)
     c.green = np.maximum(c.green, cc.astype(np.float32))
     return c
@@ -207,8 +207,8 @@ def _hop(d, rng, n):
 def _meadow(d, rng, n, intensive: float = 0.6, cuts_interval=(34, 50)):
     g0 = _u(rng, 0.22, 0.45, n)
     gmax = _u(rng, 0.86, 0.97, n)
-    base = g0 + (gmax - g0) * _sig((d - _u(rng, 25, 45, n)) / 9.0)
-    base = base - _u(rng, 0.0, 0.15, n) * _sig((d - 135) / 12.0)  # summer drought
+    base = g0 + (gmax - g0) * _sig((d - _u(rng, 30, 50, n)) / 9.0)
+    base = base - _u(rng, 0.02, 0.2, n) * _sig((d - 135) / 12.0)  # summer drought
     g = base.copy()
     dry = 0.35 * (1 - base) * _sig((30 - d) / 8.0) + 0.06  # last year's dead grass before green-up
     inten = rng.random((n, 1)) < intensive
