@@ -282,10 +282,12 @@ def apply_realism(groups: list[np.ndarray], rng: np.random.Generator, r: Realism
         sigma = r.blur_px / k
         y = np.empty_like(x)
         for t in range(T):
-            img = ndimage.gaussian_filter(x[t], (sigma, sigma, 0), mode="nearest") * tex[..., None]
+            img = ndimage.gaussian_filter(x[t], (sigma, sigma, 0), mode="nearest")
             dy, dx = offsets[t] / k  # the texture is on the ground: it moves with the date's misregistration
-            # cubic, as the L1C resampling is: a bilinear shift would smooth the texture (lag-1 autocorrelation ↑)
-            y[t] = ndimage.shift(img, (dy, dx, 0), order=3, mode="nearest")
+            # the blurred scene shifts bilinearly; the texture cubically (as L1C resampling does: a bilinear shift
+            # would smooth it, raising its lag-1 autocorrelation), one 2-D field per date (cheap)
+            y[t] = ndimage.shift(img, (dy, dx, 0), order=1, mode="nearest")
+            y[t] *= ndimage.shift(tex, (dy, dx), order=3, mode="nearest")[..., None]
         out.append(y)
     return out, offsets
 
