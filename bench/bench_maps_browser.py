@@ -57,6 +57,7 @@ window.__obs && window.__obs.disconnect(); window.__obs = obs;"""
 RESPONSE_JS = """
 const [sel, value, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
 const input = document.querySelector(sel);
+if (!input) { done(-1); return; }
 const t0 = performance.now();
 input.value = value;
 input.dispatchEvent(new Event('input', {bubbles: true}));
@@ -157,7 +158,12 @@ def run_pages(d, url: str, pages: set[str], shots: Path | None, steps: int) -> N
             d.save_screenshot(str(shots / "compare.png"))
         map_frame(d, 3)
         sw = [d.execute_async_script(RESPONSE_JS, ".sr-swipe-range", str(v)) for v in (0.2, 0.8, 0.35, 0.65, 0.5) * 4]
+        d.switch_to.default_content()
+        settle(d)  # the baselines finish on a background thread and the page may redraw the map once: find it again
+        map_frame(d, 3)
         op = [d.execute_async_script(RESPONSE_JS, ".sr-opacity input", str(v)) for v in (0.2, 0.9, 0.5, 1.0) * 5]
+        if min(op) < 0:
+            sys.exit("compare: the map has no opacity slider (.sr-opacity input)")
         clip = d.execute_script("return document.querySelector('.leaflet-pane.leaflet-srleft-pane').style.clip")
         d.switch_to.default_content()
         reran = bool(d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
