@@ -57,7 +57,7 @@ def main() -> None:
         if "home" in pages:
             d.get(f"{url}/?patch={patch}")
             settle(d)
-            map_frame(d, 1)
+            map_frame(d, 0)  # Slovenia with every footprint (no image layer until "Zoom to the selected patch")
             time.sleep(1)
             save(d, out, "home")
         if "time-series" in pages:
@@ -82,6 +82,12 @@ def main() -> None:
         if "hallucinations" in pages:
             d.get(f"{url}/Hallucinations?patch={patch}")
             settle(d)
+            click_button(d, "Inspect")  # the outcome map over the imagery
+            settle(d, 900)
+            try:
+                map_frame(d, 1, timeout=120)
+            except TimeoutError:
+                print("hallucinations: no map with an image layer (saved anyway)")
             time.sleep(1)
             save(d, out, "hallucinations")
         if "leaderboard" in pages:
