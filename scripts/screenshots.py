@@ -84,11 +84,7 @@ def main() -> None:
             settle(d)
             click_button(d, "Inspect")  # the outcome map over the imagery
             settle(d, 900)
-            try:
-                map_frame(d, 1, timeout=120)
-            except TimeoutError:
-                print("hallucinations: no map with an image layer (saved anyway)")
-            time.sleep(1)
+            wait_for_image_map(d, "hallucinations")
             save(d, out, "hallucinations")
         if "leaderboard" in pages:
             d.get(f"{url}/Leaderboard")
@@ -98,6 +94,15 @@ def main() -> None:
     finally:
         d.quit()
         stop_app(proc)
+
+
+def wait_for_image_map(d, page: str) -> None:
+    """Wait for the page's map to show an image layer (the screenshot is taken anyway, with a note, if it does not)."""
+    try:
+        map_frame(d, 1, timeout=120)
+    except TimeoutError:
+        print(f"{page}: no map with an image layer (saved anyway)")
+    time.sleep(1)
 
 
 def upload(d, url: str, folder: Path) -> None:
@@ -115,11 +120,7 @@ def upload(d, url: str, folder: Path) -> None:
     while "Validation report" not in d.page_source and time.time() < deadline:
         time.sleep(0.5)
     settle(d, 300)
-    try:
-        map_frame(d, 1, timeout=120)
-    except TimeoutError:
-        print("upload: no map with an image layer (saved anyway)")
-    time.sleep(1)
+    wait_for_image_map(d, "upload")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

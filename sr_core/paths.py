@@ -46,6 +46,16 @@ def shared_data_dir() -> Path | None:
     return Path(raw).expanduser() if raw else None
 
 
+def real_fixture(name: str, data_dir: str | Path | None = None) -> Path | None:
+    """The real fixture folder ``<data_dir>/real/<name>`` (default ``data_dir``: :func:`shared_data_dir`); None when
+    no folder is named or it is absent."""
+    base = Path(data_dir) if data_dir is not None else shared_data_dir()
+    if base is None:
+        return None
+    p = base / "real" / name
+    return p if p.is_dir() else None
+
+
 def _default_home() -> Path:
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Application Support" / "sr-core"

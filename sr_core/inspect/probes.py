@@ -32,7 +32,7 @@ from scipy import ndimage
 
 from ..errors import ConfigError, PatchValidationError, SRCoreError
 from ..patch import SCALE, Patch
-from ..paths import ENV_SHARED_DATA, shared_data_dir
+from ..paths import ENV_SHARED_DATA, real_fixture, shared_data_dir
 
 PROBES: tuple[str, ...] = ("clouded", "constant", "dates_shuffled", "pixels_shuffled", "forest_simulated", "forest_real")
 PROBE_TEXT: dict[str, str] = {
@@ -224,11 +224,7 @@ def forest_probe(size: int = 64, seed: int = 0, min_pixels: int = 32, tries: int
 
 def real_forest_path(data_dir: str | Path | None = None) -> Path | None:
     """The real forest fixture under ``data_dir`` (default ``$SR_SHARED_DATA``); None when absent."""
-    base = Path(data_dir) if data_dir is not None else shared_data_dir()
-    if base is None:
-        return None
-    p = base / "real" / REAL_FOREST_NAME
-    return p if p.is_dir() else None
+    return real_fixture(REAL_FOREST_NAME, data_dir)
 
 
 def real_forest_probe(path: str | Path | None = None) -> Patch:

@@ -78,8 +78,6 @@ def predict_submission(
     inputs: Iterable[str | Path | Patch],
     predict: Callable[[Patch], Prediction | np.ndarray],
     out_dir: str | Path,
-    *,
-    force: bool = True,
     **kwargs: Any,
 ) -> list[Path]:
     """:func:`write_predictions` for user inputs: EOPatch folders, folders of them and archives of them (extracted
@@ -94,7 +92,7 @@ def predict_submission(
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
             raise PatchFormatError(f"several patches are named {', '.join(dup)}; their submission files would collide")
-        return write_predictions([*folders, *patches], predict, out_dir, force=force, **kwargs)
+        return write_predictions([*folders, *patches], predict, out_dir, **kwargs)
 
 
 __all__ = ["PatchSource", "predict_submission", "write_predictions"]

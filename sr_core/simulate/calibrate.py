@@ -6,10 +6,9 @@ used for training) and reports:
 * landscape: parcels per 25 km², median cultivated parcel, share of fields with no whole 10 m pixel
   (targets from ``docs/CHALLENGE_FACTS.md`` and issue 16);
 * frames per patch over 300 seeds (benchmark: 19–48, most often 38);
-* cloud fraction per frame on a 1 km window vs the real 68-frame series (``real/slovenia-forest-2015-2017-timeseries``
-  under ``$SR_SHARED_DATA`` or the ``real_series`` argument; without it these rows are skipped, with a note; same
-  footprint, same 0.8 scene limit
-  the real series was downloaded with);
+* cloud fraction per frame on a 1 km window vs the real 68-frame series (same footprint, same 0.8 scene limit the
+  real series was downloaded with); the series is ``real/slovenia-forest-2015-2017-timeseries`` under
+  ``$SR_SHARED_DATA`` or the ``real_series`` argument, and without it these rows are skipped, with a note;
 * forest and grassland NDVI by month vs the real series. The real NDVI is top-of-atmosphere (L1C); the simulated
   L2A reflectance is brought to the top of the atmosphere for this comparison with a fixed path reflectance and
   transmittance (red 0.018 / 0.88, NIR 0.008 / 0.93, a clear mid-latitude atmosphere; matched to the real
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..paths import ENV_SHARED_DATA, shared_data_dir
+from ..paths import ENV_SHARED_DATA, real_fixture
 
 REAL_SERIES_NAME = "slovenia-forest-2015-2017-timeseries"
 _TOA = {"red": (0.018, 0.88), "nir": (0.008, 0.93)}
@@ -92,11 +91,7 @@ def frame_counts(n_seeds: int = 300, split: str = "test") -> list[int]:
 
 def default_real_series() -> Path | None:
     """The real 68-frame Slovenian series under ``$SR_SHARED_DATA`` (``real/<name>``), None when unset or absent."""
-    base = shared_data_dir()
-    if base is None:
-        return None
-    p = base / "real" / REAL_SERIES_NAME
-    return p if p.is_dir() else None
+    return real_fixture(REAL_SERIES_NAME)
 
 
 def real_cloud_fractions(folder: Path | None) -> np.ndarray | None:
