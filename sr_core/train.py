@@ -36,6 +36,7 @@ from .features import day_of_year, log_band_stats
 from .inference import predict, select_device
 from .model import SRNet, SRNetConfig
 from .model.checkpoint import model_from_checkpoint, read_checkpoint
+from .model.network import grow_as_identity
 from .patch import SCALE, Patch
 from .prepare import prepare_input
 
@@ -436,12 +437,16 @@ class Trainer:
 
     def _init_from(self, path: str | Path, overrides: dict[str, Any]) -> SRNet:
         """A new run starting from a checkpoint's weights (and normalisation); parameters that the overridden
-        config adds keep their initialisation (zero for ``doy_hidden``, so the function is unchanged)."""
+        config adds keep their initialisation (zero for ``doy_hidden``; added residual blocks start with gain 0), so
+        the function is unchanged."""
         ck = read_checkpoint(path)
         model = SRNet(SRNetConfig.from_dict({**dict(ck["config"]), **overrides}))
         missing, unexpected = model.load_state_dict(ck["state_dict"], strict=False)
         if unexpected:
             raise ModelError(f"--init {path}: its weights {unexpected[:5]} do not fit the requested network")
+        grown = grow_as_identity(model, missing)
+        if grown:
+            self.log(f"added residual blocks {', '.join(grown)} start as the identity (gain 0)")
         self.log(f"initialised from {path}" + (f" (new parameters: {', '.join(missing)})" if missing else ""))
         self.init_from = str(path)
         return model

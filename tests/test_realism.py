@@ -250,7 +250,7 @@ def test_targets_widen_the_real_range_by_the_stated_tolerance():
 
 
 def test_report_without_real_data_gives_the_simulator_alone():
-    rep = rz.realism_report(None, n=1, size=48, seed=3)
+    rep = rz.realism_report(None, n=1, size=48, seed=3, landscapes=1, landscape_size=64)
     assert rep["real_dir"] is None and rep["all_in_range"] is None
     assert any("--real" in n for n in rep["notes"])
     rows = {r["key"]: r for r in rep["rows"]}
@@ -258,6 +258,30 @@ def test_report_without_real_data_gives_the_simulator_alone():
     assert rows["grey_clp_0.1"]["simulated"] is not None and rows["parcel_area_m2"]["simulated"] is not None
     text = rz.format_realism(rep)
     assert "no real data given" in text and "field-edge blur" in text
+
+
+def test_parcel_geometry_comes_from_whole_label_only_landscapes():
+    """The parcel rows are measured on label-only landscapes (regions touching the edge are left out, so small
+    patches would drop the long parcels): the report says so, and the values are those of the landscapes."""
+    from sr_core.simulate.core import plan_acquisitions
+    from sr_core.simulate.landscape import generate_landscape
+
+    rep = rz.realism_report(None, n=1, size=48, seed=3, landscapes=2, landscape_size=96)
+    geo = rep["simulated"]["geometry"]
+    assert geo["from"] == "label-only landscapes" and [x["seed"] for x in geo["landscapes"]] == [3, 4]
+    assert any("label-only landscapes" in n for n in rep["notes"])
+    parts = []
+    for seed in (3, 4):
+        plan = plan_acquisitions(seed, 96, "test")
+        parts.append(rz.landscape_shapes(generate_landscape(plan.rngs[0], 96, plan.region))["parcel"])
+    rows = {r["key"]: r for r in rep["rows"]}
+    assert rows["parcel_elongation"]["simulated"] == pytest.approx(float(np.median(np.concatenate([e for _, e in parts]))))
+    assert rows["parcel_area_m2"]["simulated"] == pytest.approx(float(np.median(np.concatenate([a for a, _ in parts]))))
+    # a straight 4 x 24 px parcel away from the edge has elongation 6 and 96 pixels of 6.25 m2
+    lab = np.zeros((40, 40), np.uint16)
+    lab[5:9, 5:29] = 3
+    a, e = rz.region_shapes(lab, 2.5)
+    assert a.tolist() == [96 * 6.25] and e[0] == pytest.approx(6.0, rel=0.01)
 
 
 def test_real_flag_needs_calibrate_and_an_existing_folder(tmp_path, capsys):
@@ -273,7 +297,7 @@ def test_calibrate_real_end_to_end(capsys):
     real = need(REAL)
     for sub in rz.REAL_FOLDERS:
         need(real / sub)
-    rc = main(["simulate", "--calibrate", "--real", str(real), "--n", "1", "--size", "96", "--json"])
+    rc = main(["simulate", "--calibrate", "--real", str(real), "--n", "1", "--size", "96", "--landscapes", "2", "--json"])
     rep = json.loads(capsys.readouterr().out)
     assert rc == (0 if rep["all_in_range"] else 1)
     assert rep["real_dir"] == str(real) and rep["simulated"]["n"] == 1 and rep["simulated"]["size"] == 96

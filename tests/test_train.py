@@ -128,3 +128,33 @@ def test_init_from_a_checkpoint_with_a_new_option_keeps_the_function(tmp_path):
     tr.run(progress=False)
     assert tr.model.temporal.doy_hid.weight.abs().sum() > 0  # and the new parameter learns
     assert load_model(tmp_path / "ft.pt").info.provenance["init_from"] == str(src)
+
+
+def test_init_grows_residual_blocks_as_the_identity_then_they_learn(tmp_path):
+    """``--blocks10``: a network grown by residual blocks starts from the smaller one's function (added blocks
+    have gain 0), and the added blocks then train."""
+    from sr_core.model import save_checkpoint
+
+    torch.manual_seed(6)
+    base = SRNet(SRNetConfig.preset("tiny")).eval()
+    src = save_checkpoint(base, tmp_path / "base.pt")
+    logs: list[str] = []
+    tr = Trainer(tmp_path / "grown.pt", _cfg(seed=2, val_patches=0), device="cpu", source=sim, log=logs.append,
+                 init_from=src, model_overrides={"blocks10": 4})
+    assert len(tr.model.pre) == 2 and len(tr.model.post) == 2 and tr.model.n_params() > base.n_params()
+    assert any("pre.1" in m and "post.1" in m and "identity" in m for m in logs)
+    g = torch.Generator().manual_seed(1)
+    b, v = torch.rand(1, 4, 12, 12, 12, generator=g) * 0.4, torch.rand(1, 4, 12, 12, generator=g) > 0.3
+    d = torch.tensor([[70.0, 120.0, 170.0, 230.0]])
+    with torch.inference_mode():
+        torch.testing.assert_close(base(b, v, d), tr.model.eval()(b, v, d))
+    tr.run(progress=False)
+    assert tr.model.pre[1].gain.abs().item() > 0 and tr.model.post[1].gain.abs().item() > 0
+    assert load_model(tmp_path / "grown.pt").config.blocks10 == 4
+
+
+def test_train_cli_refuses_zero_blocks(tmp_path, capsys):
+    from sr_core.cli import main
+
+    rc = main(["train", "--out", str(tmp_path / "x.pt"), "--config", "tiny", "--steps", "1", "--blocks10", "0"])
+    assert rc == 2 and "--blocks10 0" in capsys.readouterr().err

@@ -46,6 +46,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         "../shared/data/real) next to the simulator's, with targets and OK / OUT")
     p.add_argument("--quick", action="store_true",
                    help="with --calibrate: skip the slow figures (baselines, speed) and the realism statistics")
+    p.add_argument("--landscapes", type=int, default=8, metavar="N",
+                   help="with --calibrate: label-only 5 km landscapes the parcel-geometry rows are measured on "
+                        "(default 8, about 6 s each; 0: measure them on the --n patches, which biases them low)")
     p.add_argument("--pixel-model", type=Path, default=None,
                    help="with --calibrate: score the 10 m pixel baseline with this model file (default: the bundled one)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
@@ -150,6 +153,8 @@ def _realism_args(args: argparse.Namespace, n_default: int = 3) -> tuple[int, in
         raise ConfigError(f"--n must be at least 1, got {n}")
     if size < 32:
         raise ConfigError(f"--size must be at least 32 px for the realism statistics, got {size}")
+    if getattr(args, "landscapes", 0) < 0:
+        raise ConfigError(f"--landscapes must be 0 or more, got {args.landscapes}")
     return n, size
 
 
@@ -164,7 +169,8 @@ def _realism(args: argparse.Namespace) -> int:
     n, size = _realism_args(args)
     progress, close = _bar_progress("realism")
     try:
-        report = realism_report(args.real, n=n, size=size, seed=args.seed, progress=progress)
+        report = realism_report(args.real, n=n, size=size, seed=args.seed, progress=progress,
+                                landscapes=args.landscapes)
     finally:
         close()
     if args.json:
@@ -188,8 +194,9 @@ def _calibrate(args: argparse.Namespace) -> int:
         if not args.quick:  # the simulator's side of the realism statistics; the real side needs --real DIR
             from ..simulate.realism import realism_report
 
-            rn, size = _realism_args(argparse.Namespace(n=None, size=args.size))
-            realism = realism_report(None, n=rn, size=size, seed=args.seed, progress=progress)
+            rn, size = _realism_args(argparse.Namespace(n=None, size=args.size, landscapes=args.landscapes))
+            realism = realism_report(None, n=rn, size=size, seed=args.seed, progress=progress,
+                                     landscapes=args.landscapes)
     finally:
         close()
     if args.json:

@@ -42,6 +42,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
                    help="start a new run from this checkpoint's weights (fine-tuning; new optimizer and schedule)")
     p.add_argument("--doy-hidden", action="store_true",
                    help="network option: feed the day of year into the per-date MLP (zero-initialised with --init)")
+    p.add_argument("--blocks10", type=int, default=None, metavar="N",
+                   help="network option: residual blocks at 10 m (small: 2); with --init the added blocks start as "
+                        "the identity, so the grown network starts from the same function")
     p.add_argument("--augment", type=float, default=1.0,
                    help="domain randomisation strength: gain/offset, band dropout, calendar shift, blur, shifts, haze, "
                         "L1C look (sr_core.train.AUGMENT; 0 = off, default 1)")
@@ -68,8 +71,15 @@ def run(args: argparse.Namespace) -> int:
         augment=args.augment, points=args.points, points_weight=args.points_weight,
     )
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    overrides = {"doy_hidden": True} if args.doy_hidden else None
-    trainer = Trainer(args.out, cfg, device=args.device, resume=args.resume, log=log, model_overrides=overrides,
+    overrides: dict[str, Any] = {}
+    if args.doy_hidden:
+        overrides["doy_hidden"] = True
+    if args.blocks10 is not None:
+        if args.blocks10 < 1:
+            print(f"error: --blocks10 {args.blocks10}: use at least 1 residual block", file=sys.stderr)
+            return 2
+        overrides["blocks10"] = args.blocks10
+    trainer = Trainer(args.out, cfg, device=args.device, resume=args.resume, log=log, model_overrides=overrides or None,
                       init_from=args.init)
     log(f"training {trainer.model.n_params():,}-parameter model on {trainer.device} to step {trainer.cfg.steps}; "
         f"checkpoints: {args.out} (resumable), best: {trainer.out.with_name(trainer.out.stem + '.best.pt')}")

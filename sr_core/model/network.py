@@ -264,6 +264,20 @@ class SRNet(nn.Module):
         return out[..., : SCALE * H, : SCALE * W]
 
 
+def grow_as_identity(model: SRNet, missing: list[str]) -> list[str]:
+    """Zero the gain of every residual block whose weights a checkpoint did not provide (``missing`` keys of
+    ``load_state_dict(strict=False)``): a block with gain 0 is the identity, so a network grown by blocks
+    computes what the smaller one did and fine-tuning starts from there. Returns the blocks' names."""
+    names = sorted({k.rsplit(".", 1)[0] for k in missing if k.endswith(".gain")})
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for n in names:
+            block = modules[n]
+            if isinstance(block, ResBlock):
+                block.gain.zero_()
+    return [n for n in names if isinstance(modules.get(n), ResBlock)]
+
+
 def release_device_memory(device: torch.device) -> None:
     """Hand the allocator's cached blocks back to the device (after an out-of-memory error or a model eviction)."""
     import gc

@@ -944,6 +944,48 @@ def measure_patches(patches: Iterable[Any]) -> tuple[dict[str, Measured], dict[s
     return {k: v for k, v in out.items() if v is not None}, {"phenology": curves}, notes
 
 
+def landscape_shapes(landscape: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(areas m², elongations) of the parcels (ALL_POLYS codes 1–30 at 2.5 m) and of the cultivated regions
+    (CULTIVATED at the digitised labels' pixel sizes) of one label raster, regions touching its edge left out."""
+    ap = np.asarray(landscape.all_polys)
+    out = {"parcel": region_shapes(np.where((ap >= 1) & (ap <= 30), ap, 0), 2.5)}
+    parts = [region_shapes(resample_nearest(np.asarray(landscape.cultivated, bool), 2.5, px), px)
+             for px in DIGITISED_PIXEL_M]
+    out["cultivated"] = (np.concatenate([a for a, _ in parts]), np.concatenate([e for _, e in parts]))
+    return out
+
+
+def measure_geometry(
+    n: int = 8, size: int = 500, seed: int = 0, progress: Progress | None = None,
+) -> tuple[dict[str, Measured], list[dict[str, Any]]]:
+    """Parcel and cultivated-region shapes of ``n`` label-only landscapes of ``size`` px (10 m; 500 = a whole
+    5 km patch, as the real parcels and digitised labels are whole): the landscapes of the test-split patches
+    ``seed … seed + n − 1`` without their spectra. Small patches would bias both figures low, because regions
+    touching the patch edge are left out and long parcels touch it more often."""
+    from .core import plan_acquisitions
+    from .landscape import generate_landscape
+
+    acc: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"parcel": [], "cultivated": []}
+    info = []
+    for i in range(n):
+        if progress:
+            progress(i, n, f"label-only landscape {i + 1}/{n} (seed {seed + i}, {size} px) for the parcel geometry")
+        plan = plan_acquisitions(seed + i, size, "test")
+        for k, v in landscape_shapes(generate_landscape(plan.rngs[0], size, plan.region)).items():
+            acc[k].append(v)
+        info.append({"seed": seed + i, "region": plan.region.key})
+    out: dict[str, Measured] = {}
+    for key, parts in acc.items():
+        a = np.concatenate([x for x, _ in parts])
+        e = np.concatenate([y for _, y in parts])
+        if a.size:
+            per_a = [float(np.median(x)) for x, _ in parts if x.size]
+            per_e = [float(np.median(y)) for _, y in parts if y.size]
+            out[f"{key}_area_m2"] = Measured.of(float(np.median(a)), n=int(a.size), per_landscape=per_a)
+            out[f"{key}_elongation"] = Measured.of(float(np.median(e)), n=int(e.size), per_landscape=per_e)
+    return out, info
+
+
 def measure_simulated(
     n: int = 3, size: int = 160, seed: int = 0, progress: Progress | None = None,
 ) -> tuple[dict[str, Measured], dict[str, Any], list[str]]:
@@ -973,9 +1015,12 @@ def measure_simulated(
 # =====================================================================================================================
 def realism_report(
     real_dir: str | Path | None = None, n: int = 3, size: int = 160, seed: int = 0, progress: Progress | None = None,
+    landscapes: int = 8, landscape_size: int = 500,
 ) -> dict[str, Any]:
     """Every statistic of :data:`REALISM_STATS` on ``n`` fresh simulated test patches of ``size`` px and, when
     ``real_dir`` is given, on the real files under it, with the target (real range ± tolerance) and OK / OUT.
+    The parcel-geometry rows come from ``landscapes`` label-only landscapes of ``landscape_size`` px instead
+    (:func:`measure_geometry`; 0: from the patches themselves).
     Without ``real_dir`` the simulated values stand alone (status "–") and a note says real values need it."""
     from .core import SIMULATOR_VERSION
 
@@ -994,6 +1039,13 @@ def realism_report(
                      "slovenia-forest-l1c-5frames, …; see ../shared/data/README.md): only the simulator's values here")
     sim, sim_extras, sim_notes = measure_simulated(n, size, seed, progress)
     notes += sim_notes
+    geometry: dict[str, Any] = {"from": "the simulated patches above", "n": n, "size": size}
+    if landscapes > 0:
+        geo, geo_info = measure_geometry(landscapes, landscape_size, seed, progress)
+        sim.update(geo)
+        geometry = {"from": "label-only landscapes", "n": landscapes, "size": landscape_size, "landscapes": geo_info}
+        notes.append(f"parcel geometry rows: {landscapes} label-only landscapes of {landscape_size} px (seeds {seed}–"
+                     f"{seed + landscapes - 1}, test split), not the {size} px patches")
     rows = []
     for st in REALISM_STATS:
         r, s = real.get(st.key), sim.get(st.key)
@@ -1013,7 +1065,7 @@ def realism_report(
         "simulator_version": SIMULATOR_VERSION,
         "real_dir": None if real_dir is None else str(real_dir),
         "simulated": {"n": n, "size": size, "split": "test", "seeds": [seed, seed + n - 1],
-                      "patches": sim_extras.get("patches", [])},
+                      "patches": sim_extras.get("patches", []), "geometry": geometry},
         "rows": rows,
         "phenology": {"real": real_extras.get("phenology"), "simulated": sim_extras.get("phenology")},
         "n_ok": judged.count("OK"), "n_out": judged.count("OUT"),
