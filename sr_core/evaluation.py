@@ -151,6 +151,44 @@ def pooled_summary(scored: Scored) -> dict[str, dict[str, Any]]:
             for k, s in scored.pooled().items()}
 
 
+BOOTSTRAP_DRAWS = 2000  #: resamples of the patches for the intervals of :func:`bootstrap_intervals`
+BOOTSTRAP_LEVEL = 0.90  #: central share of the resampled figures an interval holds
+BOOTSTRAP_MIN_PATCHES = 3  #: fewer patches give no interval
+
+
+def _mcc_rows(c: np.ndarray) -> np.ndarray:
+    """MCC of every row of an (n, 4) array of (tp, fp, fn, tn) counts; 0 where undefined (as ConfusionCounts)."""
+    c = c / np.maximum(c.sum(axis=1, keepdims=True), 1e-300)
+    tp, fp, fn, tn = c.T
+    den = (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (tp * tn - fp * fn) / np.sqrt(np.where(den > 0, den, 1.0)), 0.0)
+
+
+def bootstrap_intervals(scored: Scored, draws: int = BOOTSTRAP_DRAWS, level: float = BOOTSTRAP_LEVEL,
+                        seed: int = 0) -> dict[str, Any]:
+    """How much the pooled weighted MCC owes to which patches were drawn: the patches resampled with replacement
+    ``draws`` times (a fixed seed, so the figures repeat), each resample pooled as the benchmark pools, and the
+    central ``level`` share of the results — per predictor, and for the paired difference model − each
+    baseline (the same resampled patches for both, so what they share cancels). Empty under
+    :data:`BOOTSTRAP_MIN_PATCHES` patches."""
+    counts = {k: np.array([[s.weighted.tp, s.weighted.fp, s.weighted.fn, s.weighted.tn] for s in v], np.float64)
+              for k, v in scored.scores.items() if v}
+    n = min((len(c) for c in counts.values()), default=0)
+    if n < BOOTSTRAP_MIN_PATCHES:
+        return {}
+    rng = np.random.default_rng(seed)
+    mult = np.zeros((draws, n))
+    np.add.at(mult, (np.repeat(np.arange(draws), n), rng.integers(0, n, size=draws * n)), 1.0)
+    q = [(1 - level) / 2, (1 + level) / 2]
+    mccs = {k: _mcc_rows(mult @ c) for k, c in counts.items()}
+    out: dict[str, Any] = {"draws": draws, "level": level, "patches": n,
+                           "weighted_mcc": {k: np.quantile(v, q).tolist() for k, v in mccs.items()}}
+    if "model" in mccs:
+        out["model_minus"] = {k: np.quantile(mccs["model"] - v, q).tolist() for k, v in mccs.items() if k != "model"}
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Labelled patches (--data / --simulate) and real labelled patches (--real)
 # ---------------------------------------------------------------------------------------------------------------
@@ -203,6 +241,9 @@ def evaluate_labelled(patches: Iterable[Patch], predictors: Predictors, source: 
     }
     if "pixel" in out["pooled"]:
         out["model_minus_pixel"] = out["pooled"]["model"]["weighted_mcc"] - out["pooled"]["pixel"]["weighted_mcc"]
+    boot = bootstrap_intervals(scored)
+    if boot:
+        out["intervals"] = boot
     return out
 
 
@@ -253,6 +294,9 @@ def evaluate_real(paths: Sequence[str | Path], predictors: Predictors, limit: in
         }
     if "pixel" in pooled:
         out["model_minus_pixel"] = pooled["model"]["weighted_mcc"] - pooled["pixel"]["weighted_mcc"]
+    boot = bootstrap_intervals(scored)
+    if boot:
+        out["intervals"] = boot
     return out
 
 
@@ -276,8 +320,22 @@ def labelled_table(doc: dict[str, Any]) -> str:
     lines.append(f"{'seconds per patch':<28}" + "".join(f"{pooled[n]['seconds_per_patch']:>10.2f}" for n in names))
     if "model_minus_pixel" in doc:
         lines.append(f"model - pixel baseline: {doc['model_minus_pixel']:+.3f}")
+    lines += interval_lines(doc)
     lines += [f"note: {n}" for n in doc.get("notes", [])]
     return "\n".join(lines)
+
+
+def interval_lines(doc: dict[str, Any]) -> list[str]:
+    """The bootstrap intervals of a document (:func:`bootstrap_intervals`), as text; none without them."""
+    iv = doc.get("intervals")
+    if not iv:
+        return []
+    pct = round(100 * iv["level"])
+    lines = [f"{pct} % interval of the pooled weighted MCC over which patches were drawn ({iv['patches']} patches "
+             f"resampled {iv['draws']} times):"]
+    lines += [f"  {TITLES.get(k, k):<16} {lo:.3f} – {hi:.3f}" for k, (lo, hi) in iv["weighted_mcc"].items()]
+    lines += [f"  model − {TITLES.get(k, k):<14} {lo:+.3f} – {hi:+.3f}" for k, (lo, hi) in iv.get("model_minus", {}).items()]
+    return lines
 
 
 def real_table(doc: dict[str, Any]) -> str:
@@ -305,6 +363,7 @@ def real_table(doc: dict[str, Any]) -> str:
     for key, t in doc.get("targets", {}).items():
         lines.append(f"target {key.replace('_', ' ')}: {t['value']:.3f} (target >= {t['target']:.2f}): "
                      + ("met" if t["met"] else "NOT met"))
+    lines += interval_lines(doc)
     lines.append("")
     for r in rows:
         rec = r.get("input") or {}
@@ -521,6 +580,6 @@ def stress_table(doc: dict[str, Any]) -> str:
 __all__ = [
     "EVAL_SEED0", "STRESS_DESCRIPTIONS", "STRESS_SCENARIOS", "STRESS_TARGET", "Predictors", "Scored", "build_predictors",
     "evaluate_labelled", "evaluate_real", "evaluate_stress", "labelled_patches", "labelled_table", "perturb_patch",
-    "pooled_summary", "real_table", "scenario_rng", "score_patch", "score_patches", "shift_patch",
-    "simulated_test_patches", "stress_table",
+    "pooled_summary", "real_table", "bootstrap_intervals", "interval_lines", "scenario_rng", "score_patch",
+    "score_patches", "shift_patch", "simulated_test_patches", "stress_table",
 ]  # fmt: skip

@@ -199,3 +199,35 @@ def test_stress_rejects_unknown_scenario():
     preds = ev.build_predictors(None, "cpu", baselines=())
     with pytest.raises(ConfigError, match="unknown stress scenario"):
         ev.evaluate_stress(preds, n=1, size=16, scenarios=["clean", "earthquake"])
+
+
+def test_bootstrap_intervals_resample_patches_and_pair_the_difference():
+    """The interval comes from pooling resampled patches: it holds the pooled figure, is empty under three
+    patches, repeats exactly, and the paired model − baseline interval is narrower than the two apart when the
+    two predictors err on the same patches."""
+    from sr_core.evaluation import Scored, bootstrap_intervals, interval_lines
+    from sr_core.metrics import ConfusionCounts, Scores
+
+    rng = np.random.default_rng(0)
+
+    def scores(tp, fp, fn, tn):
+        c = ConfusionCounts(tp=tp, fp=fp, fn=fn, tn=tn)
+        return Scores(weighted=c, unweighted=c)
+
+    model, base = [], []
+    for _ in range(12):
+        hard = rng.uniform(0, 60)  # a patch's difficulty hits both predictors
+        model.append(scores(400, 20 + hard, 30 + hard, 1500))
+        base.append(scores(380, 40 + hard, 50 + hard, 1480))
+    scored = Scored(scores={"model": model, "pixel": base})
+    iv = bootstrap_intervals(scored, draws=500)
+    pooled = {k: Scores.pool(v).wmcc for k, v in scored.scores.items()}
+    for k, (lo, hi) in iv["weighted_mcc"].items():
+        assert lo < pooled[k] < hi
+    lo, hi = iv["model_minus"]["pixel"]
+    assert 0 < lo < pooled["model"] - pooled["pixel"] < hi
+    assert hi - lo < (iv["weighted_mcc"]["model"][1] - iv["weighted_mcc"]["model"][0])
+    assert bootstrap_intervals(scored, draws=500) == iv
+    assert bootstrap_intervals(Scored(scores={"model": model[:2]})) == {}
+    text = "\n".join(interval_lines({"intervals": iv}))
+    assert "90 % interval" in text and "12 patches" in text and "model − 10 m pixel" in text
