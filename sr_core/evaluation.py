@@ -578,8 +578,8 @@ def stress_table(doc: dict[str, Any]) -> str:
 
 
 __all__ = [
-    "EVAL_SEED0", "STRESS_DESCRIPTIONS", "STRESS_SCENARIOS", "STRESS_TARGET", "Predictors", "Scored", "build_predictors",
-    "evaluate_labelled", "evaluate_real", "evaluate_stress", "labelled_patches", "labelled_table", "perturb_patch",
-    "pooled_summary", "real_table", "bootstrap_intervals", "interval_lines", "scenario_rng", "score_patch",
-    "score_patches", "shift_patch", "simulated_test_patches", "stress_table",
+    "EVAL_SEED0", "STRESS_DESCRIPTIONS", "STRESS_SCENARIOS", "STRESS_TARGET", "Predictors", "Scored",
+    "bootstrap_intervals", "build_predictors", "evaluate_labelled", "evaluate_real", "evaluate_stress",
+    "interval_lines", "labelled_patches", "labelled_table", "perturb_patch", "pooled_summary", "real_table",
+    "scenario_rng", "score_patch", "score_patches", "shift_patch", "simulated_test_patches", "stress_table",
 ]  # fmt: skip
