@@ -51,7 +51,7 @@ class Region:
     forest: float = 0.2  #: share of area under forest
     villages: float = 2.5  #: villages per 25 km²
     river: float = 0.4  #: probability of a river crossing the patch
-    strip_width_m: float = 26.0  #: median strip width (m; simulator 2.2: 1.3 × 2.1's, see landscape._PIECE_M)
+    strip_width_m: float = 23.0  #: median strip width (m; simulator 2.2: 1.15 × 2.1's, see landscape._PIECE_M)
     notes: str = ""
 
     def describe(self) -> dict[str, Any]:
@@ -66,7 +66,7 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
          (595000, 5160000), (595000, 5165000), (580000, 5155000), (585000, 5155000), (590000, 5175000)),
         domains=MappingProxyType({"strips": 0.39, "fields": 0.33, "grass": 0.28}),
         arable=_mix(_ARABLE_BASE, pumpkin=9, maize=32, soya=5, winter_cereal=16),
-        forest=0.33, villages=3.0, river=0.35, strip_width_m=23.0,
+        forest=0.33, villages=3.0, river=0.35, strip_width_m=21.0,
         notes="strip fields, oil pumpkins, maize; riparian forest along the Mura and Ledava",
     ),
     Region(
@@ -76,7 +76,7 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
          (570000, 5135000), (570000, 5140000), (575000, 5135000), (575000, 5140000), (550000, 5145000)),
         domains=MappingProxyType({"strips": 0.28, "fields": 0.46, "grass": 0.26}),
         arable=_mix(_ARABLE_BASE, rapeseed=4, potato=5, vegetables=5, sugar_beet=1),
-        forest=0.33, villages=3.0, river=0.3, strip_width_m=29.0,
+        forest=0.33, villages=3.0, river=0.3, strip_width_m=25.0,
         notes="large former co-operative fields beside strip fields; maize, cereals, rapeseed",
     ),
     Region(
@@ -87,7 +87,7 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
         domains=MappingProxyType({"strips": 0.32, "fields": 0.17, "grass": 0.52}),
         arable=_mix(_ARABLE_BASE, vegetables=7, potato=6, meadow=26),
         grass=_mix(_GRASS_BASE, reeds=2, meadow=70),
-        forest=0.38, villages=3.5, river=0.5, strip_width_m=21.0,
+        forest=0.38, villages=3.5, river=0.5, strip_width_m=18.0,
         notes="narrow strips near villages, wet meadows with ditches on the marsh",
     ),
     Region(
@@ -96,7 +96,7 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
          (510000, 5125000), (515000, 5115000), (500000, 5120000), (500000, 5125000)),
         domains=MappingProxyType({"strips": 0.32, "fields": 0.37, "grass": 0.32}),
         arable=_mix(_ARABLE_BASE, hop=14, maize=28),
-        forest=0.38, villages=3.0, river=0.5, strip_width_m=29.0,
+        forest=0.38, villages=3.0, river=0.5, strip_width_m=25.0,
         notes="hop gardens on trellises, maize, meadows; the Savinja with its riparian forest",
     ),
     Region(
@@ -104,7 +104,7 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
         ((535000, 5080000), (535000, 5085000), (540000, 5080000), (540000, 5085000), (545000, 5080000),
          (545000, 5085000), (530000, 5080000), (530000, 5085000)),
         domains=MappingProxyType({"strips": 0.32, "fields": 0.37, "grass": 0.22, "hill": 0.10}),
-        forest=0.38, villages=2.5, river=0.4, strip_width_m=26.0,
+        forest=0.38, villages=2.5, river=0.4, strip_width_m=23.0,
         notes="maize and cereals on the Sava terraces, vineyards on the surrounding hills",
     ),
     Region(
@@ -113,7 +113,7 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
          (440000, 5120000), (445000, 5120000)),
         domains=MappingProxyType({"strips": 0.39, "fields": 0.18, "grass": 0.43}),
         arable=_mix(_ARABLE_BASE, potato=8, maize=26),
-        forest=0.43, villages=3.0, river=0.3, strip_width_m=22.0,
+        forest=0.43, villages=3.0, river=0.3, strip_width_m=20.0,
         notes="long narrow strips, potatoes, cereals, grass",
     ),
     Region(
@@ -122,7 +122,7 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
          (405000, 5080000), (410000, 5075000), (410000, 5080000), (420000, 5070000), (425000, 5075000)),
         domains=MappingProxyType({"strips": 0.21, "fields": 0.15, "grass": 0.29, "hill": 0.35}),
         arable=_mix(_ARABLE_BASE, vegetables=6, maize=20),
-        forest=0.43, villages=2.5, river=0.3, strip_width_m=26.0,
+        forest=0.43, villages=2.5, river=0.3, strip_width_m=23.0,
         notes="vineyards and orchards, meadows, small arable fields",
     ),
     Region(
@@ -130,7 +130,7 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
         ((510000, 5040000), (510000, 5045000), (515000, 5040000), (515000, 5045000), (515000, 5050000),
          (505000, 5050000), (505000, 5055000), (510000, 5050000), (510000, 5055000)),
         domains=MappingProxyType({"strips": 0.24, "fields": 0.15, "grass": 0.45, "hill": 0.15}),
-        forest=0.48, villages=2.5, river=0.3, strip_width_m=26.0,
+        forest=0.48, villages=2.5, river=0.3, strip_width_m=23.0,
         notes="meadows with birch stands, small fields, vineyards",
     ),
     Region(
@@ -138,7 +138,7 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
         ((560000, 5150000), (560000, 5155000), (565000, 5150000), (565000, 5155000), (570000, 5150000),
          (570000, 5155000), (575000, 5150000), (575000, 5155000), (555000, 5160000)),
         domains=MappingProxyType({"strips": 0.21, "fields": 0.20, "grass": 0.34, "hill": 0.25}),
-        forest=0.48, villages=2.0, river=0.2, strip_width_m=26.0,
+        forest=0.48, villages=2.0, river=0.2, strip_width_m=23.0,
         notes="hilly: vineyards, orchards, meadows, forest, fields in the valleys",
     ),
 )}
