@@ -156,15 +156,6 @@ BOOTSTRAP_LEVEL = 0.90  #: central share of the resampled figures an interval ho
 BOOTSTRAP_MIN_PATCHES = 3  #: fewer patches give no interval
 
 
-def _mcc_rows(c: np.ndarray) -> np.ndarray:
-    """MCC of every row of an (n, 4) array of (tp, fp, fn, tn) counts; 0 where undefined (as ConfusionCounts)."""
-    c = c / np.maximum(c.sum(axis=1, keepdims=True), 1e-300)
-    tp, fp, fn, tn = c.T
-    den = (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (tp * tn - fp * fn) / np.sqrt(np.where(den > 0, den, 1.0)), 0.0)
-
-
 def bootstrap_intervals(scored: Scored, draws: int = BOOTSTRAP_DRAWS, level: float = BOOTSTRAP_LEVEL,
                         seed: int = 0) -> dict[str, Any]:
     """How much the pooled weighted MCC owes to which patches were drawn: the patches resampled with replacement
@@ -172,6 +163,8 @@ def bootstrap_intervals(scored: Scored, draws: int = BOOTSTRAP_DRAWS, level: flo
     central ``level`` share of the results — per predictor, and for the paired difference model − each
     baseline (the same resampled patches for both, so what they share cancels). Empty under
     :data:`BOOTSTRAP_MIN_PATCHES` patches."""
+    from .metrics import ConfusionCounts
+
     counts = {k: np.array([[s.weighted.tp, s.weighted.fp, s.weighted.fn, s.weighted.tn] for s in v], np.float64)
               for k, v in scored.scores.items() if v}
     n = min((len(c) for c in counts.values()), default=0)
@@ -181,7 +174,7 @@ def bootstrap_intervals(scored: Scored, draws: int = BOOTSTRAP_DRAWS, level: flo
     mult = np.zeros((draws, n))
     np.add.at(mult, (np.repeat(np.arange(draws), n), rng.integers(0, n, size=draws * n)), 1.0)
     q = [(1 - level) / 2, (1 + level) / 2]
-    mccs = {k: _mcc_rows(mult @ c) for k, c in counts.items()}
+    mccs = {k: np.array([ConfusionCounts(*row).mcc for row in mult @ c]) for k, c in counts.items()}
     out: dict[str, Any] = {"draws": draws, "level": level, "patches": n,
                            "weighted_mcc": {k: np.quantile(v, q).tolist() for k, v in mccs.items()}}
     if "model" in mccs:

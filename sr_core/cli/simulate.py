@@ -153,7 +153,7 @@ def _realism_args(args: argparse.Namespace, n_default: int = 3) -> tuple[int, in
         raise ConfigError(f"--n must be at least 1, got {n}")
     if size < 32:
         raise ConfigError(f"--size must be at least 32 px for the realism statistics, got {size}")
-    if getattr(args, "landscapes", 0) < 0:
+    if args.landscapes < 0:
         raise ConfigError(f"--landscapes must be 0 or more, got {args.landscapes}")
     return n, size
 

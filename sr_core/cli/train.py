@@ -61,6 +61,7 @@ def register(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..errors import ConfigError
     from ..train import TrainConfig, Trainer
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
@@ -76,8 +77,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["doy_hidden"] = True
     if args.blocks10 is not None:
         if args.blocks10 < 1:
-            print(f"error: --blocks10 {args.blocks10}: use at least 1 residual block", file=sys.stderr)
-            return 2
+            raise ConfigError(f"--blocks10 {args.blocks10}: use at least 1 residual block")
         overrides["blocks10"] = args.blocks10
     trainer = Trainer(args.out, cfg, device=args.device, resume=args.resume, log=log, model_overrides=overrides or None,
                       init_from=args.init)

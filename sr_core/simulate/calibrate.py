@@ -194,14 +194,14 @@ def sim_ndvi_samples(patch: Any) -> dict[str, dict[int, list[float]]]:
 def _pixel_baseline(model_path: str | Path | None = None) -> Callable[[Any], Any] | None:
     """The 10 m pixel baseline as ``patch -> Prediction`` (the bundled model, or ``model_path``), None if the module
     is not there."""
+    from ..baselines import get_baseline, load_baseline
+    from ..errors import ModelError
+
     try:
-        from ..baselines import pixel
-    except ImportError:
+        get_baseline("pixel")
+    except ModelError:
         return None
-    if model_path is None:
-        return pixel.pixel_baseline
-    model = pixel.load_pixel_baseline(model_path)
-    return lambda patch: pixel.pixel_baseline(patch, model=model)
+    return load_baseline("pixel", model=model_path)
 
 
 def run_calibration(

@@ -863,7 +863,7 @@ def measure_patches(patches: Iterable[Any]) -> tuple[dict[str, Measured], dict[s
         "masked_cloud_ndvi", "meadow_b08_july", "meadow_b12_july", "march_ndvi_crops", "march_ndvi_grassland")}
     per_date: dict[str, list[float]] = {k: [] for k in values}
     shifts: list[np.ndarray] = []
-    shapes: dict[str, list[np.ndarray]] = {k: [] for k in ("area", "elong", "carea", "celong")}
+    shapes: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"parcel": [], "cultivated": []}
     comp: dict[str, list[np.ndarray]] = {"crops": [], "grassland": []}
     for p in patches:
         lab = block_mode(np.asarray(p.all_polys))
@@ -899,14 +899,8 @@ def measure_patches(patches: Iterable[Any]) -> tuple[dict[str, Measured], dict[s
                 v = img[t][mask & clear[t]]
                 values[key].append(v)
                 per_date[key].append(float(np.median(v)))
-        ap = np.asarray(p.all_polys)
-        a, e = region_shapes(np.where((ap >= 1) & (ap <= 30), ap, 0), 2.5)
-        shapes["area"].append(a)
-        shapes["elong"].append(e)
-        for px in DIGITISED_PIXEL_M:
-            a, e = region_shapes(resample_nearest(np.asarray(p.cultivated, bool), 2.5, px), px)
-            shapes["carea"].append(a)
-            shapes["celong"].append(e)
+        for k, v in landscape_shapes(p).items():
+            shapes[k].append(v)
         for cls, m in (("crops", crops), ("grassland", meadow)):
             comp[cls].append(pixel_monthly_composite(nd, months, clear, m))
 
@@ -927,11 +921,7 @@ def measure_patches(patches: Iterable[Any]) -> tuple[dict[str, Measured], dict[s
     if len(sh):
         out["shift_median"] = Measured.of(float(np.median(sh[:, 2])), n_pairs=len(sh))
         out["shift_p90"] = Measured.of(float(np.percentile(sh[:, 2], 90)), max=float(sh[:, 2].max()), n_pairs=len(sh))
-    for key, a_key, e_key in (("parcel", "area", "elong"), ("cultivated", "carea", "celong")):
-        a, e = np.concatenate(shapes[a_key]), np.concatenate(shapes[e_key])
-        if a.size:
-            out[f"{key}_area_m2"] = Measured.of(float(np.median(a)), n=int(a.size))
-            out[f"{key}_elongation"] = Measured.of(float(np.median(e)), n=int(e.size))
+    out.update(_shape_stats(shapes))
     curves: dict[str, dict[int, float]] = {}
     for cls, parts in comp.items():
         px = np.concatenate(parts) if parts else np.zeros((0, 12))
@@ -946,7 +936,8 @@ def measure_patches(patches: Iterable[Any]) -> tuple[dict[str, Measured], dict[s
 
 def landscape_shapes(landscape: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(areas m², elongations) of the parcels (ALL_POLYS codes 1–30 at 2.5 m) and of the cultivated regions
-    (CULTIVATED at the digitised labels' pixel sizes) of one label raster, regions touching its edge left out."""
+    (CULTIVATED at the digitised labels' pixel sizes) of one label raster — a Patch or a label-only Landscape —,
+    regions touching its edge left out."""
     ap = np.asarray(landscape.all_polys)
     out = {"parcel": region_shapes(np.where((ap >= 1) & (ap <= 30), ap, 0), 2.5)}
     parts = [region_shapes(resample_nearest(np.asarray(landscape.cultivated, bool), 2.5, px), px)
@@ -974,16 +965,22 @@ def measure_geometry(
         for k, v in landscape_shapes(generate_landscape(plan.rngs[0], size, plan.region)).items():
             acc[k].append(v)
         info.append({"seed": seed + i, "region": plan.region.key})
+    return _shape_stats(acc, per="per_landscape"), info
+
+
+def _shape_stats(shapes: dict[str, list[tuple[np.ndarray, np.ndarray]]], per: str | None = None) -> dict[str, Measured]:
+    """Median area and elongation of the regions pooled over rasters (``parcel`` / ``cultivated`` →
+    ``*_area_m2`` / ``*_elongation``); with ``per``, each raster's own medians under that detail key."""
     out: dict[str, Measured] = {}
-    for key, parts in acc.items():
-        a = np.concatenate([x for x, _ in parts])
-        e = np.concatenate([y for _, y in parts])
+    for key, parts in shapes.items():
+        a = np.concatenate([x for x, _ in parts]) if parts else np.zeros(0)
+        e = np.concatenate([y for _, y in parts]) if parts else np.zeros(0)
         if a.size:
-            per_a = [float(np.median(x)) for x, _ in parts if x.size]
-            per_e = [float(np.median(y)) for _, y in parts if y.size]
-            out[f"{key}_area_m2"] = Measured.of(float(np.median(a)), n=int(a.size), per_landscape=per_a)
-            out[f"{key}_elongation"] = Measured.of(float(np.median(e)), n=int(e.size), per_landscape=per_e)
-    return out, info
+            extra_a = {per: [float(np.median(x)) for x, _ in parts if x.size]} if per else {}
+            extra_e = {per: [float(np.median(y)) for _, y in parts if y.size]} if per else {}
+            out[f"{key}_area_m2"] = Measured.of(float(np.median(a)), n=int(a.size), **extra_a)
+            out[f"{key}_elongation"] = Measured.of(float(np.median(e)), n=int(e.size), **extra_e)
+    return out
 
 
 def measure_simulated(
