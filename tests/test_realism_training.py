@@ -125,6 +125,30 @@ def test_a_mild_winter_greens_meadows_and_winter_cereals_in_march():
     assert late.green.mean(0).argmax() > early.green.mean(0).argmax()  # the peak comes later in a late year
 
 
+def test_only_a_winter_milder_than_the_median_keeps_grass_and_winter_cereals_green():
+    """Simulator 2.3: winter green cover rises from none after a cold winter (winter_green ≤ 0.2 / 0.25) to all of
+    it after a mild one (≥ 0.65), so the European points' brown March and Flanders' green one are both drawn."""
+    days = np.array([5.0])
+    models = ["meadow"] * 300 + ["winter_cereal"] * 300
+    green = {wg: season_cover(models, days, np.random.default_rng(2), climate=Climate(winter_green=wg)).green[:, 0]
+             for wg in (0.0, 0.2, 0.45, 0.65, 1.0)}
+    meadow, cereal = slice(0, 300), slice(300, 600)
+    for part in (meadow, cereal):
+        assert green[0.2][part].mean() == pytest.approx(green[0.0][part].mean(), abs=0.01)  # cold: no floor at all
+        assert green[0.2][part].mean() < green[0.45][part].mean() < green[0.65][part].mean()
+        assert green[0.65][part].mean() == pytest.approx(green[1.0][part].mean(), abs=0.01)  # mild: the whole floor
+    assert green[0.65][meadow].mean() > 0.8
+
+
+def test_patch_climate_is_the_climate_the_patch_draws():
+    from sr_core.simulate.core import patch_climate
+
+    for seed in (0, 5):
+        c = patch_climate(seed, "test")
+        meta = simulate_patch(seed, size=32, split="test").info.meta["climate"]
+        assert meta == {k: round(v, 3 if k != "shift_days" else 2) for k, v in vars(c).items()}
+
+
 # -- fine-tuning on real labelled EOPatches ---------------------------------------------------------------------------
 @pytest.mark.real_data
 def test_train_data_takes_a_real_labelled_eopatch_through_the_input_path(tmp_path):

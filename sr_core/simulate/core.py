@@ -29,7 +29,7 @@ from .phenology import Climate, season_cover
 from .regions import REGIONS, Region, get_region
 from .spectra import segment_spectra
 
-SIMULATOR_VERSION = "2.2"
+SIMULATOR_VERSION = "2.3"
 SPLIT_IDS = {"train": 0, "test": 1}
 MAX_CLOUD = 0.5  #: frames whose scene cloud cover exceeds this were never downloaded (benchmark maxcc)
 MIN_FRAMES, MAX_FRAMES = 19, 48  #: the frame counts the benchmark's patches have
@@ -114,6 +114,12 @@ def _forest_share(land: Any, H: int, W: int) -> np.ndarray:
     trees = np.array([CLASSES[k].surface in ("forest", "trees") for k in CLASS_KEYS], bool)
     at25 = trees[land.seg_class][land.seg].astype(np.float32)  # (4H, 4W)
     return at25[: 4 * H, : 4 * W].reshape(H, 4, W, 4).mean(axis=(1, 3))
+
+
+def patch_climate(seed: int, split: str = "train") -> Climate:
+    """The :class:`~.phenology.Climate` (calendar shift, winter greenness, summer drought) that
+    :func:`simulate_patch` draws for ``seed`` and ``split``, without simulating the patch."""
+    return Climate.draw(np.random.default_rng([int(seed), _split_id(split), 2]))
 
 
 def simulate_patch(seed: int, size: int = 500, split: str = "train", region: str | None = None) -> Patch:

@@ -71,21 +71,21 @@ def _crop(
     post = d - hv
     fate = rng.random((n, 1))
     plough = _u(rng, 3, 30, n)
-    regrow = np.where(fate < 0.3, 0.0, np.where(fate < 0.6, _u(rng, 0.2, 0.4, n), _u(rng, 0.5, 0.85, n)))
+    regrow = np.where(fate < 0.45, 0.0, np.where(fate < 0.8, _u(rng, 0.15, 0.35, n), _u(rng, 0.45, 0.8, n)))
     if after == "bare":
         regrow[:] = 0.0
     start = _u(rng, 10, 30, n)
     g_post = regrow * np.clip((post - start) / 30.0, 0, 1)
     r_post = np.where(post < plough, res, 0.06)
-    r_post = np.where((fate >= 0.3) & (fate < 0.6), res * np.exp(-np.clip(post, 0, None) / 60.0), r_post)
+    r_post = np.where((fate >= 0.45) & (fate < 0.8), res * np.exp(-np.clip(post, 0, None) / 60.0), r_post)
     green = np.where(post >= 0, g_post, green)
     dry = np.where(post >= 0, r_post, dry)
     return Cover(green.astype(np.float32), np.clip(dry, 0, 1).astype(np.float32), np.zeros_like(green, np.float32))
 
 
 def _winter_cereal(d, rng, n, shift=0.0):
-    return _crop(d, rng, n, g0=(0.2, 0.55), mid=(32 - shift, 52 - shift), width=(8, 12), peak=(0.82, 0.96),
-                 sen=(96 - shift, 112 - shift), sen_len=(18, 28), residue=(0.4, 0.75))
+    return _crop(d, rng, n, g0=(0.1, 0.35), mid=(36 - shift, 56 - shift), width=(8, 12), peak=(0.82, 0.96),
+                 sen=(103 - shift, 117 - shift), sen_len=(15, 25), harvest_after=(3, 10), residue=(0.4, 0.75))
 
 
 def _maize(d, rng, n):
@@ -393,8 +393,15 @@ class Climate:
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> Climate:
-        return cls(shift_days=float(rng.uniform(-18, 18)), winter_green=float(rng.beta(1.3, 1.3)),
+        return cls(shift_days=float(rng.uniform(-18, 18)), winter_green=float(rng.beta(1.0, 1.5)),
                    summer_dry=float(rng.beta(1.5, 2.5)))
+
+
+def _mildness(winter_green: float, cold: float, mild: float) -> float:
+    """0 at or below ``cold``, 1 at or above ``mild``, linear between: how much of its winter green cover a
+    class keeps. Grass and winter cereals stay green only after a winter milder than the median (simulator 2.3:
+    calibrated so that mild-winter patches match Flanders in March and all patches the European points)."""
+    return float(np.clip((winter_green - cold) / (mild - cold), 0.0, 1.0))
 
 
 def _apply_climate(name: str, c: Cover, d: np.ndarray, rng: np.random.Generator, climate: Climate) -> Cover:
@@ -402,14 +409,14 @@ def _apply_climate(name: str, c: Cover, d: np.ndarray, rng: np.random.Generator,
     n = c.green.shape[0]
     early = 1.0 / (1.0 + np.exp((d - 40.0) / 8.0))  # 1 before the spring flush (≈ early April), 0 after
     if name in GRASS_MODELS and climate.winter_green > 0:
-        floor = climate.winter_green * _u(rng, 0.82, 0.98, n) * early
+        floor = _mildness(climate.winter_green, 0.2, 0.65) * _u(rng, 0.85, 0.98, n) * early
         c.green = np.maximum(c.green, floor).astype(np.float32)
         c.dry = np.minimum(c.dry, 0.3 * np.clip(1 - c.green, 0, 1) + 0.03).astype(np.float32)
     if name in WINTER_MODELS and climate.winter_green > 0:
-        floor = climate.winter_green * _u(rng, 0.5, 0.8, n) * early
+        floor = _mildness(climate.winter_green, 0.25, 0.65) * _u(rng, 0.6, 0.9, n) * early
         c.green = np.where(d < 60, np.maximum(c.green, floor), c.green).astype(np.float32)
     if name in GRASS_MODELS and climate.summer_dry > 0:
-        brown = climate.summer_dry * _u(rng, 0.1, 0.35, n) * _sig((d - 130.0) / 10.0)
+        brown = climate.summer_dry * _u(rng, 0.25, 0.55, n) * _sig((d - 130.0) / 10.0)
         c.green = (c.green * (1 - brown)).astype(np.float32)
         c.dry = np.clip(c.dry + c.green * brown, 0, 1).astype(np.float32)
     return c
