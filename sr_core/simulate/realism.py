@@ -1130,7 +1130,7 @@ def realism_report(
     if mild:
         only = [p["seed"] for p in mild if p.get("march_rows_only")]
         notes.append(f"March rows: mild-winter patches only (Climate.winter_green ≥ {MILD_WINTER}, as Flanders' "
-                     f"2018–19 winter), seeds {', '.join(str(p['seed']) for p in mild)}"
+                     f"2018–19 winter), seeds {', '.join(str(p['seed']) for p in sorted(mild, key=lambda q: q['seed']))}"
                      + (f"; {', '.join(map(str, only))} simulated for these rows alone" if only else ""))
     geometry: dict[str, Any] = {"from": "the simulated patches above", "n": n, "size": size}
     if landscapes > 0:
