@@ -5,7 +5,7 @@
 * ``simulate --calibrate [--n N] [--json]`` simulates fresh test patches and prints every calibration figure
   beside its target and whether it is in range, then the realism statistics of the simulator alone
   (see docs/SIMULATOR.md).
-* ``simulate --calibrate --real DIR [--n 3] [--size 160] [--json]`` measures every realism statistic
+* ``simulate --calibrate --real DIR [--n 8] [--size 200] [--json]`` measures every realism statistic
   (:mod:`sr_core.simulate.realism`) on the real files under DIR and on fresh simulated test patches, and prints
   them side by side with the target and OK / OUT. The real data is read only from DIR.
 """
@@ -30,10 +30,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help="folder to write eopatch-01 … into (created if missing)")
     p.add_argument("--n", type=int, default=None,
-                   help="number of patches (default 1; with --calibrate 10; with --calibrate --real 3)")
+                   help="number of patches (default 1; with --calibrate 10; for the realism statistics 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first patch; patch i uses seed + i (default 0)")
     p.add_argument("--size", type=int, default=None,
-                   help="patch size in 10 m pixels (default 500 = 5 km; for the realism statistics 160)")
+                   help="patch size in 10 m pixels (default 500 = 5 km; for the realism statistics 200)")
     p.add_argument("--split", choices=("train", "test"), default="train", help="seed stream (default train)")
     p.add_argument("--region", default=None, help="region key (default: drawn from the seed); see --list-regions")
     p.add_argument("--list-regions", action="store_true", help="list the regions and exit")
@@ -144,11 +144,11 @@ def _bar_progress(desc: str) -> tuple[Any, Any]:
     return progress, close
 
 
-def _realism_args(args: argparse.Namespace, n_default: int = 3) -> tuple[int, int]:
+def _realism_args(args: argparse.Namespace, n_default: int = 8) -> tuple[int, int]:
     from ..errors import ConfigError
 
     n = n_default if args.n is None else args.n
-    size = 160 if args.size is None else args.size
+    size = 200 if args.size is None else args.size
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     if size < 32:

@@ -241,7 +241,7 @@ class Realism:
         return cls(blur_px=float(rng.uniform(0.25, 0.6)), coreg_px=float(rng.uniform(0.6, 0.8)),
                    texture=float(rng.uniform(0.015, 0.035)), texture_forest=float(rng.uniform(0.06, 0.10)),
                    haze_share=float(rng.uniform(0.05, 0.3)), haze_opacity=float(rng.uniform(0.05, 0.25)),
-                   grey_share=float(rng.uniform(0.12, 0.4)), grey_level=float(rng.uniform(0.18, 0.42)))
+                   grey_share=float(rng.uniform(0.12, 0.4)), grey_level=float(rng.uniform(0.22, 0.5)))
 
 
 def _texture_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
