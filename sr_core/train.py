@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
 import time
+import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +143,42 @@ def simulated(seed: int, size: int, split: str) -> Patch:
     from .simulate import simulate_patch
 
     return simulate_patch(seed, size=size, split=split)
+
+
+def _simulated_item(source: Callable[[int, int, str], Patch], seed: int, size: int) -> _Item:
+    """One training patch, simulated and prepared (a top-level function: it runs in worker processes)."""
+    return prepare(source(seed, size, "train"))
+
+
+class Prefetch:
+    """Simulates the training pool's next patches in ``workers`` processes, ahead of need. Patches are asked for by
+    seed and each seed's patch is what :func:`_simulated_item` makes in-process, so a run does not depend on the
+    number of workers (tested). On a GPU the step is milliseconds while a 160 px patch takes ≈ 1.5 s to simulate on
+    one core: without workers the GPU waits for the simulator."""
+
+    def __init__(self, source: Callable[[int, int, str], Patch], size: int, workers: int, ahead: int) -> None:
+        self.source, self.size, self.ahead = source, int(size), max(int(ahead), int(workers))
+        # spawn, not fork: the parent may hold CUDA and torch thread pools, which a forked child must not inherit
+        self.pool = ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn"))
+        self.futures: dict[int, Future] = {}
+        self._finalizer = weakref.finalize(self, self.pool.shutdown, wait=False, cancel_futures=True)
+
+    def get(self, seed: int) -> _Item:
+        for s in [s for s in self.futures if s < seed]:  # seeds skipped (a resumed run): not needed any more
+            self.futures.pop(s).cancel()
+        for s in range(seed, seed + self.ahead):
+            if s not in self.futures:
+                self.futures[s] = self.pool.submit(_simulated_item, self.source, s, self.size)
+        return self.futures.pop(seed).result()
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+def auto_workers(device: torch.device) -> int:
+    """Simulation worker processes by default: on a GPU all cores but two (at most 12); on a CPU none (the
+    training step itself uses the cores)."""
+    return 0 if device.type == "cpu" else max(1, min(12, (os.cpu_count() or 1) - 2))
 
 
 def _dihedral(a: np.ndarray, k: int, flip: bool, axes: tuple[int, int]) -> np.ndarray:
@@ -366,7 +406,8 @@ class Trainer:
 
     def __init__(self, out: str | Path, cfg: TrainConfig, device: str = "auto", resume: bool = False,
                  source: Callable[[int, int, str], Patch] = simulated, log: Callable[[str], Any] = print,
-                 model_overrides: dict[str, Any] | None = None, init_from: str | Path | None = None) -> None:
+                 model_overrides: dict[str, Any] | None = None, init_from: str | Path | None = None,
+                 workers: int | None = None) -> None:
         self.out = Path(out)
         self.cfg, self.source, self.log = cfg, source, log
         self.device = select_device(device)
@@ -390,6 +431,12 @@ class Trainer:
             state = ckpt["train_state"]
             self.cfg = cfg = TrainConfig(**{**asdict(cfg), **state["train_config"],
                                             "steps": cfg.steps})  # a resumed run may extend --steps
+        n_workers = auto_workers(self.device) if workers is None else int(workers)
+        if n_workers < 0:
+            raise ConfigError(f"workers={workers}: use 0 (simulate in this process) or more")
+        self.prefetch = Prefetch(source, cfg.sim_size, n_workers, 2 * max(cfg.pool, n_workers)) if n_workers else None
+        if self.prefetch is not None:
+            log(f"simulating training patches in {n_workers} worker processes")
         self.real: list[_Item] = self._load_real(cfg.data)
         self.points, self.points_val = self._load_points(cfg.points)
         self.pool: list[_Item] = []
@@ -455,7 +502,14 @@ class Trainer:
         seed = self.next_seed
         self.next_seed += 1
         self.pool_seeds.append(seed)
-        return prepare(self.source(seed, self.cfg.sim_size, "train"))
+        if self.prefetch is not None:
+            return self.prefetch.get(seed)
+        return _simulated_item(self.source, seed, self.cfg.sim_size)
+
+    def close(self) -> None:
+        """Stop the simulation workers (also done when the trainer is garbage-collected)."""
+        if self.prefetch is not None:
+            self.prefetch.close()
 
     def _make_opt(self) -> torch.optim.Optimizer:
         decay = [p for n, p in self.model.named_parameters() if p.ndim > 1]
@@ -520,7 +574,8 @@ class Trainer:
                      "validation patches are rebuilt with it, and the best-so-far score restarts")
         self.threshold = float(self.history[-1]["best_threshold"]) if self.history else 0.5
         seeds = list(st["pool_seeds"])
-        self.pool = [prepare(self.source(s, self.cfg.sim_size, "train")) for s in seeds]
+        self.pool = [self.prefetch.get(s) if self.prefetch is not None else _simulated_item(self.source, s, self.cfg.sim_size)
+                     for s in seeds]
         self.pool_seeds = seeds
         self.log(f"resumed {self.out} at step {self.step} (pool rebuilt from seeds {seeds[0]}…{seeds[-1]})")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sr_core.errors import ModelError
+from sr_core.errors import ConfigError, ModelError
 from sr_core.model import SRNet, SRNetConfig, load_model
 from sr_core.simulate import simulate_patch
 from sr_core.train import TrainConfig, Trainer, loss_fn, prepare, sample_batch, train_step
@@ -91,6 +91,30 @@ def test_resume_continues_exactly(tmp_path):
     prov = ck.info.provenance
     assert prov["steps"] == 4 and prov["seed"] == 0 and len(prov["history"]) == 2 and "simulated" in prov["data"]
     assert (tmp_path / "b.best.pt").is_file()
+
+
+def test_simulation_workers_change_nothing_but_where_patches_are_made(tmp_path):
+    """Training patches simulated ahead in worker processes (--workers) are the same patches in the same order: the
+    run ends with the same weights as one that simulates in-process."""
+    cfg = _cfg(steps=3, refresh_every=1, val_patches=0)
+    inproc = Trainer(tmp_path / "a.pt", cfg, device="cpu", source=sim, log=lambda m: None, workers=0)
+    inproc.run(progress=False)
+    logs: list[str] = []
+    pooled = Trainer(tmp_path / "b.pt", cfg, device="cpu", source=sim, log=logs.append, workers=2)
+    try:
+        assert pooled.prefetch is not None and any("2 worker processes" in m for m in logs)
+        pooled.run(progress=False)
+        assert pooled.pool_seeds == inproc.pool_seeds and pooled.next_seed == inproc.next_seed == 5
+        for a, b in zip(inproc.pool, pooled.pool, strict=True):
+            np.testing.assert_array_equal(a.bands, b.bands)
+            np.testing.assert_array_equal(a.label, b.label)
+        for (k, a), b in zip(inproc.model.state_dict().items(), pooled.model.state_dict().values(), strict=True):
+            torch.testing.assert_close(a, b, msg=k)
+    finally:
+        pooled.close()
+    assert inproc.prefetch is None
+    with pytest.raises(ConfigError, match="workers"):
+        Trainer(tmp_path / "c.pt", cfg, device="cpu", source=sim, log=lambda m: None, workers=-1)
 
 
 def test_resume_needs_a_training_checkpoint(tmp_path):

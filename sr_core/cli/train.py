@@ -54,6 +54,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
                         "20 %% of the points are held out and scored at each validation")
     p.add_argument("--points-weight", type=float, default=0.5, help="weight of the points loss (default 0.5)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes that simulate the next training patches ahead of need (default: on a GPU all "
+                        "cores but two, at most 12; on a CPU 0 = in this process); the result does not depend on it")
     p.set_defaults(func=run)
     return p
 
@@ -79,11 +82,16 @@ def run(args: argparse.Namespace) -> int:
         if args.blocks10 < 1:
             raise ConfigError(f"--blocks10 {args.blocks10}: use at least 1 residual block")
         overrides["blocks10"] = args.blocks10
+    if args.workers is not None and args.workers < 0:
+        raise ConfigError(f"--workers {args.workers}: use 0 (simulate in this process) or more")
     trainer = Trainer(args.out, cfg, device=args.device, resume=args.resume, log=log, model_overrides=overrides or None,
-                      init_from=args.init)
+                      init_from=args.init, workers=args.workers)
     log(f"training {trainer.model.n_params():,}-parameter model on {trainer.device} to step {trainer.cfg.steps}; "
         f"checkpoints: {args.out} (resumable), best: {trainer.out.with_name(trainer.out.stem + '.best.pt')}")
-    result = trainer.run(progress=True)
+    try:
+        result = trainer.run(progress=True)
+    finally:
+        trainer.close()
     best = result["best"]
     print(f"done: step {result['steps']}, checkpoint {result['checkpoint']}"
           + (f", best validation weighted MCC {best:.4f}" if best >= 0 else ""))
