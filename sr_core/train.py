@@ -157,18 +157,23 @@ class Prefetch:
     one core: without workers the GPU waits for the simulator."""
 
     def __init__(self, source: Callable[[int, int, str], Patch], size: int, workers: int, ahead: int) -> None:
+        # a prepared 160 px patch of ~48 dates holds ~60 MB: keep only ``ahead`` of them waiting
         self.source, self.size, self.ahead = source, int(size), max(int(ahead), int(workers))
         # spawn, not fork: the parent may hold CUDA and torch thread pools, which a forked child must not inherit
         self.pool = ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn"))
         self.futures: dict[int, Future] = {}
         self._finalizer = weakref.finalize(self, self.pool.shutdown, wait=False, cancel_futures=True)
 
+    def submit(self, seeds: Sequence[int]) -> None:
+        """Start simulating ``seeds`` now (e.g. a whole pool at the start of a run)."""
+        for s in seeds:
+            if s not in self.futures:
+                self.futures[s] = self.pool.submit(_simulated_item, self.source, s, self.size)
+
     def get(self, seed: int) -> _Item:
         for s in [s for s in self.futures if s < seed]:  # seeds skipped (a resumed run): not needed any more
             self.futures.pop(s).cancel()
-        for s in range(seed, seed + self.ahead):
-            if s not in self.futures:
-                self.futures[s] = self.pool.submit(_simulated_item, self.source, s, self.size)
+        self.submit(range(seed, seed + self.ahead))
         return self.futures.pop(seed).result()
 
     def close(self) -> None:
@@ -434,7 +439,7 @@ class Trainer:
         n_workers = auto_workers(self.device) if workers is None else int(workers)
         if n_workers < 0:
             raise ConfigError(f"workers={workers}: use 0 (simulate in this process) or more")
-        self.prefetch = Prefetch(source, cfg.sim_size, n_workers, 2 * max(cfg.pool, n_workers)) if n_workers else None
+        self.prefetch = Prefetch(source, cfg.sim_size, n_workers, 2 * n_workers) if n_workers else None
         if self.prefetch is not None:
             log(f"simulating training patches in {n_workers} worker processes")
         self.real: list[_Item] = self._load_real(cfg.data)
@@ -445,6 +450,8 @@ class Trainer:
             self._restore(ckpt["train_state"])
         else:
             self.pool_seeds = []
+            if self.prefetch is not None:  # the whole first pool at once
+                self.prefetch.submit(range(self.next_seed, self.next_seed + cfg.pool))
             first = [self._fresh() for _ in range(cfg.pool)]
             stats = log_band_stats(np.concatenate([clear_samples(p, self.rng) for p in first + self.real]))
             if init_from is not None:
@@ -574,6 +581,8 @@ class Trainer:
                      "validation patches are rebuilt with it, and the best-so-far score restarts")
         self.threshold = float(self.history[-1]["best_threshold"]) if self.history else 0.5
         seeds = list(st["pool_seeds"])
+        if self.prefetch is not None:
+            self.prefetch.submit(seeds)
         self.pool = [self.prefetch.get(s) if self.prefetch is not None else _simulated_item(self.source, s, self.cfg.sim_size)
                      for s in seeds]
         self.pool_seeds = seeds

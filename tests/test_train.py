@@ -113,6 +113,14 @@ def test_simulation_workers_change_nothing_but_where_patches_are_made(tmp_path):
     finally:
         pooled.close()
     assert inproc.prefetch is None
+    Trainer(tmp_path / "r.pt", cfg, device="cpu", source=sim, log=lambda m: None, workers=0).run(progress=False, until=1)
+    resumed = Trainer(tmp_path / "r.pt", cfg, device="cpu", source=sim, log=lambda m: None, resume=True, workers=2)
+    try:  # a resumed run rebuilds its pool in the workers: still the same run
+        resumed.run(progress=False)
+        for (k, a), b in zip(inproc.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+            torch.testing.assert_close(a, b, msg=k)
+    finally:
+        resumed.close()
     with pytest.raises(ConfigError, match="workers"):
         Trainer(tmp_path / "c.pt", cfg, device="cpu", source=sim, log=lambda m: None, workers=-1)
 
