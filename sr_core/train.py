@@ -509,6 +509,10 @@ class Trainer:
         seed = self.next_seed
         self.next_seed += 1
         self.pool_seeds.append(seed)
+        return self._item(seed)
+
+    def _item(self, seed: int) -> _Item:
+        """The prepared training patch of ``seed``: from the worker processes when there are any."""
         if self.prefetch is not None:
             return self.prefetch.get(seed)
         return _simulated_item(self.source, seed, self.cfg.sim_size)
@@ -583,8 +587,7 @@ class Trainer:
         seeds = list(st["pool_seeds"])
         if self.prefetch is not None:
             self.prefetch.submit(seeds)
-        self.pool = [self.prefetch.get(s) if self.prefetch is not None else _simulated_item(self.source, s, self.cfg.sim_size)
-                     for s in seeds]
+        self.pool = [self._item(s) for s in seeds]
         self.pool_seeds = seeds
         self.log(f"resumed {self.out} at step {self.step} (pool rebuilt from seeds {seeds[0]}…{seeds[-1]})")
 

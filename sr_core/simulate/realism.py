@@ -923,23 +923,29 @@ def measure_patches(
                 values[key].append(v)
                 per_date[key].append(float(np.median(v)))
 
-    for p in march_only:  # mild-winter patches for the March rows only
-        if not _mild(p):
-            continue
-        n_mild += 1
+    def layers(p: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """10 m labels, clear mask, months, NDVI and the eroded class masks of one patch."""
         lab = block_mode(np.asarray(p.all_polys))
         cult = block_mode(np.asarray(p.cultivated).astype(np.uint8), background=None).astype(bool)
-        clear = np.isin(p.scl, SCL_CLEAR) & p.valid_mask() if p.scl is not None else p.valid_mask()
-        nd = ndvi_of(p.bands[..., B04], p.bands[..., B08]).astype(np.float32)
-        class_values([("march_ndvi_winter_cereals", nd, erode(np.isin(lab, winter_codes), 1), 3),
-                      ("march_ndvi_crops", nd, erode(cult, 1), 3), ("march_ndvi_grassland", nd, erode(lab == meadow_code, 1), 3)],
-                     np.array([t.month for t in p.timestamps]), clear)
-    for p in patches:
-        lab = block_mode(np.asarray(p.all_polys))
-        cult = block_mode(np.asarray(p.cultivated).astype(np.uint8), background=None).astype(bool)
-        data = p.data_mask()
         clear = np.isin(p.scl, SCL_CLEAR) & p.valid_mask() if p.scl is not None else p.valid_mask()
         months = np.array([t.month for t in p.timestamps])
+        nd = ndvi_of(p.bands[..., B04], p.bands[..., B08]).astype(np.float32)
+        masks = {"maize": erode(lab == maize_code, 1), "winter_cereals": erode(np.isin(lab, winter_codes), 1),
+                 "grassland": erode(lab == meadow_code, 1), "crops": erode(cult, 1)}
+        return lab, clear, months, nd, masks
+
+    def march_rows(nd: np.ndarray, masks: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray, np.ndarray, int]]:
+        return [("march_ndvi_winter_cereals", nd, masks["winter_cereals"], 3), ("march_ndvi_crops", nd, masks["crops"], 3),
+                ("march_ndvi_grassland", nd, masks["grassland"], 3)]
+
+    for p in march_only:  # mild-winter patches for the March rows only
+        if _mild(p):
+            n_mild += 1
+            _, clear, months, nd, masks = layers(p)
+            class_values(march_rows(nd, masks), months, clear)
+    for p in patches:
+        lab, clear, months, nd, masks = layers(p)
+        data = p.data_mask()
         b08 = p.bands[..., B08]
         for key, b in (("edge_sigma_b08", B08), ("edge_sigma_b04", B04)):
             per_patch[key].append(edge_blur_sigma(p.bands[..., b], lab, clear, ignore=(0,)).sigma)
@@ -955,23 +961,20 @@ def measure_patches(
                 if n_clear:
                     grey[thr][0] += round(share * n_clear)
                     grey[thr][1] += n_clear
-        nd = ndvi_of(p.bands[..., B04], b08).astype(np.float32)
         under = clm & vegetated_mask(nd, ~clm & data)[None] & data & np.isfinite(nd)
         keep = under.sum(axis=(1, 2)) >= 20  # as masked_cloud_ndvi: dates with ≥ 20 such pixels
         values["masked_cloud_ndvi"].append(nd[keep][under[keep]])
         shifts.append(date_shifts(b08, clear))
-        meadow, crops = erode(lab == meadow_code, 1), erode(cult, 1)
-        maize, winter = erode(lab == maize_code, 1), erode(np.isin(lab, winter_codes), 1)
+        meadow = masks["grassland"]
         rows = [("meadow_b08_july", b08, meadow, 7), ("meadow_b12_july", p.bands[..., B12], meadow, 7)]
         if _mild(p):
             n_mild += 1
-            rows += [("march_ndvi_winter_cereals", nd, winter, 3), ("march_ndvi_crops", nd, crops, 3),
-                     ("march_ndvi_grassland", nd, meadow, 3)]
+            rows += march_rows(nd, masks)
         class_values(rows, months, clear)
         for k, v in landscape_shapes(p).items():
             shapes[k].append(v)
-        for cls, m in (("maize", maize), ("winter_cereals", winter), ("grassland", meadow), ("crops", crops)):
-            comp[cls].append(pixel_monthly_composite(nd, months, clear, m))
+        for cls in PHENOLOGY_CLASSES:
+            comp[cls].append(pixel_monthly_composite(nd, months, clear, masks[cls]))
 
     out: dict[str, Measured | None] = {}
     for key, vals in per_patch.items():
