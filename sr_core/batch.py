@@ -333,22 +333,29 @@ def _run_in_process(folders: list[Path], job: BatchJob, retries: int, progress: 
     results = []
     with _bar(len(folders), "predict (in-process)", progress) as bar:
         for folder in folders:
-            attempt = 1
+            attempt, earlier = 1, []
             while True:
                 rec = process_patch(str(folder), job)
                 if rec.status != FAILED or not rec.retryable or attempt > retries:
                     break
+                earlier.append(f"attempt {attempt} failed: {rec.error}")
                 attempt += 1
             rec.attempts = attempt
+            rec.warnings[:0] = earlier
             results.append(rec)
             bar.update(1)
             bar.set_postfix(failed=sum(r.status == FAILED for r in results), refresh=False)
     return results
 
 
+#: ``PatchResult.worker`` of a task whose result never came back (no worker can be named for it).
+LOST_WORKER = "unknown: the task did not return"
+
+
 def _lost_record(folder: Path, exc: BaseException) -> PatchResult:
-    rec = PatchResult(name=folder.resolve().name, source=str(folder), error=_describe(exc))
-    rec.warnings.append("the task did not return (its worker died repeatedly, or the task could not run)")
+    rec = PatchResult(name=folder.resolve().name, source=str(folder), error=_describe(exc), worker=LOST_WORKER)
+    rec.warnings.append("the task did not return (its worker died repeatedly, the connection to it was lost, "
+                        "or the task could not run)")
     return rec
 
 
@@ -357,6 +364,7 @@ def _run_distributed(client: Any, folders: list[Path], job: BatchJob, retries: i
     from distributed import as_completed
 
     meta: dict[str, tuple[Path, int]] = {}
+    earlier: dict[Path, list[str]] = {}  # what went wrong in a patch's earlier attempts, for its final record
     run_id = uuid.uuid4().hex[:8]
 
     def submit(folder: Path, attempt: int) -> Any:
@@ -378,9 +386,11 @@ def _run_distributed(client: Any, folders: list[Path], job: BatchJob, retries: i
                     rec = _lost_record(folder, exc)
                 fut.release()
                 if rec.status == FAILED and rec.retryable and attempt <= retries:
+                    earlier.setdefault(folder, []).append(f"attempt {attempt} failed on {rec.worker}: {rec.error}")
                     ac.add(submit(folder, attempt + 1))
                     continue
                 rec.attempts = attempt
+                rec.warnings[:0] = earlier.pop(folder, [])
                 results.append(rec)
                 failed += rec.status == FAILED
                 bar.update(1)
