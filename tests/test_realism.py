@@ -311,6 +311,28 @@ def test_parcel_geometry_comes_from_whole_label_only_landscapes():
     assert a.tolist() == [96 * 6.25] and e[0] == pytest.approx(6.0, rel=0.01)
 
 
+def test_lowland_row_compares_the_dravsko_polje_label_with_simulated_podravje_landscapes():
+    """The digitised lowland label lies on a cell the simulator places Podravje patches on; its simulated side is
+    the median cultivated share of label-only landscapes of the same seeds placed in that region."""
+    from sr_core.simulate import REGIONS
+    from sr_core.simulate.core import plan_acquisitions
+    from sr_core.simulate.landscape import generate_landscape
+
+    assert rz.LOWLAND_CELL in REGIONS[rz.LOWLAND_REGION].cells
+    e, n = rz.LOWLAND_PATCH.removeprefix("eopE").split("N")
+    assert (int(e), int(n)) == rz.LOWLAND_CELL
+    vals, info = rz.measure_geometry(n=2, size=96, seed=5)
+    shares = []
+    for seed in (5, 6):
+        plan = plan_acquisitions(seed, 96, "test", rz.LOWLAND_REGION)
+        assert plan.region.key == rz.LOWLAND_REGION
+        shares.append(float(np.asarray(generate_landscape(plan.rngs[0], 96, plan.region).cultivated).mean()))
+    row = vals["lowland_cultivated_share"]
+    assert row.value == pytest.approx(float(np.median(shares))) and row.range == (min(shares), max(shares))
+    assert row.detail["region"] == rz.LOWLAND_REGION and 0 < row.value < 1
+    assert [x["seed"] for x in info] == [5, 6]  # the shape rows keep their own (any-region) landscapes
+
+
 def test_real_flag_needs_calibrate_and_an_existing_folder(tmp_path, capsys):
     assert main(["simulate", "--real", str(tmp_path)]) == 2
     assert "--calibrate" in capsys.readouterr().err
@@ -338,6 +360,7 @@ def test_calibrate_real_end_to_end(capsys):
             assert r["status"] == ("info" if not r["judged"] else "OK" if lo <= r["simulated"] <= hi else "OUT"), key
     # the real values the issue quoted, measured again from the files
     assert rows["forest_nir_highpass_std"]["real"] == pytest.approx(0.018, abs=0.002)
+    assert rows["lowland_cultivated_share"]["real"] == pytest.approx(0.54, abs=0.01)  # the data README: 54 %
     assert rows["forest_nir_lag1"]["real"] == pytest.approx(0.81, abs=0.03)
     assert rows["grey_clp_0.1"]["real"] == pytest.approx(0.24, abs=0.02)
     assert rows["grey_clp_0.2"]["real"] == pytest.approx(0.12, abs=0.02)

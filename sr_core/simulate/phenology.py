@@ -84,7 +84,7 @@ def _crop(
 
 
 def _winter_cereal(d, rng, n, shift=0.0):
-    return _crop(d, rng, n, g0=(0.1, 0.35), mid=(36 - shift, 56 - shift), width=(8, 12), peak=(0.82, 0.96),
+    return _crop(d, rng, n, g0=(0.04, 0.26), mid=(36 - shift, 56 - shift), width=(8, 12), peak=(0.82, 0.96),
                  sen=(103 - shift, 117 - shift), sen_len=(15, 25), harvest_after=(3, 10), residue=(0.4, 0.75))
 
 
@@ -416,7 +416,7 @@ def _apply_climate(name: str, c: Cover, d: np.ndarray, rng: np.random.Generator,
         floor = _mildness(climate.winter_green, 0.25, 0.65) * _u(rng, 0.6, 0.9, n) * early
         c.green = np.where(d < 60, np.maximum(c.green, floor), c.green).astype(np.float32)
     if name in GRASS_MODELS and climate.summer_dry > 0:
-        brown = climate.summer_dry * _u(rng, 0.25, 0.55, n) * _sig((d - 130.0) / 10.0)
+        brown = climate.summer_dry * _u(rng, 0.35, 0.7, n) * _sig((d - 130.0) / 10.0)
         c.green = (c.green * (1 - brown)).astype(np.float32)
         c.dry = np.clip(c.dry + c.green * brown, 0, 1).astype(np.float32)
     return c

@@ -554,6 +554,12 @@ PHENOLOGY_CLASSES: dict[str, tuple[str, str, str, bool]] = {
 }
 _MONTH_NAMES = {3: "Mar", 4: "Apr", 5: "May", 6: "Jun", 7: "Jul", 8: "Aug", 9: "Sep"}
 
+#: The digitised challenge label of a lowland plain: a training patch on Dravsko polje, the 5 km cell E555000 N5135000,
+#: which is one of the simulator's Podravje cells. Its cultivated share is compared with simulated Podravje landscapes.
+LOWLAND_PATCH = "eopE555000N5135000"
+LOWLAND_REGION = "podravje"
+LOWLAND_CELL = (555000, 5135000)
+
 #: Every statistic of the report, in order. Phenology rows (one per class and month) follow the fixed ones.
 REALISM_STATS: tuple[RealismStat, ...] = (
     RealismStat("edge_sigma_b08", "field-edge blur σ, B08", "px", _EDGE_REAL, _EDGE_SIM, "≈ 0.97", "0.71"),
@@ -605,6 +611,11 @@ REALISM_STATS: tuple[RealismStat, ...] = (
                 "CULTIVATED resampled to the same pixel sizes, regions not touching the patch edge", decimals=0),
     RealismStat("cultivated_elongation", "cultivated region elongation, median (digitised labels)", "",
                 "challenge-labels-digitised (as above)", "as above", decimals=2),
+    RealismStat("lowland_cultivated_share", "cultivated share of a lowland plain patch (Dravsko polje)", "share",
+                f"challenge-labels-digitised: {LOWLAND_PATCH} (a training patch on the Podravje cell E555000 "
+                "N5135000), CULTIVATED share of all its pixels",
+                f"CULTIVATED share of label-only {LOWLAND_REGION} landscapes (500 px); median over the landscapes",
+                tol_rel=0.0, tol_abs=0.10),
     *(
         RealismStat(f"phenology_{cls}_{m:02d}", f"phenology: {title} NDVI, {_MONTH_NAMES[m]}", "",
                     f"worldcereal-monthly-points: European points (lat 35–72, lon −12–35), {real_sel}, median of the "
@@ -813,6 +824,9 @@ def _real_digitised(folder: Path, out: dict[str, Measured]) -> None:
         a = read_npy(f)
         a = a[..., 0] if a.ndim == 3 else a
         per[f.name.split("_CULTIVATED")[0]] = region_shapes(a.astype(bool), 5000.0 / a.shape[1])
+        if f.name.startswith(LOWLAND_PATCH + "_"):
+            out["lowland_cultivated_share"] = Measured.of(float(a.astype(bool).mean()), patch=LOWLAND_PATCH,
+                                                          pixel_m=round(5000.0 / a.shape[1], 2))
     if not per:
         return
     areas = np.concatenate([a for a, _ in per.values()])
@@ -830,7 +844,7 @@ REAL_FOLDERS: dict[str, str] = {
     "slovenia-forest-2015-2017-timeseries": "grey cloud probabilities, NDVI under the cloud mask",
     "worldcereal-monthly-points": "phenology of crops and grassland",
     "slovenia-lpis-samples": "parcel area and elongation",
-    "challenge-labels-digitised": "cultivated region area and elongation",
+    "challenge-labels-digitised": "cultivated region area and elongation, cultivated share of a lowland plain",
 }
 
 
@@ -1027,7 +1041,8 @@ def measure_geometry(
     """Parcel and cultivated-region shapes of ``n`` label-only landscapes of ``size`` px (10 m; 500 = a whole
     5 km patch, as the real parcels and digitised labels are whole): the landscapes of the test-split patches
     ``seed … seed + n − 1`` without their spectra. Small patches would bias both figures low, because regions
-    touching the patch edge are left out and long parcels touch it more often."""
+    touching the patch edge are left out and long parcels touch it more often. Also the cultivated share of
+    ``n`` more landscapes of the same seeds placed in :data:`LOWLAND_REGION`, for the lowland row."""
     from .core import plan_acquisitions
     from .landscape import generate_landscape
 
@@ -1040,7 +1055,16 @@ def measure_geometry(
         for k, v in landscape_shapes(generate_landscape(plan.rngs[0], size, plan.region)).items():
             acc[k].append(v)
         info.append({"seed": seed + i, "region": plan.region.key})
-    return _shape_stats(acc, per="per_landscape"), info
+    out = _shape_stats(acc, per="per_landscape")
+    shares = []
+    for i in range(n):
+        if progress:
+            progress(i, n, f"label-only {LOWLAND_REGION} landscape {i + 1}/{n} (seed {seed + i}) for the lowland row")
+        plan = plan_acquisitions(seed + i, size, "test", LOWLAND_REGION)
+        shares.append(float(np.asarray(generate_landscape(plan.rngs[0], size, plan.region).cultivated, bool).mean()))
+    out["lowland_cultivated_share"] = Measured.of(float(np.median(shares)), shares, region=LOWLAND_REGION,
+                                                  per_landscape=[round(v, 3) for v in shares])
+    return out, info
 
 
 def _shape_stats(shapes: dict[str, list[tuple[np.ndarray, np.ndarray]]], per: str | None = None) -> dict[str, Measured]:
@@ -1141,7 +1165,8 @@ def realism_report(
         sim.update(geo)
         geometry = {"from": "label-only landscapes", "n": landscapes, "size": landscape_size, "landscapes": geo_info}
         notes.append(f"parcel geometry rows: {landscapes} label-only landscapes of {landscape_size} px (seeds {seed}–"
-                     f"{seed + landscapes - 1}, test split), not the {size} px patches")
+                     f"{seed + landscapes - 1}, test split), not the {size} px patches; the lowland row: the same seeds' "
+                     f"landscapes placed in {LOWLAND_REGION}")
     rows = []
     for st in REALISM_STATS:
         r, s = real.get(st.key), sim.get(st.key)
