@@ -74,9 +74,9 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
         ((560000, 5135000), (560000, 5140000), (565000, 5135000), (565000, 5140000), (555000, 5140000),
          (555000, 5145000), (560000, 5145000), (555000, 5130000), (555000, 5135000), (560000, 5130000),
          (570000, 5135000), (570000, 5140000), (575000, 5135000), (575000, 5140000), (550000, 5145000)),
-        domains=MappingProxyType({"strips": 0.35, "fields": 0.55, "grass": 0.10}),
+        domains=MappingProxyType({"strips": 0.36, "fields": 0.57, "grass": 0.07}),
         arable=_mix(_ARABLE_BASE, rapeseed=4, potato=5, vegetables=5, sugar_beet=1, meadow=8, ley=5, clover=4),
-        forest=0.12, villages=3.0, river=0.3, strip_width_m=25.0,
+        forest=0.08, villages=3.0, river=0.3, strip_width_m=25.0,
         notes="large former co-operative fields beside strip fields; maize, cereals, rapeseed",
     ),
     Region(
