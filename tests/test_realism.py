@@ -202,6 +202,21 @@ def test_masked_median_monthly_median_and_composites():
     assert math.isnan(rz.ndvi_of(np.array([0.0]), np.array([0.0]))[0])
 
 
+def test_phenology_takes_one_value_per_patch_so_a_big_patch_does_not_speak_for_every_site():
+    """Each WorldCereal point is one site and year; a simulated patch is one too. Pooling pixels let the patch with
+    most pixels of a class decide the month; the rows take the median of the patches' medians instead."""
+    def part(n, march):
+        px = np.full((n, 12), np.nan)
+        px[:, 2] = march
+        return px
+
+    parts = [part(2000, 0.8), part(50, 0.3), part(60, 0.35), part(10, 0.9)]  # the last one is too small to count
+    assert rz.site_year_medians(parts, 3) == [0.8, 0.3, 0.35]
+    assert rz.site_year_medians(parts, 4) == []
+    assert np.median(np.concatenate([p[:, 2] for p in parts])) == pytest.approx(0.8)  # pooled: the big patch decides
+    assert np.median(rz.site_year_medians(parts, 3)) == pytest.approx(0.35)
+
+
 # -- parcel geometry ---------------------------------------------------------------------------------------------------
 def test_raster_and_polygon_shapes_agree_on_rectangles():
     mask = np.zeros((30, 60), bool)

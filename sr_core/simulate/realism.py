@@ -535,6 +535,9 @@ _MONTHS = (3, 4, 5, 6, 7, 8, 9)
 #: A simulated patch's winter counts as mild (as Flanders' 2018–19 winter was) when its
 #: :class:`~sr_core.simulate.phenology.Climate` ``winter_green`` is at least this: the upper half of its draws.
 MILD_WINTER = 0.5
+#: A simulated patch enters a phenology row's month when it has at least this many 10 m pixels of the class with a
+#: clear composite that month (:func:`site_year_medians`).
+PHENOLOGY_MIN_PIXELS = 20
 MILD_PATCHES = 3  #: the simulated March rows pool at least this many mild-winter patches (more are simulated if needed)
 #: WorldCereal crop-type codes of autumn-sown cereals: wheat (1100; in Europe mostly winter wheat), winter wheat
 #: (1110), winter barley (1510), winter rye (1610). Spring wheat (1120) and unspecified barley (1500) are left out.
@@ -619,7 +622,8 @@ REALISM_STATS: tuple[RealismStat, ...] = (
     *(
         RealismStat(f"phenology_{cls}_{m:02d}", f"phenology: {title} NDVI, {_MONTH_NAMES[m]}", "",
                     f"worldcereal-monthly-points: European points (lat 35–72, lon −12–35), {real_sel}, median of the "
-                    "monthly composites", f"monthly per-pixel medians of clear NDVI, {sim_sel} eroded 1 px",
+                    "monthly composites", f"monthly per-pixel medians of clear NDVI, {sim_sel} eroded 1 px; the "
+                    f"median over patches (one site-year each, ≥ {PHENOLOGY_MIN_PIXELS} pixels) of each patch's median",
                     tol_rel=0.0, tol_abs=0.10, decimals=2, judged=judged)
         for cls, (title, real_sel, sim_sel, judged) in PHENOLOGY_CLASSES.items() for m in _MONTHS
     ),
@@ -906,7 +910,9 @@ def measure_patches(
     labels), the way :func:`measure_real` measures the real files: 10 m labels are the 4 × 4 mode of
     ``all_polys`` (forest 2000, meadow/pasture 1) and the majority of ``CULTIVATED``; clear = SCL 4/5 and valid.
     Pixel values are pooled over dates and patches; the edge blur and the forest texture, fitted per patch, are
-    the median over patches. The March rows compare with Flanders after a mild winter, so they take only the
+    the median over patches; the phenology rows are the median over patches of each patch's median
+    (:func:`site_year_medians`: one value per site and year, as the WorldCereal points are). The March rows
+    compare with Flanders after a mild winter, so they take only the
     patches whose climate had one (``meta["climate"]["winter_green"]`` ≥ :data:`MILD_WINTER`), from ``patches``
     and from ``march_only`` (more mild-winter patches that enter the March rows and nothing else). Patches are
     consumed one at a time (a generator keeps memory flat)."""
@@ -1013,14 +1019,28 @@ def measure_patches(
     out.update(_shape_stats(shapes))
     curves: dict[str, dict[int, float]] = {}
     for cls, parts in comp.items():
-        px = np.concatenate(parts) if parts else np.zeros((0, 12))
-        with _quiet():
-            curves[cls] = {m: float(np.nanmedian(px[:, m - 1])) for m in range(1, 13)
-                           if px.size and np.isfinite(px[:, m - 1]).any()}
-        for m in _MONTHS:
-            if m in curves[cls]:
-                out[f"phenology_{cls}_{m:02d}"] = Measured.of(curves[cls][m])
+        curves[cls] = {}
+        for m in range(1, 13):
+            per = site_year_medians(parts, m)
+            if per:
+                curves[cls][m] = float(np.median(per))
+                if m in _MONTHS:
+                    out[f"phenology_{cls}_{m:02d}"] = Measured.of(curves[cls][m], per, n_patches=len(per))
     return {k: v for k, v in out.items() if v is not None}, {"phenology": curves}, notes
+
+
+def site_year_medians(parts: Sequence[np.ndarray], month: int, min_pixels: int = PHENOLOGY_MIN_PIXELS) -> list[float]:
+    """One value per simulated patch (a site and a year, as each WorldCereal point is one): the median of the
+    ``month`` composites of its class pixels (:func:`pixel_monthly_composite`, (N, 12)), for the patches with at
+    least ``min_pixels`` such pixels. The phenology rows take the median of these, so that a patch with many pixels of
+    a class does not speak for every site (pooling the pixels let one patch's winter decide a month)."""
+    out = []
+    for px in parts:
+        v = px[:, month - 1] if px.size else np.zeros(0)
+        v = v[np.isfinite(v)]
+        if v.size >= min_pixels:
+            out.append(float(np.median(v)))
+    return out
 
 
 def landscape_shapes(landscape: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
