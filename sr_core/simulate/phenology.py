@@ -397,6 +397,11 @@ class Climate:
                    summer_dry=float(rng.beta(1.5, 2.5)))
 
 
+#: ``Climate.winter_green`` at and above which grass and autumn-sown crops keep all their winter green cover: a winter
+#: as mild as Flanders' 2018–19 one (the realism report's March rows compare those patches with it).
+WINTER_MILD = 0.65
+
+
 def _mildness(winter_green: float, cold: float, mild: float) -> float:
     """0 at or below ``cold``, 1 at or above ``mild``, linear between: how much of its winter green cover a
     class keeps. Grass and winter cereals stay green only after a winter milder than the median (simulator 2.3:
@@ -409,11 +414,11 @@ def _apply_climate(name: str, c: Cover, d: np.ndarray, rng: np.random.Generator,
     n = c.green.shape[0]
     early = 1.0 / (1.0 + np.exp((d - 40.0) / 8.0))  # 1 before the spring flush (≈ early April), 0 after
     if name in GRASS_MODELS and climate.winter_green > 0:
-        floor = _mildness(climate.winter_green, 0.2, 0.65) * _u(rng, 0.85, 0.98, n) * early
+        floor = _mildness(climate.winter_green, 0.2, WINTER_MILD) * _u(rng, 0.85, 0.98, n) * early
         c.green = np.maximum(c.green, floor).astype(np.float32)
         c.dry = np.minimum(c.dry, 0.3 * np.clip(1 - c.green, 0, 1) + 0.03).astype(np.float32)
     if name in WINTER_MODELS and climate.winter_green > 0:
-        floor = _mildness(climate.winter_green, 0.25, 0.65) * _u(rng, 0.6, 0.9, n) * early
+        floor = _mildness(climate.winter_green, 0.25, WINTER_MILD) * _u(rng, 0.6, 0.9, n) * early
         c.green = np.where(d < 60, np.maximum(c.green, floor), c.green).astype(np.float32)
     if name in GRASS_MODELS and climate.summer_dry > 0:
         brown = climate.summer_dry * _u(rng, 0.35, 0.7, n) * _sig((d - 130.0) / 10.0)

@@ -40,6 +40,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.special import ndtr
 
+from .phenology import WINTER_MILD
+
 Progress = Callable[[int, int, str], None]
 
 #: Sen2Cor scene classes taken as clear land (4 vegetation, 5 not vegetated).
@@ -532,9 +534,11 @@ _FOREST_REAL = "slovenia-forest-l1c-5frames (L1C): B08 over LULC forest (2) erod
 _FOREST_SIM = "B08 over forest (2000) eroded 1 px, dates ≥ 95 % clear"
 _SERIES = "slovenia-forest-2015-2017-timeseries, Mar–Sep dates"
 _MONTHS = (3, 4, 5, 6, 7, 8, 9)
-#: A simulated patch's winter counts as mild (as Flanders' 2018–19 winter was) when its
-#: :class:`~sr_core.simulate.phenology.Climate` ``winter_green`` is at least this: the upper half of its draws.
-MILD_WINTER = 0.5
+#: A simulated patch's winter counts as mild as Flanders' 2018–19 one when its
+#: :class:`~sr_core.simulate.phenology.Climate` ``winter_green`` is at least this: the point from which the simulator's
+#: grass and winter cereals keep all their winter green cover (:data:`~sr_core.simulate.phenology.WINTER_MILD`; about
+#: a fifth of the draws). Until simulator 2.4's report it was 0.5, which also took winters that keep only two thirds.
+MILD_WINTER = WINTER_MILD
 #: A simulated patch enters a phenology row's month when it has at least this many 10 m pixels of the class with a
 #: clear composite that month (:func:`site_year_medians`).
 PHENOLOGY_MIN_PIXELS = 20
