@@ -5,7 +5,7 @@
 * ``simulate --calibrate [--n N] [--json]`` simulates fresh test patches and prints every calibration figure
   beside its target and whether it is in range, then the realism statistics of the simulator alone
   (see docs/SIMULATOR.md).
-* ``simulate --calibrate --real DIR [--n 8] [--size 200] [--json]`` measures every realism statistic
+* ``simulate --calibrate --real DIR [--n 16] [--size 200] [--json]`` measures every realism statistic
   (:mod:`sr_core.simulate.realism`) on the real files under DIR and on fresh simulated test patches, and prints
   them side by side with the target and OK / OUT. The real data is read only from DIR.
 """
@@ -30,7 +30,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help="folder to write eopatch-01 … into (created if missing)")
     p.add_argument("--n", type=int, default=None,
-                   help="number of patches (default 1; with --calibrate 10; for the realism statistics 8)")
+                   help="number of patches (default 1; with --calibrate 10; for the realism statistics 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first patch; patch i uses seed + i (default 0)")
     p.add_argument("--size", type=int, default=None,
                    help="patch size in 10 m pixels (default 500 = 5 km; for the realism statistics 200)")
@@ -144,7 +144,7 @@ def _bar_progress(desc: str) -> tuple[Any, Any]:
     return progress, close
 
 
-def _realism_args(args: argparse.Namespace, n_default: int = 8) -> tuple[int, int]:
+def _realism_args(args: argparse.Namespace, n_default: int = 16) -> tuple[int, int]:
     from ..errors import ConfigError
 
     n = n_default if args.n is None else args.n

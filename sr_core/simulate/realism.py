@@ -1107,7 +1107,7 @@ def _shape_stats(shapes: dict[str, list[tuple[np.ndarray, np.ndarray]]], per: st
 
 
 def measure_simulated(
-    n: int = 8, size: int = 200, seed: int = 0, progress: Progress | None = None,
+    n: int = 16, size: int = 200, seed: int = 0, progress: Progress | None = None,
 ) -> tuple[dict[str, Measured], dict[str, Any], list[str]]:
     """:func:`measure_patches` on ``n`` fresh test-split patches ``simulate_patch(seed + i, size, "test")``,
     simulated one at a time. The March rows need mild-winter patches: when fewer than :data:`MILD_PATCHES` of
@@ -1152,7 +1152,7 @@ def measure_simulated(
 # the report
 # =====================================================================================================================
 def realism_report(
-    real_dir: str | Path | None = None, n: int = 8, size: int = 200, seed: int = 0, progress: Progress | None = None,
+    real_dir: str | Path | None = None, n: int = 16, size: int = 200, seed: int = 0, progress: Progress | None = None,
     landscapes: int = 8, landscape_size: int = 500,
 ) -> dict[str, Any]:
     """Every statistic of :data:`REALISM_STATS` on ``n`` fresh simulated test patches of ``size`` px and, when
