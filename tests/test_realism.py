@@ -202,19 +202,27 @@ def test_masked_median_monthly_median_and_composites():
     assert math.isnan(rz.ndvi_of(np.array([0.0]), np.array([0.0]))[0])
 
 
-def test_phenology_takes_one_value_per_patch_so_a_big_patch_does_not_speak_for_every_site():
-    """Each WorldCereal point is one site and year; a simulated patch is one too. Pooling pixels let the patch with
-    most pixels of a class decide the month; the rows take the median of the patches' medians instead."""
-    def part(n, march):
-        px = np.full((n, 12), np.nan)
-        px[:, 2] = march
+def test_phenology_weighs_every_patch_the_same_so_a_big_patch_does_not_speak_for_every_site():
+    """Each WorldCereal point is one field of one site and year; a simulated patch is one site and year. Pooling
+    pixels let the patch with most pixels of a class decide the month; the rows weigh every patch the same and keep
+    the spread inside a patch (half its maize fields under a winter cover, half bare)."""
+    def part(values, month=3):
+        px = np.full((len(values), 12), np.nan)
+        px[:, month - 1] = values
         return px
 
-    parts = [part(2000, 0.8), part(50, 0.3), part(60, 0.35), part(10, 0.9)]  # the last one is too small to count
-    assert rz.site_year_medians(parts, 3) == [0.8, 0.3, 0.35]
-    assert rz.site_year_medians(parts, 4) == []
-    assert np.median(np.concatenate([p[:, 2] for p in parts])) == pytest.approx(0.8)  # pooled: the big patch decides
-    assert np.median(rz.site_year_medians(parts, 3)) == pytest.approx(0.35)
+    big, a, b = part([0.8] * 2000), part([0.3] * 50), part([0.35] * 60)
+    tiny = part([0.9] * 10)  # fewer than PHENOLOGY_MIN_PIXELS: left out
+    value, per = rz.site_weighted_median([big, a, b, tiny], 3)
+    assert per == [0.8, 0.3, 0.35] and value == pytest.approx(0.35)
+    assert np.median(np.concatenate([p[:, 2] for p in (big, a, b, tiny)])) == pytest.approx(0.8)  # pooled: big decides
+    assert rz.site_weighted_median([big, a], 4) == (pytest.approx(float("nan"), nan_ok=True), [])
+    # two sites with bimodal fields (0.3 bare / 0.6 covered): the median of the fields, not of the site medians
+    mixed = [part([0.3] * 30 + [0.6] * 31), part([0.3] * 31 + [0.6] * 30), part([0.3] * 20 + [0.6] * 60)]
+    value, per = rz.site_weighted_median(mixed, 3)
+    assert sorted(per) == [0.3, 0.6, 0.6] and value == pytest.approx(0.6)
+    equal = [part([0.3] * 40 + [0.6] * 40), part([0.3] * 20 + [0.6] * 20)]
+    assert rz.site_weighted_median(equal, 3)[0] == pytest.approx(0.45)  # exactly half below: the midpoint
 
 
 # -- parcel geometry ---------------------------------------------------------------------------------------------------

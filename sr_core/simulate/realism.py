@@ -540,7 +540,7 @@ _MONTHS = (3, 4, 5, 6, 7, 8, 9)
 #: a fifth of the draws). Until simulator 2.4's report it was 0.5, which also took winters that keep only two thirds.
 MILD_WINTER = WINTER_MILD
 #: A simulated patch enters a phenology row's month when it has at least this many 10 m pixels of the class with a
-#: clear composite that month (:func:`site_year_medians`).
+#: clear composite that month (:func:`site_weighted_median`).
 PHENOLOGY_MIN_PIXELS = 20
 MILD_PATCHES = 3  #: the simulated March rows pool at least this many mild-winter patches (more are simulated if needed)
 #: WorldCereal crop-type codes of autumn-sown cereals: wheat (1100; in Europe mostly winter wheat), winter wheat
@@ -914,8 +914,8 @@ def measure_patches(
     labels), the way :func:`measure_real` measures the real files: 10 m labels are the 4 × 4 mode of
     ``all_polys`` (forest 2000, meadow/pasture 1) and the majority of ``CULTIVATED``; clear = SCL 4/5 and valid.
     Pixel values are pooled over dates and patches; the edge blur and the forest texture, fitted per patch, are
-    the median over patches; the phenology rows are the median over patches of each patch's median
-    (:func:`site_year_medians`: one value per site and year, as the WorldCereal points are). The March rows
+    the median over patches; the phenology rows weigh every patch equally (:func:`site_weighted_median`: a random
+    field of a random site and year, as each WorldCereal point is one field of one site). The March rows
     compare with Flanders after a mild winter, so they take only the
     patches whose climate had one (``meta["climate"]["winter_green"]`` ≥ :data:`MILD_WINTER`), from ``patches``
     and from ``march_only`` (more mild-winter patches that enter the March rows and nothing else). Patches are
@@ -1025,26 +1025,41 @@ def measure_patches(
     for cls, parts in comp.items():
         curves[cls] = {}
         for m in range(1, 13):
-            per = site_year_medians(parts, m)
+            value, per = site_weighted_median(parts, m)
             if per:
-                curves[cls][m] = float(np.median(per))
+                curves[cls][m] = value
                 if m in _MONTHS:
-                    out[f"phenology_{cls}_{m:02d}"] = Measured.of(curves[cls][m], per, n_patches=len(per))
+                    out[f"phenology_{cls}_{m:02d}"] = Measured.of(value, per, n_patches=len(per))
     return {k: v for k, v in out.items() if v is not None}, {"phenology": curves}, notes
 
 
-def site_year_medians(parts: Sequence[np.ndarray], month: int, min_pixels: int = PHENOLOGY_MIN_PIXELS) -> list[float]:
-    """One value per simulated patch (a site and a year, as each WorldCereal point is one): the median of the
-    ``month`` composites of its class pixels (:func:`pixel_monthly_composite`, (N, 12)), for the patches with at
-    least ``min_pixels`` such pixels. The phenology rows take the median of these, so that a patch with many pixels of
-    a class does not speak for every site (pooling the pixels let one patch's winter decide a month)."""
-    out = []
+def site_weighted_median(parts: Sequence[np.ndarray], month: int,
+                         min_pixels: int = PHENOLOGY_MIN_PIXELS) -> tuple[float, list[float]]:
+    """The median of the ``month`` composites of a class's pixels over simulated patches (``parts``: one
+    (N, 12) array per patch, :func:`pixel_monthly_composite`), every patch with at least ``min_pixels`` such pixels
+    weighing the same, however many pixels it has; and those patches' own medians. Each WorldCereal point is one
+    field of one site in one year; a simulated patch is one site and one year. Pooling the pixels let the patch with
+    most pixels of a class speak for every site (one mild-winter patch set winter cereals' March); a median of the
+    patches' medians would lose the spread inside a site (maize fields with and without a winter cover). Returns
+    (nan, []) when no patch qualifies."""
+    vals, weights, per = [], [], []
     for px in parts:
         v = px[:, month - 1] if px.size else np.zeros(0)
         v = v[np.isfinite(v)]
         if v.size >= min_pixels:
-            out.append(float(np.median(v)))
-    return out
+            vals.append(v)
+            weights.append(np.full(v.size, 1.0 / v.size))
+            per.append(float(np.median(v)))
+    if not vals:
+        return float("nan"), []
+    v, w = np.concatenate(vals), np.concatenate(weights)
+    order = np.argsort(v, kind="stable")
+    cum = np.cumsum(w[order])
+    half = cum[-1] / 2
+    i = int(np.searchsorted(cum, half))
+    if np.isclose(cum[i], half) and i + 1 < v.size:  # exactly half below: the midpoint, as np.median does
+        return float((v[order][i] + v[order][i + 1]) / 2), per
+    return float(v[order][i]), per
 
 
 def landscape_shapes(landscape: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
