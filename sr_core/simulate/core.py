@@ -116,10 +116,16 @@ def _forest_share(land: Any, H: int, W: int) -> np.ndarray:
     return at25[: 4 * H, : 4 * W].reshape(H, 4, W, 4).mean(axis=(1, 3))
 
 
+def _realism_rng(seed: int, split_id: int) -> np.random.Generator:
+    """Simulator 2.0's own stream (climate first, then the sensor's realism draws), apart from the 1.x streams so
+    that those stay as they were."""
+    return np.random.default_rng([int(seed), split_id, 2])
+
+
 def patch_climate(seed: int, split: str = "train") -> Climate:
     """The :class:`~.phenology.Climate` (calendar shift, winter greenness, summer drought) that
     :func:`simulate_patch` draws for ``seed`` and ``split``, without simulating the patch."""
-    return Climate.draw(np.random.default_rng([int(seed), _split_id(split), 2]))
+    return Climate.draw(_realism_rng(seed, _split_id(split)))
 
 
 def simulate_patch(seed: int, size: int = 500, split: str = "train", region: str | None = None) -> Patch:
@@ -140,7 +146,7 @@ def simulate_patch(seed: int, size: int = 500, split: str = "train", region: str
     # -- landscape, phenology, spectra ------------------------------------------------------------------------
     land = generate_landscape(r_land, H, reg)
     models = [CLASSES[CLASS_KEYS[c]].pheno for c in land.seg_class]
-    r_real = np.random.default_rng([int(seed), sid, 2])  # simulator 2.0's draws: the 1.x streams stay as they were
+    r_real = _realism_rng(seed, sid)
     climate = Climate.draw(r_real)
     realism = sensor.Realism.draw(r_real)
     cover_frac = season_cover(models, days, r_pheno, land.seg_variant, climate=climate)

@@ -627,7 +627,7 @@ REALISM_STATS: tuple[RealismStat, ...] = (
         RealismStat(f"phenology_{cls}_{m:02d}", f"phenology: {title} NDVI, {_MONTH_NAMES[m]}", "",
                     f"worldcereal-monthly-points: European points (lat 35–72, lon −12–35), {real_sel}, median of the "
                     "monthly composites", f"monthly per-pixel medians of clear NDVI, {sim_sel} eroded 1 px; the "
-                    f"median over patches (one site-year each, ≥ {PHENOLOGY_MIN_PIXELS} pixels) of each patch's median",
+                    f"median of the pooled pixels, every patch (a site-year, ≥ {PHENOLOGY_MIN_PIXELS} pixels) weighing the same",
                     tol_rel=0.0, tol_abs=0.10, decimals=2, judged=judged)
         for cls, (title, real_sel, sim_sel, judged) in PHENOLOGY_CLASSES.items() for m in _MONTHS
     ),
@@ -901,10 +901,14 @@ def _pooled(values: list[np.ndarray]) -> float:
     return float(np.median(v)) if v.size else float("nan")
 
 
+def _mild_winter(winter_green: float | None) -> bool:
+    """Whether a ``Climate.winter_green`` is a winter as mild as Flanders' 2018–19 (:data:`MILD_WINTER`)."""
+    return winter_green is not None and winter_green >= MILD_WINTER
+
+
 def _mild(p: Any) -> bool:
     """Whether a simulated patch's climate had a mild winter (:data:`MILD_WINTER`); False when it does not say."""
-    wg = ((getattr(p, "info", None) and p.info.meta) or {}).get("climate", {}).get("winter_green")
-    return wg is not None and wg >= MILD_WINTER
+    return _mild_winter(((getattr(p, "info", None) and p.info.meta) or {}).get("climate", {}).get("winter_green"))
 
 
 def measure_patches(
@@ -1130,11 +1134,11 @@ def measure_simulated(
     from .core import patch_climate, simulate_patch
 
     info: list[dict[str, Any]] = []
-    mild = sum(patch_climate(seed + i, "test").winter_green >= MILD_WINTER for i in range(n))
+    mild = sum(_mild_winter(patch_climate(seed + i, "test").winter_green) for i in range(n))
     extra: list[int] = []
     s = seed + n
     while mild + len(extra) < MILD_PATCHES:
-        if patch_climate(s, "test").winter_green >= MILD_WINTER:
+        if _mild_winter(patch_climate(s, "test").winter_green):
             extra.append(s)
         s += 1
 
@@ -1144,7 +1148,8 @@ def measure_simulated(
                 progress(n, n, f"simulate mild-winter patch {k + 1}/{len(extra)} for the March rows (seed {s_})")
             p = simulate_patch(s_, size=size, split="test")
             info.append({"seed": s_, "region": p.info.meta.get("region"), "T": p.n_dates,
-                         "winter_green": p.info.meta["climate"]["winter_green"], "march_rows_only": True})
+                         "winter_green": p.info.meta["climate"]["winter_green"], "mild": _mild(p),
+                         "march_rows_only": True})
             yield p
 
     def patches() -> Iterable[Any]:
@@ -1153,7 +1158,7 @@ def measure_simulated(
                 progress(i, n, f"simulate and measure test patch {i + 1}/{n} (seed {seed + i}, {size} px)")
             p = simulate_patch(seed + i, size=size, split="test")
             info.append({"seed": seed + i, "region": p.info.meta.get("region"), "T": p.n_dates,
-                         "winter_green": p.info.meta.get("climate", {}).get("winter_green")})
+                         "winter_green": p.info.meta.get("climate", {}).get("winter_green"), "mild": _mild(p)})
             yield p
         if progress:
             progress(n, n, "simulated patches measured")
@@ -1192,7 +1197,7 @@ def realism_report(
                      "slovenia-forest-l1c-5frames, …; see ../shared/data/README.md): only the simulator's values here")
     sim, sim_extras, sim_notes = measure_simulated(n, size, seed, progress)
     notes += sim_notes
-    mild = [p for p in sim_extras.get("patches", []) if (p.get("winter_green") or 0) >= MILD_WINTER]
+    mild = [p for p in sim_extras.get("patches", []) if p.get("mild")]
     if mild:
         only = [p["seed"] for p in mild if p.get("march_rows_only")]
         notes.append(f"March rows: mild-winter patches only (Climate.winter_green ≥ {MILD_WINTER}, as Flanders' "
