@@ -272,7 +272,30 @@ def test_targets_widen_the_real_range_by_the_stated_tolerance():
         assert k in keys
     # pooled crop rows depend on the crop mix (Flanders: 72 % winter cereals): shown, never judged
     unjudged = {s.key for s in rz.REALISM_STATS if not s.judged}
-    assert unjudged == {"march_ndvi_crops", *(f"phenology_crops_{m:02d}" for m in range(3, 10))}
+    assert unjudged == {"march_ndvi_crops", "ndvi_band_crops", *(f"phenology_crops_{m:02d}" for m in range(3, 10))}
+    assert "ndvi_band_grassland" in keys and rz.STATS_BY_KEY["ndvi_band_grassland"].judged
+
+
+def test_ndvi_band_rows_use_the_baselines_band_and_weigh_every_site_the_same():
+    """The band rows measure what the organisers' NDVI baseline sees: the share of fields whose Mar–Aug mean NDVI
+    lies in its cultivated band (0.4, 0.6]; a simulated patch is one site, however many pixels it has."""
+    from sr_core.baselines.ndvi import NDVI_HIGH, NDVI_LOW
+
+    assert rz.NDVI_BAND == (NDVI_LOW, NDVI_HIGH)
+    comp = np.full((3, 12), np.nan)
+    comp[0, 2:8] = 0.5  # six months at 0.5: in the band
+    comp[1, 2:5] = 0.5  # three months only: too few (BAND_MIN_MONTHS = 4), not counted
+    comp[2, 2:8] = [0.3, 0.5, 0.7, 0.8, 0.8, 0.6]  # mean 0.617: above the band
+    comp[2, 8] = 0.0  # September is outside the baseline's season months and must not pull the mean into the band
+    means = rz.season_mean(comp)
+    assert means[0] == pytest.approx(0.5) and np.isnan(means[1]) and means[2] == pytest.approx(0.6166, abs=1e-3)
+    assert rz.band_share(means) == pytest.approx(0.5)
+    assert rz.band_share(np.array([0.4, 0.6, 0.61])) == pytest.approx(1 / 3)  # (0.4, 0.6]: 0.4 out, 0.6 in
+    big = np.tile(comp[[0]], (100, 1))  # a site of 100 in-band pixels
+    small = np.tile(comp[[2]], (25, 1))  # a site of 25 pixels above the band
+    tiny = np.tile(comp[[0]], (5, 1))  # below PHENOLOGY_MIN_PIXELS: left out
+    value, per = rz.site_weighted_band_share([big, small, tiny])
+    assert per == [1.0, 0.0] and value == pytest.approx(0.5)  # pooled pixels would say 0.8
 
 
 def test_march_rows_take_mild_winter_patches_only_and_add_them_when_the_sample_lacks_them():

@@ -126,8 +126,9 @@ def test_a_mild_winter_greens_meadows_and_winter_cereals_in_march():
 
 
 def test_only_a_winter_milder_than_the_median_keeps_grass_and_winter_cereals_green():
-    """Simulator 2.3: winter green cover rises from none after a cold winter (winter_green ≤ 0.2 / 0.25) to all of
-    it after a mild one (≥ 0.65), so the European points' brown March and Flanders' green one are both drawn."""
+    """Simulator 2.3: winter green cover rises from none after a cold winter (winter_green ≤ 0.2 for grass; ≤ 0.35 for
+    winter cereals since 2.5, 0.25 before) to all of it after a mild one (≥ 0.65), so the European points' brown
+    March and Flanders' green one are both drawn."""
     days = np.array([5.0])
     models = ["meadow"] * 300 + ["winter_cereal"] * 300
     green = {wg: season_cover(models, days, np.random.default_rng(2), climate=Climate(winter_green=wg)).green[:, 0]
@@ -138,14 +139,18 @@ def test_only_a_winter_milder_than_the_median_keeps_grass_and_winter_cereals_gre
         assert green[0.2][part].mean() < green[0.45][part].mean() < green[0.65][part].mean()
         assert green[0.65][part].mean() == pytest.approx(green[1.0][part].mean(), abs=0.01)  # mild: the whole floor
     assert green[0.65][meadow].mean() > 0.8
+    # simulator 2.5: a middling winter (0.3) leaves winter cereals no floor yet (2.4 kept an eighth of it)
+    middling = season_cover(models, days, np.random.default_rng(2), climate=Climate(winter_green=0.3)).green[:, 0]
+    assert middling[cereal].mean() == pytest.approx(green[0.0][cereal].mean(), abs=0.01)
 
 
 def test_winter_cereals_after_a_cold_winter_are_sparse_in_march_and_dry_summers_brown_grass():
-    """Simulator 2.4: after a cold winter winter cereals start March at green cover 0.04–0.26 (European points:
-    NDVI 0.33 in March); a dry summer browns meadows by 35–70 % of their green cover in August (0.59 there)."""
+    """Simulator 2.5: after a cold winter winter cereals start March at green cover 0.02–0.18 (2.4: 0.04–0.26;
+    European points: NDVI 0.33 in March, a quarter of them ≤ 0.16); a dry summer browns meadows by 35–70 % of their
+    green cover in August (0.59 there)."""
     cold = season_cover(["winter_cereal"] * 400, np.array([0.0]), np.random.default_rng(3),
                         climate=Climate(winter_green=0.0)).green[:, 0]
-    assert cold.min() >= 0.04 and cold.max() < 0.3 and 0.1 < cold.mean() < 0.2  # 2.3 (0.1–0.35): up to 0.36
+    assert cold.min() >= 0.02 and cold.max() < 0.2 and 0.07 < cold.mean() < 0.13  # 2.4 (0.04–0.26): up to 0.26
     days = np.array([165.0])  # mid-August
     wet = season_cover(["meadow"] * 400, days, np.random.default_rng(4), climate=Climate(summer_dry=0.0)).green[:, 0]
     dry = season_cover(["meadow"] * 400, days, np.random.default_rng(4), climate=Climate(summer_dry=1.0)).green[:, 0]

@@ -361,6 +361,32 @@ def monthly_median(values: np.ndarray, months: np.ndarray, valid: np.ndarray | N
     return out
 
 
+#: The organisers' NDVI baseline calls a pixel cultivated where its season-mean NDVI lies in (low, high]
+#: (:data:`sr_core.baselines.ndvi.NDVI_LOW` / ``NDVI_HIGH``); the band rows measure, per class, the share of fields whose
+#: March–August mean of monthly composites falls there: how separable the classes are for that baseline.
+NDVI_BAND = (0.4, 0.6)  #: equal to (NDVI_LOW, NDVI_HIGH) of the baseline (tested; not imported: no import cycle)
+BAND_MONTHS = (3, 4, 5, 6, 7, 8)
+BAND_MIN_MONTHS = 4  #: a field (point or simulated pixel) enters a band row with composites in at least this many months
+
+
+def season_mean(composites: np.ndarray, months: Sequence[int] = BAND_MONTHS,
+                min_months: int = BAND_MIN_MONTHS) -> np.ndarray:
+    """(N,) mean of each row's monthly composites ((N, 12), NaN = no composite) over ``months``; NaN where fewer
+    than ``min_months`` of them have a composite."""
+    c = np.asarray(composites, np.float64).reshape(-1, 12)[:, [m - 1 for m in months]]
+    n = np.isfinite(c).sum(axis=1)
+    with np.errstate(all="ignore"), _quiet():
+        mean = np.nanmean(c, axis=1)
+    return np.where(n >= min_months, mean, np.nan)
+
+
+def band_share(values: np.ndarray, band: tuple[float, float] = NDVI_BAND) -> float:
+    """Share of the finite ``values`` with band[0] < value ≤ band[1] (NaN when none is finite)."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    return float(np.mean((v > band[0]) & (v <= band[1]))) if v.size else float("nan")
+
+
 # -- parcel geometry --------------------------------------------------------------------------------------------------
 def _elongation(c00: np.ndarray, c11: np.ndarray, c01: np.ndarray) -> np.ndarray:
     tr, det = c00 + c11, c00 * c11 - c01**2
@@ -560,6 +586,8 @@ PHENOLOGY_CLASSES: dict[str, tuple[str, str, str, bool]] = {
     "crops": ("all crops (mix-dependent, not judged)", "LANDCOVER 11", "cultivated", False),
 }
 _MONTH_NAMES = {3: "Mar", 4: "Apr", 5: "May", 6: "Jun", 7: "Jul", 8: "Aug", 9: "Sep"}
+#: Band rows: class → (title, judged). Grassland compares like with like; "crops" depends on the crop mix (not judged).
+BAND_CLASSES: dict[str, tuple[str, bool]] = {"grassland": ("grassland", True), "crops": ("all crops (info)", False)}
 
 #: The digitised challenge label of a lowland plain: a training patch on Dravsko polje, the 5 km cell E555000 N5135000,
 #: which is one of the simulator's Podravje cells. Its cultivated share is compared with simulated Podravje landscapes.
@@ -630,6 +658,16 @@ REALISM_STATS: tuple[RealismStat, ...] = (
                     f"median of the pooled pixels, every patch (a site-year, ≥ {PHENOLOGY_MIN_PIXELS} pixels) weighing the same",
                     tol_rel=0.0, tol_abs=0.10, decimals=2, judged=judged)
         for cls, (title, real_sel, sim_sel, judged) in PHENOLOGY_CLASSES.items() for m in _MONTHS
+    ),
+    *(
+        RealismStat(f"ndvi_band_{cls}", f"NDVI band (0.4, 0.6] share, Mar–Aug mean: {title}", "share",
+                    f"worldcereal-monthly-points: European points, {PHENOLOGY_CLASSES[cls][1]}, mean of the Mar–Aug "
+                    f"monthly composites (≥ {BAND_MIN_MONTHS} months); share of the points",
+                    f"per pixel, the mean of its Mar–Aug monthly composites (≥ {BAND_MIN_MONTHS} months), "
+                    f"{PHENOLOGY_CLASSES[cls][2]} eroded 1 px; the share in the band, every patch (≥ "
+                    f"{PHENOLOGY_MIN_PIXELS} pixels) weighing the same",
+                    tol_rel=0.0, tol_abs=0.12, judged=judged)
+        for cls, (title, judged) in BAND_CLASSES.items()
     ),
 )
 STATS_BY_KEY: dict[str, RealismStat] = {s.key: s for s in REALISM_STATS}
@@ -797,6 +835,15 @@ def _real_worldcereal(folder: Path, out: dict[str, Measured]) -> dict[str, dict[
         for m in _MONTHS:
             if m in curves[cls]:
                 out[f"phenology_{cls}_{m:02d}"] = Measured.of(curves[cls][m], n_points=int(sel.sum()))
+    for cls in BAND_CLASSES:
+        idx = np.flatnonzero(europe & select[cls])
+        comp = np.full((idx.size, 12), np.nan)
+        for k, i in enumerate(idx):
+            comp[k] = [np.mean(nd[i][(months[i] == m) & ok[i]]) if ((months[i] == m) & ok[i]).any() else np.nan
+                       for m in range(1, 13)]
+        means = season_mean(comp)
+        if np.isfinite(means).any():
+            out[f"ndvi_band_{cls}"] = Measured.of(band_share(means), n_points=int(np.isfinite(means).sum()))
     return curves
 
 
@@ -1025,6 +1072,10 @@ def measure_patches(
         out["shift_median"] = Measured.of(float(np.median(sh[:, 2])), n_pairs=len(sh))
         out["shift_p90"] = Measured.of(float(np.percentile(sh[:, 2], 90)), max=float(sh[:, 2].max()), n_pairs=len(sh))
     out.update(_shape_stats(shapes))
+    for cls in BAND_CLASSES:
+        value, per = site_weighted_band_share(comp[cls])
+        if per:
+            out[f"ndvi_band_{cls}"] = Measured.of(value, per, n_patches=len(per))
     curves: dict[str, dict[int, float]] = {}
     for cls, parts in comp.items():
         curves[cls] = {}
@@ -1064,6 +1115,19 @@ def site_weighted_median(parts: Sequence[np.ndarray], month: int,
     if np.isclose(cum[i], half) and i + 1 < v.size:  # exactly half below: the midpoint, as np.median does
         return float((v[order][i] + v[order][i + 1]) / 2), per
     return float(v[order][i]), per
+
+
+def site_weighted_band_share(parts: Sequence[np.ndarray], min_pixels: int = PHENOLOGY_MIN_PIXELS
+                             ) -> tuple[float, list[float]]:
+    """The share of a class's simulated pixels whose season mean (:func:`season_mean` of their monthly composites)
+    lies in the NDVI baseline's band, every patch with at least ``min_pixels`` such pixels weighing the same (as
+    :func:`site_weighted_median`); and each such patch's own share. (nan, []) when no patch qualifies."""
+    per = []
+    for px in parts:
+        m = season_mean(px) if px.size else np.zeros(0)
+        if np.isfinite(m).sum() >= min_pixels:
+            per.append(band_share(m))
+    return (float(np.mean(per)) if per else float("nan")), per
 
 
 def landscape_shapes(landscape: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
