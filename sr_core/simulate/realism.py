@@ -7,7 +7,8 @@ geometry, phenology). This module has
 * one **statistic** per property, a pure numpy / scipy (scikit-image for the sub-pixel correlation) function that takes
   arrays and knows nothing about files or the simulator (:func:`edge_blur_sigma`, :func:`highpass_std`,
   :func:`lag1_autocorrelation`, :func:`grey_cloud_shares`, :func:`masked_cloud_ndvi`, :func:`date_shifts`,
-  :func:`masked_median`, :func:`region_shapes`, :func:`polygon_shapes`, :func:`monthly_median`);
+  :func:`masked_median`, :func:`region_shapes`, :func:`polygon_shapes`, :func:`monthly_median`,
+  :func:`season_mean` and :func:`band_share` for the NDVI baseline's band);
 * :data:`REALISM_STATS`, the table of statistics with the real values quoted in the issue (for reference only)
   and the **tolerance** that turns the real range measured live into the target;
 * :func:`measure_real` (reads the real files under a folder given by the caller, never a default path),
