@@ -400,6 +400,8 @@ class Climate:
 #: ``Climate.winter_green`` at and above which grass and autumn-sown crops keep all their winter green cover: a winter
 #: as mild as Flanders' 2018–19 one (the realism report's March rows compare those patches with it).
 WINTER_MILD = 0.65
+#: ``Climate.winter_green`` at and below which grass keeps none of its winter green cover (simulator 2.3).
+GRASS_COLD = 0.2
 #: ``Climate.winter_green`` at and below which autumn-sown crops keep none of their winter green cover (simulator 2.5:
 #: 0.35, was 0.25; with 0.25 the middling winters left winter cereals greener in March than the European points, the
 #: realism row out on two seed sets: 0.43 and 0.55 against 0.33, target ≤ 0.43).
@@ -418,7 +420,7 @@ def _apply_climate(name: str, c: Cover, d: np.ndarray, rng: np.random.Generator,
     n = c.green.shape[0]
     early = 1.0 / (1.0 + np.exp((d - 40.0) / 8.0))  # 1 before the spring flush (≈ early April), 0 after
     if name in GRASS_MODELS and climate.winter_green > 0:
-        floor = _mildness(climate.winter_green, 0.2, WINTER_MILD) * _u(rng, 0.85, 0.98, n) * early
+        floor = _mildness(climate.winter_green, GRASS_COLD, WINTER_MILD) * _u(rng, 0.85, 0.98, n) * early
         c.green = np.maximum(c.green, floor).astype(np.float32)
         c.dry = np.minimum(c.dry, 0.3 * np.clip(1 - c.green, 0, 1) + 0.03).astype(np.float32)
     if name in WINTER_MODELS and climate.winter_green > 0:

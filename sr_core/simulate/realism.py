@@ -41,6 +41,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.special import ndtr
 
+from ..baselines.ndvi import NDVI_HIGH, NDVI_LOW
 from .phenology import WINTER_MILD
 
 Progress = Callable[[int, int, str], None]
@@ -365,7 +366,7 @@ def monthly_median(values: np.ndarray, months: np.ndarray, valid: np.ndarray | N
 #: The organisers' NDVI baseline calls a pixel cultivated where its season-mean NDVI lies in (low, high]
 #: (:data:`sr_core.baselines.ndvi.NDVI_LOW` / ``NDVI_HIGH``); the band rows measure, per class, the share of fields whose
 #: March–August mean of monthly composites falls there: how separable the classes are for that baseline.
-NDVI_BAND = (0.4, 0.6)  #: equal to (NDVI_LOW, NDVI_HIGH) of the baseline (tested; not imported: no import cycle)
+NDVI_BAND = (NDVI_LOW, NDVI_HIGH)
 BAND_MONTHS = (3, 4, 5, 6, 7, 8)
 BAND_MIN_MONTHS = 4  #: a field (point or simulated pixel) enters a band row with composites in at least this many months
 
@@ -661,7 +662,8 @@ REALISM_STATS: tuple[RealismStat, ...] = (
         for cls, (title, real_sel, sim_sel, judged) in PHENOLOGY_CLASSES.items() for m in _MONTHS
     ),
     *(
-        RealismStat(f"ndvi_band_{cls}", f"NDVI band (0.4, 0.6] share, Mar–Aug mean: {title}", "share",
+        RealismStat(f"ndvi_band_{cls}", f"NDVI band ({NDVI_BAND[0]:g}, {NDVI_BAND[1]:g}] share, Mar–Aug mean: {title}",
+                    "share",
                     f"worldcereal-monthly-points: European points, {PHENOLOGY_CLASSES[cls][1]}, mean of the Mar–Aug "
                     f"monthly composites (≥ {BAND_MIN_MONTHS} months); share of the points",
                     f"per pixel, the mean of its Mar–Aug monthly composites (≥ {BAND_MIN_MONTHS} months), "
@@ -838,10 +840,8 @@ def _real_worldcereal(folder: Path, out: dict[str, Measured]) -> dict[str, dict[
                 out[f"phenology_{cls}_{m:02d}"] = Measured.of(curves[cls][m], n_points=int(sel.sum()))
     for cls in BAND_CLASSES:
         idx = np.flatnonzero(europe & select[cls])
-        comp = np.full((idx.size, 12), np.nan)
-        for k, i in enumerate(idx):
-            comp[k] = [np.mean(nd[i][(months[i] == m) & ok[i]]) if ((months[i] == m) & ok[i]).any() else np.nan
-                       for m in range(1, 13)]
+        comp = np.full((idx.size, 12), np.nan)  # each point's 12 consecutive months, one composite per calendar month
+        comp[np.arange(idx.size)[:, None], months[idx] - 1] = np.where(ok[idx], nd[idx], np.nan)
         means = season_mean(comp)
         if np.isfinite(means).any():
             out[f"ndvi_band_{cls}"] = Measured.of(band_share(means), n_points=int(np.isfinite(means).sum()))
@@ -1125,7 +1125,7 @@ def site_weighted_band_share(parts: Sequence[np.ndarray], min_pixels: int = PHEN
     :func:`site_weighted_median`); and each such patch's own share. (nan, []) when no patch qualifies."""
     per = []
     for px in parts:
-        m = season_mean(px) if px.size else np.zeros(0)
+        m = season_mean(px)
         if np.isfinite(m).sum() >= min_pixels:
             per.append(band_share(m))
     return (float(np.mean(per)) if per else float("nan")), per
