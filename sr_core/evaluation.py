@@ -34,7 +34,8 @@ Predictor = Callable[[Patch], Prediction]
 Progress = Callable[[str, dict[str, float]], Any]  #: progress(patch name, {predictor: weighted MCC})
 
 EVAL_SEED0 = 0  #: simulated evaluation uses split="test" seeds seed0 … seed0+N−1 (training uses split="train")
-TITLES = {"model": "model", "ndvi": "NDVI threshold", "pixel": "10 m pixel"}
+TITLES = {"model": "model", "ndvi": "NDVI threshold", "pixel": "10 m pixel", "oracle_cover": "oracle: 10 m cover",
+          "oracle_block": "oracle: 10 m block"}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Predictors and scoring
@@ -55,10 +56,13 @@ class Predictors:
 
 
 def build_predictors(model: Any = None, device: str = "auto", *, threshold: float | None = None, tta: int = 1,
-                     season: int | None = None, baselines: Sequence[str] = ("ndvi", "pixel")) -> Predictors:
+                     season: int | None = None, baselines: Sequence[str] = ("ndvi", "pixel"),
+                     oracles: bool = False) -> Predictors:
     """The model (a checkpoint path, an SRNet, or None for the bundled weights) and the named baselines
     (``"ndvi"``, ``"pixel"``), each called with the raw patch and ``season``: the input path of ``predict``.
-    A baseline that cannot be loaded (unknown name, module or model file absent) is left out, with a note."""
+    A baseline that cannot be loaded (unknown name, module or model file absent) is left out, with a note.
+    ``oracles``: also the label oracles of :mod:`sr_core.oracles` (they read the patch's own labels: ceilings
+    to read the model's figure against, not predictors), with a note saying what each is."""
     from .baselines import load_baseline
     from .errors import ModelError
     from .inference import get_model, predict, select_device
@@ -73,6 +77,11 @@ def build_predictors(model: Any = None, device: str = "auto", *, threshold: floa
             fns[name] = load_baseline(name, season=season)
         except ModelError as exc:
             notes.append(f"{name} baseline skipped: {exc}")
+    if oracles:
+        from .oracles import ORACLE_DESCRIPTIONS, ORACLES
+
+        fns.update(ORACLES)
+        notes += [f"{k} READS THE LABELS (a ceiling, not a predictor): {d}" for k, d in ORACLE_DESCRIPTIONS.items()]
     path = str(getattr(getattr(net, "info", None), "path", "") or "")
     return Predictors(fns, str(dev), path, threshold, tta, season, notes)
 
@@ -302,15 +311,16 @@ def labelled_table(doc: dict[str, Any]) -> str:
     rows, pooled = doc["patches"], doc["pooled"]
     names = list(pooled)
     fmt = lambda x: "   -  " if x is None else f"{x:6.3f}"  # noqa: E731
+    c = max(10, *(len(n) + 2 for n in names))
     lines = [f"{doc['n_patches']} patches: {doc['source']}; device {doc['device']}",
-             f"{'patch':<28}" + "".join(f"{n:>10}" for n in names) + f"{'truth %':>10}"]
+             f"{'patch':<28}" + "".join(f"{n:>{c}}" for n in names) + f"{'truth %':>10}"]
     for r in rows:
-        lines.append(f"{r['name'][:28]:<28}" + "".join(f"{r[n]:>10.3f}" for n in names)
+        lines.append(f"{r['name'][:28]:<28}" + "".join(f"{r[n]:>{c}.3f}" for n in names)
                      + f"{100 * r['true_cultivated']:>9.1f}%")
-    lines.append(f"{'pooled weighted MCC':<28}" + "".join(f"{pooled[n]['weighted_mcc']:>10.3f}" for n in names))
+    lines.append(f"{'pooled weighted MCC':<28}" + "".join(f"{pooled[n]['weighted_mcc']:>{c}.3f}" for n in names))
     for cls in pooled["model"]["size_class_mcc"]:
-        lines.append(f"{'  ' + cls:<28}" + "".join(f"{fmt(pooled[n]['size_class_mcc'].get(cls)):>10}" for n in names))
-    lines.append(f"{'seconds per patch':<28}" + "".join(f"{pooled[n]['seconds_per_patch']:>10.2f}" for n in names))
+        lines.append(f"{'  ' + cls:<28}" + "".join(f"{fmt(pooled[n]['size_class_mcc'].get(cls)):>{c}}" for n in names))
+    lines.append(f"{'seconds per patch':<28}" + "".join(f"{pooled[n]['seconds_per_patch']:>{c}.2f}" for n in names))
     if "model_minus_pixel" in doc:
         lines.append(f"model - pixel baseline: {doc['model_minus_pixel']:+.3f}")
     lines += interval_lines(doc)
@@ -326,8 +336,10 @@ def interval_lines(doc: dict[str, Any]) -> list[str]:
     pct = round(100 * iv["level"])
     lines = [f"{pct} % interval of the pooled weighted MCC over which patches were drawn ({iv['patches']} patches "
              f"resampled {iv['draws']} times):"]
-    lines += [f"  {TITLES.get(k, k):<16} {lo:.3f} – {hi:.3f}" for k, (lo, hi) in iv["weighted_mcc"].items()]
-    lines += [f"  model − {TITLES.get(k, k):<14} {lo:+.3f} – {hi:+.3f}" for k, (lo, hi) in iv.get("model_minus", {}).items()]
+    c = max(16, *(len(TITLES.get(k, k)) + 1 for k in iv["weighted_mcc"]))
+    lines += [f"  {TITLES.get(k, k):<{c}} {lo:.3f} – {hi:.3f}" for k, (lo, hi) in iv["weighted_mcc"].items()]
+    lines += [f"  model − {TITLES.get(k, k):<{c - 8}} {lo:+.3f} – {hi:+.3f}"
+              for k, (lo, hi) in iv.get("model_minus", {}).items()]
     return lines
 
 
@@ -339,17 +351,18 @@ def real_table(doc: dict[str, Any]) -> str:
     lines = [f"{head[doc['data']]}: {doc['n_patches']} labelled patch(es) from {', '.join(doc['paths'])}",
              f"model {doc['model'] or '(in memory)'}; device {doc['device']}; season: {doc['season']}", ""]
     w = max(28, *(len(r["name"]) + 2 for r in rows))
-    lines.append(f"{'patch':<{w}}" + "".join(f"{'wMCC ' + n:>12}" for n in names)
-                 + f"{'truth':>9}" + "".join(f"{n + ' %':>10}" for n in names))
+    c = max(12, *(len(n) + 7 for n in names))
+    lines.append(f"{'patch':<{w}}" + "".join(f"{'wMCC ' + n:>{c}}" for n in names)
+                 + f"{'truth':>9}" + "".join(f"{n + ' %':>{c - 2}}" for n in names))
     for r in rows:
         mark = "" if r["source"] == "real" else " [SIMULATED]"
-        lines.append(f"{(r['name'] + mark):<{w}}" + "".join(f"{r[n]:>12.3f}" for n in names)
-                     + f"{_pct(r['true_cultivated']):>9}" + "".join(f"{_pct(r[n + '_cultivated']):>10}" for n in names))
+        lines.append(f"{(r['name'] + mark):<{w}}" + "".join(f"{r[n]:>{c}.3f}" for n in names)
+                     + f"{_pct(r['true_cultivated']):>9}" + "".join(f"{_pct(r[n + '_cultivated']):>{c - 2}}" for n in names))
     lines.append("")
-    lines.append(f"{'pooled (all pixels)':<{w}}" + "".join(f"{n:>12}" for n in names))
+    lines.append(f"{'pooled (all pixels)':<{w}}" + "".join(f"{n:>{c}}" for n in names))
     for key, label in (("weighted_mcc", "weighted MCC"), ("mcc", "MCC"), ("f1", "F1")):
-        lines.append(f"{'  ' + label:<{w}}" + "".join(f"{pooled[n][key]:>12.3f}" for n in names))
-    lines.append(f"{'  seconds per patch':<{w}}" + "".join(f"{pooled[n]['seconds_per_patch']:>12.2f}" for n in names))
+        lines.append(f"{'  ' + label:<{w}}" + "".join(f"{pooled[n][key]:>{c}.3f}" for n in names))
+    lines.append(f"{'  seconds per patch':<{w}}" + "".join(f"{pooled[n]['seconds_per_patch']:>{c}.2f}" for n in names))
     for k in ("model_minus_ndvi", "model_minus_pixel"):
         if k in doc:
             lines.append(f"model - {k.rsplit('_', 1)[1]} baseline (pooled weighted MCC): {doc[k]:+.3f}")

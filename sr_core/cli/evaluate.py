@@ -52,6 +52,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--tta", type=int, default=1, metavar="N",
                    help="average the model over N flips / rotations (1–8; default 1, as predict does)")
     p.add_argument("--no-baselines", action="store_true", help="score the model only")
+    p.add_argument("--oracles", action="store_true",
+                   help="also score the label oracles (they READ THE LABELS: the ceilings of a perfect 10 m unmixer "
+                        "and a perfect 10 m classifier, to tell classification from 2.5 m geometry; not with --stress)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
@@ -69,13 +72,16 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--n {args.n}: give at least 1")
     if args.simulate is not None and args.simulate < 1:
         raise ConfigError(f"--simulate {args.simulate}: give at least 1 patch")
+    if args.oracles and args.stress:
+        raise ConfigError("--oracles does not apply to --stress: the oracles read the labels, which no perturbation "
+                          "changes; run them with --simulate / --data / --real")
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     if args.stress:
         baselines = () if args.no_baselines else ("pixel",)
     else:
         baselines = () if args.no_baselines else ("ndvi", "pixel")
     preds = ev.build_predictors(args.model, args.device, threshold=args.threshold, tta=args.tta, season=args.season,
-                                baselines=baselines)
+                                baselines=baselines, oracles=args.oracles)
 
     if args.stress:
         n = args.simulate or ev.STRESS_N

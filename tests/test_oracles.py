@@ -1,0 +1,93 @@
+"""The label oracles (``sr_core.oracles``, ``evaluate --oracles``): ceilings that read the labels at 10 m, to
+tell the model's classification errors from its 2.5 m geometry errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sr_core.cli import main
+from sr_core.errors import ConfigError
+from sr_core.metrics import evaluate_patch
+from sr_core.oracles import ORACLES, block_oracle, cover_10m, cover_oracle
+from sr_core.simulate import simulate_patch
+from tests.conftest import REAL, need
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_patch(0, 64, "test")
+
+
+def test_cover_is_the_share_of_each_10m_pixels_label_pixels(small_patch):
+    t = np.asarray(small_patch.cultivated, bool)
+    cover = cover_10m(small_patch)
+    assert cover.shape == (8, 10)
+    assert cover[2, 3] == pytest.approx(t[8:12, 12:16].mean())
+    assert cover.min() >= 0 and cover.max() <= 1
+
+
+def test_block_oracle_is_the_10m_majority_repeated(sim):
+    pred = block_oracle(sim)
+    b = pred.binary
+    assert b.shape == np.shape(sim.cultivated)
+    # constant on every 4 × 4 block, and the majority of the block's label pixels
+    blocks = b.reshape(64, 4, 64, 4)
+    assert (blocks == blocks[:, :1, :, :1]).all()
+    major = cover_10m(sim) > 0.5
+    assert np.array_equal(blocks[:, 0, :, 0].astype(bool), major)
+    assert pred.predictor == "oracle:block" and pred.extra["reads_labels"]
+
+
+def test_on_10m_block_labels_both_oracles_recover_the_truth(sim):
+    """Labels that are 10 m blocks (as the real Flanders patch's are) hold no 2.5 m detail: the block oracle is
+    exact and the bicubic cover oracle nearly so (its overshoot rounds a few one-pixel features)."""
+    t = np.asarray(sim.cultivated, bool)
+    blocky = sim.replace(cultivated=np.repeat(np.repeat(t[::4, ::4], 4, 0), 4, 1))
+    assert evaluate_patch(blocky, block_oracle(blocky)).wmcc == pytest.approx(1.0)
+    assert evaluate_patch(blocky, cover_oracle(blocky)).wmcc > 0.93
+
+
+def test_cover_oracle_keeps_sub_pixel_detail_the_block_oracle_loses(sim):
+    """On simulated 2.5 m labels (gaps between parcels, strips narrower than 10 m) the exact 10 m shares carry
+    sub-pixel information: interpolating them beats deciding per 10 m pixel, and neither is perfect."""
+    cover = evaluate_patch(sim, cover_oracle(sim)).wmcc
+    block = evaluate_patch(sim, block_oracle(sim)).wmcc
+    assert block + 0.03 < cover < 0.99
+
+
+def test_oracle_needs_labels(sim):
+    with pytest.raises(ConfigError, match="no CULTIVATED label"):
+        cover_oracle(sim.replace(cultivated=None, not_declared=None))
+
+
+def test_evaluate_oracles_flag_scores_them_and_says_they_read_the_labels(capsys):
+    rc = main(["evaluate", "--simulate", "1", "--size", "24", "--oracles", "--no-baselines", "--device", "cpu",
+               "--threads", "1", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    doc = json.loads(out.out)
+    assert set(doc["pooled"]) == {"model", *ORACLES}
+    row = doc["patches"][0]
+    assert row["oracle_cover_cultivated"] == pytest.approx(row["true_cultivated"], abs=0.1)
+    assert sum("READS THE LABELS" in n for n in doc["notes"]) == len(ORACLES)
+
+
+def test_evaluate_oracles_with_stress_is_refused(capsys):
+    assert main(["evaluate", "--stress", "--oracles", "--device", "cpu", "--threads", "1"]) == 2
+    assert "--oracles does not apply to --stress" in capsys.readouterr().err
+
+
+@pytest.mark.real_data
+def test_real_flanders_labels_are_10m_blocks(capsys):
+    """The real validation patch's labels are its 10 m LPIS raster repeated 4 × 4: the block oracle scores 1, so
+    there the model's figure measures classification only."""
+    rc = main(["evaluate", "--real", str(need(REAL / "flanders-2019-fields-lpis")), "--oracles", "--no-baselines",
+               "--device", "cpu", "--threads", "1", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert doc["pooled"]["oracle_block"]["weighted_mcc"] == pytest.approx(1.0)
+    assert doc["pooled"]["oracle_cover"]["weighted_mcc"] > 0.98
+    assert doc["pooled"]["model"]["weighted_mcc"] < doc["pooled"]["oracle_block"]["weighted_mcc"]
