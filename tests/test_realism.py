@@ -379,6 +379,61 @@ def test_lowland_row_compares_the_dravsko_polje_label_with_simulated_podravje_la
     assert [x["seed"] for x in info] == [5, 6]  # the shape rows keep their own (any-region) landscapes
 
 
+def test_meadowlike_row_counts_declared_mixtures_and_simulated_polygons_by_their_majority_class():
+    """Real side: cultivated declarations whose crop name is a mixture of honey plants or legumes; simulated side:
+    cultivated polygons whose majority segment class is a meadow-looking code 13 / 23 class."""
+    from types import SimpleNamespace
+
+    from sr_core.simulate.classes import CLASS_INDEX
+    from sr_core.simulate.core import plan_acquisitions
+    from sr_core.simulate.landscape import generate_landscape
+
+    assert rz.meadowlike_crop_name("mešanica medovitih rastlin - hrana in habitat za čebele")
+    assert rz.meadowlike_crop_name("Druge mešanice dušik vezočih rastlin")
+    assert not rz.meadowlike_crop_name("travnodeteljne mešanice")  # clover-grass: code 1, not cultivated
+    assert not rz.meadowlike_crop_name("mešanice žit (ozimna)") and not rz.meadowlike_crop_name("koruza za zrnje")
+    lo, hi = rz.binomial_interval(0, 83)
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** (1 / 83))
+    lo, hi = rz.binomial_interval(5, 50)
+    assert lo < 0.1 < hi and rz.binomial_interval(50, 50)[1] == 1.0
+
+    # three polygons: 1 meadow-like by majority (a maize sliver inside does not change it), 2 maize, 3 not cultivated
+    seg = np.zeros((6, 9), np.int32)
+    seg[:, 3:6], seg[:, 6:] = 1, 2
+    seg[0, 0] = 1
+    poly = np.repeat(np.array([[1, 1, 1, 2, 2, 2, 3, 3, 3]], np.int32), 6, axis=0)
+    seg_class = np.array([CLASS_INDEX["fodder_mix"], CLASS_INDEX["maize"], CLASS_INDEX["meadow"]], np.int16)
+    land = SimpleNamespace(seg=seg, seg_class=seg_class, poly=poly, cultivated=poly < 3)
+    assert rz.meadowlike_parcels(land) == (1, 2)
+
+    vals, _ = rz.measure_geometry(n=2, size=96, seed=5)
+    counts = np.zeros(2, int)
+    for seed in (5, 6):
+        plan = plan_acquisitions(seed, 96, "test")
+        counts += rz.meadowlike_parcels(generate_landscape(plan.rngs[0], 96, plan.region))
+    row = vals["meadowlike_cultivated_share"]
+    assert (row.detail["meadowlike"], row.detail["cultivated"]) == tuple(counts) and counts[1] > 20
+    assert row.value == pytest.approx(counts[0] / counts[1])
+
+
+def test_bimodal_months_are_judged_by_the_share_of_green_fields_not_by_their_median():
+    """Maize in March / April is either under a cover crop or bare: the median row is shown, not judged; the
+    green-share row weighs every patch the same, and a patch with too few pixels does not enter."""
+    stats = rz.STATS_BY_KEY
+    for cls, m in rz.GREEN_SHARE_ROWS:
+        assert not stats[f"phenology_{cls}_{m:02d}"].judged and stats[f"green_share_{cls}_{m:02d}"].judged
+    assert stats["phenology_maize_05"].judged
+    g = rz.GREEN_NDVI
+    big = np.full((100, 12), np.nan)
+    big[:, 2] = np.r_[np.full(90, g + 0.3), np.full(10, g - 0.3)]  # 90 % green in March
+    small = np.full((40, 12), np.nan)
+    small[:, 2] = g - 0.2  # none green
+    tiny = np.full((5, 12), g + 0.1)  # too few pixels to count
+    value, per = rz.site_weighted_green_share([big, small, tiny], 3)
+    assert per == [pytest.approx(0.9), 0.0] and value == pytest.approx(0.45)
+    assert rz.site_weighted_green_share([big], 4) == (pytest.approx(float("nan"), nan_ok=True), [])
+
+
 def test_real_flag_needs_calibrate_and_an_existing_folder(tmp_path, capsys):
     assert main(["simulate", "--real", str(tmp_path)]) == 2
     assert "--calibrate" in capsys.readouterr().err
@@ -407,6 +462,12 @@ def test_calibrate_real_end_to_end(capsys):
     # the real values the issue quoted, measured again from the files
     assert rows["forest_nir_highpass_std"]["real"] == pytest.approx(0.018, abs=0.002)
     assert rows["lowland_cultivated_share"]["real"] == pytest.approx(0.54, abs=0.01)  # the data README: 54 %
+    # none of the real sample's cultivated declarations is a meadow-like mixture: the target is its exact 95 % bound
+    assert rows["meadowlike_cultivated_share"]["real"] == 0.0
+    assert rows["meadowlike_cultivated_share"]["target"][1] == pytest.approx(0.0435, abs=0.001)
+    # 10 of the 19 European maize points are green in March (the median falls between the two groups)
+    assert rows["green_share_maize_03"]["real"] == pytest.approx(10 / 19)
+    assert rows["green_share_maize_03"]["real_range"][0] < 0.4 and rows["green_share_maize_03"]["real_range"][1] > 0.7
     assert rows["forest_nir_lag1"]["real"] == pytest.approx(0.81, abs=0.03)
     assert rows["grey_clp_0.1"]["real"] == pytest.approx(0.24, abs=0.02)
     assert rows["grey_clp_0.2"]["real"] == pytest.approx(0.12, abs=0.02)

@@ -158,6 +158,21 @@ def test_winter_cereals_after_a_cold_winter_are_sparse_in_march_and_dry_summers_
     assert 0.45 < loss < 0.6  # the mean of 35–70 % (2.3: 25–55 %, measured 0.39)
 
 
+def test_maize_winter_cover_stays_into_april_as_on_the_real_maize_points():
+    """Simulator 2.6: the winter cover before maize is killed in the three weeks before sowing (2.5: from a month to
+    ten days before), so most fields green in mid-March are still green in mid-April (European maize points: 10 of
+    19 green in March, 8 of 17 in April), and none is left once the maize is sown."""
+    from sr_core.simulate.phenology import COVER_KILL_END, COVER_KILL_START
+
+    assert (COVER_KILL_START, COVER_KILL_END) == (20.0, 5.0)
+    days = np.array([15.0, 31.0, 38.0, 45.0, 80.0])  # 16 March, 1 / 8 / 15 April, 20 May (all sown by day 78)
+    g = season_cover(["maize"] * 2000, days, np.random.default_rng(5), climate=Climate()).green > 0.3
+    march, april = g[:, 0].mean(), g[:, 1:4].mean()
+    assert 0.4 < march < 0.6  # half the fields carry a cover
+    assert april > 0.7 * march  # 2.5: about half of them (0.27 of 0.50) in the first half of April
+    assert g[:, 4].mean() < 0.05  # by late May the fields are sown and bare or just emerging
+
+
 def test_podravje_is_a_lowland_plain_of_mostly_arable_land_as_the_real_dravsko_polje_label():
     """Simulator 2.4: the digitised challenge label of the Podravje cell E555000 N5135000 is 54 % cultivated; the
     simulator's Podravje landscapes were 14–30 % (forest 33 %, grass domains 26 %), now 44–49 % (medians of 8)."""
@@ -171,6 +186,25 @@ def test_podravje_is_a_lowland_plain_of_mostly_arable_land_as_the_real_dravsko_p
     plain = [share("podravje", s) for s in range(3)]
     hills = [share("slovenske_gorice", s) for s in range(3)]
     assert np.median(plain) > 0.38 and min(plain) > max(hills)
+
+
+def test_few_cultivated_declarations_look_like_a_meadow_as_in_the_real_slovenian_parcels():
+    """Simulator 2.6: none of the 83 cultivated parcels of the real Slovenian samples is a honey-plant or legume
+    mixture (exact 95 % upper bound 4.3 %); 2.5 drew 6.8 % of the cultivated parcels meadow-like (code 13 / 23
+    with a meadow's look), now about 1 %. The codes stay: most are sown annuals that look like crops."""
+    from sr_core.simulate.core import plan_acquisitions
+    from sr_core.simulate.landscape import generate_landscape
+    from sr_core.simulate.realism import meadowlike_parcels
+
+    like = np.zeros(2, int)
+    codes = set()
+    for seed in range(4):
+        plan = plan_acquisitions(seed, 200, "test")
+        land = generate_landscape(plan.rngs[0], 200, plan.region)
+        like += meadowlike_parcels(land)
+        codes |= set(np.unique(np.asarray(land.all_polys)[np.asarray(land.cultivated)]).tolist())
+    assert like[1] > 300 and like[0] / like[1] < 0.043
+    assert {13, 23} <= codes  # honey plants and legumes are still drawn, mostly as crop-like annuals
 
 
 def test_patch_climate_is_the_climate_the_patch_draws():

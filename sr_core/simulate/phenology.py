@@ -88,13 +88,21 @@ def _winter_cereal(d, rng, n, shift=0.0):
                  sen=(103 - shift, 117 - shift), sen_len=(15, 25), harvest_after=(3, 10), residue=(0.4, 0.75))
 
 
+#: Days before sowing when a maize field's winter cover starts to be killed, and when it is gone (simulator 2.6).
+COVER_KILL_START, COVER_KILL_END = 20.0, 5.0
+
+
 def _maize(d, rng, n):
     sow = _u(rng, 45, 78, n)
     c = _crop(d, rng, n, mid=sow + _u(rng, 45, 62, n), width=(7, 10), peak=(0.85, 0.97),
               sen=_u(rng, 158, 185, n), sen_len=(25, 40), harvest_after=(5, 25), residue=(0.3, 0.5), sow=sow,
               after="bare")
     cover = rng.random((n, 1)) < 0.5  # a winter cover crop or weeds before maize
-    cc = np.where(cover & (d < sow - 10), _u(rng, 0.35, 0.75, n) * np.clip(1 - (d - sow + 30) / 20.0, 0, 1), 0.0)
+    # 2.6: the cover is killed in the last three weeks before sowing (fading from sow − 20 to sow − 5 days; 2.0–2.5:
+    # sow − 30 to sow − 10), so that it stays into April: 10 of 19 European maize points are green in March, 8 of
+    # 17 in April (realism rows green_share_maize_03 / _04); 2.5 kept March's share but lost most of it by April.
+    cc = np.where(cover & (d < sow - COVER_KILL_END), _u(rng, 0.35, 0.75, n)
+                  * np.clip(1 - (d - sow + COVER_KILL_START) / (COVER_KILL_START - COVER_KILL_END), 0, 1), 0.0)
     c.green = np.maximum(c.green, cc.astype(np.float32))
     return c
 

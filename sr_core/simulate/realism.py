@@ -588,6 +588,12 @@ PHENOLOGY_CLASSES: dict[str, tuple[str, str, str, bool]] = {
     "crops": ("all crops (mix-dependent, not judged)", "LANDCOVER 11", "cultivated", False),
 }
 _MONTH_NAMES = {3: "Mar", 4: "Apr", 5: "May", 6: "Jun", 7: "Jul", 8: "Aug", 9: "Sep"}
+#: (class, month) whose fields split into two groups, so that a median lands in the gap between them and flips with
+#: the draw: maize in March and April is either under a winter cover crop (NDVI 0.5–0.86) or bare (−0.02–0.36) —
+#: 10 of the 19 European maize points are green in March, 8 of 17 in April. Their median rows are shown, not
+#: judged; the judged rows compare the share of fields green (NDVI > :data:`GREEN_NDVI`) instead.
+GREEN_SHARE_ROWS: tuple[tuple[str, int], ...] = (("maize", 3), ("maize", 4))
+GREEN_NDVI = 0.4  #: a monthly composite above this counts as green (the real maize points leave 0.36–0.50 empty)
 #: Band rows: class → (title, judged). Grassland compares like with like; "crops" depends on the crop mix (not judged).
 BAND_CLASSES: dict[str, tuple[str, bool]] = {"grassland": ("grassland", True), "crops": ("all crops (info)", False)}
 
@@ -653,13 +659,28 @@ REALISM_STATS: tuple[RealismStat, ...] = (
                 "N5135000), CULTIVATED share of all its pixels",
                 f"CULTIVATED share of label-only {LOWLAND_REGION} landscapes (500 px); median over the landscapes",
                 tol_rel=0.0, tol_abs=0.10),
+    RealismStat("meadowlike_cultivated_share", "cultivated parcels declared as a meadow-like mixture", "share",
+                "slovenia-lpis-samples: parcels with cultivated_guess 1 whose RASTLINA names a mixture of honey "
+                "plants or legumes (code 13 / 23 mixtures); range: exact 95 % binomial interval",
+                "cultivated parcels (polygons) of the label-only landscapes drawn as bee_meadow / fodder_mix (codes "
+                "13 / 23 with a meadow's look)", tol_rel=0.0, tol_abs=0.0),
     *(
         RealismStat(f"phenology_{cls}_{m:02d}", f"phenology: {title} NDVI, {_MONTH_NAMES[m]}", "",
                     f"worldcereal-monthly-points: European points (lat 35–72, lon −12–35), {real_sel}, median of the "
                     "monthly composites", f"monthly per-pixel medians of clear NDVI, {sim_sel} eroded 1 px; the "
                     f"median of the pooled pixels, every patch (a site-year, ≥ {PHENOLOGY_MIN_PIXELS} pixels) weighing the same",
-                    tol_rel=0.0, tol_abs=0.10, decimals=2, judged=judged)
+                    tol_rel=0.0, tol_abs=0.10, decimals=2, judged=judged and (cls, m) not in GREEN_SHARE_ROWS)
         for cls, (title, real_sel, sim_sel, judged) in PHENOLOGY_CLASSES.items() for m in _MONTHS
+    ),
+    *(
+        RealismStat(f"green_share_{cls}_{m:02d}", f"{PHENOLOGY_CLASSES[cls][0]} green in {_MONTH_NAMES[m]} "
+                    f"(NDVI > {GREEN_NDVI:g}), share", "share",
+                    f"worldcereal-monthly-points: European points, {PHENOLOGY_CLASSES[cls][1]}, the month's composite; "
+                    "range: exact 95 % binomial interval",
+                    f"per-pixel composite of the month, {PHENOLOGY_CLASSES[cls][2]} eroded 1 px; the share above "
+                    f"{GREEN_NDVI:g}, every patch (≥ {PHENOLOGY_MIN_PIXELS} pixels) weighing the same",
+                    tol_rel=0.0, tol_abs=0.0)
+        for cls, m in GREEN_SHARE_ROWS
     ),
     *(
         RealismStat(f"ndvi_band_{cls}", f"NDVI band ({NDVI_BAND[0]:g}, {NDVI_BAND[1]:g}] share, Mar–Aug mean: {title}",
@@ -838,6 +859,13 @@ def _real_worldcereal(folder: Path, out: dict[str, Measured]) -> dict[str, dict[
         for m in _MONTHS:
             if m in curves[cls]:
                 out[f"phenology_{cls}_{m:02d}"] = Measured.of(curves[cls][m], n_points=int(sel.sum()))
+    for cls, m in GREEN_SHARE_ROWS:
+        sel = (europe & select[cls])[:, None] & (months == m) & ok
+        v = nd[sel]
+        if v.size:
+            k = int((v > GREEN_NDVI).sum())
+            out[f"green_share_{cls}_{m:02d}"] = Measured.of(k / v.size, binomial_interval(k, v.size), green=k,
+                                                           points=int(v.size))
     for cls in BAND_CLASSES:
         idx = np.flatnonzero(europe & select[cls])
         comp = np.full((idx.size, 12), np.nan)  # each point's 12 consecutive months, one composite per calendar month
@@ -852,8 +880,13 @@ def _real_lpis(folder: Path, out: dict[str, Measured]) -> None:
     import geopandas as gpd
 
     per: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    n_cult = n_like = 0
     for f in sorted(folder.glob("*.geojson")):
         g = gpd.read_file(f)
+        if "cultivated_guess" in g and "RASTLINA" in g:
+            cult = g["cultivated_guess"].fillna(0).astype(int) == 1
+            n_cult += int(cult.sum())
+            n_like += int((cult & g["RASTLINA"].fillna("").map(meadowlike_crop_name)).sum())
         polys = []
         for geom in g.geometry.buffer(-2.5):  # the labels' inward buffer (the simulator's parcels carry it)
             if geom is None or geom.is_empty:
@@ -870,6 +903,30 @@ def _real_lpis(folder: Path, out: dict[str, Measured]) -> None:
                                         per_set={k: float(np.median(a)) for k, (a, _) in per.items()}, n=int(areas.size))
     out["parcel_elongation"] = Measured.of(float(np.median(elong)), [float(np.median(e)) for _, e in per.values()],
                                            per_set={k: float(np.median(e)) for k, (_, e) in per.items()})
+    if n_cult:
+        out["meadowlike_cultivated_share"] = Measured.of(n_like / n_cult, binomial_interval(n_like, n_cult),
+                                                         meadowlike=n_like, cultivated=n_cult)
+
+
+#: Words of a Slovenian crop name (``RASTLINA``) that make a declaration a mixture of honey plants or of legumes
+#: (the challenge's code 13 / 23 mixtures), which may look like a meadow although they count as cultivated.
+MEADOWLIKE_WORDS: tuple[str, ...] = ("medovit", "metuljnic", "dušik")
+
+
+def meadowlike_crop_name(name: str) -> bool:
+    """True for a crop name that declares a mixture (``mešanic…``) of honey plants or legumes."""
+    n = str(name).lower()
+    return "mešanic" in n and any(w in n for w in MEADOWLIKE_WORDS)
+
+
+def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper–Pearson) interval of a share of ``k`` in ``n``."""
+    from scipy.stats import beta
+
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
+    return lo, hi
 
 
 def _real_digitised(folder: Path, out: dict[str, Measured]) -> None:
@@ -1073,6 +1130,10 @@ def measure_patches(
         out["shift_median"] = Measured.of(float(np.median(sh[:, 2])), n_pairs=len(sh))
         out["shift_p90"] = Measured.of(float(np.percentile(sh[:, 2], 90)), max=float(sh[:, 2].max()), n_pairs=len(sh))
     out.update(_shape_stats(shapes))
+    for cls, m in GREEN_SHARE_ROWS:
+        value, per = site_weighted_green_share(comp[cls], m)
+        if per:
+            out[f"green_share_{cls}_{m:02d}"] = Measured.of(value, per, n_patches=len(per))
     for cls in BAND_CLASSES:
         value, per = site_weighted_band_share(comp[cls])
         if per:
@@ -1131,6 +1192,19 @@ def site_weighted_band_share(parts: Sequence[np.ndarray], min_pixels: int = PHEN
     return (float(np.mean(per)) if per else float("nan")), per
 
 
+def site_weighted_green_share(parts: Sequence[np.ndarray], month: int, min_pixels: int = PHENOLOGY_MIN_PIXELS
+                              ) -> tuple[float, list[float]]:
+    """The share of a class's simulated pixels whose ``month`` composite is above :data:`GREEN_NDVI`, every patch
+    with at least ``min_pixels`` such composites weighing the same; and each such patch's own share."""
+    per = []
+    for px in parts:
+        v = px[:, month - 1] if px.size else np.zeros(0)
+        v = v[np.isfinite(v)]
+        if v.size >= min_pixels:
+            per.append(float((v > GREEN_NDVI).mean()))
+    return (float(np.mean(per)) if per else float("nan")), per
+
+
 def landscape_shapes(landscape: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(areas m², elongations) of the parcels (ALL_POLYS codes 1–30 at 2.5 m) and of the cultivated regions
     (CULTIVATED at the digitised labels' pixel sizes) of one label raster — a Patch or a label-only Landscape —,
@@ -1141,6 +1215,28 @@ def landscape_shapes(landscape: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]
              for px in DIGITISED_PIXEL_M]
     out["cultivated"] = (np.concatenate([a for a, _ in parts]), np.concatenate([e for _, e in parts]))
     return out
+
+
+#: Classes whose declaration counts as cultivated while the land looks like a meadow.
+MEADOWLIKE_CLASSES: tuple[str, ...] = ("bee_meadow", "fodder_mix")
+
+
+def meadowlike_parcels(landscape: Any) -> tuple[int, int]:
+    """(meadow-like, all) cultivated polygons of a label-only Landscape: each polygon takes the class of the
+    segment under most of its pixels."""
+    from .classes import CLASS_INDEX
+
+    poly = np.asarray(landscape.poly)
+    use = np.asarray(landscape.cultivated, bool) & (poly > 0)
+    ids, inv = np.unique(poly[use], return_inverse=True)
+    if ids.size == 0:
+        return 0, 0
+    cls = np.asarray(landscape.seg_class)[np.asarray(landscape.seg)[use]]
+    votes = np.zeros((ids.size, int(cls.max()) + 1), np.int64)
+    np.add.at(votes, (inv, cls), 1)
+    major = votes.argmax(axis=1)
+    like = np.isin(major, [CLASS_INDEX[k] for k in MEADOWLIKE_CLASSES])
+    return int(like.sum()), int(ids.size)
 
 
 def measure_geometry(
@@ -1156,14 +1252,20 @@ def measure_geometry(
 
     acc: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"parcel": [], "cultivated": []}
     info = []
+    like = np.zeros(2, np.int64)
     for i in range(n):
         if progress:
             progress(i, n, f"label-only landscape {i + 1}/{n} (seed {seed + i}, {size} px) for the parcel geometry")
         plan = plan_acquisitions(seed + i, size, "test")
-        for k, v in landscape_shapes(generate_landscape(plan.rngs[0], size, plan.region)).items():
+        land = generate_landscape(plan.rngs[0], size, plan.region)
+        for k, v in landscape_shapes(land).items():
             acc[k].append(v)
+        like += meadowlike_parcels(land)
         info.append({"seed": seed + i, "region": plan.region.key})
     out = _shape_stats(acc, per="per_landscape")
+    if like[1]:
+        out["meadowlike_cultivated_share"] = Measured.of(float(like[0] / like[1]), meadowlike=int(like[0]),
+                                                         cultivated=int(like[1]))
     shares = []
     for i in range(n):
         if progress:
