@@ -36,11 +36,16 @@ def test_sample_batch_crops_pads_and_aligns(items):
 
 def test_label_and_bands_stay_aligned_under_flips(items):
     """The label crop moves with the band crop: a cultivated mask rebuilt from the crop matches the patch."""
-    it = items[0]
+
+    def variants_of(lab):
+        return [np.rot90(np.flip(lab, 1) if f else lab, k) for k in range(4) for f in (False, True)]
+
+    # a label whose eight flips / rotations all differ, so that the label tells which one a crop got (an empty or
+    # symmetric label would match the first variant whatever was drawn)
+    it = next(i for i in items if len({v.tobytes() for v in variants_of(i.label)}) == 8)
     rng = np.random.default_rng(1)
     b = sample_batch([it], rng, batch=8, crop=24, max_dates=60)  # crop = whole patch: only the flip varies
-    lab = it.label
-    variants = [np.rot90(np.flip(lab, 1) if f else lab, k) for k in range(4) for f in (False, True)]
+    variants = variants_of(it.label)
     for i in range(8):
         got = b.label[i, 0].numpy()
         k = next(j for j, v in enumerate(variants) if np.array_equal(v, got))
