@@ -11,6 +11,7 @@ import streamlit as st
 from sr_core import viz
 from sr_core.errors import SRCoreError
 from ui.common import (
+    CEILINGS,
     IGNORED,
     LABEL_ON,
     OFF,
@@ -22,6 +23,7 @@ from ui.common import (
     cached_prediction,
     cached_scores,
     catalog,
+    ceiling_scores,
     clearest_date,
     device_badge,
     in_fragment_rerun,
@@ -320,6 +322,12 @@ def score_table() -> None:
             st.session_state.setdefault(Keys.LAST_MCC, {})[PATH] = s.wmcc
             for w in s.warnings:
                 st.warning(w)
+    for key, label in CEILINGS.items():  # what deciding every 10 m pixel right would score: read the model against it
+        s = ceiling_scores(PATH)[key]
+        rows.append({"predictor": label, "weighted MCC": s.wmcc, "MCC": s.mcc, "F1": s.f1, "IoU": s.iou,
+                     "precision": s.precision, "recall": s.recall,
+                     **{f"MCC {k}": v for k, v in s.size_class_mcc().items()},
+                     **{f"boundary F {k}px": v for k, v in s.boundary_f1().items()}})
     st.subheader("Scores on this patch")
     st.dataframe(pd.DataFrame(rows).set_index("predictor").style.format("{:.3f}", na_rep="–"), width="stretch")
     for b, err in baseline_errors(PATH, season).items():
@@ -331,7 +339,10 @@ def score_table() -> None:
         st.rerun(scope="app")  # done: one full rerun stops this table's polling
     st.caption("Weighted MCC uses the benchmark's weight map (small parcels and the gaps between parcels weigh up to 4×; "
                "not-declared land and the border are ignored). MCC, F1, IoU, precision, recall: unweighted over scored "
-               "pixels. Size classes at 2.5 m: < 50 px, 50–400 px, ≥ 400 px.")
+               "pixels. Size classes at 2.5 m: < 50 px, 50–400 px, ≥ 400 px. The two *ceiling* rows read the labels "
+               "(they are not predictors): the true 10 m majority repeated 4 × 4, and the true 10 m cultivated share "
+               "upsampled bicubically — what a map that gets every 10 m pixel right would score. Where they reach "
+               "1.000 the labels hold no detail finer than 10 m (as on the real Flanders patch).")
 
 
 if patch.has_labels:

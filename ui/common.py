@@ -507,6 +507,33 @@ def scores_for(path: str | Path, predictor: str, device: str = "auto", uncertain
     return store[key]
 
 
+#: The label oracles shown under the scores (``sr_core.oracles``): ceilings that read the labels, not predictors.
+CEILINGS = {"oracle_block": "ceiling: perfect 10 m classifier (reads the labels)",
+            "oracle_cover": "ceiling: perfect 10 m unmixer (reads the labels)"}
+
+
+def ceiling_scores(path: str | Path) -> dict[str, Any]:
+    """Scores of the label oracles (:data:`CEILINGS`) on a labelled patch, computed once per patch; {} without labels.
+    They say how far a map that decides every 10 m pixel right would get, so the model's score can be read against
+    what the 10 m grid allows (1.000 on labels that are themselves 10 m blocks)."""
+    from sr_core.metrics import evaluate
+    from sr_core.oracles import ORACLES
+
+    patch = load_patch(path)
+    if not patch.has_labels:
+        return {}
+    store = _score_store()
+    out = {}
+    for name in CEILINGS:
+        key = ("ceiling", str(_checked(path)), name)
+        if key not in store:
+            layout, weights = label_layout(path)
+            store[key] = evaluate(patch.cultivated, ORACLES[name](patch), patch.not_declared, weights=weights,
+                                  layout=layout, name=patch.name)
+        out[name] = store[key]
+    return out
+
+
 def output_file(pred: Any, patch: Patch, kind: str):
     """A download button's data: a function that writes the prediction's ``kind`` output ("submission" GeoTIFF,
     "probability" GeoTIFF or "fields" GeoPackage) and returns its bytes, run only when the button is clicked."""
