@@ -16,7 +16,8 @@ torch.set_num_threads(1)
 #: Simulated test patches of 128 × 128 px, seeds 600–605 (the start of the model card's test seeds; six regions:
 #: Slovenske gorice, Vipava, Gorenjska × 2, Podravje, Pomurje). Measured with models/sr-small.pt (phase J) on
 #: simulator 2.2: 0.755, NDVI-threshold baseline 0.442; on simulator 2.3: 0.760 / 0.447; on 2.4: 0.772 / 0.474;
-#: on 2.5: 0.772 / 0.476; on 2.6 (fewer meadow-like declarations): 0.832 / 0.417.
+#: on 2.5: 0.772 / 0.476; on 2.6 (fewer meadow-like declarations): 0.832 / 0.417; phase O (bundled 2026-12-06) on
+#: 2.6: 0.834 / 0.417.
 #: Until simulator 2.1 the set was two 96 px patches (600, 601),
 #: where phase I scored 0.885 on 2.0 and phase J 0.845 on 2.1; simulator 2.2 redrew their parcels and the same
 #: weights score 0.643 there (NDVI 0.343) while the 16 × 500 px test set barely moved: two 1 km patches of the hill
@@ -25,7 +26,7 @@ torch.set_num_threads(1)
 SEEDS, SIZE = (600, 601, 602, 603, 604, 605), 128
 WMCC_FLOOR = 0.70
 #: measured 0.357 (phase I, 2.0, old set), 0.406 (J, 2.1, old set), 0.313 (J, 2.2), 0.313 (J, 2.3), 0.298 (J, 2.4),
-#: 0.296 (J, 2.5), 0.415 (J, 2.6)
+#: 0.296 (J, 2.5), 0.415 (J, 2.6), 0.417 (O, 2.6)
 MARGIN_OVER_NDVI = 0.20
 
 
