@@ -308,26 +308,25 @@ if patch.has_labels:
 def score_table() -> None:
     pending = baselines_pending(PATH, season)
     rows = []
+
+    def row(label: str, s) -> dict:
+        return {"predictor": label, "weighted MCC": s.wmcc, "MCC": s.mcc, "F1": s.f1, "IoU": s.iou,
+                "precision": s.precision, "recall": s.recall, **{f"MCC {k}": v for k, v in s.size_class_mcc().items()},
+                **{f"boundary F {k}px": v for k, v in s.boundary_f1().items()}}
+
     for key, label in PREDICTORS.items():
         # the model's scores here; the baselines' are computed by their background job (shown once it has them)
         s = (scores_for(PATH, key, device, with_unc, season) if key == "model"
              else cached_scores(PATH, key, season=season))
         if s is None:
             continue
-        rows.append({"predictor": label, "weighted MCC": s.wmcc, "MCC": s.mcc, "F1": s.f1, "IoU": s.iou,
-                     "precision": s.precision, "recall": s.recall,
-                     **{f"MCC {k}": v for k, v in s.size_class_mcc().items()},
-                     **{f"boundary F {k}px": v for k, v in s.boundary_f1().items()}})
+        rows.append(row(label, s))
         if key == "model":
             st.session_state.setdefault(Keys.LAST_MCC, {})[PATH] = s.wmcc
             for w in s.warnings:
                 st.warning(w)
-    for key, label in CEILINGS.items():  # what deciding every 10 m pixel right would score: read the model against it
-        s = ceiling_scores(PATH)[key]
-        rows.append({"predictor": label, "weighted MCC": s.wmcc, "MCC": s.mcc, "F1": s.f1, "IoU": s.iou,
-                     "precision": s.precision, "recall": s.recall,
-                     **{f"MCC {k}": v for k, v in s.size_class_mcc().items()},
-                     **{f"boundary F {k}px": v for k, v in s.boundary_f1().items()}})
+    # what deciding every 10 m pixel right would score: read the model against it
+    rows += [row(CEILINGS[key], s) for key, s in ceiling_scores(PATH).items()]
     st.subheader("Scores on this patch")
     st.dataframe(pd.DataFrame(rows).set_index("predictor").style.format("{:.3f}", na_rep="–"), width="stretch")
     for b, err in baseline_errors(PATH, season).items():

@@ -1182,30 +1182,32 @@ def site_weighted_median(parts: Sequence[np.ndarray], month: int,
     return float(v[order][i]), per
 
 
+def _site_weighted_share(values: Iterable[np.ndarray], share: Callable[[np.ndarray], float],
+                         min_pixels: int) -> tuple[float, list[float]]:
+    """``share`` of each patch's finite per-pixel ``values`` (patches with fewer than ``min_pixels`` left out), and
+    their mean: every patch weighing the same. (nan, []) when no patch qualifies."""
+    per = []
+    for v in values:
+        v = v[np.isfinite(v)]
+        if v.size >= min_pixels:
+            per.append(share(v))
+    return (float(np.mean(per)) if per else float("nan")), per
+
+
 def site_weighted_band_share(parts: Sequence[np.ndarray], min_pixels: int = PHENOLOGY_MIN_PIXELS
                              ) -> tuple[float, list[float]]:
     """The share of a class's simulated pixels whose season mean (:func:`season_mean` of their monthly composites)
     lies in the NDVI baseline's band, every patch with at least ``min_pixels`` such pixels weighing the same (as
     :func:`site_weighted_median`); and each such patch's own share. (nan, []) when no patch qualifies."""
-    per = []
-    for px in parts:
-        m = season_mean(px)
-        if np.isfinite(m).sum() >= min_pixels:
-            per.append(band_share(m))
-    return (float(np.mean(per)) if per else float("nan")), per
+    return _site_weighted_share((season_mean(px) for px in parts), band_share, min_pixels)
 
 
 def site_weighted_green_share(parts: Sequence[np.ndarray], month: int, min_pixels: int = PHENOLOGY_MIN_PIXELS
                               ) -> tuple[float, list[float]]:
     """The share of a class's simulated pixels whose ``month`` composite is above :data:`GREEN_NDVI`, every patch
     with at least ``min_pixels`` such composites weighing the same; and each such patch's own share."""
-    per = []
-    for px in parts:
-        v = px[:, month - 1] if px.size else np.zeros(0)
-        v = v[np.isfinite(v)]
-        if v.size >= min_pixels:
-            per.append(float((v > GREEN_NDVI).mean()))
-    return (float(np.mean(per)) if per else float("nan")), per
+    return _site_weighted_share((px[:, month - 1] for px in parts), lambda v: float(np.mean(v > GREEN_NDVI)),
+                                min_pixels)
 
 
 def landscape_shapes(landscape: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
