@@ -57,12 +57,14 @@ class Predictors:
 
 def build_predictors(model: Any = None, device: str = "auto", *, threshold: float | None = None, tta: int = 1,
                      season: int | None = None, baselines: Sequence[str] = ("ndvi", "pixel"),
-                     oracles: bool = False) -> Predictors:
+                     oracles: bool = False, coregister: bool = False) -> Predictors:
     """The model (a checkpoint path, an SRNet, or None for the bundled weights) and the named baselines
     (``"ndvi"``, ``"pixel"``), each called with the raw patch and ``season``: the input path of ``predict``.
     A baseline that cannot be loaded (unknown name, module or model file absent) is left out, with a note.
     ``oracles``: also the label oracles of :mod:`sr_core.oracles` (they read the patch's own labels: ceilings
-    to read the model's figure against, not predictors), with a note saying what each is."""
+    to read the model's figure against, not predictors), with a note saying what each is. ``coregister``
+    (experimental): every predictor sees the patch prepared with :func:`sr_core.prepare.prepare_input`'s
+    ``coregister=True`` (dates lined up by whole pixels, :mod:`sr_core.coreg`), not the default input path."""
     from .baselines import load_baseline
     from .errors import ModelError
     from .inference import get_model, predict, select_device
@@ -82,6 +84,12 @@ def build_predictors(model: Any = None, device: str = "auto", *, threshold: floa
 
         fns.update(ORACLES)
         notes += [f"{k} READS THE LABELS (a ceiling, not a predictor): {d}" for k, d in ORACLE_DESCRIPTIONS.items()]
+    if coregister:
+        from .prepare import prepare_input
+
+        fns = {k: (lambda p, f=f: f(prepare_input(p, season, coregister=True))) for k, f in fns.items()}
+        notes.append("EXPERIMENTAL: dates co-registered by whole pixels before every predictor (sr_core.coreg); "
+                     "not the default input path of predict")
     path = str(getattr(getattr(net, "info", None), "path", "") or "")
     return Predictors(fns, str(dev), path, threshold, tta, season, notes)
 

@@ -17,6 +17,10 @@ what it did (``info.notes`` and ``info.meta["input"]``) so that every prediction
   it has seen. Red (B04) and NIR (B08) carry the most weight; a warning says so when either is filled.
 * **Cloud source.** CLM, else CLP > 0.4, else Sen2Cor SCL classes (:data:`sr_core.patch.SCL_UNUSABLE`), else
   none (every pixel taken as clear, with a warning): see :meth:`sr_core.patch.Patch.valid_mask`.
+* **Co-registration (experimental, off by default).** With ``coregister=True`` dates whose field edges sit half a
+  10 m pixel or more off the other dates' are moved back by one whole pixel, with their masks (:mod:`sr_core.coreg`),
+  and the notes say which dates moved and how. It is not part of the default input path: it raises the simulated
+  scores but lowers the bundled model's score on the real Flanders patch (``docs/EVALUATION.md``).
 
 Preparing is idempotent: a prepared patch carries ``info.meta["input"]`` and is returned unchanged (unless another
 season is asked for, which needs the original series).
@@ -158,17 +162,23 @@ def _dates(ts: Sequence[datetime], limit: int = 3) -> str:
     return shown + (f" and {len(ts) - limit} more" if len(ts) > limit else "")
 
 
+def _direction(dy: int, dx: int) -> str:
+    """How a date was moved, in words: 'up', 'down left', ..."""
+    return " ".join(w for w in ({-1: "up", 1: "down"}.get(dy, ""), {-1: "left", 1: "right"}.get(dx, "")) if w)
+
+
 def input_record(patch: Patch) -> dict[str, Any] | None:
     """What :func:`prepare_input` did to ``patch`` (``info.meta["input"]``), or None for an unprepared patch."""
     rec = patch.info.meta.get("input")
     return dict(rec) if isinstance(rec, dict) else None
 
 
-def prepare_input(patch: Patch, season: int | None = None) -> Patch:
+def prepare_input(patch: Patch, season: int | None = None, coregister: bool = False) -> Patch:
     """``patch`` as the model and the baselines read it: one growing season, missing bands filled, the cloud
-    source named. See the module docstring for the rules; ``info.meta["input"]`` records the outcome:
-    ``season``, ``season_complete``, ``dates_used`` / ``dates_total``, ``first_date`` / ``last_date``,
-    ``filled_bands`` ({missing: source}), ``cloud_source``."""
+    source named, the dates co-registered. See the module docstring for the rules; ``info.meta["input"]`` records
+    the outcome: ``season``, ``season_complete``, ``dates_used`` / ``dates_total``, ``first_date`` /
+    ``last_date``, ``filled_bands`` ({missing: source}), ``cloud_source``, ``coregistered`` ({date: [dy, dx]}
+    in 10 m pixels, + = down / right; None unless ``coregister``)."""
     if not isinstance(patch, Patch):
         raise TypeError(f"prepare_input expects a sr_core.Patch, got {type(patch).__name__}")
     rec = input_record(patch)
@@ -205,12 +215,23 @@ def prepare_input(patch: Patch, season: int | None = None) -> Patch:
     src = out.cloud_source
     if src == "SCL":
         notes.append(SCL_NOTE)
+    moved: dict[str, list[int]] | None = None
+    if coregister:
+        from .coreg import coregister as _coregister
+
+        out, offsets = _coregister(out)
+        moved = {f"{out.timestamps[t]:%Y-%m-%d}": [dy, dx] for t, (dy, dx) in sorted(offsets.items())}
+        if moved:
+            notes.append(f"co-registration: {len(moved)} of {out.n_dates} dates moved by one 10 m pixel to line their "
+                         "field edges up with the other dates (" + ", ".join(
+                             f"{d} {_direction(*o)}" for d, o in list(moved.items())[:6])
+                         + (f" and {len(moved) - 6} more" if len(moved) > 6 else "") + ")")
     kept_ts = out.timestamps
     record = {
         "season": int(choice.year), "season_complete": bool(choice.complete), "seasons_in_series": list(choice.candidates),
         "dates_used": len(kept_ts), "dates_total": patch.n_dates,
         "first_date": f"{kept_ts[0]:%Y-%m-%d}", "last_date": f"{kept_ts[-1]:%Y-%m-%d}",
-        "filled_bands": filled, "cloud_source": src or "none",
+        "filled_bands": filled, "cloud_source": src or "none", "coregistered": moved,
     }
     meta = dict(out.info.meta)
     meta["input"] = record

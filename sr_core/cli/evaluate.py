@@ -52,6 +52,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--tta", type=int, default=1, metavar="N",
                    help="average the model over N flips / rotations (1–8; default 1, as predict does)")
     p.add_argument("--no-baselines", action="store_true", help="score the model only")
+    p.add_argument("--coregister", action="store_true",
+                   help="EXPERIMENTAL: line the dates up by whole 10 m pixels (sr_core.coreg) before every predictor; "
+                        "not what predict does (it raises simulated scores and lowers the real Flanders one)")
     p.add_argument("--oracles", action="store_true",
                    help="also score the label oracles (they READ THE LABELS: the ceilings of a perfect 10 m unmixer "
                         "and a perfect 10 m classifier, to tell classification from 2.5 m geometry; not with --stress)")
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         baselines = () if args.no_baselines else ("ndvi", "pixel")
     preds = ev.build_predictors(args.model, args.device, threshold=args.threshold, tta=args.tta, season=args.season,
-                                baselines=baselines, oracles=args.oracles)
+                                baselines=baselines, oracles=args.oracles, coregister=args.coregister)
 
     if args.stress:
         n = args.simulate or ev.STRESS_N

@@ -1,0 +1,159 @@
+"""Co-registration of the dates of a series: whole 10 m pixel offsets between dates found and undone.
+
+Real Sentinel-2 dates of one place are not perfectly on top of each other: the multi-temporal co-registration of the
+Level-1C products is specified to 0.3 px (10 m bands, 95 %) but measured errors reach about one 10 m pixel (issue
+16's real series). A date one pixel off moves every field edge by 10 m, which the 2.5 m map cannot afford.
+:func:`coregister` finds, per date, the sub-pixel offset that best lines the date's **edges** up with the edges of
+the other dates, and moves the date back by one whole pixel along each axis where that offset is half a pixel or more.
+
+* **Edges, not values.** Each date is reduced to the magnitude of its spatial gradient in log reflectance of B04,
+  B08 and B11 (:data:`EDGE_BANDS`), smoothed by a Gaussian of :data:`SMOOTH` px: a field edge is an edge whatever
+  the crops on either side do that day, while the values themselves change with phenology. Unsmoothed, the sharp
+  correlation peak locks to whole pixels (on simulated patches with known offsets the estimate then recovers only
+  0.4 of the true offset; smoothed, 0.86, and 0.94 on blurred input).
+* **The reference is the other dates.** Each date is compared with the mean edge image of all *other* clear dates
+  (leave one out), over the pixels clear on both, after eroding the cloud mask by one pixel. A minority of offset
+  dates blurs that reference a little but cannot move it.
+* **Sub-pixel estimate, whole-pixel move.** The correlation between the two edge images at the 3 × 3 whole-pixel
+  offsets (on at least :data:`MIN_PIXELS` clear pixels) is fitted by one parabola per axis; an axis whose offset is
+  at least :data:`MIN_OFFSET` moves by one pixel. Smaller errors are left alone (a whole-pixel move would not make
+  them smaller), and nothing is interpolated (interpolation blurs).
+* **Cheap.** The offsets are found on the central :data:`CROP` × :data:`CROP` pixels (the error of one acquisition is
+  the same over a patch); bands, cloud probability, cloud mask, data mask and SCL then move together, edges held.
+
+**Experimental, off by default.** ``prepare_input(patch, coregister=True)`` applies it and records the moves;
+``evaluate --coregister`` scores every predictor that way. It is not the default input path because on the real
+Flanders patch it lowers the bundled model's weighted MCC (0.690 → 0.667) while it raises the simulated scores
+(``docs/EVALUATION.md``, "Co-registration").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from scipy import ndimage
+
+from .bands import BAND_NAMES
+from .patch import Patch
+
+MIN_OFFSET = 0.5  #: sub-pixel offset (10 m px, per axis) from which a date moves by one whole pixel
+SMOOTH = 1.0  #: σ (10 m px) of the Gaussian that smooths the edge images (a sharp peak locks to whole pixels)
+MIN_PIXELS = 1000  #: clear pixels a date must share with the reference to be judged
+CROP = 256  #: side of the central window the offsets are measured on (10 m pixels)
+EDGE_BANDS = ("B04", "B08", "B11")  #: bands whose log-reflectance gradients make the edge image
+_LAYERS = ("cloud_prob", "cloud_mask", "is_data", "scl")  #: the per-date (T, H, W) layers that move with the bands
+
+
+def edge_images(bands: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, H, W) edge strength (gradient magnitude of log reflectance summed over :data:`EDGE_BANDS`) and the
+    (T, H, W) mask of pixels it can be trusted on (clear, and so are their neighbours)."""
+    idx = [BAND_NAMES.index(b) for b in EDGE_BANDS]
+    b = np.log(np.clip(np.asarray(bands[..., idx], np.float32), 1e-3, None))
+    gy = np.diff(b, axis=1, prepend=b[:, :1])
+    gx = np.diff(b, axis=2, prepend=b[:, :, :1])
+    g = ndimage.gaussian_filter(np.sqrt(gx * gx + gy * gy).sum(-1, dtype=np.float32), (0, SMOOTH, SMOOTH))
+    ok = ndimage.binary_erosion(np.asarray(valid, bool), structure=np.ones((1, 3, 3), bool), border_value=0)
+    return g, ok
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 0 else 0.0
+
+
+def offset_scores(bands: np.ndarray, valid: np.ndarray, radius: int = 1, crop: int = CROP) -> np.ndarray:
+    """(T, 2r+1, 2r+1) correlation of each date's edge image, moved by (dy, dx) = (i − r, j − r), with the mean
+    edge image of the other dates, on the central ``crop`` window; NaN where fewer than :data:`MIN_PIXELS` clear
+    pixels are shared."""
+    T, H, W = np.asarray(valid).shape
+    y0, x0 = max(0, (H - crop) // 2), max(0, (W - crop) // 2)
+    win = (slice(None), slice(y0, y0 + min(crop, H)), slice(x0, x0 + min(crop, W)))
+    g, ok = edge_images(bands[win], np.asarray(valid)[win])
+    w = ok.astype(np.float32)
+    total, count = (g * w).sum(0), w.sum(0)
+    h, wd = g.shape[1:]
+    inner = (slice(radius, h - radius), slice(radius, wd - radius))
+    n = 2 * radius + 1
+    scores = np.full((T, n, n), np.nan)
+    for t in range(T):
+        others = count - w[t]
+        ref = (total - g[t] * w[t]) / np.maximum(others, 1)
+        ref_ok = (others >= 1)[inner]
+        ref_in = ref[inner]
+        for i, dy in enumerate(range(-radius, radius + 1)):
+            for j, dx in enumerate(range(-radius, radius + 1)):
+                moved_g = np.roll(g[t], (dy, dx), (0, 1))[inner]
+                m = np.roll(ok[t], (dy, dx), (0, 1))[inner] & ref_ok
+                if m.sum() >= MIN_PIXELS:
+                    scores[t, i, j] = _correlation(moved_g[m], ref_in[m])
+    return scores
+
+
+def _vertex(a: float, b: float, c: float) -> float:
+    """Offset of the top of the parabola through (−1, a), (0, b), (1, c), within ±1.5 (0 where it has none)."""
+    d = a - 2.0 * b + c
+    return 0.0 if not d < 0 else float(np.clip(0.5 * (a - c) / d, -1.5, 1.5))
+
+
+def subpixel_offsets(bands: np.ndarray, valid: np.ndarray, crop: int = CROP) -> np.ndarray:
+    """(T, 2) sub-pixel (dy, dx) that lines each date up with the others (NaN where it cannot be judged): the top of
+    the correlation surface of :func:`offset_scores`, one parabola per axis through the centre."""
+    scores = offset_scores(bands, valid, 1, crop)
+    out = np.full((len(scores), 2), np.nan)
+    for t, s in enumerate(scores):
+        if not np.isnan(s).any():
+            out[t] = _vertex(s[0, 1], s[1, 1], s[2, 1]), _vertex(s[1, 0], s[1, 1], s[1, 2])
+    return out
+
+
+def estimate_offsets(bands: np.ndarray, valid: np.ndarray, crop: int = CROP,
+                     min_offset: float = MIN_OFFSET) -> dict[int, tuple[int, int]]:
+    """Date index → the whole-pixel (dy, dx) that lines the date up with the others: each axis whose sub-pixel
+    offset (:func:`subpixel_offsets`) is at least ``min_offset`` moves by one pixel (only dates that move)."""
+    out: dict[int, tuple[int, int]] = {}
+    for t, d in enumerate(subpixel_offsets(bands, valid, crop)):
+        if np.isnan(d).any():
+            continue
+        move = tuple(int(np.sign(v)) if abs(v) >= min_offset else 0 for v in d)
+        if move != (0, 0):
+            out[t] = (move[0], move[1])
+    return out
+
+
+def _move(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``a`` (H, W, ...) translated by whole pixels (dy down, dx right), the edge rows / columns held."""
+    extra = ((0, 0),) * (a.ndim - 2)
+    padded = np.pad(a, ((abs(dy), abs(dy)), (abs(dx), abs(dx)), *extra), mode="edge")
+    H, W = a.shape[:2]
+    y0, x0 = abs(dy) - dy, abs(dx) - dx
+    return padded[y0:y0 + H, x0:x0 + W]
+
+
+def apply_offsets(patch: Patch, offsets: Mapping[int, tuple[int, int]]) -> Patch:
+    """``patch`` with each date ``t`` of ``offsets`` translated by its (dy, dx): the bands and every per-date mask
+    move together, so the valid mask follows the bands; edge rows / columns are held. Labels and footprint stay."""
+    if not offsets:
+        return patch
+    changes = {}
+    for name in ("bands", *_LAYERS):
+        a = getattr(patch, name)
+        if a is None:
+            continue
+        a = np.array(a)
+        for t, (dy, dx) in offsets.items():
+            a[t] = _move(a[t], int(dy), int(dx))
+        changes[name] = a
+    return patch.replace(**changes)
+
+
+def coregister(patch: Patch) -> tuple[Patch, dict[int, tuple[int, int]]]:
+    """``patch`` with its dates lined up (see the module docstring) and the offsets applied."""
+    offsets = estimate_offsets(patch.bands, patch.valid_mask())
+    return apply_offsets(patch, offsets), offsets
+
+
+__all__ = ["CROP", "EDGE_BANDS", "MIN_OFFSET", "MIN_PIXELS", "SMOOTH", "apply_offsets", "coregister", "edge_images",
+           "estimate_offsets", "offset_scores", "subpixel_offsets"]

@@ -1,0 +1,127 @@
+"""Co-registration of the dates (sr_core.coreg, experimental): whole-pixel offsets found and undone, masks moved
+with the bands, clouds and too little evidence respected, and the opt-in through prepare_input / evaluate."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from sr_core import BBox, Patch
+from sr_core.coreg import apply_offsets, coregister, estimate_offsets, subpixel_offsets
+from sr_core.evaluation import scenario_rng, shift_patch
+from sr_core.patch import PatchInfo
+from sr_core.prepare import input_record, prepare_input
+
+T, N = 12, 96
+
+
+def _fields(seed: int = 0, n: int = N) -> np.ndarray:
+    """(n, n) field ids: a random strip-and-block layout (sharp straight edges, as parcels have)."""
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((n, n), np.int32)
+    k = 1
+    y = 0
+    while y < n:
+        h = int(rng.integers(6, 20))
+        x = 0
+        while x < n:
+            w = int(rng.integers(5, 30))
+            ids[y:y + h, x:x + w] = k
+            k += 1
+            x += w
+        y += h
+    return ids
+
+
+def _aligned_patch(seed: int = 0, cloud: np.ndarray | None = None) -> Patch:
+    """T dates of the same fields, each field with its own reflectance per date (phenology), small noise, no
+    offsets between dates."""
+    rng = np.random.default_rng(seed)
+    ids = _fields(seed)
+    refl = rng.uniform(0.03, 0.45, (T, ids.max() + 1, 12)).astype(np.float32)
+    bands = refl[:, ids] + rng.normal(0, 0.003, (T, N, N, 12)).astype(np.float32)
+    ts = [datetime(2019, 3, 5, 10) + timedelta(days=12 * i) for i in range(T)]
+    return Patch(bands=np.clip(bands, 0.001, 1), timestamps=ts, bbox=BBox(540000, 5120000, 540000 + 10 * N,
+                 5120000 + 10 * N, 32633), cloud_mask=cloud, info=PatchInfo(name="coreg"))
+
+
+MOVES = {2: (1, 0), 5: (0, -1), 9: (-1, 1)}
+
+
+def test_dates_moved_by_one_pixel_are_found_and_put_back_exactly():
+    p = _aligned_patch()
+    moved = apply_offsets(p, MOVES)
+    assert not np.array_equal(moved.bands[2], p.bands[2])
+    found = estimate_offsets(moved.bands, moved.valid_mask())
+    assert found == {t: (-dy, -dx) for t, (dy, dx) in MOVES.items()}
+    back, offsets = coregister(moved)
+    assert offsets == found
+    inner = (slice(2, -2), slice(2, -2))
+    for t in range(T):
+        np.testing.assert_array_equal(back.bands[t][inner], p.bands[t][inner])
+
+
+def test_an_aligned_series_is_left_alone():
+    p = _aligned_patch(seed=3)
+    assert estimate_offsets(p.bands, p.valid_mask()) == {}
+    d = subpixel_offsets(p.bands, p.valid_mask())
+    assert np.nanmax(np.abs(d)) < 0.2
+
+
+def test_masks_move_with_the_bands_and_labels_stay():
+    cloud = np.zeros((T, N, N), bool)
+    cloud[2, 10:30, 40:60] = True
+    p = _aligned_patch(cloud=cloud)
+    moved = apply_offsets(p, {2: (1, 0)})
+    assert moved.cloud_mask[2, 11:31, 40:60].all() and not moved.cloud_mask[2, 10, 45]
+    assert moved.bbox == p.bbox and moved.timestamps == p.timestamps
+
+
+def test_a_clouded_date_is_not_judged():
+    cloud = np.zeros((T, N, N), bool)
+    cloud[4] = True
+    cloud[4, :20, :20] = False  # 400 clear pixels: fewer than MIN_PIXELS
+    p = apply_offsets(_aligned_patch(cloud=cloud), {4: (1, 1)})
+    d = subpixel_offsets(p.bands, p.valid_mask())
+    assert np.isnan(d[4]).all() and 4 not in estimate_offsets(p.bands, p.valid_mask())
+
+
+def test_the_stress_shift_is_undone_on_a_simulated_patch():
+    """The robustness gate's shift (1 px, 30 % of the dates) on a simulated patch, whose dates also carry the
+    simulator's own sub-pixel co-registration errors: every date the perturbation moved is moved back."""
+    from sr_core.simulate import simulate_patch
+
+    p = simulate_patch(821, 96, "test")
+    q = shift_patch(p, scenario_rng(821, "shift"))
+    moved = {t for t in range(p.n_dates) if not np.array_equal(p.bands[t], q.bands[t])}
+    assert moved
+    _, before = coregister(p)
+    _, after = coregister(q)
+    fixed = {t for t in moved if after.get(t) != before.get(t)}
+    assert len(fixed) >= 0.8 * len(moved)
+
+
+def test_prepare_input_coregisters_only_when_asked():
+    moved = apply_offsets(_aligned_patch(), MOVES)
+    plain = prepare_input(moved)
+    np.testing.assert_array_equal(plain.bands, moved.bands)
+    assert input_record(plain)["coregistered"] is None
+    done = prepare_input(moved, coregister=True)
+    rec = input_record(done)["coregistered"]
+    assert rec == {f"{moved.timestamps[t]:%Y-%m-%d}": [-dy, -dx] for t, (dy, dx) in MOVES.items()}
+    note = next(n for n in done.info.notes if n.startswith("co-registration"))
+    assert "3 of 12 dates" in note and "up" in note and "right" in note
+
+
+@pytest.mark.parametrize("coregister_flag", [False, True])
+def test_evaluate_predictors_see_the_coregistered_patch_only_with_the_flag(coregister_flag):
+    from sr_core.evaluation import build_predictors
+    from sr_core.model import SRNet, SRNetConfig
+
+    preds = build_predictors(SRNet(SRNetConfig.preset("tiny")), "cpu", baselines=(), coregister=coregister_flag)
+    out = preds.fns["model"](apply_offsets(_aligned_patch(), MOVES))
+    rec = out.extra["input"]  # the prediction carries what the input path did
+    assert (rec.get("coregistered") is not None) == coregister_flag
+    assert any("EXPERIMENTAL" in n for n in preds.notes) == coregister_flag
