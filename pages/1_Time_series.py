@@ -70,6 +70,24 @@ def stretch(path: str, key: str) -> tuple:
     return viz.series_limits(p.bands, valid, key)
 
 
+@st.cache_data(show_spinner="Measuring how well the dates line up …", max_entries=16)
+def misregistration(path: str) -> np.ndarray:
+    """(T, 2) where each date's field edges sit relative to the other dates' (10 m px; + = south / east; NaN where
+    too clouded to judge): the opposite of :func:`sr_core.coreg.subpixel_offsets`, the move that would line it up."""
+    from sr_core.coreg import subpixel_offsets
+
+    p = load_patch(path)
+    return -subpixel_offsets(p.bands, derived_layers(path)["valid"])
+
+
+def _where(d: np.ndarray) -> str:
+    if np.isnan(d).any():
+        return "not measured (too few clear pixels to compare)"
+    ns = f"{abs(d[0]):.1f} px {'south' if d[0] > 0 else 'north'}"
+    ew = f"{abs(d[1]):.1f} px {'east' if d[1] > 0 else 'west'}"
+    return f"edges {ns}, {ew} of the other dates'" + (" (≥ half a pixel off)" if np.abs(d).max() >= 0.5 else "")
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def render(path: str, i: int, key: str, layer: str) -> np.ndarray:
     """One frame as RGB uint8 (cached: moving the slider back to a date costs only the cache look-up)."""
@@ -231,7 +249,8 @@ def viewer() -> None:
             st.session_state["pixel"] = px
             st.rerun(scope="app")  # the profiles beside the map follow the clicked pixel
     st.caption(f"{patch.timestamps[i]:%Y-%m-%d %H:%M} UTC · date {i + 1} of {patch.n_dates} · warped from "
-               f"{patch.bbox.crs} to Web Mercator · click the map for a pixel's profile")
+               f"{patch.bbox.crs} to Web Mercator · co-registration: {_where(misregistration(PATH)[i])} · "
+               "click the map for a pixel's profile")
     chart = pd.DataFrame({"date": pd.to_datetime(list(patch.timestamps)), "cloud cover": cf,
                           "shown": [j in dates for j in range(patch.n_dates)]})
     base = alt.Chart(chart).mark_bar(size=4).encode(
@@ -295,6 +314,24 @@ st.caption(
     f"Band order: {' '.join(BAND_NAMES)} · reflectance = DN × {patch.info.norm_factor or 1e-4:g} · "
     f"20 m and 60 m bands nearest-neighbour resampled to 10 m" + (f" · reader notes: {notes}" if notes else "")
 )
+
+with st.expander("📐 Co-registration: how well the dates line up"):
+    off = misregistration(PATH)
+    table = pd.DataFrame({"date": pd.to_datetime(list(patch.timestamps)), "south (+) / north (−)": off[:, 0],
+                          "east (+) / west (−)": off[:, 1]}).melt("date", var_name="axis", value_name="offset (10 m px)")
+    st.altair_chart(alt.Chart(table.dropna()).mark_point(filled=True).encode(
+        x=alt.X("date:T", title=None), y=alt.Y("offset (10 m px):Q", scale=alt.Scale(domain=[-1.5, 1.5])),
+        color=alt.Color("axis:N", title=None)).properties(height=160), width="stretch")
+    n_off = int((np.nan_to_num(np.abs(off)) >= 0.5).any(axis=1).sum())
+    st.caption(
+        f"Where each date's field edges sit relative to the other dates' (sub-pixel, from the smoothed edges of B04, "
+        f"B08 and B11 on the central {min(256, patch.height)} × {min(256, patch.width)} px; dates with fewer than "
+        f"1000 clear pixels to compare are left out: {int(np.isnan(off[:, 0]).sum())} here). "
+        f"{n_off} of {patch.n_dates} dates are half a 10 m pixel or more off: their edges fall "
+        "between the others', so a 2.5 m map made from them can show a boundary twice or smeared. The prediction "
+        "uses the dates as they are; `evaluate --coregister` measures what lining them up would change "
+        "(docs/EVALUATION.md). Before ESA's geometric refinement on a Global Reference Image (Europe, spring 2021), "
+        "Sentinel-2 dates were co-registered to 12 m (95 % of products); since then to better than 5 m.")
 
 # -- export ---------------------------------------------------------------------------------------------------------------
 with st.expander("🎞️ Export the sequence"):

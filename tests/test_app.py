@@ -130,6 +130,10 @@ def test_time_series_page_changes_date_and_composite(served):
     assert not at.exception
     at.toggle(key="skip_cloudy").set_value(True).run()
     assert not at.exception
+    # the co-registration diagnostic: these 12 × 16 px patches are too small to measure, and the page says so
+    assert any("co-registration: not measured" in c.value for c in at.caption)
+    assert any("0 of 4 dates are half a 10 m pixel or more off" in c.value and "left out: 4 here" in c.value
+               for c in at.caption)
 
 
 def test_pages_without_selection_say_what_to_do(served):

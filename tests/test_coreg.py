@@ -4,6 +4,7 @@ with the bands, clouds and too little evidence respected, and the opt-in through
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +126,32 @@ def test_evaluate_predictors_see_the_coregistered_patch_only_with_the_flag(coreg
     rec = out.extra["input"]  # the prediction carries what the input path did
     assert (rec.get("coregistered") is not None) == coregister_flag
     assert any("EXPERIMENTAL" in n for n in preds.notes) == coregister_flag
+
+
+def test_time_series_page_shows_which_dates_are_off(tmp_path, monkeypatch):
+    """The Time series page's co-registration diagnostic on a served patch with three dates moved by one pixel."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from sr_core.io import write_eopatch
+    from tests.helpers_app import TIMEOUT
+
+    root = tmp_path / "real"
+    labels = np.zeros((4 * N, 4 * N), bool)
+    labels[: 2 * N] = True
+    p = apply_offsets(_aligned_patch(), MOVES).replace(cultivated=labels, not_declared=np.zeros_like(labels))
+    path = write_eopatch(p, root / "eopatch-coreg")
+    monkeypatch.setenv("SR_CORE_DATA", str(root))
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    st.cache_data.clear()
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages/1_Time_series.py"), default_timeout=TIMEOUT)
+    at.session_state["selected_patch_path"] = str(path)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("3 of 12 dates are half a 10 m pixel or more off" in c.value for c in at.caption)
+    at.select_slider(key="frame_index").set_value(2).run()  # moved 1 px down: its edges sit south of the others'
+    cap = next(c.value for c in at.caption if "co-registration:" in c.value)
+    assert "px south" in cap and "(≥ half a pixel off)" in cap
+    at.select_slider(key="frame_index").set_value(3).run()  # not moved
+    cap = next(c.value for c in at.caption if "co-registration:" in c.value)
+    assert "(≥ half a pixel off)" not in cap
