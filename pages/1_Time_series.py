@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from sr_core import BAND_NAMES, viz
+from sr_core.coreg import CROP, MIN_OFFSET, MIN_PIXELS, subpixel_offsets
 from ui.common import (
     Keys,
     derived_layers,
@@ -74,8 +75,6 @@ def stretch(path: str, key: str) -> tuple:
 def misregistration(path: str) -> np.ndarray:
     """(T, 2) where each date's field edges sit relative to the other dates' (10 m px; + = south / east; NaN where
     too clouded to judge): the opposite of :func:`sr_core.coreg.subpixel_offsets`, the move that would line it up."""
-    from sr_core.coreg import subpixel_offsets
-
     p = load_patch(path)
     return -subpixel_offsets(p.bands, derived_layers(path)["valid"])
 
@@ -85,7 +84,7 @@ def _where(d: np.ndarray) -> str:
         return "not measured (too few clear pixels to compare)"
     ns = f"{abs(d[0]):.1f} px {'south' if d[0] > 0 else 'north'}"
     ew = f"{abs(d[1]):.1f} px {'east' if d[1] > 0 else 'west'}"
-    return f"edges {ns}, {ew} of the other dates'" + (" (≥ half a pixel off)" if np.abs(d).max() >= 0.5 else "")
+    return f"edges {ns}, {ew} of the other dates'" + (" (≥ half a pixel off)" if np.abs(d).max() >= MIN_OFFSET else "")
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -322,11 +321,11 @@ with st.expander("📐 Co-registration: how well the dates line up"):
     st.altair_chart(alt.Chart(table.dropna()).mark_point(filled=True).encode(
         x=alt.X("date:T", title=None), y=alt.Y("offset (10 m px):Q", scale=alt.Scale(domain=[-1.5, 1.5])),
         color=alt.Color("axis:N", title=None)).properties(height=160), width="stretch")
-    n_off = int((np.nan_to_num(np.abs(off)) >= 0.5).any(axis=1).sum())
+    n_off = int((np.nan_to_num(np.abs(off)) >= MIN_OFFSET).any(axis=1).sum())
     st.caption(
         f"Where each date's field edges sit relative to the other dates' (sub-pixel, from the smoothed edges of B04, "
-        f"B08 and B11 on the central {min(256, patch.height)} × {min(256, patch.width)} px; dates with fewer than "
-        f"1000 clear pixels to compare are left out: {int(np.isnan(off[:, 0]).sum())} here). "
+        f"B08 and B11 on the central {min(CROP, patch.height)} × {min(CROP, patch.width)} px; dates with fewer than "
+        f"{MIN_PIXELS} clear pixels to compare are left out: {int(np.isnan(off[:, 0]).sum())} here). "
         f"{n_off} of {patch.n_dates} dates are half a 10 m pixel or more off: their edges fall "
         "between the others', so a 2.5 m map made from them can show a boundary twice or smeared. The prediction "
         "uses the dates as they are; `evaluate --coregister` measures what lining them up would change "

@@ -36,14 +36,13 @@ import numpy as np
 from scipy import ndimage
 
 from .bands import BAND_NAMES
-from .patch import Patch
+from .patch import DATE_LAYERS, Patch
 
 MIN_OFFSET = 0.5  #: sub-pixel offset (10 m px, per axis) from which a date moves by one whole pixel
 SMOOTH = 1.0  #: σ (10 m px) of the Gaussian that smooths the edge images (a sharp peak locks to whole pixels)
 MIN_PIXELS = 1000  #: clear pixels a date must share with the reference to be judged
 CROP = 256  #: side of the central window the offsets are measured on (10 m pixels)
 EDGE_BANDS = ("B04", "B08", "B11")  #: bands whose log-reflectance gradients make the edge image
-_LAYERS = ("cloud_prob", "cloud_mask", "is_data", "scl")  #: the per-date (T, H, W) layers that move with the bands
 
 
 def edge_images(bands: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +138,7 @@ def apply_offsets(patch: Patch, offsets: Mapping[int, tuple[int, int]]) -> Patch
     if not offsets:
         return patch
     changes = {}
-    for name in ("bands", *_LAYERS):
+    for name in ("bands", *DATE_LAYERS):
         a = getattr(patch, name)
         if a is None:
             continue

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
-from .patch import Patch, ProductLevel
+from .patch import DATE_LAYERS, Patch, ProductLevel
 from .prediction import Prediction
 
 Predictor = Callable[[Patch], Prediction]
@@ -85,9 +85,19 @@ def build_predictors(model: Any = None, device: str = "auto", *, threshold: floa
         fns.update(ORACLES)
         notes += [f"{k} READS THE LABELS (a ceiling, not a predictor): {d}" for k, d in ORACLE_DESCRIPTIONS.items()]
     if coregister:
+        import weakref
+
         from .prepare import prepare_input
 
-        fns = {k: (lambda p, f=f: f(prepare_input(p, season, coregister=True))) for k, f in fns.items()}
+        # every predictor is called with the same raw patch: co-register it once, not once per predictor
+        done: weakref.WeakKeyDictionary[Patch, Patch] = weakref.WeakKeyDictionary()
+
+        def lined_up(p: Patch) -> Patch:
+            if p not in done:
+                done[p] = prepare_input(p, season, coregister=True)
+            return done[p]
+
+        fns = {k: (lambda p, f=f: f(lined_up(p))) for k, f in fns.items()}
         notes.append("EXPERIMENTAL: dates co-registered by whole pixels before every predictor (sr_core.coreg); "
                      "not the default input path of predict")
     path = str(getattr(getattr(net, "info", None), "path", "") or "")
@@ -428,7 +438,6 @@ BLUR_SIGMA = 0.7
 HAZE_FRACTION = 0.3
 GAIN, OFFSET = 0.05, 0.02
 MISSING = ("B01", "B09")
-_LAYERS = ("cloud_prob", "cloud_mask", "is_data", "scl")  #: the per-date (T, H, W) layers besides the bands
 
 
 def scenario_rng(seed: int, scenario: str) -> np.random.Generator:
@@ -445,7 +454,7 @@ def shift_patch(patch: Patch, rng: np.random.Generator, fraction: float = SHIFT_
     rounded (an approximation)."""
     from . import perturb
 
-    present = [n for n in _LAYERS if getattr(patch, n) is not None]
+    present = [n for n in DATE_LAYERS if getattr(patch, n) is not None]
     stack = np.concatenate([patch.bands] + [np.asarray(getattr(patch, n), np.float32)[..., None] for n in present],
                            axis=-1)
     shifted, _ = perturb.shift(stack, patch.valid_mask(), rng, fraction=fraction, pixels=pixels, subpixel=subpixel)

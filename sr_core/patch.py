@@ -41,6 +41,8 @@ from .errors import PatchValidationError
 from .geo import BBox
 
 SCALE = 4  #: super-resolution factor: 10 m → 2.5 m
+#: The per-date (T, H, W) layers beside the bands: whatever moves or is cut with a date moves or is cut with them.
+DATE_LAYERS = ("cloud_prob", "cloud_mask", "is_data", "scl")
 
 #: Sen2Cor scene classes that make an observation unusable when SCL is the cloud source (no CLM / CLP).
 SCL_UNUSABLE: dict[int, str] = {

@@ -157,9 +157,13 @@ def fill_bands(bands: Any, missing: Sequence[str]) -> Any:
     return out
 
 
+def _listed(items: Sequence[str], limit: int) -> str:
+    """The first ``limit`` items, comma-separated, and how many more there are."""
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
 def _dates(ts: Sequence[datetime], limit: int = 3) -> str:
-    shown = ", ".join(f"{t:%Y-%m-%d}" for t in ts[:limit])
-    return shown + (f" and {len(ts) - limit} more" if len(ts) > limit else "")
+    return _listed([f"{t:%Y-%m-%d}" for t in ts], limit)
 
 
 def _direction(dy: int, dx: int) -> str:
@@ -223,9 +227,8 @@ def prepare_input(patch: Patch, season: int | None = None, coregister: bool = Fa
         moved = {f"{out.timestamps[t]:%Y-%m-%d}": [dy, dx] for t, (dy, dx) in sorted(offsets.items())}
         if moved:
             notes.append(f"co-registration: {len(moved)} of {out.n_dates} dates moved by one 10 m pixel to line their "
-                         "field edges up with the other dates (" + ", ".join(
-                             f"{d} {_direction(*o)}" for d, o in list(moved.items())[:6])
-                         + (f" and {len(moved) - 6} more" if len(moved) > 6 else "") + ")")
+                         "field edges up with the other dates ("
+                         + _listed([f"{d} {_direction(*o)}" for d, o in moved.items()], 6) + ")")
     kept_ts = out.timestamps
     record = {
         "season": int(choice.year), "season_complete": bool(choice.complete), "seasons_in_series": list(choice.candidates),
