@@ -30,7 +30,7 @@ Flanders patch it lowers the bundled model's weighted MCC (0.690 → 0.667) whil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from scipy import ndimage
@@ -43,18 +43,25 @@ SMOOTH = 1.0  #: σ (10 m px) of the Gaussian that smooths the edge images (a sh
 MIN_PIXELS = 1000  #: clear pixels a date must share with the reference to be judged
 CROP = 256  #: side of the central window the offsets are measured on (10 m pixels)
 EDGE_BANDS = ("B04", "B08", "B11")  #: bands whose log-reflectance gradients make the edge image
+#: (images, valid) → (edge images, trusted mask), as :func:`edge_images`
+EdgeFunction = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def edge_images(bands: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(T, H, W) edge strength (gradient magnitude of log reflectance summed over :data:`EDGE_BANDS`) and the
-    (T, H, W) mask of pixels it can be trusted on (clear, and so are their neighbours)."""
-    idx = [BAND_NAMES.index(b) for b in EDGE_BANDS]
-    b = np.log(np.clip(np.asarray(bands[..., idx], np.float32), 1e-3, None))
+def edge_strength(images: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, H, W) edge strength of (T, H, W, C) ``images`` (gradient magnitude summed over C, smoothed by
+    :data:`SMOOTH`) and the (T, H, W) mask of pixels it can be trusted on (clear, and so are their neighbours)."""
+    b = np.asarray(images, np.float32)
     gy = np.diff(b, axis=1, prepend=b[:, :1])
     gx = np.diff(b, axis=2, prepend=b[:, :, :1])
     g = ndimage.gaussian_filter(np.sqrt(gx * gx + gy * gy).sum(-1, dtype=np.float32), (0, SMOOTH, SMOOTH))
     ok = ndimage.binary_erosion(np.asarray(valid, bool), structure=np.ones((1, 3, 3), bool), border_value=0)
     return g, ok
+
+
+def edge_images(bands: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`edge_strength` of the log reflectance of :data:`EDGE_BANDS` of (T, H, W, 12) ``bands``."""
+    idx = [BAND_NAMES.index(b) for b in EDGE_BANDS]
+    return edge_strength(np.log(np.clip(np.asarray(bands[..., idx], np.float32), 1e-3, None)), valid)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -64,14 +71,16 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / den) if den > 0 else 0.0
 
 
-def offset_scores(bands: np.ndarray, valid: np.ndarray, radius: int = 1, crop: int = CROP) -> np.ndarray:
+def offset_scores(bands: np.ndarray, valid: np.ndarray, radius: int = 1, crop: int = CROP,
+                  edges: EdgeFunction = edge_images) -> np.ndarray:
     """(T, 2r+1, 2r+1) correlation of each date's edge image, moved by (dy, dx) = (i − r, j − r), with the mean
     edge image of the other dates, on the central ``crop`` window; NaN where fewer than :data:`MIN_PIXELS` clear
-    pixels are shared."""
+    pixels are shared. ``edges`` makes the edge images (default: :func:`edge_images` of a band cube; e.g.
+    :func:`edge_strength` for a (T, H, W, 1) NDVI series)."""
     T, H, W = np.asarray(valid).shape
     y0, x0 = max(0, (H - crop) // 2), max(0, (W - crop) // 2)
     win = (slice(None), slice(y0, y0 + min(crop, H)), slice(x0, x0 + min(crop, W)))
-    g, ok = edge_images(bands[win], np.asarray(valid)[win])
+    g, ok = edges(bands[win], np.asarray(valid)[win])
     w = ok.astype(np.float32)
     total, count = (g * w).sum(0), w.sum(0)
     h, wd = g.shape[1:]
@@ -98,10 +107,11 @@ def _vertex(a: float, b: float, c: float) -> float:
     return 0.0 if not d < 0 else float(np.clip(0.5 * (a - c) / d, -1.5, 1.5))
 
 
-def subpixel_offsets(bands: np.ndarray, valid: np.ndarray, crop: int = CROP) -> np.ndarray:
+def subpixel_offsets(bands: np.ndarray, valid: np.ndarray, crop: int = CROP,
+                     edges: EdgeFunction = edge_images) -> np.ndarray:
     """(T, 2) sub-pixel (dy, dx) that lines each date up with the others (NaN where it cannot be judged): the top of
     the correlation surface of :func:`offset_scores`, one parabola per axis through the centre."""
-    scores = offset_scores(bands, valid, 1, crop)
+    scores = offset_scores(bands, valid, 1, crop, edges)
     out = np.full((len(scores), 2), np.nan)
     for t, s in enumerate(scores):
         if not np.isnan(s).any():
@@ -155,5 +165,5 @@ def coregister(patch: Patch) -> tuple[Patch, dict[int, tuple[int, int]]]:
     return apply_offsets(patch, offsets), offsets
 
 
-__all__ = ["CROP", "EDGE_BANDS", "MIN_OFFSET", "MIN_PIXELS", "SMOOTH", "apply_offsets", "coregister", "edge_images",
-           "estimate_offsets", "offset_scores", "subpixel_offsets"]
+__all__ = ["CROP", "EDGE_BANDS", "MIN_OFFSET", "MIN_PIXELS", "SMOOTH", "EdgeFunction", "apply_offsets", "coregister",
+           "edge_images", "edge_strength", "estimate_offsets", "offset_scores", "subpixel_offsets"]

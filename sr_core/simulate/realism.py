@@ -43,6 +43,7 @@ from scipy.special import ndtr
 
 from ..baselines.ndvi import NDVI_HIGH, NDVI_LOW
 from .phenology import WINTER_MILD
+from .sensor import satellite_of
 
 Progress = Callable[[int, int, str], None]
 
@@ -331,6 +332,39 @@ def date_shifts(
     return np.asarray(out, dtype=np.float64).reshape(-1, 3)
 
 
+SAT_MIN_CLEAR = 0.9  #: share of clear pixels a date needs to enter the two-satellite rows
+SAT_MIN_DATES = 3  #: dates each satellite needs for the two-satellite rows
+
+
+def date_offsets(images: np.ndarray, clear: np.ndarray, edges: Any = None) -> np.ndarray:
+    """(T, 2) sub-pixel (dy, dx) of each date against the other dates (:func:`sr_core.coreg.subpixel_offsets`: field
+    edges, leave-one-out reference; ``edges`` default: the B04 / B08 / B11 edges of a band cube), NaN for dates
+    less than :data:`SAT_MIN_CLEAR` clear."""
+    from .. import coreg
+
+    clear = np.asarray(clear, bool)
+    off = coreg.subpixel_offsets(images, clear, edges=edges or coreg.edge_images)
+    off[clear.mean(axis=(1, 2)) < SAT_MIN_CLEAR] = np.nan
+    return off
+
+
+def satellite_split(offsets: np.ndarray, satellite: np.ndarray) -> tuple[float, float]:
+    """(separation, scatter) of the dates' ``offsets`` (T, 2; NaN rows ignored) grouped by ``satellite`` (0 / 1,
+    :func:`sr_core.simulate.sensor.satellite_of`): the distance between the two satellites' mean offsets, and the
+    rms per axis of the dates about their own satellite's mean (NaN when a satellite has fewer than
+    :data:`SAT_MIN_DATES` dates; the scatter of one satellite alone when only it has)."""
+    ok = ~np.isnan(offsets).any(axis=1)
+    off, sat = np.asarray(offsets)[ok], np.asarray(satellite)[ok]
+    groups = [off[sat == k] for k in (0, 1) if (sat == k).sum() >= SAT_MIN_DATES]
+    if not groups:
+        return float("nan"), float("nan")
+    res = np.concatenate([g - g.mean(axis=0) for g in groups])
+    scatter = float(np.sqrt((res**2).mean()))
+    if len(groups) < 2:
+        return float("nan"), scatter
+    return float(np.hypot(*(groups[1].mean(axis=0) - groups[0].mean(axis=0)))), scatter
+
+
 # -- class spectra and NDVI -------------------------------------------------------------------------------------------
 def masked_median(images: np.ndarray, mask: np.ndarray, valid: np.ndarray | None = None) -> float:
     """Median of (T, H, W) ``images`` over the clear pixels of ``mask`` (H, W), pooled over dates (NaN if none)."""
@@ -560,7 +594,8 @@ _EDGE_REAL = f"{_FL}: CROP_TYPE_10M parcel edges, clear dates (SCL 4/5); range o
 _EDGE_SIM = "edges of the 10 m mode of ALL_POLYS, clear dates (SCL 4/5); median over patches"
 _FOREST_REAL = "slovenia-forest-l1c-5frames (L1C): B08 over LULC forest (2) eroded 1 px, dates ≥ 95 % clear; range per date"
 _FOREST_SIM = "B08 over forest (2000) eroded 1 px, dates ≥ 95 % clear"
-_SERIES = "slovenia-forest-2015-2017-timeseries, Mar–Sep dates"
+_SERIES_NAME = "slovenia-forest-2015-2017-timeseries"
+_SERIES = f"{_SERIES_NAME}, Mar–Sep dates"
 _MONTHS = (3, 4, 5, 6, 7, 8, 9)
 #: A simulated patch's winter counts as mild as Flanders' 2018–19 one when its
 #: :class:`~sr_core.simulate.phenology.Climate` ``winter_green`` is at least this: the point from which the simulator's
@@ -623,6 +658,12 @@ REALISM_STATS: tuple[RealismStat, ...] = (
                 f"{_FL}: B08 cross-correlation, dates ≥ 99 % clear", "same, B08 of each patch", "–", "–"),
     RealismStat("shift_p90", "shift between consecutive clear dates, 90th pct", "px",
                 f"{_FL}: B08 cross-correlation, dates ≥ 99 % clear", "same, B08 of each patch", "up to ≈ 1", "≤ 0.5"),
+    RealismStat("satellite_separation", "offset between the two satellites' dates (5-day phase)", "px",
+                f"{_FL}, dates ≥ 90 % clear, B04/B08/B11 edges; range with {_SERIES_NAME} 2017 (S2B era, NDVI edges)",
+                "same, the dates of each patch; median over patches", "≈ 0.75 N–S", "≈ 0.1 (2.6)", tol_rel=0.15),
+    RealismStat("date_scatter", "scatter of the dates about their satellite's mean, rms per axis", "px",
+                f"{_FL}; range with {_SERIES_NAME} 2015–16 (S2A only) and 2017, NDVI edges",
+                "same, the dates of each patch; median over patches", "0.25–0.3", "≈ 0.43 (2.6)", tol_rel=0.15),
     RealismStat("meadow_b08_july", "meadow B08 in July", "refl.",
                 f"{_FL}: CROP_TYPE 9120 eroded 1 px, July 2019 dates ≥ 50 % clear; range per date",
                 "meadow/pasture (code 1) eroded 1 px, July", "0.31", "0.38", tol_rel=0.0, tol_abs=0.03),
@@ -737,7 +778,8 @@ def _class_stat(images: np.ndarray, mask: np.ndarray, clear: np.ndarray, dates: 
     return Measured.of(masked_median(images[ok], mask, clear[ok]), per, n_dates=int(ok.sum()))
 
 
-def _real_flanders(folder: Path, out: dict[str, Measured], notes: list[str]) -> None:
+def _real_flanders(folder: Path, out: dict[str, Measured], notes: list[str],
+                   coreg_parts: dict[str, tuple[float, float]]) -> None:
     from ..bands import band_index
     from ..io.eopatch import load_eopatch, read_npy
 
@@ -764,6 +806,8 @@ def _real_flanders(folder: Path, out: dict[str, Measured], notes: list[str]) -> 
     if len(sh):
         out["shift_median"] = Measured.of(float(np.median(sh[:, 2])), n_pairs=len(sh))
         out["shift_p90"] = Measured.of(float(np.percentile(sh[:, 2], 90)), max=float(sh[:, 2].max()), n_pairs=len(sh))
+    sep, scatter = satellite_split(date_offsets(p.bands, p.valid_mask()), satellite_of(p.timestamps))
+    coreg_parts["flanders"] = (sep, scatter)
     grass, crops = erode(ct == 9120, 1), erode(lc == 11, 1)
     july = (months == 7) & (years == years.max())
     for key, band in (("meadow_b08_july", "B08"), ("meadow_b12_july", "B12")):
@@ -802,7 +846,8 @@ def _real_forest(folder: Path, out: dict[str, Measured], masked: list[float]) ->
             masked.append(v)
 
 
-def _real_series(folder: Path, out: dict[str, Measured], masked: list[float]) -> float | None:
+def _real_series(folder: Path, out: dict[str, Measured], masked: list[float],
+                 coreg_parts: dict[str, tuple[float, float]]) -> float | None:
     from ..io.eopatch import read_npy
 
     def arr(name: str) -> np.ndarray:
@@ -826,6 +871,13 @@ def _real_series(folder: Path, out: dict[str, Measured], masked: list[float]) ->
     for y in np.unique(years[season]):
         s = season & (years == y)
         masked.append(masked_cloud_ndvi(nd[s], clm[s], veg, isd[s]))
+    # the dates' co-registration from NDVI edges (the series holds no bands): S2A alone until 2017, then S2A and S2B
+    from ..coreg import edge_strength
+
+    off = date_offsets(nd[..., None], ~clm & isd, edges=edge_strength)
+    sat = satellite_of(times)
+    for name, sel in (("series 2015-16", years < 2017), ("series 2017", years == 2017)):
+        coreg_parts[name] = satellite_split(np.where(sel[:, None], off, np.nan), sat)
     return v
 
 
@@ -974,6 +1026,7 @@ def measure_real(real_dir: str | Path, progress: Progress | None = None) -> tupl
     notes: list[str] = []
     masked: list[float] = []
     masked_value: float | None = None
+    coreg_parts: dict[str, tuple[float, float]] = {}  # source → (satellite separation, date scatter)
     steps = list(REAL_FOLDERS)
     for i, name in enumerate(steps):
         folder = root / name
@@ -983,17 +1036,22 @@ def measure_real(real_dir: str | Path, progress: Progress | None = None) -> tupl
             notes.append(f"real folder {folder} not found: no real value for {REAL_FOLDERS[name]}")
             continue
         if name == "flanders-2019-fields-lpis":
-            _real_flanders(folder, out, notes)
+            _real_flanders(folder, out, notes, coreg_parts)
         elif name == "slovenia-forest-l1c-5frames":
             _real_forest(folder, out, masked)
         elif name == "slovenia-forest-2015-2017-timeseries":
-            masked_value = _real_series(folder, out, masked)
+            masked_value = _real_series(folder, out, masked, coreg_parts)
         elif name == "worldcereal-monthly-points":
             extras["phenology"] = _real_worldcereal(folder, out)
         elif name == "slovenia-lpis-samples":
             _real_lpis(folder, out)
         elif name == "challenge-labels-digitised":
             _real_digitised(folder, out)
+    for i, key in enumerate(("satellite_separation", "date_scatter")):
+        parts = {k: v[i] for k, v in coreg_parts.items() if np.isfinite(v[i])}
+        if parts:  # Flanders (bands) is the headline; the Slovenian series (NDVI only) widens the range
+            head = parts.get("flanders", next(iter(parts.values())))
+            out[key] = Measured.of(head, parts.values(), per_source={k: round(v, 3) for k, v in parts.items()})
     if masked_value is None and masked:
         masked_value = float(np.median(masked))
     if masked_value is not None and np.isfinite(masked_value):
@@ -1048,6 +1106,7 @@ def measure_patches(
         "march_ndvi_grassland")}
     per_date: dict[str, list[float]] = {k: [] for k in values}
     shifts: list[np.ndarray] = []
+    two_sat: dict[str, list[float]] = {"satellite_separation": [], "date_scatter": []}
     shapes: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"parcel": [], "cultivated": []}
     comp: dict[str, list[np.ndarray]] = {cls: [] for cls in PHENOLOGY_CLASSES}
 
@@ -1101,6 +1160,9 @@ def measure_patches(
         keep = under.sum(axis=(1, 2)) >= 20  # as masked_cloud_ndvi: dates with ≥ 20 such pixels
         values["masked_cloud_ndvi"].append(nd[keep][under[keep]])
         shifts.append(date_shifts(b08, clear))
+        for key, v in zip(two_sat, satellite_split(date_offsets(p.bands, p.valid_mask()), satellite_of(p.timestamps)),
+                          strict=True):
+            two_sat[key].append(v)
         meadow = masks["grassland"]
         rows = [("meadow_b08_july", b08, meadow, 7), ("meadow_b12_july", p.bands[..., B12], meadow, 7)]
         if _mild(p):
@@ -1132,6 +1194,9 @@ def measure_patches(
     if len(sh):
         out["shift_median"] = Measured.of(float(np.median(sh[:, 2])), n_pairs=len(sh))
         out["shift_p90"] = Measured.of(float(np.percentile(sh[:, 2], 90)), max=float(sh[:, 2].max()), n_pairs=len(sh))
+    for key, vals in two_sat.items():
+        if v := [x for x in vals if np.isfinite(x)]:
+            out[key] = Measured.of(float(np.median(v)), v, per_patch=vals)
     out.update(_shape_stats(shapes))
     for cls, m in GREEN_SHARE_ROWS:
         value, per = site_weighted_green_share(comp[cls], m)

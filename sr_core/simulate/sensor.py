@@ -19,6 +19,7 @@ per-date residuals of the atmospheric correction (band gains and offsets).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -217,8 +218,9 @@ class Realism:
 
     * ``blur_px``: extra Gaussian PSF σ in 10 m px, added in quadrature to the rendered ≈ 0.6 px (real field edges
       fit σ ≈ 0.75 px in B08 and 0.71 px in B04 once the label offset of the Flanders patch is fitted too);
-    * ``coreg_px``: sub-pixel co-registration error of each date, 0.7–1 × this in a random direction (real: median 0.7 px,
-      90th percentile ≈ 1 px between consecutive clear dates);
+    * ``coreg_px``: simulator 2.0–2.6's co-registration error of each date, 0.7–1 × this in a random direction (real:
+      median 0.7 px, 90th percentile ≈ 1 px between consecutive clear dates); still drawn, replaced by
+      :class:`Coregistration` since 2.7;
     * ``texture`` / ``texture_forest``: relative std of a static canopy texture at 10 m, applied after the PSF
       (within-field variability everywhere, tree crowns in forest: real forest high-pass NIR std 0.017–0.019 with
       lag-1 autocorrelation ≈ 0.81);
@@ -252,20 +254,65 @@ def _texture_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarr
     return f / max(float(f.std()), 1e-6)
 
 
+def satellite_of(times: Sequence[datetime]) -> np.ndarray:
+    """(T,) 0 / 1: which of the two satellites took each date, by the date's 5-day phase. S2A and S2B fly the same
+    relative orbit 5 days apart, each on a 10-day repeat, so the dates of one satellite over a place fall on one
+    5-day phase of a 10-day cycle (real Flanders 2018–19 and Slovenia 2017: days ≡ 0 or 5 mod 10). Which of the two
+    is S2A is not needed (the offset between them is what matters)."""
+    return np.array([((t - SEASON_START.replace(hour=0, minute=0)).days // 5) % 2 for t in times], dtype=np.int8)
+
+
+@dataclass(frozen=True)
+class Coregistration:
+    """Simulator 2.7's co-registration error of each date: an offset between the **two satellites** plus a small
+    scatter of each date, as real series show (``docs/SIMULATOR.md``, "Co-registration"; measured with
+    :func:`sr_core.coreg.subpixel_offsets`, no labels): on the real Flanders 2018–19 series the dates of one 5-day
+    phase sit ≈ 0.75 px north of the other phase's (0.17 px across), each date scattered ≈ 0.25–0.3 px about its
+    satellite's mean; on the real Slovenian 2017 series the S2B dates sit ≈ 0.6 px off the S2A ones, mostly along
+    the rows too, while its S2A-only 2015–16 dates scatter ≈ 0.3 px. Simulator 2.0–2.6 drew every date 0.4–0.8 px
+    off in its own random direction: the same shift between consecutive dates, but no two groups (on them,
+    lining dates up helped; on the real series it did not).
+
+    * ``separation_px``: distance between the two satellites' mean positions (10 m px);
+    * ``angle``: its direction, radians from the row axis (north–south), within ≈ ± 15° of it, either sign;
+    * ``jitter_px``: each date's own offset, std per axis, on top of the 2.5 m sub-pixel draws of
+      :func:`draw_shifts` (std 0.16 px per axis at 10 m)."""
+
+    separation_px: float
+    angle: float
+    jitter_px: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> Coregistration:
+        return cls(separation_px=float(rng.uniform(0.55, 0.95)),
+                   angle=float(rng.normal(0.0, np.radians(15.0)) + np.pi * rng.integers(2)),
+                   jitter_px=float(rng.uniform(0.15, 0.25)))
+
+    def offsets(self, satellite: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(T, 2) sub-pixel (dy, dx) of each date (10 m px): ± half the separation by satellite, plus the jitter."""
+        half = 0.5 * self.separation_px * np.array([np.cos(self.angle), np.sin(self.angle)])
+        side = np.where(np.asarray(satellite) == 0, -1.0, 1.0)[:, None]
+        return (side * half + rng.normal(0.0, self.jitter_px, (len(side), 2))).astype(np.float32)
+
+
 def apply_realism(groups: list[np.ndarray], rng: np.random.Generator, r: Realism,
-                  forest: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+                  forest: np.ndarray | None = None, offsets: np.ndarray | None = None,
+                  ) -> tuple[list[np.ndarray], np.ndarray]:
     """Blur, co-registration error and texture on the band groups of :func:`render_native` (native grids; new
-    arrays). ``forest`` (H, W) at 10 m: share of tree canopy per pixel (stronger texture there). Returns the new
-    groups and the (T, 2) sub-pixel offsets drawn (10 m px). The 60 m bands are left as rendered (their native
-    pixels dwarf these effects)."""
+    arrays). ``forest`` (H, W) at 10 m: share of tree canopy per pixel (stronger texture there). ``offsets``
+    (T, 2): each date's co-registration error in 10 m px (:class:`Coregistration`); None draws simulator 2.6's
+    (every date ``coreg_px`` × 0.7–1 off in its own direction). Returns the new groups and the (T, 2) offsets
+    applied. The 60 m bands are left as rendered (their native pixels dwarf these effects)."""
     from scipy import ndimage
 
     T = groups[0].shape[0]
-    # each date off by about coreg_px in a random direction (the real shift between two dates rarely is ~0: its
-    # median is ≈ 0.7 of its 90th percentile, which uniform offsets per axis, median ≈ 0.4 of it, do not give)
+    # simulator 2.0–2.6: each date off by about coreg_px in a random direction. Drawn in any case, so that every later
+    # draw of the realism stream (texture, haze, grey cloud probabilities) stays as it was.
     ang = rng.uniform(0, 2 * np.pi, T)
     rad = r.coreg_px * rng.uniform(0.7, 1.0, T)
-    offsets = np.stack([rad * np.sin(ang), rad * np.cos(ang)], axis=1).astype(np.float32)
+    if offsets is None:
+        offsets = np.stack([rad * np.sin(ang), rad * np.cos(ang)], axis=1).astype(np.float32)
+    offsets = np.asarray(offsets, np.float32)
     H, W = groups[0].shape[1:3]
     amp10 = np.full((H, W), r.texture, np.float32)
     if forest is not None:
