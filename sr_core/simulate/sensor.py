@@ -286,7 +286,7 @@ class Coregistration:
     def draw(cls, rng: np.random.Generator) -> Coregistration:
         return cls(separation_px=float(rng.uniform(0.55, 0.95)),
                    angle=float(rng.normal(0.0, np.radians(15.0)) + np.pi * rng.integers(2)),
-                   jitter_px=float(rng.uniform(0.15, 0.25)))
+                   jitter_px=float(rng.uniform(0.2, 0.3)))
 
     def offsets(self, satellite: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(T, 2) sub-pixel (dy, dx) of each date (10 m px): ± half the separation by satellite, plus the jitter."""
