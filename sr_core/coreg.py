@@ -30,7 +30,8 @@ Flanders patch it lowers the bundled model's weighted MCC (0.690 → 0.667) whil
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 import numpy as np
 from scipy import ndimage
@@ -43,6 +44,8 @@ SMOOTH = 1.0  #: σ (10 m px) of the Gaussian that smooths the edge images (a sh
 MIN_PIXELS = 1000  #: clear pixels a date must share with the reference to be judged
 CROP = 256  #: side of the central window the offsets are measured on (10 m pixels)
 EDGE_BANDS = ("B04", "B08", "B11")  #: bands whose log-reflectance gradients make the edge image
+SAT_MIN_DATES = 3  #: dates each satellite needs for :func:`satellite_split`
+PHASE_EPOCH = datetime(2019, 3, 1)  #: origin of the 5-day phases of :func:`satellite_phase` (any fixed day would do)
 #: (images, valid) → (edge images, trusted mask), as :func:`edge_images`
 EdgeFunction = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -159,11 +162,37 @@ def apply_offsets(patch: Patch, offsets: Mapping[int, tuple[int, int]]) -> Patch
     return patch.replace(**changes)
 
 
+def satellite_phase(times: Sequence[datetime]) -> np.ndarray:
+    """(T,) 0 / 1: which of the two Sentinel-2 satellites took each date, by the date's 5-day phase. S2A and S2B fly
+    the same relative orbit 5 days apart, each on a 10-day repeat, so the dates of one satellite over a place fall on
+    one 5-day phase of a 10-day cycle (real Flanders 2018–19 and Slovenia 2017: days ≡ 0 or 5 mod 10). Which phase is
+    S2A is not decided here: what matters is that the two groups can sit apart (``docs/SIMULATOR.md``)."""
+    return np.array([((t - PHASE_EPOCH).days // 5) % 2 for t in times], dtype=np.int8)
+
+
+def satellite_split(offsets: np.ndarray, satellite: np.ndarray, min_dates: int = SAT_MIN_DATES) -> tuple[float, float]:
+    """(separation, scatter) of the dates' ``offsets`` (T, 2; NaN rows ignored) grouped by ``satellite`` (0 / 1,
+    :func:`satellite_phase`): the distance between the two groups' mean offsets, and the rms per axis of the dates
+    about their own group's mean (NaN when a group has fewer than ``min_dates`` dates; the scatter of one group
+    alone when only it has)."""
+    ok = ~np.isnan(offsets).any(axis=1)
+    off, sat = np.asarray(offsets)[ok], np.asarray(satellite)[ok]
+    groups = [off[sat == k] for k in (0, 1) if (sat == k).sum() >= min_dates]
+    if not groups:
+        return float("nan"), float("nan")
+    res = np.concatenate([g - g.mean(axis=0) for g in groups])
+    scatter = float(np.sqrt((res**2).mean()))
+    if len(groups) < 2:
+        return float("nan"), scatter
+    return float(np.hypot(*(groups[1].mean(axis=0) - groups[0].mean(axis=0)))), scatter
+
+
 def coregister(patch: Patch) -> tuple[Patch, dict[int, tuple[int, int]]]:
     """``patch`` with its dates lined up (see the module docstring) and the offsets applied."""
     offsets = estimate_offsets(patch.bands, patch.valid_mask())
     return apply_offsets(patch, offsets), offsets
 
 
-__all__ = ["CROP", "EDGE_BANDS", "MIN_OFFSET", "MIN_PIXELS", "SMOOTH", "EdgeFunction", "apply_offsets", "coregister",
-           "edge_images", "edge_strength", "estimate_offsets", "offset_scores", "subpixel_offsets"]
+__all__ = ["CROP", "EDGE_BANDS", "MIN_OFFSET", "MIN_PIXELS", "PHASE_EPOCH", "SAT_MIN_DATES", "SMOOTH", "EdgeFunction",
+           "apply_offsets", "coregister", "edge_images", "edge_strength", "estimate_offsets", "offset_scores",
+           "satellite_phase", "satellite_split", "subpixel_offsets"]

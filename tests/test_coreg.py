@@ -149,6 +149,8 @@ def test_time_series_page_shows_which_dates_are_off(tmp_path, monkeypatch):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("3 of 12 dates are half a 10 m pixel or more off" in c.value for c in at.caption)
+    # the dates are also split by their 5-day phase (S2A / S2B), with the measured offset between the two groups
+    assert any("Two satellites" in c.value and "px** apart" in c.value for c in at.caption)
     at.select_slider(key="frame_index").set_value(2).run()  # moved 1 px down: its edges sit south of the others'
     cap = next(c.value for c in at.caption if "co-registration:" in c.value)
     assert "px south" in cap and "(≥ half a pixel off)" in cap

@@ -97,3 +97,18 @@ def test_real_slovenian_series_splits_once_s2b_flies():
     assert len(set(sat[judged & (years < 2017)].tolist())) == 1
     sep, _ = rz.satellite_split(np.where((years == 2017)[:, None], off, np.nan), sat)
     assert sep >= 0.4
+
+
+def test_a_satellite_moved_against_the_other_is_measured_from_the_images():
+    """Every date of one 5-day phase moved one pixel south: the phases sit ≈ 1 px apart, each date near its own."""
+    from sr_core.coreg import apply_offsets, satellite_phase, satellite_split, subpixel_offsets
+    from tests.test_coreg import _aligned_patch
+
+    p = _aligned_patch(seed=5)
+    phase = satellite_phase(p.timestamps)
+    assert set(phase.tolist()) == {0, 1}
+    moved = apply_offsets(p, {t: (1, 0) for t in np.flatnonzero(phase == 1)})
+    sep, scatter = satellite_split(subpixel_offsets(moved.bands, moved.valid_mask()), phase)
+    assert 0.6 <= sep <= 1.4 and scatter < 0.3
+    sep0, _ = satellite_split(subpixel_offsets(p.bands, p.valid_mask()), phase)
+    assert sep0 < 0.2

@@ -42,6 +42,7 @@ from scipy import ndimage
 from scipy.special import ndtr
 
 from ..baselines.ndvi import NDVI_HIGH, NDVI_LOW
+from ..coreg import satellite_split
 from .phenology import WINTER_MILD
 from .sensor import satellite_of
 
@@ -333,7 +334,6 @@ def date_shifts(
 
 
 SAT_MIN_CLEAR = 0.9  #: share of clear pixels a date needs to enter the two-satellite rows
-SAT_MIN_DATES = 3  #: dates each satellite needs for the two-satellite rows
 
 
 def date_offsets(images: np.ndarray, clear: np.ndarray, edges: Any = None) -> np.ndarray:
@@ -346,23 +346,6 @@ def date_offsets(images: np.ndarray, clear: np.ndarray, edges: Any = None) -> np
     off = coreg.subpixel_offsets(images, clear, edges=edges or coreg.edge_images)
     off[clear.mean(axis=(1, 2)) < SAT_MIN_CLEAR] = np.nan
     return off
-
-
-def satellite_split(offsets: np.ndarray, satellite: np.ndarray) -> tuple[float, float]:
-    """(separation, scatter) of the dates' ``offsets`` (T, 2; NaN rows ignored) grouped by ``satellite`` (0 / 1,
-    :func:`sr_core.simulate.sensor.satellite_of`): the distance between the two satellites' mean offsets, and the
-    rms per axis of the dates about their own satellite's mean (NaN when a satellite has fewer than
-    :data:`SAT_MIN_DATES` dates; the scatter of one satellite alone when only it has)."""
-    ok = ~np.isnan(offsets).any(axis=1)
-    off, sat = np.asarray(offsets)[ok], np.asarray(satellite)[ok]
-    groups = [off[sat == k] for k in (0, 1) if (sat == k).sum() >= SAT_MIN_DATES]
-    if not groups:
-        return float("nan"), float("nan")
-    res = np.concatenate([g - g.mean(axis=0) for g in groups])
-    scatter = float(np.sqrt((res**2).mean()))
-    if len(groups) < 2:
-        return float("nan"), scatter
-    return float(np.hypot(*(groups[1].mean(axis=0) - groups[0].mean(axis=0)))), scatter
 
 
 # -- class spectra and NDVI -------------------------------------------------------------------------------------------

@@ -19,13 +19,13 @@ per-date residuals of the atmospheric correction (band gains and offsets).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 from scipy import sparse
 
+from ..coreg import satellite_phase
 from ..resample import upsample_nearest
 
 #: MTF at Nyquist per band (challenge order); B01/B09 (60 m): no published figure at hand, 0.3 assumed.
@@ -254,12 +254,8 @@ def _texture_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarr
     return f / max(float(f.std()), 1e-6)
 
 
-def satellite_of(times: Sequence[datetime]) -> np.ndarray:
-    """(T,) 0 / 1: which of the two satellites took each date, by the date's 5-day phase. S2A and S2B fly the same
-    relative orbit 5 days apart, each on a 10-day repeat, so the dates of one satellite over a place fall on one
-    5-day phase of a 10-day cycle (real Flanders 2018–19 and Slovenia 2017: days ≡ 0 or 5 mod 10). Which of the two
-    is S2A is not needed (the offset between them is what matters)."""
-    return np.array([((t - SEASON_START.replace(hour=0, minute=0)).days // 5) % 2 for t in times], dtype=np.int8)
+#: which of the two satellites took each date (0 / 1, the date's 5-day phase): :func:`sr_core.coreg.satellite_phase`
+satellite_of = satellite_phase
 
 
 @dataclass(frozen=True)
