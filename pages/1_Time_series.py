@@ -331,8 +331,9 @@ with st.expander("📐 Co-registration: how well the dates line up"):
         st.caption(
             f"**Two satellites:** the dates of the two 5-day phases (A / B: one is S2A's, the other S2B's, which fly "
             f"the same orbit 5 days apart) sit **{separation:.2f} px** apart on average, and each date "
-            f"{scatter:.2f} px (rms per axis) from its own phase's mean. Real 2018–19 series read 0.57–0.67 px apart "
-            "(mostly north–south): a split that large is the satellites' relative geolocation, not the fields moving.")
+            f"{scatter:.2f} px (rms per axis) from its own phase's mean. Real 2017–19 series (before ESA's 2021 "
+            "geometric refinement) split by about 0.6–0.8 px, mostly north–south: a split that large is the two "
+            "satellites' relative geolocation, not the fields moving (docs/SIMULATOR.md, simulator 2.7).")
     else:
         st.caption("**Two satellites:** fewer than 3 judged dates in one of the two 5-day phases (S2A / S2B), so "
                    "their offset is not measured.")
