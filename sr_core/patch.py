@@ -357,9 +357,8 @@ class Patch:
             return None if x is None else handed_over(x[r:r + SCALE * height, c_:c_ + SCALE * width].copy())
 
         return dataclasses.replace(
-            self, bands=cut(self.bands), bbox=bbox, cloud_prob=cut(self.cloud_prob), cloud_mask=cut(self.cloud_mask),
-            is_data=cut(self.is_data), scl=cut(self.scl), cultivated=cut4(self.cultivated),
-            not_declared=cut4(self.not_declared), all_polys=cut4(self.all_polys),
+            self, bands=cut(self.bands), bbox=bbox, **{k: cut(getattr(self, k)) for k in DATE_LAYERS},
+            cultivated=cut4(self.cultivated), not_declared=cut4(self.not_declared), all_polys=cut4(self.all_polys),
         )
 
     def select_dates(self, index: Sequence[int] | np.ndarray) -> Patch:
@@ -375,8 +374,7 @@ class Patch:
 
         return dataclasses.replace(
             self, bands=pick(self.bands), timestamps=tuple(self.timestamps[i] for i in idx),
-            cloud_prob=pick(self.cloud_prob), cloud_mask=pick(self.cloud_mask), is_data=pick(self.is_data),
-            scl=pick(self.scl),
+            **{k: pick(getattr(self, k)) for k in DATE_LAYERS},
         )
 
     def __repr__(self) -> str:
