@@ -57,14 +57,16 @@ class Predictors:
 
 def build_predictors(model: Any = None, device: str = "auto", *, threshold: float | None = None, tta: int = 1,
                      season: int | None = None, baselines: Sequence[str] = ("ndvi", "pixel"),
-                     oracles: bool = False, coregister: bool = False) -> Predictors:
+                     oracles: bool = False, coregister: bool = False, pixel_model: Any = None) -> Predictors:
     """The model (a checkpoint path, an SRNet, or None for the bundled weights) and the named baselines
     (``"ndvi"``, ``"pixel"``), each called with the raw patch and ``season``: the input path of ``predict``.
     A baseline that cannot be loaded (unknown name, module or model file absent) is left out, with a note.
     ``oracles``: also the label oracles of :mod:`sr_core.oracles` (they read the patch's own labels: ceilings
     to read the model's figure against, not predictors), with a note saying what each is. ``coregister``
     (experimental): every predictor sees the patch prepared with :func:`sr_core.prepare.prepare_input`'s
-    ``coregister=True`` (dates lined up by whole pixels, :mod:`sr_core.coreg`), not the default input path."""
+    ``coregister=True`` (dates lined up by whole pixels, :mod:`sr_core.coreg`), not the default input path.
+    ``pixel_model``: the 10 m pixel baseline's model file (default the bundled one), e.g. one trained with another
+    ``train-pixel --seed`` to see how much the bar moves with its training draw."""
     from .baselines import load_baseline
     from .errors import ModelError
     from .inference import get_model, predict, select_device
@@ -76,9 +78,14 @@ def build_predictors(model: Any = None, device: str = "auto", *, threshold: floa
     notes: list[str] = []
     for name in baselines:
         try:
-            fns[name] = load_baseline(name, season=season)
+            fns[name] = load_baseline(name, pixel_model, season=season) if name == "pixel" else \
+                load_baseline(name, season=season)
         except ModelError as exc:
+            if name == "pixel" and pixel_model is not None:  # a file the caller named: say so, do not skip it
+                raise ConfigError(f"--pixel-model {pixel_model}: {exc}") from None
             notes.append(f"{name} baseline skipped: {exc}")
+    if pixel_model is not None and "pixel" in fns:
+        notes.append(f"pixel baseline from {pixel_model} (not the bundled file)")
     if oracles:
         from .oracles import ORACLE_DESCRIPTIONS, ORACLES
 

@@ -3,6 +3,7 @@ robustness gate): library functions in sr_core.evaluation, thin CLI. Tiny patche
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -231,3 +232,20 @@ def test_bootstrap_intervals_resample_patches_and_pair_the_difference():
     assert bootstrap_intervals(Scored(scores={"model": model[:2]})) == {}
     text = "\n".join(interval_lines({"intervals": iv}))
     assert "90 % interval" in text and "12 patches" in text and "model − 10 m pixel" in text
+
+
+def test_pixel_model_flag_scores_another_pixel_baseline_file_and_refuses_a_missing_one(tmp_path, capsys):
+    """``evaluate --pixel-model FILE`` scores that pixel-baseline file instead of the bundled one, and says so; a
+    file the user named that is absent is an error naming the flag, not a silently skipped column."""
+    from sr_core.baselines.pixel import load_pixel_baseline, save_pixel_baseline
+
+    weak = dataclasses.replace(load_pixel_baseline(), threshold=0.999)  # calls almost nothing cultivated
+    f = save_pixel_baseline(weak, tmp_path / "pix.npz")
+    args = ["--simulate", "1", "--size", "128", "--seed0", "600"]
+    base = _run(capsys, *args)
+    other = _run(capsys, *args, "--pixel-model", str(f))
+    assert other["pooled"]["model"]["weighted_mcc"] == base["pooled"]["model"]["weighted_mcc"]
+    assert other["pooled"]["pixel"]["weighted_mcc"] < base["pooled"]["pixel"]["weighted_mcc"]
+    assert any("pixel baseline from" in n and "pix.npz" in n for n in other["notes"])
+    assert main(["evaluate", *args, "--pixel-model", str(tmp_path / "absent.npz"), *CPU]) != 0
+    assert "--pixel-model" in capsys.readouterr().err

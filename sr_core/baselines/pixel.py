@@ -272,7 +272,8 @@ def save_pixel_baseline(model: PixelBaseline, path: str | Path) -> Path:
 def load_pixel_baseline(path: str | Path | None = None) -> PixelBaseline:
     """Read a pixel-baseline model file (default: the bundled ``models/pixel-baseline.npz``) without pickle."""
     path = Path(path) if path is not None else DEFAULT_MODEL
-    fix = "pass --model with a file written by `python -m sr_core baseline train-pixel`"
+    fix = ("use a file written by `python -m sr_core baseline train-pixel` (`baseline pixel --model`, "
+           "`evaluate --pixel-model`)")
     if not path.is_file():
         hint = ("the bundled model is missing from this installation; rebuild it with "
                 "`python -m sr_core baseline train-pixel --out models/pixel-baseline.npz`") if path == DEFAULT_MODEL else fix

@@ -52,6 +52,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--tta", type=int, default=1, metavar="N",
                    help="average the model over N flips / rotations (1–8; default 1, as predict does)")
     p.add_argument("--no-baselines", action="store_true", help="score the model only")
+    p.add_argument("--pixel-model", type=Path, default=None, metavar="FILE",
+                   help="the 10 m pixel baseline's model file (default: the bundled one; e.g. one written by "
+                        "`baseline train-pixel --seed N --out FILE`)")
     p.add_argument("--coregister", action="store_true",
                    help="EXPERIMENTAL: line the dates up by whole 10 m pixels (sr_core.coreg) before every predictor; "
                         "not what predict does (it raises simulated scores and lowers the real Flanders one)")
@@ -84,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         baselines = () if args.no_baselines else ("ndvi", "pixel")
     preds = ev.build_predictors(args.model, args.device, threshold=args.threshold, tta=args.tta, season=args.season,
-                                baselines=baselines, oracles=args.oracles, coregister=args.coregister)
+                                baselines=baselines, oracles=args.oracles, coregister=args.coregister,
+                                pixel_model=args.pixel_model)
 
     if args.stress:
         n = args.simulate or ev.STRESS_N
