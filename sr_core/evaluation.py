@@ -78,8 +78,7 @@ def build_predictors(model: Any = None, device: str = "auto", *, threshold: floa
     notes: list[str] = []
     for name in baselines:
         try:
-            fns[name] = load_baseline(name, pixel_model, season=season) if name == "pixel" else \
-                load_baseline(name, season=season)
+            fns[name] = load_baseline(name, pixel_model if name == "pixel" else None, season=season)
         except ModelError as exc:
             if name == "pixel" and pixel_model is not None:  # a file the caller named: say so, do not skip it
                 raise ConfigError(f"--pixel-model {pixel_model}: {exc}") from None

@@ -11,22 +11,23 @@ import numpy as np
 import pytest
 from conftest import REAL, REAL_SERIES, need
 
+from sr_core.coreg import satellite_phase
 from sr_core.simulate import realism as rz
 from sr_core.simulate import simulate_patch
-from sr_core.simulate.sensor import ORBITS, Coregistration, candidate_dates, satellite_of
+from sr_core.simulate.sensor import ORBITS, Coregistration, candidate_dates
 
 
 def test_satellite_is_the_five_day_phase_of_the_date():
     d = datetime(2019, 4, 11, 10, 57)
     five, ten = timedelta(days=5), timedelta(days=10)
-    assert satellite_of([d])[0] != satellite_of([d + five])[0]
-    assert satellite_of([d, d + ten, d - ten, d - 40 * ten]).tolist() == [satellite_of([d])[0]] * 4
-    assert set(satellite_of([d, d + five]).tolist()) == {0, 1}
+    assert satellite_phase([d])[0] != satellite_phase([d + five])[0]
+    assert satellite_phase([d, d + ten, d - ten, d - 40 * ten]).tolist() == [satellite_phase([d])[0]] * 4
+    assert set(satellite_phase([d, d + five]).tolist()) == {0, 1}
     # the simulator's own dates alternate satellites along each orbit (S2A and S2B 5 days apart)
     times, orbit = candidate_dates(500000.0)
     assert len(set(orbit)) == len(ORBITS)
     for k in range(len(ORBITS)):
-        sat = satellite_of([t for t, o in zip(times, orbit, strict=True) if o == k])
+        sat = satellite_phase([t for t, o in zip(times, orbit, strict=True) if o == k])
         assert (np.diff(sat) != 0).all()
 
 
@@ -60,7 +61,7 @@ def test_simulated_dates_sit_in_two_satellite_groups_and_the_estimator_finds_the
     meta = p.info.meta
     assert meta["simulator_version"] == "2.7"
     sat = np.array(meta["satellite"])
-    assert sat.tolist() == satellite_of(p.timestamps).tolist() and set(sat.tolist()) == {0, 1}
+    assert sat.tolist() == satellite_phase(p.timestamps).tolist() and set(sat.tolist()) == {0, 1}
     drawn = meta["coregistration"]
     true = np.array(meta["coregistration_px_10m"])
     sep_true, scatter_true = rz.satellite_split(true, sat)
@@ -78,7 +79,7 @@ def test_real_flanders_dates_split_by_satellite():
     from sr_core.io.eopatch import load_eopatch
 
     p = load_eopatch(need(REAL / "flanders-2019-fields-lpis"))
-    sep, scatter = rz.satellite_split(rz.date_offsets(p.bands, p.valid_mask()), satellite_of(p.timestamps))
+    sep, scatter = rz.satellite_split(rz.date_offsets(p.bands, p.valid_mask()), satellite_phase(p.timestamps))
     assert 0.5 <= sep <= 1.0
     assert scatter <= 0.35
 
@@ -91,7 +92,7 @@ def test_real_slovenian_series_splits_once_s2b_flies():
     nd = np.load(folder / "data" / "NDVI.npy")[..., 0]
     clear = (np.load(folder / "mask" / "CLM.npy")[..., 0] == 0) & (np.load(folder / "mask" / "IS_DATA.npy")[..., 0] > 0)
     times = [datetime.fromisoformat(t) for t in json.loads((folder / "timestamps.json").read_text())]
-    sat, years = satellite_of(times), np.array([t.year for t in times])
+    sat, years = satellite_phase(times), np.array([t.year for t in times])
     off = rz.date_offsets(nd[..., None], clear, edges=edge_strength)
     judged = ~np.isnan(off).any(axis=1)
     assert len(set(sat[judged & (years < 2017)].tolist())) == 1

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..coreg import satellite_phase
 from ..geo import BBox
 from ..patch import Patch, PatchInfo, ProductLevel, Source, handed_over
 from . import clouds as cl
@@ -162,10 +163,10 @@ def simulate_patch(seed: int, size: int = 500, split: str = "train", region: str
     native = sensor.render_native(land.seg, land.texture, refl, tex, shifts, (H, W))
     del refl, tex
     forest = _forest_share(land, H, W)
-    satellite = sensor.satellite_of(ts)
+    satellite = satellite_phase(ts)
     coregistration = sensor.Coregistration.draw(_coreg_rng(seed, sid))
-    native, coreg = sensor.apply_realism(native, r_real, realism, forest,
-                                         offsets=coregistration.offsets(satellite, _coreg_rng(seed, sid, 1)))
+    native, coreg = sensor.apply_realism(native, r_real, realism,
+                                         coregistration.offsets(satellite, _coreg_rng(seed, sid, 1)), forest)
     hazy = r_real.random(T) < realism.haze_share
     grey = r_real.random(T) < realism.grey_share
 

@@ -42,9 +42,8 @@ from scipy import ndimage
 from scipy.special import ndtr
 
 from ..baselines.ndvi import NDVI_HIGH, NDVI_LOW
-from ..coreg import satellite_split
+from ..coreg import EdgeFunction, edge_images, edge_strength, satellite_phase, satellite_split, subpixel_offsets
 from .phenology import WINTER_MILD
-from .sensor import satellite_of
 
 Progress = Callable[[int, int, str], None]
 
@@ -336,14 +335,12 @@ def date_shifts(
 SAT_MIN_CLEAR = 0.9  #: share of clear pixels a date needs to enter the two-satellite rows
 
 
-def date_offsets(images: np.ndarray, clear: np.ndarray, edges: Any = None) -> np.ndarray:
+def date_offsets(images: np.ndarray, clear: np.ndarray, edges: EdgeFunction = edge_images) -> np.ndarray:
     """(T, 2) sub-pixel (dy, dx) of each date against the other dates (:func:`sr_core.coreg.subpixel_offsets`: field
     edges, leave-one-out reference; ``edges`` default: the B04 / B08 / B11 edges of a band cube), NaN for dates
     less than :data:`SAT_MIN_CLEAR` clear."""
-    from .. import coreg
-
     clear = np.asarray(clear, bool)
-    off = coreg.subpixel_offsets(images, clear, edges=edges or coreg.edge_images)
+    off = subpixel_offsets(images, clear, edges=edges)
     off[clear.mean(axis=(1, 2)) < SAT_MIN_CLEAR] = np.nan
     return off
 
@@ -789,7 +786,7 @@ def _real_flanders(folder: Path, out: dict[str, Measured], notes: list[str],
     if len(sh):
         out["shift_median"] = Measured.of(float(np.median(sh[:, 2])), n_pairs=len(sh))
         out["shift_p90"] = Measured.of(float(np.percentile(sh[:, 2], 90)), max=float(sh[:, 2].max()), n_pairs=len(sh))
-    sep, scatter = satellite_split(date_offsets(p.bands, p.valid_mask()), satellite_of(p.timestamps))
+    sep, scatter = satellite_split(date_offsets(p.bands, p.valid_mask()), satellite_phase(p.timestamps))
     coreg_parts["flanders"] = (sep, scatter)
     grass, crops = erode(ct == 9120, 1), erode(lc == 11, 1)
     july = (months == 7) & (years == years.max())
@@ -855,10 +852,8 @@ def _real_series(folder: Path, out: dict[str, Measured], masked: list[float],
         s = season & (years == y)
         masked.append(masked_cloud_ndvi(nd[s], clm[s], veg, isd[s]))
     # the dates' co-registration from NDVI edges (the series holds no bands): S2A alone until 2017, then S2A and S2B
-    from ..coreg import edge_strength
-
     off = date_offsets(nd[..., None], ~clm & isd, edges=edge_strength)
-    sat = satellite_of(times)
+    sat = satellite_phase(times)
     for name, sel in (("series 2015-16", years < 2017), ("series 2017", years == 2017)):
         coreg_parts[name] = satellite_split(np.where(sel[:, None], off, np.nan), sat)
     return v
@@ -1143,7 +1138,7 @@ def measure_patches(
         keep = under.sum(axis=(1, 2)) >= 20  # as masked_cloud_ndvi: dates with ≥ 20 such pixels
         values["masked_cloud_ndvi"].append(nd[keep][under[keep]])
         shifts.append(date_shifts(b08, clear))
-        for key, v in zip(two_sat, satellite_split(date_offsets(p.bands, p.valid_mask()), satellite_of(p.timestamps)),
+        for key, v in zip(two_sat, satellite_split(date_offsets(p.bands, p.valid_mask()), satellite_phase(p.timestamps)),
                           strict=True):
             two_sat[key].append(v)
         meadow = masks["grassland"]

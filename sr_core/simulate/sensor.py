@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 import numpy as np
 from scipy import sparse
 
-from ..coreg import satellite_phase
 from ..resample import upsample_nearest
 
 #: MTF at Nyquist per band (challenge order); B01/B09 (60 m): no published figure at hand, 0.3 assumed.
@@ -254,10 +253,6 @@ def _texture_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarr
     return f / max(float(f.std()), 1e-6)
 
 
-#: which of the two satellites took each date (0 / 1, the date's 5-day phase): :func:`sr_core.coreg.satellite_phase`
-satellite_of = satellite_phase
-
-
 @dataclass(frozen=True)
 class Coregistration:
     """Simulator 2.7's co-registration error of each date: an offset between the **two satellites** plus a small
@@ -291,23 +286,19 @@ class Coregistration:
         return (side * half + rng.normal(0.0, self.jitter_px, (len(side), 2))).astype(np.float32)
 
 
-def apply_realism(groups: list[np.ndarray], rng: np.random.Generator, r: Realism,
-                  forest: np.ndarray | None = None, offsets: np.ndarray | None = None,
-                  ) -> tuple[list[np.ndarray], np.ndarray]:
+def apply_realism(groups: list[np.ndarray], rng: np.random.Generator, r: Realism, offsets: np.ndarray,
+                  forest: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     """Blur, co-registration error and texture on the band groups of :func:`render_native` (native grids; new
     arrays). ``forest`` (H, W) at 10 m: share of tree canopy per pixel (stronger texture there). ``offsets``
-    (T, 2): each date's co-registration error in 10 m px (:class:`Coregistration`); None draws simulator 2.6's
-    (every date ``coreg_px`` × 0.7–1 off in its own direction). Returns the new groups and the (T, 2) offsets
-    applied. The 60 m bands are left as rendered (their native pixels dwarf these effects)."""
+    (T, 2): each date's co-registration error in 10 m px (:class:`Coregistration`). Returns the new groups and the
+    (T, 2) offsets applied. The 60 m bands are left as rendered (their native pixels dwarf these effects)."""
     from scipy import ndimage
 
     T = groups[0].shape[0]
-    # simulator 2.0–2.6: each date off by about coreg_px in a random direction. Drawn in any case, so that every later
-    # draw of the realism stream (texture, haze, grey cloud probabilities) stays as it was.
-    ang = rng.uniform(0, 2 * np.pi, T)
-    rad = r.coreg_px * rng.uniform(0.7, 1.0, T)
-    if offsets is None:
-        offsets = np.stack([rad * np.sin(ang), rad * np.cos(ang)], axis=1).astype(np.float32)
+    # simulator 2.0–2.6 drew each date's offset here (a direction, then 0.7–1 × coreg_px); 2.7 no longer uses them but
+    # still draws them, so that every later draw of the realism stream (texture, haze, grey cloud probabilities) is 2.6's
+    rng.uniform(0, 2 * np.pi, T)
+    rng.uniform(0.7, 1.0, T)
     offsets = np.asarray(offsets, np.float32)
     H, W = groups[0].shape[1:3]
     amp10 = np.full((H, W), r.texture, np.float32)
