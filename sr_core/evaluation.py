@@ -35,7 +35,7 @@ Progress = Callable[[str, dict[str, float]], Any]  #: progress(patch name, {pred
 
 EVAL_SEED0 = 0  #: simulated evaluation uses split="test" seeds seed0 … seed0+N−1 (training uses split="train")
 TITLES = {"model": "model", "ndvi": "NDVI threshold", "pixel": "10 m pixel", "oracle_cover": "oracle: 10 m cover",
-          "oracle_block": "oracle: 10 m block"}
+          "oracle_block": "oracle: 10 m block", "oracle_sown": "oracle: sown edges"}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Predictors and scoring
@@ -57,12 +57,14 @@ class Predictors:
 
 def build_predictors(model: Any = None, device: str = "auto", *, threshold: float | None = None, tta: int = 1,
                      season: int | None = None, baselines: Sequence[str] = ("ndvi", "pixel"),
-                     oracles: bool = False, coregister: bool = False, pixel_model: Any = None) -> Predictors:
+                     oracles: bool = False, coregister: bool = False, pixel_model: Any = None,
+                     simulated: bool = False) -> Predictors:
     """The model (a checkpoint path, an SRNet, or None for the bundled weights) and the named baselines
     (``"ndvi"``, ``"pixel"``), each called with the raw patch and ``season``: the input path of ``predict``.
     A baseline that cannot be loaded (unknown name, module or model file absent) is left out, with a note.
     ``oracles``: also the label oracles of :mod:`sr_core.oracles` (they read the patch's own labels: ceilings
-    to read the model's figure against, not predictors), with a note saying what each is. ``coregister``
+    to read the model's figure against, not predictors), with a note saying what each is; with ``simulated`` (the
+    patches come from the current simulator) also :data:`sr_core.oracles.SIM_ORACLES`. ``coregister``
     (experimental): every predictor sees the patch prepared with :func:`sr_core.prepare.prepare_input`'s
     ``coregister=True`` (dates lined up by whole pixels, :mod:`sr_core.coreg`), not the default input path.
     ``pixel_model``: the 10 m pixel baseline's model file (default the bundled one), e.g. one trained with another
@@ -86,10 +88,13 @@ def build_predictors(model: Any = None, device: str = "auto", *, threshold: floa
     if pixel_model is not None and "pixel" in fns:
         notes.append(f"pixel baseline from {pixel_model} (not the bundled file)")
     if oracles:
-        from .oracles import ORACLE_DESCRIPTIONS, ORACLES
+        from .oracles import ORACLE_DESCRIPTIONS, ORACLES, SIM_ORACLES
 
         fns.update(ORACLES)
-        notes += [f"{k} READS THE LABELS (a ceiling, not a predictor): {d}" for k, d in ORACLE_DESCRIPTIONS.items()]
+        if simulated:
+            fns.update(SIM_ORACLES)
+        notes += [f"{k} READS THE LABELS (a ceiling, not a predictor): {ORACLE_DESCRIPTIONS[k]}" for k in fns
+                  if k in ORACLE_DESCRIPTIONS]
     if coregister:
         import weakref
 

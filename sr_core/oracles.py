@@ -14,6 +14,13 @@ between parcels fall, which the 10 m grid does not hold):
 
 On labels that are themselves 10 m blocks repeated 4 × 4 (the real Flanders patch) both reach ≈ 1: there the
 score measures classification alone.
+
+On **simulated** patches a third ceiling exists, because the simulator knows what the imagery shows:
+
+* ``oracle_sown`` — the labels the simulator draws for the same patch with the parcels' *sown* edges instead of
+  their declared ones (``landscape.LABEL_OFFSET_M`` = 0: every other draw is the same). It knows every parcel's class
+  and every edge exactly as the imagery has it; what it misses is only the digitising offset of the declared
+  polygons (σ 1.6 m), which no predictor can see. It is the ceiling of a perfect model on that patch.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ ORACLE_THRESHOLD = 0.5  #: a 10 m pixel (or an interpolated 2.5 m one) is called
 ORACLE_DESCRIPTIONS: dict[str, str] = {
     "oracle_cover": "true cultivated share of each 10 m pixel, bicubic x4, > 0.5 (a perfect 10 m unmixer)",
     "oracle_block": "true 10 m majority label, nearest x4 (a perfect 10 m classifier)",
+    "oracle_sown": "the simulator's labels redrawn from the sown parcel edges (a perfect model: misses only the "
+                   "declared polygons' digitising offset, which the imagery cannot show)",
 }
 
 
@@ -68,6 +77,41 @@ def block_oracle(patch: Patch) -> Prediction:
     return _prediction(patch, np.repeat(np.repeat(major, SCALE, axis=0), SCALE, axis=1), "oracle_block", t0, cover)
 
 
-ORACLES: dict[str, Callable[[Patch], Prediction]] = {"oracle_cover": cover_oracle, "oracle_block": block_oracle}
+def sown_oracle(patch: Patch) -> Prediction:
+    """``oracle_sown``: the patch's labels redrawn from the sown parcel edges (simulated patches of the current
+    simulator only; the seed, split and size come from the patch's metadata). Raises ConfigError for a real patch,
+    another simulator version, or a patch whose labels are not those the simulator draws for its seed (cropped or
+    edited): the redrawn declared labels must equal the patch's own before the sown ones are trusted."""
+    from .simulate import SIMULATOR_VERSION, simulated_landscape
 
-__all__ = ["ORACLES", "ORACLE_DESCRIPTIONS", "ORACLE_THRESHOLD", "block_oracle", "cover_10m", "cover_oracle"]
+    t0 = time.perf_counter()
+    meta = patch.info.meta or {}
+    if meta.get("simulator") != "sr_core.simulate":
+        raise ConfigError(f"{patch.name}: oracle_sown needs a patch simulated by sr_core.simulate (it redraws the "
+                          "parcels from the simulator's seed); a real patch has no known sown edges")
+    if meta.get("simulator_version") != SIMULATOR_VERSION:
+        raise ConfigError(f"{patch.name}: simulated by simulator {meta.get('simulator_version')}, this one is "
+                          f"{SIMULATOR_VERSION}; oracle_sown can only redraw patches of the current simulator")
+    truth = np.asarray(patch.cultivated, bool) if patch.cultivated is not None else None
+    seed, split, size = int(meta["seed"]), str(meta["split"]), int(meta["size_x"])
+    if truth is None or truth.shape != (SCALE * size, SCALE * size):
+        raise ConfigError(f"{patch.name}: its labels are not the {SCALE * size} px square the simulator drew "
+                          "(cropped?); oracle_sown needs whole simulated patches")
+    for region in (None, meta.get("region")):  # drawn from the seed, or chosen (simulate_patch(region=...))
+        if np.array_equal(simulated_landscape(seed, size, split, region).cultivated, truth):
+            break
+    else:
+        raise ConfigError(f"{patch.name}: its labels differ from those the simulator draws for seed {seed} "
+                          f"({split}); oracle_sown needs unedited simulated patches")
+    sown = np.asarray(simulated_landscape(seed, size, split, region, label_offset_m=0.0).cultivated, bool)
+    return Prediction(proba=sown.astype(np.float32), bbox=patch.bbox, name=patch.name, threshold=ORACLE_THRESHOLD,
+                      predictor="oracle:sown", device="cpu", seconds=time.perf_counter() - t0,
+                      extra={"reads_labels": True, "sown_edges": True})
+
+
+ORACLES: dict[str, Callable[[Patch], Prediction]] = {"oracle_cover": cover_oracle, "oracle_block": block_oracle}
+#: Oracles that only simulated patches have (``evaluate --simulate --oracles``).
+SIM_ORACLES: dict[str, Callable[[Patch], Prediction]] = {"oracle_sown": sown_oracle}
+
+__all__ = ["ORACLES", "ORACLE_DESCRIPTIONS", "ORACLE_THRESHOLD", "SIM_ORACLES", "block_oracle", "cover_10m",
+           "cover_oracle", "sown_oracle"]

@@ -130,6 +130,49 @@ def test_model_file_round_trip_without_pickle(tmp_path, tiny_model):
     np.testing.assert_array_equal(back.predict_10m(f), tiny_model.predict_10m(f))
 
 
+def test_ensemble_members_are_the_single_seed_models_and_their_mean_is_the_prediction(tmp_path, tiny_model):
+    """Member k of ``members=M, seed=s`` is exactly the MLP that ``members=1, seed=s + k`` trains; the prediction is
+    the members' mean probability; the file keeps every member (and format 1's names for member 0)."""
+    ens = train_pixel_baseline([0, 1, 3], [4], size=64, val_size=40, hidden=(16,), epochs=15, batch=256, lr=1e-2,
+                               members=2)
+    assert len(ens.members) == 2 and len(tiny_model.members) == 1
+    first, alone = ens.members[0], tiny_model.members[0]
+    for a, b in zip((*first.weights, *first.biases, first.mean, first.std),
+                    (*alone.weights, *alone.biases, alone.mean, alone.std), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(ens.members[1].weights[0], first.weights[0])  # seed 1: another draw
+    f = pixel_features(simulate_patch(4, 24, "test"))
+    each = ens.member_probabilities(f)
+    np.testing.assert_allclose(ens.predict_10m(f), each.mean(axis=0), atol=1e-7)
+    assert np.abs(each[0] - each[1]).max() > 1e-3
+    cfg = ens.config
+    assert cfg["ensemble"]["members"] == 2 and cfg["ensemble"]["seeds"] == [0, 1]
+    assert len(cfg["validation"]["member_pooled_weighted_mcc"]) == 2 and ens.n_parameters == 2 * tiny_model.n_parameters
+    path = save_pixel_baseline(ens, tmp_path / "ens.npz")
+    with np.load(path, allow_pickle=False) as z:
+        assert {"W0", "mean", "m1_W0", "m1_mean"} <= set(z.files)
+    back = load_pixel_baseline(path)
+    assert len(back.members) == 2 and back.threshold == ens.threshold
+    np.testing.assert_array_equal(back.predict_10m(f), ens.predict_10m(f))
+    with pytest.raises(ConfigError, match="at least one"):
+        train_pixel_baseline([0], [4], size=16, members=0)
+
+
+def test_format_1_file_reads_as_one_member(tmp_path, tiny_model):
+    """Files written before the ensemble (one MLP, ``n_layers`` a number, format version 1) still load."""
+    m = tiny_model.members[0]
+    cfg = {**tiny_model.config, "format": "sr_core.pixel_baseline", "format_version": 1, "threshold": 0.42,
+           "feature_names": list(FEATURE_NAMES), "n_layers": len(m.weights)}
+    arrays = {"config": np.array(json.dumps(cfg)), "mean": m.mean, "std": m.std}
+    for i, (w, b) in enumerate(zip(m.weights, m.biases, strict=True)):
+        arrays[f"W{i}"], arrays[f"b{i}"] = w, b
+    np.savez(tmp_path / "v1.npz", **arrays)
+    back = load_pixel_baseline(tmp_path / "v1.npz")
+    assert len(back.members) == 1 and back.threshold == 0.42
+    f = pixel_features(_patch())
+    np.testing.assert_array_equal(back.predict_10m(f), tiny_model.predict_10m(f))
+
+
 def test_bad_model_files_are_refused(tmp_path, tiny_model):
     with pytest.raises(ModelError, match="not found"):
         load_pixel_baseline(tmp_path / "absent.npz")
@@ -148,6 +191,11 @@ def test_bad_model_files_are_refused(tmp_path, tiny_model):
     np.savez(tmp_path / "shape.npz", **{**arrays, "W0": arrays["W0"][:-1]})
     with pytest.raises(ModelError, match="inconsistent"):
         load_pixel_baseline(tmp_path / "shape.npz")
+    cfg2 = json.loads(str(arrays["config"]))
+    cfg2["n_members"] = 2  # a second member announced but not in the file
+    np.savez(tmp_path / "member.npz", **{**arrays, "config": np.array(json.dumps(cfg2))})
+    with pytest.raises(ModelError, match="corrupt config"):
+        load_pixel_baseline(tmp_path / "member.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ModelError):
         load_pixel_baseline(tmp_path / "junk.npz")
@@ -240,10 +288,15 @@ def test_cli_train_and_eval_pixel(tmp_path, capsys):
 
     out = tmp_path / "pb.npz"
     rc = main(["baseline", "train-pixel", "--train-seeds", "0-1", "--val-seeds", "5", "--size", "24", "--val-size", "24",
-               "--epochs", "2", "--hidden", "8", "--out", str(out), "--quiet", "--json"])
+               "--epochs", "2", "--hidden", "8", "--members", "2", "--seed", "3", "--out", str(out), "--quiet",
+               "--json"])
     assert rc == 0 and out.is_file()
     summary = json.loads(capsys.readouterr().out)
     assert summary["config"]["train"]["seeds"] == "0-1" and summary["model"] == str(out)
+    assert summary["config"]["ensemble"]["seeds"] == [3, 4] and len(load_pixel_baseline(out).members) == 2
+    capsys.readouterr()
+    assert main(["baseline", "train-pixel", "--members", "0", "--out", str(tmp_path / "no.npz"), "--quiet"]) == 2
+    assert "--members 0" in capsys.readouterr().err and not (tmp_path / "no.npz").exists()
     rc = main(["baseline", "eval-pixel", "--seeds", "2", "--size", "24", "--model", str(out), "--quiet", "--json"])
     res = json.loads(capsys.readouterr().out)
     assert rc == 0 and res["split"] == "test" and len(res["patches"]) == 1 and -1 <= res["pixel_wmcc"] <= 1

@@ -11,8 +11,8 @@ import pytest
 from sr_core.cli import main
 from sr_core.errors import ConfigError
 from sr_core.metrics import evaluate_patch
-from sr_core.oracles import ORACLES, block_oracle, cover_10m, cover_oracle
-from sr_core.simulate import simulate_patch
+from sr_core.oracles import ORACLES, SIM_ORACLES, block_oracle, cover_10m, cover_oracle, sown_oracle
+from sr_core.simulate import simulate_patch, simulated_landscape
 from tests.conftest import REAL, need
 
 
@@ -69,15 +69,46 @@ def test_evaluate_oracles_flag_scores_them_and_says_they_read_the_labels(capsys)
     out = capsys.readouterr()
     assert rc == 0, out.err
     doc = json.loads(out.out)
-    assert set(doc["pooled"]) == {"model", *ORACLES}
+    assert set(doc["pooled"]) == {"model", *ORACLES, *SIM_ORACLES}
     row = doc["patches"][0]
     assert row["oracle_cover_cultivated"] == pytest.approx(row["true_cultivated"], abs=0.1)
-    assert sum("READS THE LABELS" in n for n in doc["notes"]) == len(ORACLES)
+    assert sum("READS THE LABELS" in n for n in doc["notes"]) == len(ORACLES) + len(SIM_ORACLES)
 
 
 def test_evaluate_oracles_with_stress_is_refused(capsys):
     assert main(["evaluate", "--stress", "--oracles", "--device", "cpu", "--threads", "1"]) == 2
     assert "--oracles does not apply to --stress" in capsys.readouterr().err
+
+
+def test_landscape_alone_is_the_patchs_and_sown_edges_move_only_the_labels(sim):
+    """``simulated_landscape`` redraws exactly the patch's labels without its spectra; with the digitising offset at 0
+    the segments (what the imagery shows) stay and only the labels' edges move, by a pixel or so."""
+    land = simulated_landscape(0, 64, "test")
+    assert np.array_equal(land.cultivated, sim.cultivated) and np.array_equal(land.not_declared, sim.not_declared)
+    sown = simulated_landscape(0, 64, "test", label_offset_m=0.0)
+    assert np.array_equal(sown.seg, land.seg) and np.array_equal(sown.seg_class, land.seg_class)
+    moved = sown.cultivated != land.cultivated
+    assert 0.001 < moved.mean() < 0.1
+    from scipy import ndimage
+    edges = ndimage.binary_dilation(land.cultivated, iterations=2) & ~ndimage.binary_erosion(land.cultivated, iterations=2)
+    assert edges[moved].mean() > 0.99  # the moved pixels are at the parcels' edges
+
+
+def test_sown_oracle_is_a_high_ceiling_below_one_and_refuses_what_it_cannot_redraw(sim):
+    pred = sown_oracle(sim)
+    assert pred.predictor == "oracle:sown" and pred.extra["reads_labels"] and pred.proba.shape == np.shape(sim.cultivated)
+    w = evaluate_patch(sim, pred).wmcc
+    assert 0.85 < w < 0.995  # only the digitising offset separates it from the labels
+    assert w > evaluate_patch(sim, block_oracle(sim)).wmcc
+    with pytest.raises(ConfigError, match="cropped"):
+        sown_oracle(sim.crop(0, 0, 32, 32))
+    edited = np.array(sim.cultivated)
+    edited[:8, :8] = ~edited[:8, :8]
+    with pytest.raises(ConfigError, match="differ"):
+        sown_oracle(sim.replace(cultivated=edited))
+    real_like = sim.replace(info=sim.info.__class__(name="x", meta={"source": "real"}))
+    with pytest.raises(ConfigError, match="real patch"):
+        sown_oracle(real_like)
 
 
 @pytest.mark.real_data
@@ -90,4 +121,5 @@ def test_real_flanders_labels_are_10m_blocks(capsys):
     assert rc == 0
     assert doc["pooled"]["oracle_block"]["weighted_mcc"] == pytest.approx(1.0)
     assert doc["pooled"]["oracle_cover"]["weighted_mcc"] > 0.98
+    assert "oracle_sown" not in doc["pooled"]  # real patches have no known sown edges
     assert doc["pooled"]["model"]["weighted_mcc"] < doc["pooled"]["oracle_block"]["weighted_mcc"]

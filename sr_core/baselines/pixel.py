@@ -48,7 +48,7 @@ from ..prepare import input_record, input_warnings, prepare_input
 from .ndvi import upsample_bicubic
 
 FORMAT = "sr_core.pixel_baseline"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  #: 2: an ensemble of members (1: one MLP, read as a one-member ensemble)
 DEFAULT_MODEL = MODELS_DIR / "pixel-baseline.npz"
 LOG_OFFSET = 0.01
 BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
@@ -219,15 +219,13 @@ def block_targets(patch: Patch, weights: np.ndarray | None = None) -> tuple[np.n
 # The model: an MLP in plain arrays
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class PixelBaseline:
-    """An MLP from standardised :data:`FEATURE_NAMES` to P(cultivated) of a 10 m pixel, and its threshold."""
+class PixelMember:
+    """One MLP of the ensemble: standardised :data:`FEATURE_NAMES` → logit of P(cultivated) of a 10 m pixel."""
 
     weights: tuple[np.ndarray, ...]  #: W0 (F, h0), W1 (h0, h1), …, last (h_k, 1)
     biases: tuple[np.ndarray, ...]
-    mean: np.ndarray  #: (F,) feature means of the training rows
+    mean: np.ndarray  #: (F,) feature means of this member's training rows
     std: np.ndarray  #: (F,) feature standard deviations
-    threshold: float = 0.5
-    config: dict[str, Any] = field(default_factory=dict)
 
     def predict_10m(self, feats: np.ndarray) -> np.ndarray:
         """P(cultivated) for features (..., F): float32 of shape (...)."""
@@ -251,17 +249,54 @@ class PixelBaseline:
         return int(sum(w.size for w in self.weights) + sum(b.size for b in self.biases))
 
 
+@dataclass(frozen=True, eq=False)
+class PixelBaseline:
+    """An ensemble of MLPs (:class:`PixelMember`, each trained from its own seed) whose mean probability is
+    P(cultivated) of a 10 m pixel, and the threshold chosen for that mean. One member is the single MLP of files
+    written before the ensemble (format version 1)."""
+
+    members: tuple[PixelMember, ...]
+    threshold: float = 0.5
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise ModelError("a pixel baseline needs at least one member MLP")
+
+    def member_probabilities(self, feats: np.ndarray) -> np.ndarray:
+        """(M, ...) float32: each member's P(cultivated) for features (..., F)."""
+        return np.stack([m.predict_10m(feats) for m in self.members])
+
+    def predict_10m(self, feats: np.ndarray) -> np.ndarray:
+        """P(cultivated) for features (..., F): the members' mean, float32 of shape (...)."""
+        if len(self.members) == 1:
+            return self.members[0].predict_10m(feats)
+        return self.member_probabilities(feats).mean(axis=0, dtype=np.float32)
+
+    @property
+    def n_parameters(self) -> int:
+        return int(sum(m.n_parameters for m in self.members))
+
+
+def _member_key(k: int, name: str) -> str:
+    """Array name of member ``k``'s ``name`` (member 0 keeps format 1's names, so a format-1 file is one member)."""
+    return name if k == 0 else f"m{k}_{name}"
+
+
 def save_pixel_baseline(model: PixelBaseline, path: str | Path) -> Path:
     """Write ``model`` as a pickle-free ``.npz`` (plain float32 arrays and a JSON string)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cfg = {**model.config, "format": FORMAT, "format_version": FORMAT_VERSION, "threshold": float(model.threshold),
-           "feature_names": list(FEATURE_NAMES), "n_layers": len(model.weights)}
-    arrays: dict[str, np.ndarray] = {"config": np.array(json.dumps(cfg, sort_keys=True)),
-                                     "mean": model.mean.astype(np.float32), "std": model.std.astype(np.float32)}
-    for i, (w, b) in enumerate(zip(model.weights, model.biases, strict=True)):
-        arrays[f"W{i}"] = np.asarray(w, np.float32)
-        arrays[f"b{i}"] = np.asarray(b, np.float32)
+           "feature_names": list(FEATURE_NAMES), "n_members": len(model.members),
+           "n_layers": [len(m.weights) for m in model.members]}
+    arrays: dict[str, np.ndarray] = {"config": np.array(json.dumps(cfg, sort_keys=True))}
+    for k, m in enumerate(model.members):
+        arrays[_member_key(k, "mean")] = m.mean.astype(np.float32)
+        arrays[_member_key(k, "std")] = m.std.astype(np.float32)
+        for i, (w, b) in enumerate(zip(m.weights, m.biases, strict=True)):
+            arrays[_member_key(k, f"W{i}")] = np.asarray(w, np.float32)
+            arrays[_member_key(k, f"b{i}")] = np.asarray(b, np.float32)
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
@@ -295,22 +330,31 @@ def load_pixel_baseline(path: str | Path | None = None) -> PixelBaseline:
         if tuple(cfg["feature_names"]) != FEATURE_NAMES:
             raise ModelError(f"{path} was trained on other features than this sr_core computes; retrain it with "
                              "`python -m sr_core baseline train-pixel`")
-        n = int(cfg["n_layers"])
-        weights = tuple(arrays[f"W{i}"].astype(np.float32) for i in range(n))
-        biases = tuple(arrays[f"b{i}"].astype(np.float32) for i in range(n))
-        mean, std = arrays["mean"].astype(np.float32), arrays["std"].astype(np.float32)
+        n_members = int(cfg.get("n_members", 1))
+        layers = cfg["n_layers"]
+        layers = [int(layers)] * n_members if isinstance(layers, int) else [int(v) for v in layers]
+        if n_members < 1 or len(layers) != n_members:
+            raise ValueError(f"{n_members} members but layer counts {layers}")
+        members = []
+        for k, n in enumerate(layers):
+            def get(name: str, k: int = k) -> np.ndarray:
+                return arrays[_member_key(k, name)].astype(np.float32)
+
+            members.append(PixelMember(tuple(get(f"W{i}") for i in range(n)), tuple(get(f"b{i}") for i in range(n)),
+                                       get("mean"), get("std")))
     except KeyError as exc:
         raise ModelError(f"pixel-baseline model {path} lacks entry {exc}; {fix}") from None
     except (json.JSONDecodeError, TypeError, ValueError) as exc:
         raise ModelError(f"pixel-baseline model {path} has a corrupt config ({exc}); {fix}") from None
-    dims = [N_FEATURES] + [w.shape[1] for w in weights]
-    ok = (mean.shape == std.shape == (N_FEATURES,) and np.all(std > 0) and dims[-1] == 1
-          and all(w.ndim == 2 and w.shape[0] == dims[i] for i, w in enumerate(weights))
-          and all(b.shape == (dims[i + 1],) for i, b in enumerate(biases))
-          and all(np.all(np.isfinite(a)) for a in (*weights, *biases, mean, std)))
-    if not ok:
-        raise ModelError(f"pixel-baseline model {path} has inconsistent array shapes or values; {fix}")
-    return PixelBaseline(weights, biases, mean, std, float(cfg["threshold"]), cfg)
+    for m in members:
+        dims = [N_FEATURES] + [w.shape[1] if w.ndim == 2 else -1 for w in m.weights]
+        ok = (m.mean.shape == m.std.shape == (N_FEATURES,) and np.all(m.std > 0) and dims[-1] == 1
+              and all(w.ndim == 2 and w.shape[0] == dims[i] for i, w in enumerate(m.weights))
+              and all(b.shape == (dims[i + 1],) for i, b in enumerate(m.biases))
+              and all(np.all(np.isfinite(a)) for a in (*m.weights, *m.biases, m.mean, m.std)))
+        if not ok:
+            raise ModelError(f"pixel-baseline model {path} has inconsistent array shapes or values; {fix}")
+    return PixelBaseline(tuple(members), float(cfg["threshold"]), cfg)
 
 
 _CACHE: dict[Path, tuple[float, PixelBaseline]] = {}
@@ -427,6 +471,59 @@ class ThresholdSearch:
         return float(thr[k]), float(mcc[k])
 
 
+def _train_member(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, hidden: Sequence[int], epochs: int, max_rows: int,
+                  batch: int, lr: float, seed: int, progress: Progress | None, label: str) -> tuple[PixelMember, float]:
+    """One MLP on the rows ``x`` (features), ``y`` (soft targets), ``w`` (row weights), from ``seed`` (its row
+    subsample and initialisation). Returns the member and its final training loss."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    if len(x) > max_rows:
+        pick = rng.choice(len(x), max_rows, replace=False)
+        x, y, w = x[pick], y[pick], w[pick]
+    mean = np.nanmean(x, axis=0).astype(np.float32)
+    std = np.nanstd(x, axis=0).astype(np.float32)
+    std = np.where(std > 1e-6, std, 1.0).astype(np.float32)
+    xn = np.where(np.isnan(x), mean, x)
+    xn = ((xn - mean) / std).astype(np.float32)
+    w = (w / w.mean()).astype(np.float32)
+    torch.manual_seed(seed)
+    dims = [N_FEATURES, *hidden, 1]
+    layers: list[torch.nn.Module] = []
+    for i in range(len(dims) - 1):
+        layers.append(torch.nn.Linear(dims[i], dims[i + 1]))
+        if i < len(dims) - 2:
+            layers.append(torch.nn.ReLU())
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * int(np.ceil(len(xn) / batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, steps))
+    tx, ty, tw = torch.from_numpy(xn), torch.from_numpy(y), torch.from_numpy(w)
+    gen = torch.Generator().manual_seed(seed)
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    last = float("nan")
+    for ep in range(epochs):
+        perm = torch.randperm(len(tx), generator=gen)
+        total, wsum = 0.0, 0.0
+        for s in range(0, len(tx), batch):
+            idx = perm[s:s + batch]
+            logit = net(tx[idx])[:, 0]
+            loss = (loss_fn(logit, ty[idx]) * tw[idx]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+            wsum += len(idx)
+        last = total / max(wsum, 1)
+        if progress:
+            progress(f"{label}epoch {ep + 1}/{epochs}: weighted BCE {last:.4f}")
+    lin = [m for m in net if isinstance(m, torch.nn.Linear)]
+    weights = tuple(m.weight.detach().numpy().T.copy() for m in lin)
+    biases = tuple(m.bias.detach().numpy().copy() for m in lin)
+    return PixelMember(weights, biases, mean, std), last
+
+
 def train_pixel_baseline(
     train_seeds: Sequence[int],
     val_seeds: Sequence[int],
@@ -440,16 +537,19 @@ def train_pixel_baseline(
     lr: float = 3e-3,
     weighted: bool = True,
     seed: int = 0,
+    members: int = 1,
     threads: int = 1,
     progress: Progress | None = None,
 ) -> PixelBaseline:
     """Train the pixel baseline on simulated ``split="train"`` patches (never the test split's streams).
 
-    Rows: every 10 m pixel of the ``train_seeds`` patches (``size`` px) whose block weight is > 0, subsampled to at
-    most ``max_rows``; target :func:`block_targets` share; loss: binary cross-entropy on the soft target, each row
-    weighted by its block's mean benchmark weight when ``weighted``. The threshold maximises the pooled weighted
-    MCC at 2.5 m on the ``val_seeds`` patches (``val_size`` px, also ``split="train"``, disjoint from the training
-    seeds)."""
+    Rows: every 10 m pixel of the ``train_seeds`` patches (``size`` px) whose block weight is > 0; target
+    :func:`block_targets` share; loss: binary cross-entropy on the soft target, each row weighted by its block's mean
+    benchmark weight when ``weighted``. ``members`` MLPs are trained on the same rows, member ``k`` from seed
+    ``seed + k`` (its own subsample of at most ``max_rows`` rows and its own initialisation: member ``k`` is exactly
+    the single MLP that ``seed=seed + k, members=1`` trains); their mean probability is the prediction. The
+    threshold maximises the pooled weighted MCC at 2.5 m of that mean on the ``val_seeds`` patches (``val_size`` px,
+    also ``split="train"``, disjoint from the training seeds); each member's own best figure there is recorded too."""
     import torch
 
     from ..errors import ConfigError
@@ -458,6 +558,8 @@ def train_pixel_baseline(
 
     if set(train_seeds) & set(val_seeds):
         raise ConfigError("training and validation seeds overlap; give disjoint ranges (e.g. 10000-10031 and 20000-20005)")
+    if members < 1:
+        raise ConfigError(f"members={members}: the ensemble needs at least one MLP")
     t_start = time.perf_counter()
     xs, ys, ws = [], [], []
     for patch in _simulated(train_seeds, size, "train", progress, "training patches"):
@@ -470,77 +572,52 @@ def train_pixel_baseline(
     x = np.concatenate(xs)
     y = np.concatenate(ys)
     w = np.concatenate(ws) if weighted else np.ones(sum(len(a) for a in ys), np.float32)
-    rng = np.random.default_rng(seed)
-    if len(x) > max_rows:
-        pick = rng.choice(len(x), max_rows, replace=False)
-        x, y, w = x[pick], y[pick], w[pick]
-    mean = np.nanmean(x, axis=0).astype(np.float32)
-    std = np.nanstd(x, axis=0).astype(np.float32)
-    std = np.where(std > 1e-6, std, 1.0).astype(np.float32)
-    xn = np.where(np.isnan(x), mean, x)
-    xn = ((xn - mean) / std).astype(np.float32)
-    w = (w / w.mean()).astype(np.float32)
+    del xs, ys, ws
 
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(threads)))
     try:
-        torch.manual_seed(seed)
-        dims = [N_FEATURES, *hidden, 1]
-        layers: list[torch.nn.Module] = []
-        for i in range(len(dims) - 1):
-            layers.append(torch.nn.Linear(dims[i], dims[i + 1]))
-            if i < len(dims) - 2:
-                layers.append(torch.nn.ReLU())
-        net = torch.nn.Sequential(*layers)
-        opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-        steps = epochs * int(np.ceil(len(xn) / batch))
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, steps))
-        tx, ty, tw = torch.from_numpy(xn), torch.from_numpy(y), torch.from_numpy(w)
-        gen = torch.Generator().manual_seed(seed)
-        loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
-        last = float("nan")
-        for ep in range(epochs):
-            perm = torch.randperm(len(tx), generator=gen)
-            total, wsum = 0.0, 0.0
-            for s in range(0, len(tx), batch):
-                idx = perm[s:s + batch]
-                logit = net(tx[idx])[:, 0]
-                loss = (loss_fn(logit, ty[idx]) * tw[idx]).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += float(loss.detach()) * len(idx)
-                wsum += len(idx)
-            last = total / max(wsum, 1)
-            if progress:
-                progress(f"epoch {ep + 1}/{epochs}: weighted BCE {last:.4f}")
-        lin = [m for m in net if isinstance(m, torch.nn.Linear)]
-        weights = tuple(m.weight.detach().numpy().T.copy() for m in lin)
-        biases = tuple(m.bias.detach().numpy().copy() for m in lin)
+        trained = [_train_member(x, y, w, hidden=hidden, epochs=epochs, max_rows=max_rows, batch=batch, lr=lr,
+                                 seed=seed + k, progress=progress,
+                                 label=f"member {k + 1}/{members} (seed {seed + k}): " if members > 1 else "")
+                   for k in range(members)]
     finally:
         torch.set_num_threads(prev_threads)
+    rows = min(len(x), max_rows)
+    del x, y, w
 
-    model = PixelBaseline(weights, biases, mean, std, 0.5)
+    model = PixelBaseline(tuple(m for m, _ in trained), 0.5)
     search = ThresholdSearch()
+    per_member = [ThresholdSearch() for _ in range(members)] if members > 1 else []
     for patch in _simulated(val_seeds, val_size, "train", progress, "validation patches"):
         pred = pixel_baseline(patch, model)
-        search.add(pred.proba, patch.cultivated, weight_map(patch.cultivated, patch.not_declared))
+        wm = weight_map(patch.cultivated, patch.not_declared)
+        search.add(pred.proba, patch.cultivated, wm)
+        if per_member:
+            probs = model.member_probabilities(pixel_features(prepare_input(patch)))
+            for srch, p10 in zip(per_member, probs, strict=True):
+                srch.add(np.clip(upsample_bicubic(p10, SCALE), 0.0, 1.0), patch.cultivated, wm)
     thr, val_mcc = search.best()
+    validation: dict[str, Any] = {"split": "train", "seeds": _ranges(val_seeds), "size": int(val_size),
+                                  "pooled_weighted_mcc": round(val_mcc, 4)}
+    if per_member:
+        validation["member_pooled_weighted_mcc"] = [round(srch.best()[1], 4) for srch in per_member]
     config = {
         "created_by": "sr_core.baselines.pixel.train_pixel_baseline",
         "simulator_version": SIMULATOR_VERSION,
-        "train": {"split": "train", "seeds": _ranges(train_seeds), "size": int(size), "rows": len(xn),
+        "train": {"split": "train", "seeds": _ranges(train_seeds), "size": int(size), "rows": rows,
                   "target": "share of CULTIVATED in the 4x4 block (unweighted)",
                   "row_weight": "mean benchmark weight of the block" if weighted else "1"},
-        "validation": {"split": "train", "seeds": _ranges(val_seeds), "size": int(val_size),
-                       "pooled_weighted_mcc": round(val_mcc, 4)},
+        "validation": validation,
         "mlp": {"hidden": [int(h) for h in hidden], "activation": "relu", "epochs": int(epochs), "batch": int(batch),
                 "lr": lr, "optimizer": "AdamW(weight_decay=1e-4) + one-cycle", "seed": int(seed),
-                "final_train_loss": round(last, 5)},
+                "final_train_loss": round(trained[0][1], 5)},
+        "ensemble": {"members": int(members), "seeds": [int(seed + k) for k in range(members)],
+                     "combine": "mean of the members' probabilities",
+                     "final_train_loss": [round(loss, 5) for _, loss in trained]},
         "train_seconds": round(time.perf_counter() - t_start, 1),
     }
-    return PixelBaseline(weights, biases, mean, std, thr, config)
+    return PixelBaseline(model.members, thr, config)
 
 
 def _ranges(seeds: Sequence[int]) -> str:

@@ -44,8 +44,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     q = sub.add_parser(
         "train-pixel", help="train the 10 m pixel baseline on simulated patches (train split) and save it",
         description=(
-            "Train the 10 m pixel baseline's MLP on simulated patches of the train split (their seeds never share a "
-            "random stream with the test split), choose its threshold on held-out train-split seeds (pooled "
+            "Train the 10 m pixel baseline on simulated patches of the train split (their seeds never share a "
+            "random stream with the test split): --members MLPs from seeds --seed, --seed + 1, …, whose probabilities "
+            "are averaged; choose the threshold of that average on held-out train-split seeds (pooled "
             "weighted MCC at 2.5 m) and write the pickle-free model file. The bundled model was made with the "
             "defaults and --out models/pixel-baseline.npz (see models/PIXEL_BASELINE.md)."
         ),
@@ -59,7 +60,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     q.add_argument("--hidden", default="64,64", help="hidden layer widths of the MLP (default 64,64)")
     q.add_argument("--unweighted", action="store_true", help="train without the benchmark weights as row weights")
     q.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    q.add_argument("--seed", type=int, default=0, help="seed of the row sampling and the MLP initialisation")
+    q.add_argument("--seed", type=int, default=0,
+                   help="seed of the first member's row sampling and initialisation; member k uses seed + k (default 0)")
+    q.add_argument("--members", type=int, default=5,
+                   help="MLPs in the ensemble, their probabilities averaged (default 5, the bundled file; 1: one MLP)")
     q.add_argument("--out", type=Path, default=None,
                    help="model file to write (default: <SR_CORE_HOME>/models/pixel-baseline.npz)")
     q.add_argument("--test-seeds", default=None,
@@ -122,12 +126,15 @@ def run_train_pixel(args: argparse.Namespace) -> int:
         raise ConfigError(f"--hidden {args.hidden!r}: give positive layer widths, e.g. 64,64")
     if args.epochs < 1 or args.size < 8 or args.val_size < 8:
         raise ConfigError("--epochs must be ≥ 1 and --size / --val-size ≥ 8 pixels")
+    if args.members < 1:
+        raise ConfigError(f"--members {args.members}: give at least 1 (the number of MLPs averaged)")
     out = args.out if args.out is not None else subdir("models") / "pixel-baseline.npz"
-    bar, step = _bar(len(train) + args.epochs + len(val) + len(test), args.quiet, "train pixel baseline")
+    bar, step = _bar(len(train) + args.epochs * args.members + len(val) + len(test), args.quiet,
+                     "train pixel baseline")
     try:
         model = pixel.train_pixel_baseline(train, val, size=args.size, val_size=args.val_size, hidden=hidden,
                                            epochs=args.epochs, weighted=not args.unweighted, seed=args.seed,
-                                           threads=args.threads, progress=step)
+                                           members=args.members, threads=args.threads, progress=step)
         path = pixel.save_pixel_baseline(model, out)
         res = pixel.evaluate_simulated(test, size=args.test_size, model=model, progress=step) if test else None
     finally:
@@ -141,6 +148,10 @@ def run_train_pixel(args: argparse.Namespace) -> int:
     print(f"wrote {path} ({summary['bytes'] / 1024:.0f} KiB, {model.n_parameters} parameters) in "
           f"{model.config['train_seconds']:.0f} s; threshold {model.threshold:.3f}, pooled weighted MCC "
           f"{v['pooled_weighted_mcc']:.4f} on validation seeds {v['seeds']} ({v['size']} px, train split)")
+    if "member_pooled_weighted_mcc" in v:
+        each = ", ".join(f"{x:.4f}" for x in v["member_pooled_weighted_mcc"])
+        print(f"{len(model.members)} members (seeds {model.config['ensemble']['seeds'][0]}–"
+              f"{model.config['ensemble']['seeds'][-1]}), each alone at its own best threshold: {each}")
     if res is not None:
         _print_eval(res)
     return 0

@@ -60,7 +60,8 @@ def register(sub: Any) -> argparse.ArgumentParser:
                         "not what predict does (it raises simulated scores and lowers the real Flanders one)")
     p.add_argument("--oracles", action="store_true",
                    help="also score the label oracles (they READ THE LABELS: the ceilings of a perfect 10 m unmixer "
-                        "and a perfect 10 m classifier, to tell classification from 2.5 m geometry; not with --stress)")
+                        "and a perfect 10 m classifier, to tell classification from 2.5 m geometry; with --simulate "
+                        "also a perfect model's, the labels redrawn from the sown parcel edges; not with --stress)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
@@ -88,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         baselines = () if args.no_baselines else ("ndvi", "pixel")
     preds = ev.build_predictors(args.model, args.device, threshold=args.threshold, tta=args.tta, season=args.season,
                                 baselines=baselines, oracles=args.oracles, coregister=args.coregister,
-                                pixel_model=args.pixel_model)
+                                pixel_model=args.pixel_model,
+                                simulated=args.real is None and args.data is None and not args.stress)
 
     if args.stress:
         n = args.simulate or ev.STRESS_N

@@ -8,7 +8,8 @@ products), :mod:`.regions` (where), :mod:`.calibrate` (the figures compared with
 
 from __future__ import annotations
 
-from .core import MAX_CLOUD, SIMULATOR_VERSION, SPLIT_IDS, patch_bbox, simulate_patch
+from .core import MAX_CLOUD, SIMULATOR_VERSION, SPLIT_IDS, patch_bbox, simulate_patch, simulated_landscape
 from .regions import REGIONS, Region, get_region
 
-__all__ = ["MAX_CLOUD", "REGIONS", "SIMULATOR_VERSION", "SPLIT_IDS", "Region", "get_region", "patch_bbox", "simulate_patch"]
+__all__ = ["MAX_CLOUD", "REGIONS", "SIMULATOR_VERSION", "SPLIT_IDS", "Region", "get_region", "patch_bbox", "simulate_patch",
+           "simulated_landscape"]

@@ -25,7 +25,7 @@ from ..patch import Patch, PatchInfo, ProductLevel, Source, handed_over
 from . import clouds as cl
 from . import sensor
 from .classes import CLASS_KEYS, CLASSES
-from .landscape import generate_landscape
+from .landscape import LABEL_OFFSET_M, Landscape, generate_landscape
 from .phenology import Climate, season_cover
 from .regions import REGIONS, Region, get_region
 from .spectra import segment_spectra
@@ -133,6 +133,15 @@ def patch_climate(seed: int, split: str = "train") -> Climate:
     """The :class:`~.phenology.Climate` (calendar shift, winter greenness, summer drought) that
     :func:`simulate_patch` draws for ``seed`` and ``split``, without simulating the patch."""
     return Climate.draw(_realism_rng(seed, _split_id(split)))
+
+
+def simulated_landscape(seed: int, size: int = 500, split: str = "train", region: str | None = None,
+                        label_offset_m: float = LABEL_OFFSET_M) -> Landscape:
+    """The landscape (segments, classes and labels at 2.5 m) of the patch :func:`simulate_patch` draws for the same
+    arguments, without its spectra (seconds instead of tens of seconds). ``label_offset_m`` = 0 gives the labels
+    the sown parcel edges would have: the declared ones minus their digitising offset (``landscape.LABEL_OFFSET_M``)."""
+    plan = plan_acquisitions(seed, size, split, region)
+    return generate_landscape(plan.rngs[0], int(size), plan.region, label_offset_m)
 
 
 def simulate_patch(seed: int, size: int = 500, split: str = "train", region: str | None = None) -> Patch:

@@ -111,8 +111,12 @@ _SPACING = {"strips": (160, 420), "fields": (250, 650), "grass": (200, 550), "hi
 _PIECE_M = {"strips": (60, 180), "fields": (100, 300), "grass": (100, 300), "hill": (70, 180)}
 
 
-def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> Landscape:
-    """Lay out a ``4·size × 4·size`` landscape at 2.5 m for a patch of ``size × size`` 10 m pixels."""
+def generate_landscape(rng: np.random.Generator, size: int, region: Region,
+                       label_offset_m: float = LABEL_OFFSET_M) -> Landscape:
+    """Lay out a ``4·size × 4·size`` landscape at 2.5 m for a patch of ``size × size`` 10 m pixels.
+
+    ``label_offset_m``: σ of the offset between the declared (labelled) and the sown parcel edges. With 0 the labels
+    follow the sown edges the imagery shows; every other draw, and so the landscape, stays the same."""
     L = 4 * size
     E = L * PIXEL_M
     reach = 0.75 * E + 50.0
@@ -284,8 +288,8 @@ def generate_landscape(rng: np.random.Generator, size: int, region: Region) -> L
     cut_start = np.concatenate([[0], np.cumsum([c.size for c in F_cuts])]) if F_cuts else np.zeros(1, np.int64)
     # Declared polygons are digitised on orthophotos: their edges miss the sown edges by a metre or two. The
     # surface follows the cuts; the labels follow the same cuts moved by LABEL_OFFSET_M (σ, clipped at ±2.5 m).
-    Fc_lab = Fc + np.clip(rng.normal(0, LABEL_OFFSET_M, Fc.size), -2.5, 2.5)
-    Sc_lab = Sc + np.clip(rng.normal(0, LABEL_OFFSET_M, Sc.size), -2.5, 2.5)
+    Fc_lab = Fc + np.clip(rng.normal(0, label_offset_m, Fc.size), -2.5, 2.5)
+    Sc_lab = Sc + np.clip(rng.normal(0, label_offset_m, Sc.size), -2.5, 2.5)
 
     def cells(F: np.ndarray, S: np.ndarray, lcoord: np.ndarray, wcoord: np.ndarray) -> tuple[np.ndarray, ...]:
         """Parcel index (right strip cut) and distances to the furlong and strip cuts of every pixel."""
