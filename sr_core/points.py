@@ -26,11 +26,15 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .bands import BAND_NAMES
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .patch import Patch
 
 #: bands of the monthly composites, in their order
 POINT_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
@@ -122,6 +126,36 @@ def load_points(path: str | Path, region: tuple[float, float, float, float] | No
         raise ConfigError(f"{root.name}: points cover different numbers of season months")
     return PointSet(np.stack(bands), np.stack(valid), np.stack(doys), np.asarray(labels, np.float32),
                     np.asarray(codes), tuple(ids))
+
+
+POINT_TILE = 16  #: a real point is a uniform tile of this side (10 m px) in training and scoring; its centre is read
+#: share of the points :meth:`PointSet.holdout` keeps out of ``train --points`` (and ``evaluate --points`` scores)
+HOLDOUT = 0.2
+#: nominal year the months of a point are dated in by :func:`point_patch` (its series may span two calendar years;
+#: the model sees its months as one season, as ``train --points`` does through their days of the year)
+NOMINAL_YEAR = 2019
+LANDCOVER_NAMES: dict[int, str] = {11: "annual crop", 12: "perennial crop", 13: "grassland", 20: "wetland",
+                                   30: "herbaceous / shrub", 40: "trees", 41: "trees", 42: "trees", 50: "bare",
+                                   60: "built-up", 70: "snow", 80: "water"}
+
+
+def point_patch(points: PointSet, i: int, tile: int = POINT_TILE) -> Patch:
+    """Point ``i`` as a uniform ``tile`` × ``tile`` patch of its season months (dated on their day of the year in
+    :data:`NOMINAL_YEAR`; months without data are masked as no data), for any predictor that takes a Patch. Its
+    footprint is nominal (the point's own location is not a 10 m grid): the patch is for scoring, never written."""
+    from datetime import timedelta
+
+    from .geo import BBox
+    from .patch import Patch, PatchInfo
+
+    doy = points.doy[i]
+    ts = [datetime(NOMINAL_YEAR, 1, 1) + timedelta(days=float(d) - 1.0) for d in doy]
+    bands = np.ascontiguousarray(np.broadcast_to(points.bands[i][:, None, None, :], (len(ts), tile, tile, 12)),
+                                 np.float32)
+    ok = np.ascontiguousarray(np.broadcast_to(points.valid[i][:, None, None], (len(ts), tile, tile)))
+    return Patch(bands=bands * ok[..., None], timestamps=ts, bbox=BBox(0.0, 0.0, 10.0 * tile, 10.0 * tile),
+                 cloud_mask=np.zeros_like(ok), is_data=ok.copy(),
+                 info=PatchInfo(name=f"point-{points.ids[i]}", meta={"source": "real", "kind": "monthly point"}))
 
 
 def point_tiles(points: PointSet, idx: np.ndarray, tile: int = 8) -> tuple[np.ndarray, ...]:

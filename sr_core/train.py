@@ -42,6 +42,7 @@ from .model import SRNet, SRNetConfig
 from .model.checkpoint import model_from_checkpoint, read_checkpoint
 from .model.network import grow_as_identity
 from .patch import SCALE, Patch
+from .points import POINT_TILE
 from .prepare import prepare_input
 
 VAL_SEED0 = 900_000  #: validation patches: split="test", seeds VAL_SEED0 + i
@@ -287,9 +288,6 @@ def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, c
         label[b, 0] = lb[: SCALE * s, : SCALE * s]
         weight[b, 0] = wt[: SCALE * s, : SCALE * s]
     return Batch(*(torch.from_numpy(a) for a in (bands, valid, cloud, doy, present, label, weight)))
-
-
-POINT_TILE = 16  #: a real point is a uniform tile of this side (10 m px); only its centre half is scored
 
 
 def sample_points(points: Any, rng: np.random.Generator, n: int, augment: float = 0.0) -> Batch:

@@ -123,3 +123,67 @@ def test_real_worldcereal_points_in_europe():
     assert np.median([ndvi(i).min() for i in grass]) > np.median([ndvi(i).min() for i in crops])
     s = points_score(load_model(None), p, torch.device("cpu"), 0.5)
     assert 0.0 <= s["points_accuracy"] <= 1.0 and -1.0 <= s["points_mcc"] <= 1.0
+
+
+# -- evaluate --points ------------------------------------------------------------------------------------------------
+def test_point_patch_is_the_training_tile_and_predict_reads_it_as_training_does(folder):
+    """A point as a Patch (for every predictor's own input path) holds the same values as the training tile, and
+    the model's centre pixel through ``predict`` equals the network's on the tile (what ``points_score`` reads)."""
+    from sr_core.inference import predict
+    from sr_core.model import SRNet, SRNetConfig
+    from sr_core.points import POINT_TILE, point_patch
+
+    pts = load_points(folder[0])
+    patch = point_patch(pts, 1)
+    b, v, d, _ = point_tiles(pts, np.array([1]), POINT_TILE)
+    assert patch.bands.shape == (6, POINT_TILE, POINT_TILE, 12) and patch.info.source.value == "real"
+    assert np.array_equal(patch.is_data, v[0]) and not patch.is_data[2].any()  # the month without data (May)
+    np.testing.assert_array_equal(patch.bands[v[0]], b[0][v[0]])
+    assert [t.month for t in patch.timestamps] == [3, 4, 5, 6, 7, 8]
+    torch.manual_seed(0)
+    net = SRNet(SRNetConfig.preset("tiny")).eval()
+    with torch.no_grad():
+        lg = net(torch.from_numpy(b), torch.from_numpy(v), torch.from_numpy(d))
+    c = 4 * POINT_TILE // 2
+    p = predict(patch, device="cpu", model=net, threshold=0.5)
+    assert p.proba[c, c] == pytest.approx(float(torch.sigmoid(lg[0, 0, c, c])), abs=1e-5)
+
+
+def test_evaluate_points_cli_scores_every_predictor_and_refuses_bad_flags(folder, capsys):
+    import json
+
+    from sr_core.cli import main
+
+    root, _ = folder
+    rc = main(["evaluate", "--points", str(root), "--all-points", "--device", "cpu", "--threads", "1", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    doc = json.loads(out.out)
+    assert doc["data"] == "real" and doc["subset"] == "all" and doc["n_points"] == 3 and doc["n_cultivated"] == 1
+    assert set(doc["pooled"]) == {"model", "ndvi", "pixel"}
+    for rec in doc["pooled"].values():
+        assert rec["tp"] + rec["fp"] + rec["fn"] + rec["tn"] == 3 and -1 <= rec["mcc"] <= 1
+    assert set(doc["by_landcover"]) == {"11 annual crop", "13 grassland", "60 built-up"}
+    assert any("80 %" in n for n in doc["notes"])  # scoring all points says what the model has seen
+    assert main(["evaluate", "--all-points", "--device", "cpu"]) == 2
+    assert "--all-points goes with --points" in capsys.readouterr().err
+    assert main(["evaluate", "--points", str(root), "--oracles", "--device", "cpu"]) == 2
+    assert "--oracles does not apply to --points" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not REAL_POINTS.is_dir(), reason="../shared/data/real/worldcereal-monthly-points is not here")
+def test_real_held_out_points_scored_as_training_scores_them(capsys):
+    """``evaluate --points`` on the real WorldCereal points scores the 43 that training holds out, and the bundled
+    model's figure there is the one its training recorded (``points_score``)."""
+    import json
+
+    from sr_core.cli import main
+    from sr_core.inference import get_model
+
+    rc = main(["evaluate", "--points", str(REAL_POINTS), "--device", "cpu", "--threads", "1", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    held = load_points(REAL_POINTS).holdout(0.2)[1]
+    assert rc == 0 and doc["n_points"] == len(held) and doc["subset"].startswith("held out")
+    net = get_model(None, torch.device("cpu"))
+    assert doc["pooled"]["model"]["mcc"] == pytest.approx(points_score(net, held, torch.device("cpu"), 0.55)["points_mcc"])
+    assert doc["pooled"]["model"]["mcc"] > doc["pooled"]["ndvi"]["mcc"]

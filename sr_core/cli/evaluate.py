@@ -24,7 +24,8 @@ def register(sub: Any) -> argparse.ArgumentParser:
             "installed) and prints per-patch and pooled weighted MCC (all pixels of all patches pooled, as the "
             "benchmark does), plus the weighted MCC per parcel-size class. Patches: --real PATH... (real labelled "
             "EOPatches: also the cultivated shares, the dates and cloud source used, filled bands and the model's "
-            "warnings, under a 'REAL data' heading), --data DIR (EOPatch folders with CULTIVATED labels) or, "
+            "warnings, under a 'REAL data' heading), --points DIR (real labelled monthly points: plain MCC on the "
+            "points held out of train --points), --data DIR (EOPatch folders with CULTIVATED labels) or, "
             "without either, --simulate N fresh simulated test patches (split 'test', seeds 0..N-1: never used in "
             "training). --stress: the robustness gate: model and pixel baseline on simulated test patches under "
             "each perturbation (few dates, one date, gain/offset, 1 px shift, blur, haze, L1C, missing bands) and "
@@ -36,9 +37,14 @@ def register(sub: Any) -> argparse.ArgumentParser:
     src.add_argument("--real", type=Path, nargs="+", default=None, metavar="PATH",
                      help="real labelled EOPatch folders, folders of them or archives")
     src.add_argument("--data", type=Path, default=None, help="folder / archive of labelled EOPatches")
+    src.add_argument("--points", type=Path, default=None, metavar="DIR",
+                     help="real labelled monthly points (a WorldCereal-style folder: S2_monthly.npy.gz + labels.csv): "
+                          "MCC of the model and both baselines on the 20 %% that train --points never trains on")
     src.add_argument("--stress", action="store_true",
                      help="robustness gate on simulated test patches (see --simulate, --size, --seed0)")
     p.add_argument("--n", type=int, default=None, help="use at most N patches from --data / --real")
+    p.add_argument("--all-points", action="store_true",
+                   help="with --points: score every point (a model trained with --points on them has seen 80 %%)")
     p.add_argument("--simulate", type=int, default=None, metavar="N",
                    help=f"simulated test patches (default {SIMULATE_N}; --stress: 4)")
     p.add_argument("--size", type=int, default=None,
@@ -79,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--n {args.n}: give at least 1")
     if args.simulate is not None and args.simulate < 1:
         raise ConfigError(f"--simulate {args.simulate}: give at least 1 patch")
+    if args.all_points and args.points is None:
+        raise ConfigError("--all-points goes with --points DIR")
+    if args.oracles and args.points is not None:
+        raise ConfigError("--oracles does not apply to --points: a point has one label and no geometry")
     if args.oracles and args.stress:
         raise ConfigError("--oracles does not apply to --stress: the oracles read the labels, which no perturbation "
                           "changes; run them with --simulate / --data / --real")
@@ -91,6 +101,20 @@ def run(args: argparse.Namespace) -> int:
                                 baselines=baselines, oracles=args.oracles, coregister=args.coregister,
                                 pixel_model=args.pixel_model,
                                 simulated=args.real is None and args.data is None and not args.stress)
+
+    if args.points is not None:
+        from ..points import HOLDOUT, load_points
+
+        n_pts = len(load_points(args.points))
+        total = n_pts if args.all_points else len(load_points(args.points).holdout(HOLDOUT)[1])
+        pbar = tqdm(total=total, desc="evaluate (points)", unit="point", disable=args.json, file=sys.stderr)
+        try:
+            doc = ev.evaluate_points(args.points, preds, held_out=not args.all_points,
+                                     progress=lambda _n, _c: pbar.update(1))
+        finally:
+            pbar.close()
+        _emit(doc, ev.points_table, args.json)
+        return 0
 
     if args.stress:
         n = args.simulate or ev.STRESS_N
