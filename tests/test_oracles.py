@@ -123,3 +123,21 @@ def test_real_flanders_labels_are_10m_blocks(capsys):
     assert doc["pooled"]["oracle_cover"]["weighted_mcc"] > 0.98
     assert "oracle_sown" not in doc["pooled"]  # real patches have no known sown edges
     assert doc["pooled"]["model"]["weighted_mcc"] < doc["pooled"]["oracle_block"]["weighted_mcc"]
+
+
+def test_sown_oracle_on_a_simulated_patch_read_back_from_disk_and_in_the_apps_ceilings(tmp_path, monkeypatch):
+    """A simulated EOPatch written to disk keeps what the oracle needs (seed, split, size, region, version in its
+    meta_info), so the app's score table gains the perfect-model row there; a patch from elsewhere does not."""
+    from sr_core.io import load_eopatch, write_eopatch
+    from tests.helpers_app import write_served
+
+    sim = simulate_patch(2, 24, "test", region="vipava")  # a chosen region, as the demo set's patches are
+    path = write_eopatch(sim, tmp_path / "data" / "eopatch-sim")
+    back = load_eopatch(path)
+    np.testing.assert_array_equal(sown_oracle(back).proba, sown_oracle(sim).proba)
+    other = write_served(tmp_path / "data")[0]
+    monkeypatch.setenv("SR_CORE_DATA", str(tmp_path / "data"))
+    from ui.common import CEILINGS, ceiling_scores
+
+    assert set(ceiling_scores(path)) == set(CEILINGS) and "oracle_sown" in CEILINGS
+    assert "oracle_sown" not in ceiling_scores(other)

@@ -509,15 +509,19 @@ def scores_for(path: str | Path, predictor: str, device: str = "auto", uncertain
 
 #: The label oracles shown under the scores (``sr_core.oracles``): ceilings that read the labels, not predictors.
 CEILINGS = {"oracle_block": "ceiling: perfect 10 m classifier (reads the labels)",
-            "oracle_cover": "ceiling: perfect 10 m unmixer (reads the labels)"}
+            "oracle_cover": "ceiling: perfect 10 m unmixer (reads the labels)",
+            "oracle_sown": "ceiling: perfect model (SIMULATED patches only: labels from the sown edges)"}
 
 
 def ceiling_scores(path: str | Path) -> dict[str, Any]:
     """Scores of the label oracles (:data:`CEILINGS`) on a labelled patch, computed once per patch; {} without labels.
     They say how far a map that decides every 10 m pixel right would get, so the model's score can be read against
-    what the 10 m grid allows (1.000 on labels that are themselves 10 m blocks)."""
+    what the 10 m grid allows (1.000 on labels that are themselves 10 m blocks). On a patch of the current simulator
+    also a perfect model's (``oracle_sown``: the labels redrawn from the sown parcel edges); elsewhere that row is
+    left out."""
+    from sr_core.errors import ConfigError
     from sr_core.metrics import evaluate
-    from sr_core.oracles import ORACLES
+    from sr_core.oracles import ORACLES, SIM_ORACLES
 
     patch = load_patch(path)
     if not patch.has_labels:
@@ -528,9 +532,15 @@ def ceiling_scores(path: str | Path) -> dict[str, Any]:
         key = ("ceiling", str(_checked(path)), name)
         if key not in store:
             layout, weights = label_layout(path)
-            store[key] = evaluate(patch.cultivated, ORACLES[name](patch), patch.not_declared, weights=weights,
-                                  layout=layout, name=patch.name)
-        out[name] = store[key]
+            try:
+                oracle = {**ORACLES, **SIM_ORACLES}[name](patch)
+            except ConfigError:  # oracle_sown on a real patch, another simulator's, or an edited one
+                store[key] = None
+            else:
+                store[key] = evaluate(patch.cultivated, oracle, patch.not_declared, weights=weights, layout=layout,
+                                      name=patch.name)
+        if store[key] is not None:
+            out[name] = store[key]
     return out
 
 
