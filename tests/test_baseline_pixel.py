@@ -196,6 +196,10 @@ def test_bad_model_files_are_refused(tmp_path, tiny_model):
     np.savez(tmp_path / "member.npz", **{**arrays, "config": np.array(json.dumps(cfg2))})
     with pytest.raises(ModelError, match="corrupt config"):
         load_pixel_baseline(tmp_path / "member.npz")
+    cfg2["n_members"] = 10**9  # a hostile count is refused before anything is allocated for it
+    np.savez(tmp_path / "many.npz", **{**arrays, "config": np.array(json.dumps(cfg2))})
+    with pytest.raises(ModelError, match="members"):
+        load_pixel_baseline(tmp_path / "many.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ModelError):
         load_pixel_baseline(tmp_path / "junk.npz")

@@ -1,8 +1,9 @@
 """The 10 m pixel baseline: a per-pixel classifier on cloud-masked temporal features, upsampled bicubically to 2.5 m.
 
 What a remote-sensing scientist tries first, and the bar every super-resolution model must clearly beat. Each 10 m
-pixel becomes a fixed-length vector (:data:`FEATURE_NAMES`) whatever the number of dates T and the clouds; a small
-MLP maps it to the share of its 4 × 4 block of 2.5 m label pixels that is cultivated; that 10 m probability map is
+pixel becomes a fixed-length vector (:data:`FEATURE_NAMES`) whatever the number of dates T and the clouds; small
+MLPs (an ensemble of five in the bundled file, each from its own seed; their mean probability counts) map it to the
+share of its 4 × 4 block of 2.5 m label pixels that is cultivated; that 10 m probability map is
 upsampled with :func:`sr_core.baselines.ndvi.upsample_bicubic` (OpenCV INTER_CUBIC), clipped to 0–1 and thresholded
 at the value stored in the model file (chosen on held-out training seeds to maximise the pooled weighted MCC).
 
@@ -21,8 +22,8 @@ Features (all from *clear* observations: ``Patch.valid_mask()`` = has data and n
 
 Anything still undefined (a patch with no data at all) takes the training mean, i.e. the standardised value 0.
 
-The model file (``models/pixel-baseline.npz``) holds plain arrays only: the layer weights, the feature means and
-standard deviations and a JSON config (feature names, threshold, training provenance) as a unicode array. It is
+The model file (``models/pixel-baseline.npz``) holds plain arrays only: each member's layer weights, feature means
+and standard deviations, and a JSON config (feature names, threshold, training provenance) as a unicode array. It is
 read with ``np.load(allow_pickle=False)`` and evaluated in numpy: no pickle, no torch at prediction time. Training
 (:func:`train_pixel_baseline`, ``python -m sr_core baseline train-pixel``) uses torch.
 """
@@ -49,6 +50,7 @@ from .ndvi import upsample_bicubic
 
 FORMAT = "sr_core.pixel_baseline"
 FORMAT_VERSION = 2  #: 2: an ensemble of members (1: one MLP, read as a one-member ensemble)
+MAX_MEMBERS = 64  #: a file announcing more members than this is refused (the bundled one has 5)
 DEFAULT_MODEL = MODELS_DIR / "pixel-baseline.npz"
 LOG_OFFSET = 0.01
 BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
@@ -331,6 +333,8 @@ def load_pixel_baseline(path: str | Path | None = None) -> PixelBaseline:
             raise ModelError(f"{path} was trained on other features than this sr_core computes; retrain it with "
                              "`python -m sr_core baseline train-pixel`")
         n_members = int(cfg.get("n_members", 1))
+        if not 1 <= n_members <= MAX_MEMBERS:
+            raise ValueError(f"{n_members} members (1 to {MAX_MEMBERS} are read)")
         layers = cfg["n_layers"]
         layers = [int(layers)] * n_members if isinstance(layers, int) else [int(v) for v in layers]
         if n_members < 1 or len(layers) != n_members:
