@@ -297,13 +297,36 @@ def evaluate_real(paths: Sequence[str | Path], predictors: Predictors, limit: in
         raise ConfigError("evaluate --real needs at least one path (an EOPatch folder, a folder of them, an archive)")
     skipped: list[str] = []
     where = ", ".join(map(str, paths))
-    scored = score_patches(labelled_patches(paths, limit, skipped), predictors.fns, progress)
+    offsets: list[dict[str, Any] | None] = []
+
+    def measured(patches: Iterable[Patch]) -> Iterator[Patch]:
+        """The patches, each with where its labels sit against its imagery measured first (one per row, in order)."""
+        from .coreg import label_offset
+        from .errors import SRCoreError
+        from .prepare import prepare_input
+
+        for patch in patches:
+            try:
+                offsets.append(label_offset(prepare_input(patch, predictors.season)))
+            except (SRCoreError, ValueError):  # the input path's own errors are the predictors' to report
+                offsets.append(None)
+            yield patch
+
+    scored = score_patches(measured(labelled_patches(paths, limit, skipped)), predictors.fns, progress)
     if not scored.rows:
         raise _no_patch(where, skipped)
+    from .coreg import LABEL_OFFSET_WARN
+
+    label_notes = []
+    for row, off in zip(scored.rows, offsets, strict=True):
+        row["label_offset"] = off
+        if off is not None and max(abs(off["dy"]), abs(off["dx"])) >= LABEL_OFFSET_WARN:
+            label_notes.append(f"{row['name']}: {offset_words(off)} (B08 edge fit over {off['dates']} dates): every "
+                               "predictor loses boundary pixels to that, whatever it does")
     pooled = pooled_summary(scored)
     n_sim = sum(r["source"] != "real" for r in scored.rows)
     data = "real" if n_sim == 0 else ("simulated" if n_sim == len(scored.rows) else "mixed")
-    notes = list(predictors.notes) + skipped
+    notes = list(predictors.notes) + skipped + label_notes
     if n_sim:
         notes.append(f"{n_sim} of {len(scored.rows)} patches are SIMULATED (their metadata says so): "
                      + ", ".join(r["name"] for r in scored.rows if r["source"] != "real"))
@@ -451,6 +474,13 @@ def points_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def offset_words(off: dict[str, Any]) -> str:
+    """:func:`sr_core.coreg.label_offset`'s result in words: where the imagery's field edges sit against the labels."""
+    dy, dx = off["dy"], off["dx"]
+    return (f"the labels sit {abs(dy):.2f} px {'south' if dy > 0 else 'north'} and {abs(dx):.2f} px "
+            f"{'east' if dx > 0 else 'west'} of the imagery's field edges (10 m px)")
+
+
 def real_table(doc: dict[str, Any]) -> str:
     """``evaluate --real`` as text: headed REAL data (or says which patches are simulated)."""
     rows, pooled = doc["patches"], doc["pooled"]
@@ -491,6 +521,9 @@ def real_table(doc: dict[str, Any]) -> str:
         if "true_cultivated_declared" in r:
             lines.append(f"  truth: {_pct(r['true_cultivated']).strip()} cultivated over all pixels, "
                          f"{_pct(r['true_cultivated_declared']).strip()} over declared ones")
+        if off := r.get("label_offset"):
+            lines.append(f"  labels vs imagery: {offset_words(off)} (B08 edge fit, {off['dates']} dates, "
+                         f"{off['pixels']} edge pixels; edge blur sigma {off['sigma']:.2f} px)")
         for wmsg in r.get("warnings", []):
             lines.append(f"  model warning: {wmsg}")
         for k, ws in r.get("baseline_warnings", {}).items():

@@ -157,3 +157,47 @@ def test_time_series_page_shows_which_dates_are_off(tmp_path, monkeypatch):
     at.select_slider(key="frame_index").set_value(3).run()  # not moved
     cap = next(c.value for c in at.caption if "co-registration:" in c.value)
     assert "(≥ half a pixel off)" not in cap
+
+
+# -- where the labels sit against the imagery (evaluate --real's diagnostic) -------------------------------------------
+@pytest.fixture(scope="module")
+def sim_labelled():
+    from sr_core.simulate import simulate_patch
+
+    return simulate_patch(3, 96, "test")
+
+
+@pytest.mark.parametrize("rows", [0, 4, -4])
+def test_label_offset_finds_labels_moved_by_a_known_amount(sim_labelled, rows):
+    """Labels moved ``rows`` 2.5 m pixels south (a 10 m row per 4) read as that many 10 m px south of the imagery;
+    the simulator's own labels sit on its imagery (its digitising offsets average out)."""
+    from sr_core.coreg import label_offset
+
+    s = sim_labelled
+    q = s.replace(cultivated=np.roll(s.cultivated, rows, 0), not_declared=np.roll(s.not_declared, rows, 0))
+    off = label_offset(q)
+    assert off is not None and off["dates"] >= 5 and off["pixels"] > 1000
+    assert off["dy"] == pytest.approx(rows / 4, abs=0.3) and abs(off["dx"]) < 0.3
+    assert label_offset(s.replace(cultivated=None, not_declared=None)) is None
+
+
+def test_evaluate_real_reports_where_the_labels_sit(tmp_path, sim_labelled, capsys):
+    """``evaluate --real`` (any labelled patch) gives each patch's label offset, and a note when it is half a pixel
+    or more, in words (labels south of the imagery here)."""
+    import json
+
+    from sr_core.cli import main
+    from sr_core.io import write_eopatch
+    from sr_core.patch import PatchInfo
+
+    s = sim_labelled
+    moved = s.replace(cultivated=np.roll(s.cultivated, 4, 0), not_declared=np.roll(s.not_declared, 4, 0),
+                      info=PatchInfo(name="moved"))
+    write_eopatch(moved, tmp_path / "moved")
+    rc = main(["evaluate", "--real", str(tmp_path / "moved"), "--no-baselines", "--device", "cpu", "--threads", "1",
+               "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    off = doc["patches"][0]["label_offset"]
+    assert off["dy"] == pytest.approx(1.0, abs=0.3)
+    assert any("labels sit 1." in n and "px south" in n and "imagery" in n for n in doc["notes"])
