@@ -28,6 +28,7 @@ from ui.common import (
     device_badge,
     in_fragment_rerun,
     label_layout,
+    label_offset_of,
     load_patch,
     output_file,
     page_setup,
@@ -349,6 +350,15 @@ def score_table() -> None:
 
 if patch.has_labels:
     score_table()
+    if (off := label_offset_of(PATH, season)) is not None:
+        from sr_core.coreg import LABEL_OFFSET_WARN
+        from sr_core.evaluation import offset_words
+
+        say = st.warning if max(abs(off["dy"]), abs(off["dx"])) >= LABEL_OFFSET_WARN else st.caption
+        say(f"Labels vs imagery: {offset_words(off)}, measured without any predictor (a step-edge fit of B08 across "
+            f"the labels' edges, {off['dates']} clear dates). "
+            + ("Every predictor loses boundary pixels to that: read the scores above with it in mind."
+               if say is st.warning else "Within half a pixel: the scores are not held back by the labels' position."))
 else:
     st.info("This patch has no labels (e.g. a test patch or an upload): scores need the LPIS-derived CULTIVATED layer.")
 

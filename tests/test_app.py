@@ -423,3 +423,26 @@ def test_predict_page_offers_the_growing_season_of_a_long_series(tmp_path, monke
     assert any("incomplete" in w.value for w in at.warning)
     at.selectbox(key=f"season:{path}").set_value(2019).run()
     assert not any("Run model and baselines" in i.value for i in at.info)  # cached per season
+
+
+def test_predict_page_says_where_the_labels_sit(tmp_path, monkeypatch, tiny_model):
+    """A labelled patch whose labels sit a 10 m row south of its imagery: the score table is followed by a warning
+    that says so in words (measured without any predictor), as ``evaluate --real`` does."""
+    import streamlit as st
+
+    from sr_core.io import write_eopatch
+    from sr_core.patch import PatchInfo
+    from sr_core.simulate import simulate_patch
+
+    s = simulate_patch(3, 96, "test")
+    moved = s.replace(cultivated=np.roll(s.cultivated, 4, 0), not_declared=np.roll(s.not_declared, 4, 0),
+                      info=PatchInfo(name="eopatch-moved"))
+    path = write_eopatch(moved, tmp_path / "real" / "eopatch-moved")
+    monkeypatch.setenv("SR_CORE_DATA", str(tmp_path / "real"))
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    st.cache_data.clear()
+    at = _run("pages/2_Predict_and_compare.py", path)
+    at.button(key="run_model").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning if "Labels vs imagery" in w.value]
+    assert len(said) == 1 and "px south" in said[0] and "Every predictor loses boundary pixels" in said[0]
