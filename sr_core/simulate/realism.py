@@ -622,6 +622,9 @@ LOWLAND_CELL = (555000, 5135000)
 REALISM_STATS: tuple[RealismStat, ...] = (
     RealismStat("edge_sigma_b08", "field-edge blur σ, B08", "px", _EDGE_REAL, _EDGE_SIM, "≈ 0.97", "0.71"),
     RealismStat("edge_sigma_b04", "field-edge blur σ, B04", "px", _EDGE_REAL, _EDGE_SIM, "0.96–1.23", "0.65"),
+    RealismStat("label_offset", "labels vs imagery, common offset (one real patch: not judged)", "px",
+                f"{_FL}: the B08 edge fit's common shift against its parcels, all dates",
+                "same fit of each patch against its labels; median over patches", judged=False),
     RealismStat("forest_nir_highpass_std", "forest NIR texture: std of B08 − 3×3 mean", "", _FOREST_REAL,
                 _FOREST_SIM, "0.017–0.019", "0.004–0.005", decimals=4),
     RealismStat("forest_nir_lag1", "forest NIR lag-1 autocorrelation", "", _FOREST_REAL, _FOREST_SIM, "0.80",
@@ -782,6 +785,9 @@ def _real_flanders(folder: Path, out: dict[str, Measured], notes: list[str],
                           label_offset_px=[round(v, 2) for v in fits["all"].shift])
         if got:
             out[key] = got
+        if key == "edge_sigma_b08" and np.isfinite(fits["all"].sigma):
+            out["label_offset"] = Measured.of(float(np.hypot(*fits["all"].shift)),
+                                              shift_px=[round(v, 2) for v in fits["all"].shift])
     sh = date_shifts(p.bands[..., band_index("B08")], clear)
     if len(sh):
         out["shift_median"] = Measured.of(float(np.median(sh[:, 2])), n_pairs=len(sh))
@@ -1077,7 +1083,7 @@ def measure_patches(
     B04, B08, B12 = band_index("B04"), band_index("B08"), band_index("B12")
     notes: list[str] = []
     per_patch: dict[str, list[float]] = {k: [] for k in (
-        "edge_sigma_b08", "edge_sigma_b04", "forest_nir_highpass_std", "forest_nir_lag1")}
+        "edge_sigma_b08", "edge_sigma_b04", "label_offset", "forest_nir_highpass_std", "forest_nir_lag1")}
     grey = {0.1: [0, 0], 0.2: [0, 0]}  # [count above, clear pixels]
     values: dict[str, list[np.ndarray]] = {k: [] for k in (
         "masked_cloud_ndvi", "meadow_b08_july", "meadow_b12_july", "march_ndvi_winter_cereals", "march_ndvi_crops",
@@ -1121,7 +1127,10 @@ def measure_patches(
         data = p.data_mask()
         b08 = p.bands[..., B08]
         for key, b in (("edge_sigma_b08", B08), ("edge_sigma_b04", B04)):
-            per_patch[key].append(edge_blur_sigma(p.bands[..., b], lab, clear, ignore=(0,)).sigma)
+            fit = edge_blur_sigma(p.bands[..., b], lab, clear, ignore=(0,))
+            per_patch[key].append(fit.sigma)
+            if b == B08:
+                per_patch["label_offset"].append(float(np.hypot(*fit.shift)) if np.isfinite(fit.sigma) else np.nan)
         forest = erode(lab == forest_code, 1)
         ok = _clear_fraction(clear, forest) >= 0.95 if forest.any() else np.zeros(len(months), bool)
         if ok.any():
