@@ -622,7 +622,7 @@ LOWLAND_CELL = (555000, 5135000)
 REALISM_STATS: tuple[RealismStat, ...] = (
     RealismStat("edge_sigma_b08", "field-edge blur σ, B08", "px", _EDGE_REAL, _EDGE_SIM, "≈ 0.97", "0.71"),
     RealismStat("edge_sigma_b04", "field-edge blur σ, B04", "px", _EDGE_REAL, _EDGE_SIM, "0.96–1.23", "0.65"),
-    RealismStat("label_offset", "labels vs imagery, common offset (one real patch: not judged)", "px",
+    RealismStat("label_offset", "labels vs imagery, common offset (not judged)", "px",
                 f"{_FL}: the B08 edge fit's common shift against its parcels, all dates",
                 "same fit of each patch against its labels; median over patches", judged=False),
     RealismStat("forest_nir_highpass_std", "forest NIR texture: std of B08 − 3×3 mean", "", _FOREST_REAL,
