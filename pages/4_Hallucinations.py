@@ -276,6 +276,13 @@ with tabs[0]:
             f"{pct(h['hallucination_rate'])} of the departures · **omission** fraction "
             f"{pct(h['omission_fraction'], '.2%')}, {pct(h['omission_rate'])} of the sub-10 m detail the 10 m answer "
             f"misses · net gain over the 10 m answer {pct(h['net_gain_over_10m'], '+.2%')} of pixels.")
+        if c.sown is not None:
+            st.markdown(
+                f"**The labels' own error** (SIMULATED patch: the simulator knows the parcels' sown edges): "
+                f"{pct(h['hallucinations_on_label_offset'])} of the hallucination pixels and "
+                f"{pct(h['errors_on_label_offset'])} of all errors (by benchmark weight) are where the map follows the "
+                "sown edge and only the declared label, digitised a metre or two off, says otherwise. Those are the "
+                "label's, not the model's; on real data they cannot be told apart.")
     else:
         st.info("No labels: only where the map departs from the 10 m answer can be shown, not whether it is right.")
 

@@ -30,6 +30,7 @@ from sr_core.inspect import (
     ten_metre_answer,
     uncertainty_errors,
 )
+from sr_core.inspect.core import format_counts
 from sr_core.metrics import parcel_layout, weight_map_from_layout
 from sr_core.prediction import Prediction
 
@@ -503,6 +504,38 @@ def test_inspect_patch_with_the_10m_answer_and_with_invented_parcels(sim_patch):
     ins = inspect_patch(sim_patch, prediction=pred, answer="model")
     assert ins.counts.outcomes.counts[Outcome.HALLUCINATION_ADDED] == 4 * len(bg)
     assert ins.counts.outcomes.hallucinated() == 4 * len(bg)
+
+
+def test_errors_of_a_map_that_follows_the_sown_edges_are_all_the_labels(sim_patch, small_patch):
+    """On a simulated patch the inspector knows the sown edges: a map equal to the labels redrawn from them is wrong
+    only where the declared labels' digitising offset moves an edge, and all of those errors are attributed to the
+    label; the perfect map has none; a map with invented parcels has hallucinations none of which are the label's;
+    patches from elsewhere get no attribution."""
+    from sr_core.oracles import sown_oracle
+
+    sown = sown_oracle(sim_patch)
+    ins = inspect_patch(sim_patch, prediction=sown, answer="model")
+    n, k = ins.counts.sown["wrong"]
+    assert n > 0 and k == pytest.approx(n) and ins.counts.headline()["errors_on_label_offset"] == pytest.approx(1.0)
+    t = sim_patch.cultivated
+    perfect = inspect_patch(sim_patch, prediction=Prediction(t.astype(np.float32), sim_patch.bbox, sim_patch.name),
+                            answer="model")
+    assert perfect.counts.sown["wrong"] == (0.0, 0.0) and perfect.counts.headline()["errors_on_label_offset"] is None
+    invented = np.asarray(sown.binary, bool).copy()
+    bg = np.argwhere(block_mean(t) == 0)
+    bg = bg[(bg[:, 0] > 0) & (bg[:, 1] > 0) & (bg[:, 0] < t.shape[0] // 4 - 1) & (bg[:, 1] < t.shape[1] // 4 - 1)][:5]
+    for r, c in bg:
+        invented[4 * r + 1:4 * r + 3, 4 * c + 1:4 * c + 3] = True
+    ins2 = inspect_patch(sim_patch, prediction=Prediction(invented.astype(np.float32), sim_patch.bbox, sim_patch.name),
+                         answer="model")
+    n_h, k_h = ins2.counts.sown["hallucination"]
+    assert 0 <= k_h < n_h and ins2.counts.sown_share("hallucination") == pytest.approx(k_h / n_h)
+    pooled = ins.counts + ins2.counts
+    assert pooled.sown["wrong"][0] == pytest.approx(n + ins2.counts.sown["wrong"][0])
+    assert "digitising offset" in "\n".join(format_counts(ins.counts))
+    other = inspect_patch(small_patch, prediction=Prediction(np.zeros(small_patch.label_shape, np.float32),
+                                                             small_patch.bbox, small_patch.name), answer="model")
+    assert other.counts.sown is None and other.counts.headline()["errors_on_label_offset"] is None
 
 
 def test_inspect_patch_runs_the_model_and_pools(sim_patch, tiny_model):

@@ -73,6 +73,8 @@ def test_page_inspects_a_labelled_patch_runs_probes_and_builds_the_report(patch_
     assert "Hallucination rate" in labels and "Gap recall" in labels
     assert labels["ECE"] != "–"  # labels present: calibration computed
     assert len(at.dataframe) >= 3  # outcomes, distance, parcel-size tables
+    # a simulated patch: the page says how much of the error is the declared labels' own digitising offset
+    assert any("The labels' own error" in m.value and "SIMULATED" in m.value for m in at.markdown)
     at.button(key="halluc_probes").click().run()
     _ok(at)
     probes = at.dataframe[-1].value

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from .maps import (
     CONTRADICTION_MARGIN,
     Consistency,
     ConsistencyCounts,
+    Outcome,
     OutcomeCounts,
     TenMetreAnswer,
     consistency,
@@ -55,6 +56,9 @@ class InspectionCounts(Poolable):
     confidence: UncertaintyCounts | None = None  #: 0.5 − |p − threshold|
     scores: Scores | None = None
     resolution: ResolutionCounts | None = None
+    #: simulated patches only: per kind of error ("wrong", "hallucination", "omission"), (weight of such pixels,
+    #: weight of those where the map follows the parcel's sown edge and the declared label does not)
+    sown: Mapping[str, tuple[float, float]] | None = None
     n_patches: int = 1
     n_labelled: int = 0
 
@@ -85,7 +89,17 @@ class InspectionCounts(Poolable):
             "confidence_error_auc": None if c is None else c.auc,
             "contradiction_share": self.consistency.contradiction_share,
             "mean_abs_cover_gap": self.consistency.mean_abs_cover_gap,
+            "errors_on_label_offset": self.sown_share("wrong"),
+            "hallucinations_on_label_offset": self.sown_share("hallucination"),
         }
+
+    def sown_share(self, kind: str) -> float | None:
+        """Share (by benchmark weight) of the ``kind`` pixels where the map follows the sown edge and only the
+        declared label's digitising offset makes them wrong (simulated patches; None elsewhere or with none)."""
+        if self.sown is None or kind not in self.sown or self.sown[kind][0] <= 0:
+            return None
+        n, k = self.sown[kind]
+        return k / n
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +111,7 @@ class InspectionCounts(Poolable):
             "confidence": None if self.confidence is None else self.confidence.to_dict(),
             "scores": None if self.scores is None else self.scores.to_dict(),
             "resolution": None if self.resolution is None else self.resolution.to_dict(),
+            "sown": None if self.sown is None else {k: list(v) for k, v in self.sown.items()},
         }
 
 
@@ -152,6 +167,27 @@ def _combine(tta_std: np.ndarray | None, date_std: np.ndarray | None, n_tta: int
     if date_std is not None:
         return date_std.astype(np.float32), f"std over {n_dates} random halves of the dates"
     return None, "none"
+
+
+def sown_attribution(patch: Patch, binary: np.ndarray, outcomes: np.ndarray,
+                     weights: np.ndarray) -> dict[str, tuple[float, float]] | None:
+    """On a patch of the current simulator, how much of the map's error is the declared labels' digitising offset:
+    per kind ("wrong": every error; "hallucination", "omission": those outcomes), the benchmark weight of its pixels
+    and of those where the map equals the labels redrawn from the parcels' sown edges
+    (:func:`sr_core.oracles.sown_oracle`). None on any other patch."""
+    from ..errors import ConfigError
+    from ..oracles import sown_oracle
+
+    try:
+        sown = sown_oracle(patch).binary.astype(bool)
+    except ConfigError:
+        return None
+    t = np.asarray(patch.cultivated, bool)
+    follows = binary == sown
+    kinds = {"wrong": (binary != t) & (weights > 0),
+             "hallucination": np.isin(outcomes, (Outcome.HALLUCINATION_ADDED, Outcome.HALLUCINATION_REMOVED)),
+             "omission": outcomes == Outcome.OMISSION}
+    return {k: (float(weights[m].sum()), float(weights[m & follows].sum())) for k, m in kinds.items()}
 
 
 def inspect_patch(
@@ -240,6 +276,9 @@ def inspect_patch(
             n_labelled=1,
         )
         truth_structure = structure(t)
+        sown = sown_attribution(patch, binary, outcomes, w)
+        if sown is not None:
+            counts = dataclasses.replace(counts, sown=sown)
     else:
         notes.append("no labels: outcomes, reliability and effective resolution need CULTIVATED; label-free parts shown")
 
@@ -406,6 +445,11 @@ def format_counts(c: InspectionCounts) -> list[str]:
                      f"{_f(h['hallucination_rate'], '.1%')}; omission fraction {_f(h['omission_fraction'], '.2%')}, rate "
                      f"(of sub-10 m detail missed at 10 m) {_f(h['omission_rate'], '.1%')}; net gain over 10 m "
                      f"{_f(h['net_gain_over_10m'], '+.2%')}")
+    if c.sown is not None:
+        lines.append(f"labels' digitising offset (simulated: the sown edges are known): "
+                     f"{_f(h['errors_on_label_offset'], '.1%')} of the weighted errors and "
+                     f"{_f(h['hallucinations_on_label_offset'], '.1%')} of the hallucination pixels are where the map "
+                     "follows the sown edge and only the declared label says otherwise")
     if c.scores is not None:
         s = c.scores
         lines.append(f"weighted MCC {s.wmcc:.4f}; boundary F1 " + ", ".join(
