@@ -579,3 +579,16 @@ def test_verdicts_name_bad_figures_and_refuse_thin_evidence():
     v = verdicts(InspectionCounts(ConsistencyCounts()), [painted, blank], "model:in-memory")
     assert any("'clouded' probe" in s and "40.0%" in s for s in v) and not any("forest_real" in s for s in v)
     assert any("untrained" in s for s in v)
+
+
+def test_labels_off_the_imagery_are_said_in_the_notes():
+    """Labels a 10 m row south of the imagery: the inspector's notes say so (part of every outcome near an edge is
+    then the labels' position); the patch's own labels draw no such note."""
+    from sr_core.simulate import simulate_patch
+
+    s = simulate_patch(3, 64, "test")
+    moved = s.replace(cultivated=np.roll(s.cultivated, 4, 0), not_declared=np.roll(s.not_declared, 4, 0))
+    for patch, said in ((s, False), (moved, True)):
+        pred = Prediction(np.asarray(s.cultivated, np.float32), patch.bbox, patch.name)
+        notes = inspect_patch(patch, prediction=pred, answer="model").notes
+        assert any("labels sit" in n and "px south" in n for n in notes) is said, notes

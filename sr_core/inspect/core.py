@@ -190,6 +190,24 @@ def sown_attribution(patch: Patch, binary: np.ndarray, outcomes: np.ndarray,
     return {k: (float(weights[m].sum()), float(weights[m & follows].sum())) for k, m in kinds.items()}
 
 
+def label_offset_note(patch: Patch) -> str | None:
+    """A note when the patch's labels sit half a pixel or more off its imagery (:func:`sr_core.coreg.label_offset`):
+    then part of every outcome near an edge is the labels' position, not the map."""
+    from ..coreg import LABEL_OFFSET_WARN, label_offset
+    from ..errors import SRCoreError
+    from ..evaluation import offset_words
+    from ..prepare import prepare_input
+
+    try:
+        off = label_offset(prepare_input(patch))
+    except (SRCoreError, ValueError):
+        return None
+    if off is None or max(abs(off["dy"]), abs(off["dx"])) < LABEL_OFFSET_WARN:
+        return None
+    return (f"{offset_words(off)} (B08 edge fit, {off['dates']} dates): part of every outcome near an edge "
+            "(hallucination, omission, improvement) is the labels' position, not the map")
+
+
 def inspect_patch(
     patch: Patch,
     *,
@@ -279,6 +297,9 @@ def inspect_patch(
         sown = sown_attribution(patch, binary, outcomes, w)
         if sown is not None:
             counts = dataclasses.replace(counts, sown=sown)
+        off_note = label_offset_note(patch)
+        if off_note:
+            notes.append(off_note)
     else:
         notes.append("no labels: outcomes, reliability and effective resolution need CULTIVATED; label-free parts shown")
 
