@@ -89,23 +89,40 @@ def load_points(path: str | Path, region: tuple[float, float, float, float] | No
     for p in (arr_path, csv_path):
         if not p.is_file():
             raise ConfigError(f"{root.name}: no {p.name}; a points folder holds S2_monthly.npy.gz and labels.csv")
-    with gzip.open(arr_path, "rb") as f:
-        dn = np.load(f, allow_pickle=False)
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with gzip.open(arr_path, "rb") as f:
+            dn = np.load(f, allow_pickle=False)  # never unpickle: object arrays are refused
+    except (ValueError, OSError, EOFError) as exc:
+        raise ConfigError(f"{root.name}: S2_monthly.npy.gz is not a gzipped plain numeric .npy array ({exc}); "
+                          "write it with np.save of a (points, months, bands) uint16 array, gzipped") from None
+    if not np.issubdtype(dn.dtype, np.number):
+        raise ConfigError(f"{root.name}: S2_monthly.npy.gz holds {dn.dtype} values; expected uint16 digital numbers")
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{root.name}: labels.csv is not a readable UTF-8 CSV ({exc})") from None
+    missing = [c for c in ("lat", "lon", "start_date", "LANDCOVER_LABEL") if rows and c not in rows[0]]
+    if missing:
+        raise ConfigError(f"{root.name}: labels.csv lacks the column(s) {', '.join(missing)}")
     if dn.ndim != 3 or dn.shape[0] != len(rows) or dn.shape[2] != len(POINT_BANDS):
         raise ConfigError(f"{root.name}: S2_monthly has shape {dn.shape}; expected ({len(rows)}, months, "
                           f"{len(POINT_BANDS)}) to match labels.csv")
     src = [POINT_BANDS.index(b) if b in POINT_BANDS else -1 for b in BAND_NAMES]
     keep, bands, valid, doys, labels, codes, ids = [], [], [], [], [], [], []
     for i, r in enumerate(rows):
-        code = int(float(r["LANDCOVER_LABEL"]))
+        try:
+            code = int(float(r["LANDCOVER_LABEL"]))
+            lat, lon = float(r["lat"]), float(r["lon"])
+            start = date.fromisoformat(str(r["start_date"])[:10])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{root.name}: labels.csv row {i + 2} is not readable ({exc}): LANDCOVER_LABEL, lat "
+                              "and lon must be numbers, start_date a date (YYYY-MM-DD)") from None
         if code not in CULTIVATED_CODES | NOT_CULTIVATED_CODES:
             continue
-        lat, lon = float(r["lat"]), float(r["lon"])
         if region is not None and not (region[0] <= lat <= region[1] and region[2] <= lon <= region[3]):
             continue
-        dates = _month_dates(date.fromisoformat(r["start_date"][:10]))
+        dates = _month_dates(start)
         sel = [m for m, d in enumerate(dates) if d.month in months]
         x = dn[i, sel].astype(np.float32) * 1e-4  # (T, 10)
         b12 = np.zeros((len(sel), len(BAND_NAMES)), np.float32)

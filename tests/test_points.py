@@ -187,3 +187,29 @@ def test_real_held_out_points_scored_as_training_scores_them(capsys):
     net = get_model(None, torch.device("cpu"))
     assert doc["pooled"]["model"]["mcc"] == pytest.approx(points_score(net, held, torch.device("cpu"), 0.55)["points_mcc"])
     assert doc["pooled"]["model"]["mcc"] > doc["pooled"]["ndvi"]["mcc"]
+
+
+def test_hostile_or_broken_points_folders_are_clear_errors_never_unpickled(folder, tmp_path):
+    """An object array (a pickle), a file that is not gzip, text in the array, a CSV without its columns or with a
+    bad row: each is a ConfigError naming the file and the fix; nothing is unpickled."""
+    _, dn = folder
+    rows = [dict(lat=46.1, lon=14.5, start_date="2018-11-01", LANDCOVER_LABEL=11, pixelids=1)]
+    bad = tmp_path / "bad"
+    _write(bad, rows, dn[:1])
+    with gzip.open(bad / "S2_monthly.npy.gz", "wb") as f:
+        np.save(f, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ConfigError, match="plain numeric"):
+        load_points(bad)
+    (bad / "S2_monthly.npy.gz").write_bytes(b"not gzip")
+    with pytest.raises(ConfigError, match="gzipped"):
+        load_points(bad)
+    with gzip.open(bad / "S2_monthly.npy.gz", "wb") as f:
+        np.save(f, np.array([["a"] * 10] * 12)[None])
+    with pytest.raises(ConfigError, match="uint16"):
+        load_points(bad)
+    _write(bad, [dict(lat="north", lon=14.5, start_date="2018-11-01", LANDCOVER_LABEL=11, pixelids=1)], dn[:1])
+    with pytest.raises(ConfigError, match="row 2"):
+        load_points(bad)
+    (bad / "labels.csv").write_text("lat,lon\n46,14\n")
+    with pytest.raises(ConfigError, match="start_date"):
+        load_points(bad)

@@ -105,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if args.points is not None:
         from ..points import HOLDOUT, load_points
 
-        n_pts = len(load_points(args.points))
-        total = n_pts if args.all_points else len(load_points(args.points).holdout(HOLDOUT)[1])
+        pts = load_points(args.points)  # a folder that cannot be read fails here, before any work
+        total = len(pts) if args.all_points else len(pts.holdout(HOLDOUT)[1])
         pbar = tqdm(total=total, desc="evaluate (points)", unit="point", disable=args.json, file=sys.stderr)
         try:
             doc = ev.evaluate_points(args.points, preds, held_out=not args.all_points,
