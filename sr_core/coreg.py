@@ -214,7 +214,10 @@ def label_offset(patch: Patch, crop: int = LABEL_OFFSET_CROP) -> dict[str, float
         codes[nd] = 0
     if len(np.unique(codes[codes > 0])) < 2:
         return None
-    fit = edge_blur_sigma(p.bands[..., BAND_NAMES.index("B08")], codes, p.valid_mask(), ignore=(0,))
+    try:
+        fit = edge_blur_sigma(p.bands[..., BAND_NAMES.index("B08")], codes, p.valid_mask(), ignore=(0,))
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError):  # a degenerate fit: a diagnostic, never a failure
+        return None
     if fit.n_dates == 0 or not np.isfinite(fit.sigma):
         return None
     return {"dy": float(fit.shift[0]), "dx": float(fit.shift[1]), "sigma": float(fit.sigma), "dates": int(fit.n_dates),
