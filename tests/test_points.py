@@ -169,6 +169,8 @@ def test_evaluate_points_cli_scores_every_predictor_and_refuses_bad_flags(folder
     assert "--all-points goes with --points" in capsys.readouterr().err
     assert main(["evaluate", "--points", str(root), "--oracles", "--device", "cpu"]) == 2
     assert "--oracles does not apply to --points" in capsys.readouterr().err
+    assert main(["evaluate", "--points", str(root), "--season", "2020", "--device", "cpu"]) == 2
+    assert "--season does not apply to --points" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not REAL_POINTS.is_dir(), reason="../shared/data/real/worldcereal-monthly-points is not here")

@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--simulate {args.simulate}: give at least 1 patch")
     if args.all_points and args.points is None:
         raise ConfigError("--all-points goes with --points DIR")
+    if args.season is not None and args.points is not None:
+        raise ConfigError("--season does not apply to --points: each point's March-August months are read as one "
+                          "season, whatever calendar year they come from")
     if args.oracles and args.points is not None:
         raise ConfigError("--oracles does not apply to --points: a point has one label and no geometry")
     if args.oracles and args.stress:
