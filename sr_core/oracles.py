@@ -97,7 +97,13 @@ def sown_oracle(patch: Patch) -> Prediction:
     if truth is None or truth.shape != (SCALE * size, SCALE * size):
         raise ConfigError(f"{patch.name}: its labels are not the {SCALE * size} px square the simulator drew "
                           "(cropped?); oracle_sown needs whole simulated patches")
-    for region in (None, meta.get("region")):  # drawn from the seed, or chosen (simulate_patch(region=...))
+    from .simulate.core import plan_acquisitions
+
+    # the region was drawn from the seed, or chosen (simulate_patch(region=...)): a seed that draws another region
+    # than the patch's can only have been given it
+    chosen = meta.get("region")
+    tries = (None, chosen) if plan_acquisitions(seed, size, split).region.key == chosen else (chosen,)
+    for region in tries:
         if np.array_equal(simulated_landscape(seed, size, split, region).cultivated, truth):
             break
     else:
