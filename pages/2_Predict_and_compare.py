@@ -351,10 +351,9 @@ def score_table() -> None:
 if patch.has_labels:
     score_table()
     if (off := label_offset_of(PATH, season)) is not None:
-        from sr_core.coreg import LABEL_OFFSET_WARN
-        from sr_core.evaluation import offset_words
+        from sr_core.coreg import labels_off, offset_words
 
-        say = st.warning if max(abs(off["dy"]), abs(off["dx"])) >= LABEL_OFFSET_WARN else st.caption
+        say = st.warning if labels_off(off) else st.caption
         say(f"Labels vs imagery: {offset_words(off)}, measured without any predictor (a step-edge fit of B08 across "
             f"the labels' edges, {off['dates']} clear dates). "
             + ("Every predictor loses boundary pixels to that: read the scores above with it in mind."

@@ -199,6 +199,7 @@ def label_offset(patch: Patch, crop: int = LABEL_OFFSET_CROP) -> dict[str, float
     diagnostic for scoring: labels off by half a pixel or more cost every predictor boundary pixels (the real
     Flanders patch: 1.3 px north). None without labels, or where no date has enough clear edge pixels. Also
     ``sigma`` (the edge blur against the labels, px), ``dates`` and ``pixels`` used."""
+    from .resample import block_mean
     from .simulate.realism import edge_blur_sigma
 
     if patch.cultivated is None:
@@ -206,12 +207,9 @@ def label_offset(patch: Patch, crop: int = LABEL_OFFSET_CROP) -> dict[str, float
     H, W = patch.height, patch.width
     r0, c0 = max(0, (H - crop) // 2), max(0, (W - crop) // 2)
     p = patch.crop(r0, c0, min(crop, H), min(crop, W)) if max(H, W) > crop else patch
-    h, w = p.height, p.width
-    t = np.asarray(p.cultivated, bool)[: 4 * h, : 4 * w].reshape(h, 4, w, 4).mean(axis=(1, 3)) > 0.5
-    codes = 1 + t.astype(np.int64)
+    codes = 1 + (block_mean(p.cultivated) > 0.5).astype(np.int64)
     if p.not_declared is not None:
-        nd = np.asarray(p.not_declared, bool)[: 4 * h, : 4 * w].reshape(h, 4, w, 4).mean(axis=(1, 3)) > 0.5
-        codes[nd] = 0
+        codes[block_mean(p.not_declared) > 0.5] = 0
     if len(np.unique(codes[codes > 0])) < 2:
         return None
     try:
@@ -224,6 +222,31 @@ def label_offset(patch: Patch, crop: int = LABEL_OFFSET_CROP) -> dict[str, float
             "pixels": int(fit.n_pixels)}
 
 
+def measured_label_offset(patch: Patch, season: int | None = None) -> dict[str, float | int] | None:
+    """:func:`label_offset` of ``patch`` as the model reads it (:func:`sr_core.prepare.prepare_input`: one season,
+    bands filled, clouds from CLM / CLP / SCL); None where the input path refuses the patch (its own errors are for
+    the predictors to report)."""
+    from .errors import SRCoreError
+    from .prepare import prepare_input
+
+    try:
+        return label_offset(prepare_input(patch, season))
+    except (SRCoreError, ValueError):
+        return None
+
+
+def labels_off(off: Mapping[str, float | int] | None) -> bool:
+    """Whether a :func:`label_offset` result puts the labels :data:`LABEL_OFFSET_WARN` px or more off the imagery."""
+    return off is not None and max(abs(off["dy"]), abs(off["dx"])) >= LABEL_OFFSET_WARN
+
+
+def offset_words(off: Mapping[str, float | int]) -> str:
+    """A :func:`label_offset` result in words: where the labels sit against the imagery's field edges."""
+    dy, dx = off["dy"], off["dx"]
+    return (f"the labels sit {abs(dy):.2f} px {'south' if dy > 0 else 'north'} and {abs(dx):.2f} px "
+            f"{'east' if dx > 0 else 'west'} of the imagery's field edges (10 m px)")
+
+
 def coregister(patch: Patch) -> tuple[Patch, dict[int, tuple[int, int]]]:
     """``patch`` with its dates lined up (see the module docstring) and the offsets applied."""
     offsets = estimate_offsets(patch.bands, patch.valid_mask())
@@ -232,5 +255,5 @@ def coregister(patch: Patch) -> tuple[Patch, dict[int, tuple[int, int]]]:
 
 __all__ = ["CROP", "EDGE_BANDS", "LABEL_OFFSET_CROP", "LABEL_OFFSET_WARN", "MIN_OFFSET", "MIN_PIXELS", "PHASE_EPOCH",
            "SAT_MIN_DATES", "SMOOTH", "EdgeFunction", "apply_offsets", "coregister", "edge_images", "edge_strength",
-           "estimate_offsets", "label_offset", "offset_scores", "satellite_phase", "satellite_split",
-           "subpixel_offsets"]
+           "estimate_offsets", "label_offset", "labels_off", "measured_label_offset", "offset_scores", "offset_words",
+           "satellite_phase", "satellite_split", "subpixel_offsets"]

@@ -301,26 +301,21 @@ def evaluate_real(paths: Sequence[str | Path], predictors: Predictors, limit: in
 
     def measured(patches: Iterable[Patch]) -> Iterator[Patch]:
         """The patches, each with where its labels sit against its imagery measured first (one per row, in order)."""
-        from .coreg import label_offset
-        from .errors import SRCoreError
-        from .prepare import prepare_input
+        from .coreg import measured_label_offset
 
         for patch in patches:
-            try:
-                offsets.append(label_offset(prepare_input(patch, predictors.season)))
-            except (SRCoreError, ValueError):  # the input path's own errors are the predictors' to report
-                offsets.append(None)
+            offsets.append(measured_label_offset(patch, predictors.season))
             yield patch
 
     scored = score_patches(measured(labelled_patches(paths, limit, skipped)), predictors.fns, progress)
     if not scored.rows:
         raise _no_patch(where, skipped)
-    from .coreg import LABEL_OFFSET_WARN
+    from .coreg import labels_off, offset_words
 
     label_notes = []
     for row, off in zip(scored.rows, offsets, strict=True):
         row["label_offset"] = off
-        if off is not None and max(abs(off["dy"]), abs(off["dx"])) >= LABEL_OFFSET_WARN:
+        if labels_off(off):
             label_notes.append(f"{row['name']}: {offset_words(off)} (B08 edge fit over {off['dates']} dates): every "
                                "predictor loses boundary pixels to that, whatever it does")
     pooled = pooled_summary(scored)
@@ -396,17 +391,18 @@ def interval_lines(doc: dict[str, Any]) -> list[str]:
 
 
 def evaluate_points(path: str | Path, predictors: Predictors, held_out: bool = True,
-                    progress: Progress | None = None) -> dict[str, Any]:
+                    progress: Progress | None = None, points: Any = None) -> dict[str, Any]:
     """Score ``predictors`` on real labelled monthly points (``evaluate --points``, :mod:`sr_core.points`): each
     point becomes a uniform patch of its season months (:func:`sr_core.points.point_patch`), every predictor runs
     on it through its own input path, and its centre pixel is read. ``held_out``: only the points that ``train
     --points`` never trains on (:meth:`PointSet.holdout`, a fixed hash split); otherwise all of them (a model trained
     with ``--points`` has seen the rest). Plain MCC and accuracy (points carry no weight map), the share called
-    cultivated, and the same per land-cover class (how much grassland is called cultivated)."""
+    cultivated, and the same per land-cover class (how much grassland is called cultivated). ``points``: the
+    folder's :class:`~sr_core.points.PointSet` when the caller has read it already."""
     from .metrics import ConfusionCounts
     from .points import HOLDOUT, LANDCOVER_NAMES, POINT_TILE, load_points, point_patch
 
-    pts = load_points(path)
+    pts = points if points is not None else load_points(path)
     if held_out:
         pts = pts.holdout(HOLDOUT)[1]
         if len(pts) == 0:
@@ -474,13 +470,6 @@ def points_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def offset_words(off: dict[str, Any]) -> str:
-    """:func:`sr_core.coreg.label_offset`'s result in words: where the imagery's field edges sit against the labels."""
-    dy, dx = off["dy"], off["dx"]
-    return (f"the labels sit {abs(dy):.2f} px {'south' if dy > 0 else 'north'} and {abs(dx):.2f} px "
-            f"{'east' if dx > 0 else 'west'} of the imagery's field edges (10 m px)")
-
-
 def real_table(doc: dict[str, Any]) -> str:
     """``evaluate --real`` as text: headed REAL data (or says which patches are simulated)."""
     rows, pooled = doc["patches"], doc["pooled"]
@@ -522,6 +511,8 @@ def real_table(doc: dict[str, Any]) -> str:
             lines.append(f"  truth: {_pct(r['true_cultivated']).strip()} cultivated over all pixels, "
                          f"{_pct(r['true_cultivated_declared']).strip()} over declared ones")
         if off := r.get("label_offset"):
+            from .coreg import offset_words
+
             lines.append(f"  labels vs imagery: {offset_words(off)} (B08 edge fit, {off['dates']} dates, "
                          f"{off['pixels']} edge pixels; edge blur sigma {off['sigma']:.2f} px)")
         for wmsg in r.get("warnings", []):

@@ -1,5 +1,6 @@
 """The one nearest-neighbour upsampler: each value repeated over a k × k block (10 m → 2.5 m maps, coarse cloud
-fields, enlarged pictures), optionally cropped to a target size."""
+fields, enlarged pictures), optionally cropped to a target size; and its inverse, the mean of each k × k block
+(2.5 m → 10 m)."""
 
 from __future__ import annotations
 
@@ -27,4 +28,15 @@ def upsample_nearest(
     return out[tuple(sl)]
 
 
-__all__ = ["upsample_nearest"]
+def block_mean(a: Any, k: int = DEFAULT_FACTOR) -> np.ndarray:
+    """(k·H, k·W) → (H, W) float32 mean of each k × k block (e.g. 2.5 m → 10 m)."""
+    from .errors import PatchValidationError
+
+    x = np.asarray(a, np.float32)
+    if x.ndim != 2 or x.shape[0] % k or x.shape[1] % k:
+        raise PatchValidationError(f"map of shape {x.shape} does not tile into {k} × {k} blocks; pass a 2.5 m (4H, 4W) map")
+    h, w = x.shape[0] // k, x.shape[1] // k
+    return x.reshape(h, k, w, k).mean(axis=(1, 3))
+
+
+__all__ = ["block_mean", "upsample_nearest"]

@@ -42,7 +42,7 @@ from .model import SRNet, SRNetConfig
 from .model.checkpoint import model_from_checkpoint, read_checkpoint
 from .model.network import grow_as_identity
 from .patch import SCALE, Patch
-from .points import POINT_TILE
+from .points import HOLDOUT, POINT_TILE
 from .prepare import prepare_input
 
 VAL_SEED0 = 900_000  #: validation patches: split="test", seeds VAL_SEED0 + i
@@ -482,7 +482,7 @@ class Trainer:
             return None, None
         from .points import load_points
 
-        train, held = load_points(path).holdout(0.2)
+        train, held = load_points(path).holdout(HOLDOUT)
         self.log(f"real points: {len(train)} for training ({int(train.label.sum())} cultivated), {len(held)} held out "
                  f"for the points score, from {Path(path).name}")
         return train, held

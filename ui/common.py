@@ -547,9 +547,7 @@ def ceiling_scores(path: str | Path) -> dict[str, Any]:
 def label_offset_of(path: str | Path, season: int | None = None) -> dict[str, Any] | None:
     """Where a labelled patch's labels sit against its imagery (:func:`sr_core.coreg.label_offset` on the season the
     model reads), computed once per patch and season; None without labels or where it cannot be measured."""
-    from sr_core.coreg import label_offset
-    from sr_core.errors import SRCoreError
-    from sr_core.prepare import prepare_input
+    from sr_core.coreg import measured_label_offset
 
     patch = load_patch(path)
     if not patch.has_labels:
@@ -557,10 +555,7 @@ def label_offset_of(path: str | Path, season: int | None = None) -> dict[str, An
     store = _score_store()
     key = ("label_offset", str(_checked(path)), season)
     if key not in store:
-        try:
-            store[key] = label_offset(prepare_input(patch, season))
-        except (SRCoreError, ValueError):
-            store[key] = None
+        store[key] = measured_label_offset(patch, season)
     return store[key]
 
 

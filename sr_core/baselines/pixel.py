@@ -337,7 +337,7 @@ def load_pixel_baseline(path: str | Path | None = None) -> PixelBaseline:
             raise ValueError(f"{n_members} members (1 to {MAX_MEMBERS} are read)")
         layers = cfg["n_layers"]
         layers = [int(layers)] * n_members if isinstance(layers, int) else [int(v) for v in layers]
-        if n_members < 1 or len(layers) != n_members:
+        if len(layers) != n_members:
             raise ValueError(f"{n_members} members but layer counts {layers}")
         members = []
         for k, n in enumerate(layers):
@@ -375,6 +375,11 @@ def _default_model() -> PixelBaseline:
 # ---------------------------------------------------------------------------------------------------------------
 # Prediction
 # ---------------------------------------------------------------------------------------------------------------
+def _proba_25m(p10: np.ndarray) -> np.ndarray:
+    """A 10 m probability map on the 2.5 m grid: bicubic × 4, clipped to 0–1."""
+    return np.clip(upsample_bicubic(p10, SCALE), 0.0, 1.0)
+
+
 def pixel_baseline(patch: Patch, model: PixelBaseline | None = None, season: int | None = None) -> Prediction:
     """The 10 m pixel baseline's prediction for ``patch``: P(cultivated) per 10 m pixel, bicubic ×4, clipped to
     0–1, with the model's threshold. ``extra`` holds ``proba_10m`` (H × W) and ``n_clear`` (clear dates per pixel).
@@ -384,7 +389,7 @@ def pixel_baseline(patch: Patch, model: PixelBaseline | None = None, season: int
     model = model if model is not None else _default_model()
     feats = pixel_features(patch)
     p10 = model.predict_10m(feats)
-    proba = np.clip(upsample_bicubic(p10, SCALE), 0.0, 1.0)
+    proba = _proba_25m(p10)
     n_clear = patch.valid_mask().sum(axis=0)
     notes = []
     never = float((n_clear == 0).mean())
@@ -592,19 +597,18 @@ def train_pixel_baseline(
 
     model = PixelBaseline(tuple(m for m, _ in trained), 0.5)
     search = ThresholdSearch()
-    per_member = [ThresholdSearch() for _ in range(members)] if members > 1 else []
+    per_member = [ThresholdSearch() for _ in range(members)]  # each member alone (recorded for an ensemble)
     for patch in _simulated(val_seeds, val_size, "train", progress, "validation patches"):
-        pred = pixel_baseline(patch, model)
+        # the features once: every member's probability, and their mean (what pixel_baseline predicts from them)
+        probs = model.member_probabilities(pixel_features(prepare_input(patch)))
         wm = weight_map(patch.cultivated, patch.not_declared)
-        search.add(pred.proba, patch.cultivated, wm)
-        if per_member:
-            probs = model.member_probabilities(pixel_features(prepare_input(patch)))
-            for srch, p10 in zip(per_member, probs, strict=True):
-                srch.add(np.clip(upsample_bicubic(p10, SCALE), 0.0, 1.0), patch.cultivated, wm)
+        search.add(_proba_25m(probs.mean(axis=0, dtype=np.float32)), patch.cultivated, wm)
+        for srch, p10 in zip(per_member, probs, strict=True):
+            srch.add(_proba_25m(p10), patch.cultivated, wm)
     thr, val_mcc = search.best()
     validation: dict[str, Any] = {"split": "train", "seeds": _ranges(val_seeds), "size": int(val_size),
                                   "pooled_weighted_mcc": round(val_mcc, 4)}
-    if per_member:
+    if members > 1:
         validation["member_pooled_weighted_mcc"] = [round(srch.best()[1], 4) for srch in per_member]
     config = {
         "created_by": "sr_core.baselines.pixel.train_pixel_baseline",

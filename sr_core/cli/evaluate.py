@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         pbar = tqdm(total=total, desc="evaluate (points)", unit="point", disable=args.json, file=sys.stderr)
         try:
             doc = ev.evaluate_points(args.points, preds, held_out=not args.all_points,
-                                     progress=lambda _n, _c: pbar.update(1))
+                                     progress=lambda _n, _c: pbar.update(1), points=pts)
         finally:
             pbar.close()
         _emit(doc, ev.points_table, args.json)

@@ -193,16 +193,10 @@ def sown_attribution(patch: Patch, binary: np.ndarray, outcomes: np.ndarray,
 def label_offset_note(patch: Patch) -> str | None:
     """A note when the patch's labels sit half a pixel or more off its imagery (:func:`sr_core.coreg.label_offset`):
     then part of every outcome near an edge is the labels' position, not the map."""
-    from ..coreg import LABEL_OFFSET_WARN, label_offset
-    from ..errors import SRCoreError
-    from ..evaluation import offset_words
-    from ..prepare import prepare_input
+    from ..coreg import labels_off, measured_label_offset, offset_words
 
-    try:
-        off = label_offset(prepare_input(patch))
-    except (SRCoreError, ValueError):
-        return None
-    if off is None or max(abs(off["dy"]), abs(off["dx"])) < LABEL_OFFSET_WARN:
+    off = measured_label_offset(patch)
+    if off is None or not labels_off(off):
         return None
     return (f"{offset_words(off)} (B08 edge fit, {off['dates']} dates): part of every outcome near an edge "
             "(hallucination, omission, improvement) is the labels' position, not the map")

@@ -44,18 +44,9 @@ import numpy as np
 from ..errors import PatchValidationError, SRCoreError
 from ..patch import SCALE
 from ..pooling import Poolable
-from ..resample import upsample_nearest
+from ..resample import block_mean, upsample_nearest
 
 CONTRADICTION_MARGIN = 0.5  #: |cover − evidence| above this marks a 10 m pixel as contradicting the data
-
-
-def block_mean(a: Any, k: int = SCALE) -> np.ndarray:
-    """(k·H, k·W) → (H, W) float32 mean of each k × k block (e.g. 2.5 m → 10 m)."""
-    x = np.asarray(a, np.float32)
-    if x.ndim != 2 or x.shape[0] % k or x.shape[1] % k:
-        raise PatchValidationError(f"map of shape {x.shape} does not tile into {k} × {k} blocks; pass a 2.5 m (4H, 4W) map")
-    h, w = x.shape[0] // k, x.shape[1] // k
-    return x.reshape(h, k, w, k).mean(axis=(1, 3))
 
 
 #: ``repeat_up(a, k=SCALE)``: (H, W) → (k·H, k·W) by repeating each value over its k × k block (nearest neighbour).
