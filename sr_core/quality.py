@@ -6,6 +6,10 @@
 * :func:`detect_product_level` tells L1C from L2A: first from metadata (``product_level``, or an ``L1C`` / ``L2A``
   token in ``data_collection``, ``processing_level``, ``layer`` …), then from reflectance statistics
   (:func:`reflectance_level`). The loader applies the same logic when the metadata is silent.
+* :func:`radiometric_offset` finds processing baseline 04.00's +1000 DN offset (products from 25 January 2022, and
+  ESA's reprocessed Collection 1), which read as DN × 1e-4 makes every pixel 0.1 too bright; the loader removes it
+  (:func:`remove_offset`) before it judges the level, from the metadata where it states the offset
+  (:func:`offset_from_meta`), else from the darkest clear land of the series, and :func:`series_warnings` says so.
 
 **Reflectance statistics.** Top-of-atmosphere (L1C) reflectance includes the atmosphere's path radiance, strongest
 in the coastal-aerosol and blue bands: over dense vegetation, whose surface reflectance at 443 / 490 nm is only
@@ -25,13 +29,15 @@ in ``tests/test_quality.py``) and typical Sen2Cor L2A forest values give B01, B0
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from .bands import BLUE, NIR, RED, band_index
+from .bands import BAND_NAMES, BLUE, DEFAULT_NORM_FACTOR, NIR, RED, band_index
 from .patch import Patch, ProductLevel
 from .prepare import input_warnings
 
@@ -149,6 +155,122 @@ def detect_product_level(patch: Patch) -> tuple[ProductLevel, str]:
     return reflectance_level(patch.bands, valid)
 
 
+# -- processing-baseline offset --------------------------------------------------------------------------------------
+#: Processing baseline 04.00, in force from 25 January 2022, stores every L1C and L2A digital number 1000 higher
+#: (``RADIO_ADD_OFFSET`` / ``BOA_ADD_OFFSET`` = −1000 in the product metadata: reflectance = (DN − 1000) / 10000).
+#: ESA's reprocessed Collection 1 carries the same offset into earlier years. Read with the old rule DN / 10000,
+#: every pixel of such a product is 0.1 too bright: NDVI collapses towards 0 and every predictor reads nonsense.
+PB04_START = datetime(2022, 1, 25)
+#: The offset in reflectance at the challenge's DN scale 1e-4.
+PB04_OFFSET = 0.1
+#: The darkest clear land of a real scene (the 1st percentile of each pixel's darkest band, B01 and B09 left out, on
+#: the darkest date) lies at 0.00–0.03 in L2A and at 0.02–0.04 in L1C (Flanders 2019 L2A: 0.000, its median date
+#: 0.020; Slovenian forest 2015 L1C: 0.023; simulated L2A patches 0.004–0.009). With the offset it lies at 0.1 +
+#: that: 0.10–0.14. Between these two limits the series carries the offset; above the upper one nothing on any
+#: date is dark (cloud, haze or snow everywhere) and the check cannot tell.
+OFFSET_DARK_MIN = 0.085
+OFFSET_DARK_MAX = 0.16
+#: A date takes part when it has at least this many clear pixels with data.
+OFFSET_MIN_PIXELS = 200
+_DARK_SAMPLE = 20_000
+# bands whose surface reflectance is never dark: the aerosol and water-vapour bands (path radiance, absorption)
+_NOT_DARK = ("B01", "B09")
+
+
+@dataclasses.dataclass(frozen=True)
+class OffsetCheck:
+    """What :func:`radiometric_offset` found for one group of dates (before / from :data:`PB04_START`)."""
+
+    dates: tuple[int, ...]  #: indices of the dates in the group
+    darkest: float | None  #: the darkest clear land of the group (reflectance as read), None when no date could tell
+    offset: float  #: the reflectance to subtract from every band of these dates (0.0: none)
+    reason: str  #: the facts, in words
+
+
+def _darkest_land(bands: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """Per date, the 1st percentile over clear pixels with data of each pixel's darkest band (NaN when a date has
+    fewer than :data:`OFFSET_MIN_PIXELS` such pixels), on every k-th row and column (≈ 20 000 pixels a date). Bands
+    without signal (zero everywhere) are left out."""
+    T, H, W = bands.shape[:3]
+    k = max(1, int(np.sqrt(H * W / _DARK_SAMPLE)))  # every k-th row and column: ≈ 20 000 pixels a date
+    sub = bands[:, ::k, ::k]
+    idx = [band_index(n) for n in BAND_NAMES if n not in _NOT_DARK]
+    idx = [i for i in idx if bool(np.any(np.isfinite(sub[..., i]) & (sub[..., i] != 0)))]
+    out = np.full(T, np.nan)
+    if not idx:
+        return out
+    for t in range(T):
+        b = sub[t][..., idx].astype(np.float32, copy=False)
+        dark = np.min(b, axis=-1)
+        sel = np.isfinite(dark) & np.any(b != 0, axis=-1)  # an all-zero pixel is no data
+        if valid is not None:
+            sel &= np.asarray(valid[t], bool)[::k, ::k]
+        if int(sel.sum()) >= OFFSET_MIN_PIXELS:
+            out[t] = float(np.percentile(dark[sel], 1))
+    return out
+
+
+def offset_from_meta(meta: Mapping[str, Any], norm_factor: float | None) -> tuple[float | None, str]:
+    """The offset stated by metadata (``boa_add_offset`` or ``radio_add_offset`` in DN, as ESA writes it, e.g.
+    −1000; ``harmonized`` / ``harmonize_values`` true: none), or (None, why not)."""
+    lower = {str(k).lower(): v for k, v in meta.items()}
+    for key in ("harmonized", "harmonize_values", "harmonizevalues"):
+        if lower.get(key) is True:
+            return 0.0, f"meta_info {key} = true (the offset was removed when the patch was exported)"
+    for key in ("boa_add_offset", "radio_add_offset"):
+        v = lower.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
+            scale = DEFAULT_NORM_FACTOR if norm_factor is None else norm_factor
+            return float(-v * scale), f"meta_info {key} = {v:g}"
+    return None, "metadata does not state the offset"
+
+
+def radiometric_offset(bands: np.ndarray, timestamps: Sequence[datetime], valid: np.ndarray | None = None,
+                       ) -> list[OffsetCheck]:
+    """Is the series 0.1 too bright (processing baseline 04.00's +1000 DN read as DN / 10000)? One
+    :class:`OffsetCheck` per group of dates, before and from :data:`PB04_START` (a group only where it has dates):
+    the group carries the offset when its darkest clear land (:func:`_darkest_land`, the darkest date of the group)
+    lies in [:data:`OFFSET_DARK_MIN`, :data:`OFFSET_DARK_MAX`]."""
+    dark = _darkest_land(np.asarray(bands), valid)
+    after = np.array([t.replace(tzinfo=None) >= PB04_START for t in timestamps], bool)
+    checks = []
+    for grp in (np.flatnonzero(~after), np.flatnonzero(after)):
+        if grp.size == 0:
+            continue
+        d = dark[grp]
+        span = f"{timestamps[grp[0]]:%Y-%m-%d} … {timestamps[grp[-1]]:%Y-%m-%d}"
+        if not np.any(np.isfinite(d)):
+            checks.append(OffsetCheck(tuple(grp.tolist()), None, 0.0,
+                                      f"dates {span}: no date has {OFFSET_MIN_PIXELS} clear pixels to check the "
+                                      "processing-baseline offset on"))
+            continue
+        k = int(np.nanargmin(d))
+        low = float(d[k])
+        facts = (f"dates {span}: the darkest clear land reads {low:.3f} (1st percentile of each pixel's darkest "
+                 f"band, {timestamps[grp[k]]:%Y-%m-%d}); real land is 0.00–0.04, or 0.10–0.14 with the +1000 DN "
+                 "offset of processing baseline 04.00")
+        if OFFSET_DARK_MIN <= low <= OFFSET_DARK_MAX:
+            checks.append(OffsetCheck(tuple(grp.tolist()), low, PB04_OFFSET, facts))
+        elif low > OFFSET_DARK_MAX:
+            checks.append(OffsetCheck(tuple(grp.tolist()), low, 0.0,
+                                      facts + "; nothing is dark enough to tell (cloud, haze or snow on every date?)"))
+        else:
+            checks.append(OffsetCheck(tuple(grp.tolist()), low, 0.0, facts))
+    return checks
+
+
+def remove_offset(bands: np.ndarray, dates: Sequence[int], offset: float) -> np.ndarray:
+    """``bands`` with ``offset`` subtracted on ``dates``, clipped at 0 (as Sentinel Hub's harmonizeValues does);
+    pixels that are 0 on every band (no data) stay 0. In place on a writeable float array, which is returned."""
+    for t in dates:
+        b = bands[t]
+        nodata = np.all(b == 0, axis=-1)
+        np.subtract(b, np.float32(offset), out=b, casting="unsafe")
+        np.maximum(b, 0, out=b)
+        b[nodata] = 0
+    return bands
+
+
 # -- series warnings -------------------------------------------------------------------------------------------------
 def _dates(patch: Patch, idx: np.ndarray | list[int], limit: int = 4) -> str:
     idx = [int(i) for i in idx]
@@ -214,6 +336,16 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
     elif patch.info.product_level is ProductLevel.UNKNOWN:
         warns.append("product level unknown (neither metadata nor reflectance statistics tell L1C from L2A); "
                      "the model expects L2A surface reflectance")
+    off_rec = patch.info.meta.get("radiometric_offset")
+    if isinstance(off_rec, dict):
+        here = {f"{t:%Y-%m-%d}" for t in patch.timestamps}
+        fixed = [d for d in off_rec.get("dates", []) if d in here]
+        if fixed:
+            how = off_rec.get("source", "reflectance statistics")
+            warns.append(f"processing-baseline offset removed: {off_rec.get('subtracted', PB04_OFFSET):g} subtracted "
+                         f"from every band of {len(fixed)} of {T} dates (DN + 1000 of processing baseline 04.00 and "
+                         f"later; found from {how}); if this export was already harmonised, state meta_info "
+                         "harmonized: true")
     warns.extend(input_warnings(patch))
     if masks_were_computed(patch):
         rec = patch.info.meta.get("cloud_masks", {})
@@ -225,5 +357,7 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
 
 
 __all__ = [
-    "L1C_WARNING", "detect_product_level", "level_from_meta", "reflectance_level", "series_warnings",
+    "L1C_WARNING", "OFFSET_DARK_MAX", "OFFSET_DARK_MIN", "PB04_OFFSET", "PB04_START", "OffsetCheck",
+    "detect_product_level", "level_from_meta", "offset_from_meta", "radiometric_offset", "reflectance_level",
+    "remove_offset", "series_warnings",
 ]  # fmt: skip

@@ -36,7 +36,7 @@ import os
 import shutil
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -48,7 +48,7 @@ from ..errors import PatchFormatError, PatchValidationError
 from ..geo import BBox
 from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source
 from ..paths import swap_in_folder
-from ..quality import level_from_meta, reflectance_level
+from ..quality import level_from_meta, offset_from_meta, radiometric_offset, reflectance_level, remove_offset
 from .legacy_pickle import read_bbox_pickle, read_meta_pickle, read_timestamps_pickle, to_jsonable
 
 #: Largest array (decoded bytes) read from one file. A full challenge band cube (48 × 500 × 500 × 12 uint16) is 288 MB.
@@ -383,6 +383,33 @@ def _bands_to_reflectance(
     return out, norm
 
 
+def _harmonise(bands: np.ndarray, timestamps: Sequence[datetime], valid: np.ndarray, meta: Mapping[str, Any],
+               norm: float | None, notes: list[str]) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """Bands with processing baseline 04.00's +1000 DN offset removed where the metadata states it or the darkest
+    land shows it (:func:`sr_core.quality.radiometric_offset`), and the record of what was done (None: nothing)."""
+    if not bands.flags.writeable:
+        bands = bands.copy()
+    stated, why = offset_from_meta(meta, norm)
+    if stated is not None:
+        if stated == 0:
+            return bands, None
+        remove_offset(bands, range(bands.shape[0]), stated)
+        notes.append(f"processing-baseline offset: {stated:g} subtracted from every band of every date ({why})")
+        return bands, {"subtracted": stated, "dates": [f"{t:%Y-%m-%d}" for t in timestamps], "source": why}
+    fixed = [c for c in radiometric_offset(bands, timestamps, valid) if c.offset > 0]
+    if not fixed:
+        return bands, None
+    dates: list[str] = []
+    for c in fixed:
+        remove_offset(bands, c.dates, c.offset)
+        dates += [f"{timestamps[t]:%Y-%m-%d}" for t in c.dates]
+        notes.append(f"processing-baseline offset: {c.offset:g} subtracted from every band of {len(c.dates)} "
+                     f"date(s): {c.reason}, so they were stored as DN + 1000 and read as DN × 1e-4 (to skip this "
+                     "check, state meta_info boa_add_offset or harmonized)")
+    return bands, {"subtracted": fixed[0].offset, "dates": dates, "darkest": [c.darkest for c in fixed],
+                   "source": "reflectance statistics"}
+
+
 # -- public: load --------------------------------------------------------------------------------------------------
 def _describe(folder: Path) -> str:
     found = []
@@ -512,17 +539,20 @@ def load_eopatch(path: str | Path) -> Patch:
         else:
             layers[name] = _check_mask01(a, where)
 
-    if bfile.parent.name + "/" + bfile.name.split(".")[0] == "data/BANDS":  # the cube's name does not say the level
-        valid = layers.get("is_data")
-        valid = np.ones((T, H, W), bool) if valid is None else valid.copy()
-        if layers.get("cloud_mask") is not None:
-            valid &= ~layers["cloud_mask"]
-        elif layers.get("cloud_prob") is not None:
-            valid &= layers["cloud_prob"] <= 0.4
-        elif layers.get("scl") is not None:
-            from ..patch import SCL_UNUSABLE
+    valid = layers.get("is_data")
+    valid = np.ones((T, H, W), bool) if valid is None else valid.copy()
+    if layers.get("cloud_mask") is not None:
+        valid &= ~layers["cloud_mask"]
+    elif layers.get("cloud_prob") is not None:
+        valid &= layers["cloud_prob"] <= 0.4
+    elif layers.get("scl") is not None:
+        from ..patch import SCL_UNUSABLE
 
-            valid &= ~np.isin(layers["scl"], tuple(SCL_UNUSABLE))
+        valid &= ~np.isin(layers["scl"], tuple(SCL_UNUSABLE))
+    bands, offset_record = _harmonise(bands, timestamps, valid, meta, norm, notes)
+    if offset_record is not None:
+        meta = {**meta, "radiometric_offset": offset_record}
+    if bfile.parent.name + "/" + bfile.name.split(".")[0] == "data/BANDS":  # the cube's name does not say the level
         stat_level, stat_why = reflectance_level(bands, valid)
         if level is None or level is ProductLevel.UNKNOWN:
             if stat_level is not ProductLevel.UNKNOWN:

@@ -1,0 +1,142 @@
+"""Processing baseline 04.00's +1000 DN offset: found on real products stored that way, removed exactly, said in a
+warning; never "found" on real or simulated series without it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REAL, REAL_L1C, need
+
+from sr_core.io import load_eopatch, write_eopatch
+from sr_core.patch import ProductLevel
+from sr_core.quality import (
+    OFFSET_DARK_MAX,
+    OFFSET_DARK_MIN,
+    PB04_START,
+    radiometric_offset,
+    remove_offset,
+    series_warnings,
+)  # fmt: skip
+
+FLANDERS = REAL / "flanders-2019-fields-lpis"
+
+
+def _band_file(folder: Path) -> Path:
+    return next(f for f in (folder / "data").iterdir() if f.name.startswith("BANDS"))
+
+
+def _add_dn(folder: Path, dn: int, dates: slice = slice(None)) -> None:
+    """Store ``folder``'s band cube as a baseline-04.00 product would: every DN with data + ``dn`` on ``dates`` (a
+    float cube: + ``dn`` × 1e-4)."""
+    f = _band_file(folder)
+    opener = gzip.open if f.name.endswith(".gz") else open
+    with opener(f, "rb") as fh:
+        b = np.load(fh)
+    if b.dtype.kind == "f":  # a cube of reflectance made as DN × 1e-4
+        b[dates] = np.where(b[dates] > 0, b[dates] + np.float32(dn * 1e-4), 0)
+    else:
+        sub = b[dates].astype(np.int32)
+        b[dates] = np.where(sub > 0, sub + dn, 0).astype(b.dtype)
+    with opener(f, "wb") as fh:
+        np.save(fh, b)
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _shift_years(folder: Path, years: int) -> None:
+    ts = json.loads((folder / "timestamps.json").read_text())
+    (folder / "timestamps.json").write_text(json.dumps([f"{int(t[:4]) + years}{t[4:]}" for t in ts]))
+
+
+def test_real_l2a_with_offset_is_restored_exactly(tmp_path):
+    """The real Flanders L2A series stored as DN + 1000 (dates moved into 2022-23, where baseline 04.00 applies)
+    reads as the original: every band within float rounding, still L2A, with a warning that names the fix."""
+    orig = load_eopatch(need(FLANDERS))
+    assert "radiometric_offset" not in orig.info.meta
+    assert not any("offset" in n for n in orig.info.notes)
+    d = _copy(FLANDERS, tmp_path / "fl")
+    _add_dn(d, 1000)
+    _shift_years(d, 4)
+    p = load_eopatch(d)
+    assert np.abs(p.bands - orig.bands).max() < 1e-6
+    assert p.info.product_level is ProductLevel.L2A  # 0.1 too bright would read as L1C
+    rec = p.info.meta["radiometric_offset"]
+    assert rec["subtracted"] == pytest.approx(0.1) and len(rec["dates"]) == p.n_dates
+    assert OFFSET_DARK_MIN <= rec["darkest"][0] <= OFFSET_DARK_MAX
+    warn = [w for w in series_warnings(p) if "processing-baseline offset" in w]
+    assert len(warn) == 1 and f"{p.n_dates} of {p.n_dates} dates" in warn[0] and "harmonized: true" in warn[0]
+
+
+def test_metadata_decides_when_it_speaks(tmp_path):
+    """``harmonized: true`` leaves the cube as stored (0.1 too bright, which then reads as L1C); ``boa_add_offset``
+    is applied as stated, without looking at the statistics."""
+    orig = load_eopatch(need(FLANDERS))
+    d = _copy(FLANDERS, tmp_path / "fl")
+    _add_dn(d, 1000)
+    (d / "meta_info.json").write_text(json.dumps({"harmonized": True}))
+    p = load_eopatch(d)
+    assert "radiometric_offset" not in p.info.meta
+    assert np.median(p.bands[orig.bands > 0] - orig.bands[orig.bands > 0]) == pytest.approx(0.1, abs=1e-6)
+    (d / "meta_info.json").write_text(json.dumps({"BOA_ADD_OFFSET": -1000}))
+    q = load_eopatch(d)
+    assert np.abs(q.bands - orig.bands).max() < 1e-6
+    assert q.info.meta["radiometric_offset"]["source"] == "meta_info boa_add_offset = -1000"
+
+
+def test_real_l1c_with_offset_is_restored_and_stays_l1c(tmp_path):
+    orig = load_eopatch(need(REAL_L1C))
+    assert "radiometric_offset" not in orig.info.meta
+    d = _copy(REAL_L1C, tmp_path / "l1c")
+    _add_dn(d, 1000)
+    p = load_eopatch(d)
+    assert np.abs(p.bands - orig.bands).max() < 1e-6
+    assert p.info.product_level is ProductLevel.L1C
+
+
+def test_only_the_dates_stored_with_the_offset_are_changed(tmp_path):
+    """A series that crosses 25 January 2022 without reprocessing: the older dates are as they were, the newer ones
+    carry the offset. Each group is judged on its own."""
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(3, size=48, split="test")
+    T = sim.n_dates
+    ts = list(sim.timestamps)
+    k = T // 2
+    ts[k:] = [t.replace(year=2022) for t in ts[k:]]
+    d = write_eopatch(sim.replace(timestamps=tuple(ts)), tmp_path / "cross")
+    ref = load_eopatch(d)
+    assert "radiometric_offset" not in ref.info.meta  # simulated L2A: no offset found
+    _add_dn(d, 1000, slice(k, None))
+    p = load_eopatch(d)
+    assert p.info.meta["radiometric_offset"]["dates"] == [f"{t:%Y-%m-%d}" for t in ts[k:]]
+    assert np.abs(p.bands - ref.bands).max() < 1e-6
+    checks = radiometric_offset(ref.bands, ts, ref.valid_mask())
+    assert [c.dates[0] for c in checks] == [0, k] and all(c.offset == 0 for c in checks)
+
+
+def test_bright_series_without_dark_land_is_left_alone():
+    """Cloud, haze or snow on every date: nothing dark to judge by, so nothing is subtracted."""
+    rng = np.random.default_rng(1)
+    bands = rng.uniform(0.25, 0.6, (3, 30, 30, 12)).astype(np.float32)
+    ts = [datetime(2023, 5, 1), datetime(2023, 6, 1), datetime(2023, 7, 1)]
+    (c,) = radiometric_offset(bands, ts)
+    assert c.offset == 0 and c.darkest is not None and c.darkest > OFFSET_DARK_MAX and "cannot" not in c.reason
+    assert "nothing is dark enough" in c.reason
+    assert ts[0] >= PB04_START
+
+
+def test_remove_offset_keeps_no_data_and_clips_at_zero():
+    b = np.array([[[[0.0] * 12, [0.105] * 12, [0.05] * 12]]], np.float32)  # (1, 1, 3, 12)
+    out = remove_offset(b.copy(), [0], 0.1)
+    assert out[0, 0, 0].tolist() == [0.0] * 12  # no data stays 0
+    assert out[0, 0, 1] == pytest.approx(0.005, abs=1e-6)
+    assert out[0, 0, 2].tolist() == [0.0] * 12  # below the offset: clipped, as harmonizeValues does
