@@ -38,7 +38,11 @@ limit_mb = int(st.get_option("server.maxUploadSize"))
 st.markdown(
     f"Drop a **.zip** or **.tar.gz** holding one or more EOPatch folders, in the challenge's eo-learn 0.9 layout "
     f"(`.npy.gz` + gzipped pickles) or eo-learn 1.x (`.npy`/`.npy.gz`, `bbox.geojson`, `timestamps.json`). "
-    f"**Size limit: {limit_mb} MB** (set by `server.maxUploadSize` in `.streamlit/config.toml`)."
+    f"**Size limit: {limit_mb} MB** (set by `server.maxUploadSize` in `.streamlit/config.toml`).\n\n"
+    "The band cube holds the challenge's 12 bands (`B01 … B12` without `B10`) or 13 (with it); any other set or "
+    "order is read when `meta_info` names the bands in cube order (e.g. `meta_info/bands.json` = "
+    '`["B02", "B03", "B04", "B08"]`), and absent bands are filled from the nearest band, with a warning. Products of '
+    "processing baseline 04.00 and later (2022 on) that still carry the +1000 DN offset are found and corrected."
 )
 st.caption(
     "Uploads are checked before anything is written: no paths outside the upload folder, no links or device files, "

@@ -13,6 +13,10 @@ Features read (all but the band cube optional; any others in the folder are igno
                                a float cube is taken as reflectance already. Product level L2A unless the meta key
                                ``product_level`` says otherwise (the challenge ships L2A without saying so).
 ``data/BANDS-S2-L1C``          (T, H, W, 13) L1C reflectance: B10 is dropped (noted), product level L1C.
+                               Either cube may hold any other set or order of bands when ``meta_info`` ``bands``
+                               (or ``band_names``) names them in cube order; absent bands are zero, which the
+                               input path fills (:mod:`sr_core.prepare`). Processing baseline 04.00's +1000 DN
+                               offset is removed (:func:`sr_core.quality.radiometric_offset`).
 ``data/CLP``                   cloud probability: uint8 0–255 → /255; float 0–1 as is
 ``mask/CLM``, ``mask/IS_DATA`` 0/1 masks; ``mask/SCL`` Sen2Cor classes 0–11
 ``mask_timeless/CULTIVATED``, ``NOT_DECLARED`` (bool), ``ALL_POLYS`` (uint16): labels at 4× the band grid
@@ -33,6 +37,7 @@ import gzip
 import json
 import math
 import os
+import re
 import shutil
 import uuid
 import zlib
@@ -43,7 +48,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..bands import DEFAULT_NORM_FACTOR, L1C_B10_INDEX, N_BANDS
+from ..bands import BAND_NAMES, DEFAULT_NORM_FACTOR, L1C_B10_INDEX, N_BANDS
 from ..errors import PatchFormatError, PatchValidationError
 from ..geo import BBox
 from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source
@@ -410,6 +415,64 @@ def _harmonise(bands: np.ndarray, timestamps: Sequence[datetime], valid: np.ndar
                    "source": "reflectance statistics"}
 
 
+#: meta_info keys that may name the band cube's bands, in order (e.g. ``["B02", "B03", "B04", "B08"]``).
+BAND_NAME_KEYS = ("bands", "band_names")
+_BAND_NAME = re.compile(r"B0?(\d{1,2})|B0?8A")
+
+
+def _band_name(s: str) -> str | None:
+    """``"B8A"`` / ``"b08a"`` → ``"B8A"``, ``"B2"`` / ``"b02"`` → ``"B02"``; None for anything that is not a
+    Sentinel-2 MSI band (B01 … B12, B8A)."""
+    u = s.strip().upper()
+    m = _BAND_NAME.fullmatch(u)
+    if m is None:
+        return None
+    if m.group(1) is None:
+        return "B8A"
+    n = int(m.group(1))
+    return f"B{n:02d}" if 1 <= n <= 12 else None
+
+
+def stated_band_names(meta: Mapping[str, Any], n_bands: int, where: str) -> tuple[list[str], str] | None:
+    """The band names ``meta_info`` gives for a cube of ``n_bands`` bands, in cube order, and the key that gave
+    them; None where it names none. Names that are not Sentinel-2 bands, repeated names or a count that is not the
+    cube's raise :class:`PatchFormatError` naming the fix."""
+    lower = {str(k).lower(): v for k, v in meta.items()}
+    for key in BAND_NAME_KEYS:
+        if key not in lower:
+            continue
+        given = lower[key]
+        example = 'e.g. ["B02", "B03", "B04", "B08"]'
+        if not isinstance(given, list) or not given or not all(isinstance(x, str) for x in given):
+            raise PatchFormatError(f"meta_info {key}: expected a list of band names in cube order, {example}; "
+                                   f"got {type(given).__name__}")
+        names = [_band_name(x) for x in given]
+        bad = [x for x, n in zip(given, names, strict=True) if n is None]
+        if bad:
+            raise PatchFormatError(f"meta_info {key}: {', '.join(repr(b) for b in bad[:4])} "
+                                   f"{'is' if len(bad) == 1 else 'are'} not Sentinel-2 band names (B01 … B12, B8A)")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise PatchFormatError(f"meta_info {key}: {', '.join(dup)} named more than once")
+        if len(names) != n_bands:
+            raise PatchFormatError(f"meta_info {key} names {len(names)} bands but {where} has {n_bands}; "
+                                   "name every band of the cube, in order")
+        if not any(n in names for n in BAND_NAMES):
+            raise PatchFormatError(f"meta_info {key}: only B10 (cirrus), which the model does not use")
+        return [str(n) for n in names], key
+    return None
+
+
+def _to_band_order(raw: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """A cube whose bands are ``names`` (any order, any subset, B10 allowed) as the challenge's 12 bands; absent
+    bands are zero, which the input path fills (:func:`sr_core.prepare.missing_bands`)."""
+    out = np.zeros((*raw.shape[:3], N_BANDS), raw.dtype)
+    for j, name in enumerate(BAND_NAMES):
+        if name in names:
+            out[..., j] = raw[..., names.index(name)]
+    return out
+
+
 # -- public: load --------------------------------------------------------------------------------------------------
 def _describe(folder: Path) -> str:
     found = []
@@ -472,12 +535,27 @@ def load_eopatch(path: str | Path) -> Patch:
     if raw.ndim != 4:
         raise PatchFormatError(f"{bwhere}: array has {raw.ndim} dimensions {raw.shape}, expected (T, H, W, bands)")
     C = raw.shape[-1]
-    if C == N_BANDS + 1:
+    stated = stated_band_names(meta, C, bwhere)
+    if stated is not None:
+        names, key = stated
+        meta = {k: v for k, v in meta.items() if str(k).lower() not in BAND_NAME_KEYS}  # the cube is now in order
+        if names != list(BAND_NAMES):
+            raw = _to_band_order(raw, names)
+            absent = [b for b in BAND_NAMES if b not in names]
+            notes.append(f"{bwhere}: {C} bands in the order meta_info {key} gives ({' '.join(names)})"
+                         + ("; B10 (cirrus) dropped" if "B10" in names else "")
+                         + (f"; absent: {', '.join(absent)}, filled from the nearest band in wavelength (see the "
+                            "warnings)" if absent else ""))
+            meta["band_layout"] = {"stated": names, "absent": absent}
+    elif C == N_BANDS + 1:
         raw = np.delete(raw, L1C_B10_INDEX, axis=-1)
         notes.append(f"{bfile.parent.name}/{bfile.name.split('.')[0]}: 13 bands, dropped B10 (cirrus)")
     elif C != N_BANDS:
         raise PatchFormatError(
-            f"{bwhere}: {C} bands, expected 12 (B01…B12 without B10) or 13 (with B10); re-export all bands"
+            f"{bwhere}: {C} bands, expected 12 (B01…B12 without B10) or 13 (with B10); a cube with other bands is "
+            "read when meta_info names them in order, e.g. meta_info/bands.json = "
+            '["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"] (absent bands are filled from '
+            "the nearest band in wavelength, with a warning)"
         )
     bands, norm = _bands_to_reflectance(raw, bwhere, folder, notes)
     del raw
@@ -591,9 +669,16 @@ def read_b10(path: str | Path) -> np.ndarray | None:
     raw = read_npy(bfile)
     if raw.ndim != 4:
         raise PatchFormatError(f"{where}: array has {raw.ndim} dimensions {raw.shape}, expected (T, H, W, bands)")
-    if raw.shape[-1] != N_BANDS + 1:
+    stated = stated_band_names(_read_meta(folder)[0], raw.shape[-1], where)
+    if stated is not None:
+        if "B10" not in stated[0]:
+            return None
+        i = stated[0].index("B10")
+    elif raw.shape[-1] != N_BANDS + 1:
         return None
-    b10, _ = _bands_to_reflectance(np.ascontiguousarray(raw[..., L1C_B10_INDEX:L1C_B10_INDEX + 1]), where, folder, [])
+    else:
+        i = L1C_B10_INDEX
+    b10, _ = _bands_to_reflectance(np.ascontiguousarray(raw[..., i:i + 1]), where, folder, [])
     return b10[..., 0]
 
 
