@@ -271,6 +271,49 @@ def remove_offset(bands: np.ndarray, dates: Sequence[int], offset: float) -> np.
     return bands
 
 
+# -- the band grid ---------------------------------------------------------------------------------------------------
+#: The model and both baselines were built for a 10 m band grid (output 2.5 m). A grid outside this range (metres on
+#: the ground, either axis) earns a warning: e.g. a patch exported at 20 m would be predicted at 5 m.
+GRID_M_RANGE = (8.0, 12.5)
+_GEOGRAPHIC_EPSG = frozenset({4326, 4258, 4269, 4283, 4617, 4674})  # when pyproj is not installed
+
+
+def is_geographic(epsg: int) -> bool:
+    """Whether EPSG ``epsg`` is a latitude / longitude CRS (degrees), by pyproj where installed."""
+    try:
+        from pyproj import CRS
+    except ImportError:  # the numerical core runs without pyproj
+        return epsg in _GEOGRAPHIC_EPSG
+    try:
+        return bool(CRS.from_epsg(epsg).is_geographic)
+    except Exception:  # an EPSG code pyproj does not know: the reader's own checks speak for it
+        return epsg in _GEOGRAPHIC_EPSG
+
+
+def ground_pixel_size(patch: Patch) -> tuple[float, float, bool]:
+    """(x, y) size of a band-grid pixel on the ground in metres, and whether the CRS is geographic (a degree grid,
+    measured at the box's centre latitude on the WGS 84 ellipsoid, to a fraction of a percent)."""
+    px, py = patch.bbox.pixel_size(patch.width, patch.height)
+    if not is_geographic(patch.bbox.epsg):
+        return px, py, False
+    lat = np.radians((patch.bbox.min_y + patch.bbox.max_y) / 2)
+    m_lat = 111132.92 - 559.82 * np.cos(2 * lat) + 1.175 * np.cos(4 * lat)  # metres per degree of latitude
+    m_lon = 111412.84 * np.cos(lat) - 93.5 * np.cos(3 * lat)  # and of longitude
+    return float(px * m_lon), float(py * m_lat), True
+
+
+def grid_warning(patch: Patch) -> str | None:
+    """A warning when the band grid is not about 10 m on the ground, else None."""
+    gx, gy, geo = ground_pixel_size(patch)
+    lo, hi = GRID_M_RANGE
+    if lo <= gx <= hi and lo <= gy <= hi:
+        return None
+    where = f" ({patch.bbox.crs} is in degrees; measured on the ground)" if geo else f" ({patch.bbox.crs})"
+    return (f"the band grid is {gx:.1f} × {gy:.1f} m{where}, not 10 m: the model and the baselines were built for "
+            f"10 m pixels, so every field looks {10 / ((gx + gy) / 2):.2g}× its true size to them and the 4× output is "
+            f"{gx / 4:.2g} m, not 2.5 m; export the bands at 10 m")
+
+
 # -- series warnings -------------------------------------------------------------------------------------------------
 def _dates(patch: Patch, idx: np.ndarray | list[int], limit: int = 4) -> str:
     idx = [int(i) for i in idx]
@@ -336,6 +379,8 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
     elif patch.info.product_level is ProductLevel.UNKNOWN:
         warns.append("product level unknown (neither metadata nor reflectance statistics tell L1C from L2A); "
                      "the model expects L2A surface reflectance")
+    if (grid := grid_warning(patch)) is not None:
+        warns.append(grid)
     off_rec = patch.info.meta.get("radiometric_offset")
     if isinstance(off_rec, dict):
         here = {f"{t:%Y-%m-%d}" for t in patch.timestamps}
@@ -357,7 +402,7 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
 
 
 __all__ = [
-    "L1C_WARNING", "OFFSET_DARK_MAX", "OFFSET_DARK_MIN", "PB04_OFFSET", "PB04_START", "OffsetCheck",
-    "detect_product_level", "level_from_meta", "offset_from_meta", "radiometric_offset", "reflectance_level",
-    "remove_offset", "series_warnings",
+    "GRID_M_RANGE", "L1C_WARNING", "OFFSET_DARK_MAX", "OFFSET_DARK_MIN", "PB04_OFFSET", "PB04_START", "OffsetCheck",
+    "detect_product_level", "grid_warning", "ground_pixel_size", "is_geographic", "level_from_meta", "offset_from_meta",
+    "radiometric_offset", "reflectance_level", "remove_offset", "series_warnings",
 ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import numpy as np
@@ -169,3 +170,27 @@ def test_predictions_repeat_the_series_warnings_without_the_cloudy_frame_list():
     assert [w for w in full if not w.startswith("1 of 6 frames are mostly cloudy")] == list(report)
     allcloud = series_report(make_series(SEASON[:4], cloudy={0, 1, 2, 3})).warnings
     assert any("all 4 frames with data are mostly cloudy" in w for w in allcloud)
+
+
+# -- the band grid ---------------------------------------------------------------------------------------------------
+def _regrid(patch: Patch, epsg: int, dx: float, dy: float, x0: float = 14.5, y0: float = 46.0) -> Patch:
+    return patch.replace(bbox=BBox(x0, y0, x0 + dx * patch.width, y0 + dy * patch.height, epsg))
+
+
+def test_grid_of_10_m_is_quiet_and_other_grids_are_named():
+    from sr_core.quality import grid_warning, ground_pixel_size, is_geographic
+
+    p = make_series([datetime(2019, 5, 1)], size=12)
+    assert grid_warning(p) is None and ground_pixel_size(p) == (10.0, 10.0, False)
+    w = grid_warning(_regrid(p, 32633, 20.0, 20.0, 500000.0, 5100000.0))
+    assert w is not None and "20.0 × 20.0 m (EPSG:32633)" in w and "output is 5 m" in w
+    assert w in series_warnings(_regrid(p, 32633, 20.0, 20.0, 500000.0, 5100000.0))
+    # a latitude / longitude grid of about 10 m at 46° N (as Sentinel Hub delivers for a WGS 84 box): measured on the
+    # ground, not in degrees, and quiet
+    assert is_geographic(4326) and not is_geographic(32633)
+    dlon, dlat = 10 / 77389.0, 10 / 111150.0  # metres per degree at 46° N: 77 389 (longitude), 111 150 (latitude)
+    gx, gy, geo = ground_pixel_size(_regrid(p, 4326, dlon, dlat))
+    assert geo and gx == pytest.approx(10.0, rel=0.003) and gy == pytest.approx(10.0, rel=0.003)
+    assert grid_warning(_regrid(p, 4326, dlon, dlat)) is None
+    w60 = grid_warning(_regrid(p, 4326, 6 * dlon, 6 * dlat))
+    assert w60 is not None and "is in degrees" in w60 and re.search(r"60\.\d × 60\.\d m", w60)

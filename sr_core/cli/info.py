@@ -32,11 +32,11 @@ def describe(patch: Any) -> dict[str, Any]:
     """Plain, JSON-able facts about a :class:`~sr_core.patch.Patch` (with its series warnings)."""
     from ..bands import BAND_NAMES
     from ..clouds import masks_were_computed
-    from ..quality import series_warnings
+    from ..quality import ground_pixel_size, series_warnings
 
     T, H, W, C = patch.bands.shape
     cloud = [None if math.isnan(float(c)) else round(float(c), 4) for c in patch.cloud_fraction()]
-    px, py = patch.bbox.pixel_size(W, H)
+    px, py, _ = ground_pixel_size(patch)  # on the ground, also for a latitude / longitude grid
     return {
         "name": patch.name,
         "source": patch.info.source.value,
