@@ -377,6 +377,18 @@ class Patch:
             **{k: pick(getattr(self, k)) for k in DATE_LAYERS},
         )
 
+    def in_time_order(self) -> tuple[Patch, str | None]:
+        """This patch with its dates in time order (every date layer moved with them), and a note saying what moved;
+        (self, None) when they are in order already. Exports that merge tiles or append late scenes can leave them
+        out of order, while the viewer's slider, the season's date list and the series exports read them in array
+        order."""
+        key = [t.replace(tzinfo=None) for t in self.timestamps]
+        order = sorted(range(len(key)), key=key.__getitem__)
+        if order == list(range(len(key))):
+            return self, None
+        moved = sum(1 for i, j in enumerate(order) if i != j)
+        return self.select_dates(order), f"dates were not in time order: sorted ({moved} of {len(key)} moved)"
+
     def __repr__(self) -> str:
         T, H, W = self.shape
         dates = f"{self.timestamps[0]:%Y-%m-%d}…{self.timestamps[-1]:%Y-%m-%d}" if T else "–"

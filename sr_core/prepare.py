@@ -15,6 +15,9 @@ what it did (``info.notes`` and ``info.meta["input"]``) so that every prediction
   wavelength** (:data:`BAND_WAVELENGTH_NM`; B01 ← B02, B09 ← B8A, B05 ← B04 …). The bundled model is trained
   with the same substitution applied at random (band dropout, :func:`fill_bands`), so a filled band is an input
   it has seen. Red (B04) and NIR (B08) carry the most weight; a warning says so when either is filled.
+* **No data as NaN.** Non-finite band values (how xarray-built cubes mark no data) are taken as no data: the
+  pixel-date is zeroed and marked in ``is_data`` (a band non-finite everywhere is a missing band, filled as below).
+  Without this a single NaN spreads through the network's convolutions over the whole map.
 * **Cloud source.** CLM, else CLP > 0.4, else Sen2Cor SCL classes (:data:`sr_core.patch.SCL_UNUSABLE`), else
   none (every pixel taken as clear, with a warning): see :meth:`sr_core.patch.Patch.valid_mask`.
 * **Co-registration (experimental, off by default).** With ``coregister=True`` dates whose field edges sit half a
@@ -174,6 +177,27 @@ def _direction(dy: int, dx: int) -> str:
     return " ".join(w for w in ({-1: "up", 1: "down"}.get(dy, ""), {-1: "left", 1: "right"}.get(dx, "")) if w)
 
 
+def _nonfinite_as_no_data(patch: Patch, notes: list[str]) -> tuple[Patch, float]:
+    """NaN / inf in the band cube (how xarray-built cubes mark no data) taken as no data: a band non-finite on every
+    pixel becomes zero (a missing band, filled next); a pixel-date with any other non-finite band is zeroed and
+    marked as no data in ``is_data``. Returns the patch and the share of pixel-dates so marked."""
+    b = patch.bands
+    if np.isfinite(np.sum(b, dtype=np.float64)):  # one pass, no cube-sized temporary
+        return patch, 0.0
+    bands = np.array(b, dtype=np.float32)
+    finite = np.isfinite(bands)
+    whole = ~finite.any(axis=(0, 1, 2))
+    bands[..., whole] = 0
+    finite[..., whole] = True
+    bad = ~finite.all(axis=-1)
+    bands[bad] = 0
+    share = float(bad.mean())
+    notes.append(f"non-finite values (NaN / inf) in the band cube: {share:.1%} of the pixel-dates taken as no data"
+                 + (f"; {', '.join(n for n, w in zip(BAND_NAMES, whole, strict=True) if w)} non-finite everywhere, "
+                    "treated as missing" if whole.any() else ""))
+    return patch.replace(bands=handed_over(bands), is_data=handed_over(patch.data_mask() & ~bad)), share
+
+
 def input_record(patch: Patch) -> dict[str, Any] | None:
     """What :func:`prepare_input` did to ``patch`` (``info.meta["input"]``), or None for an unprepared patch."""
     rec = patch.info.meta.get("input")
@@ -195,8 +219,11 @@ def prepare_input(patch: Patch, season: int | None = None, coregister: bool = Fa
         raise PatchValidationError(
             f"{patch.name}: already prepared for season {rec.get('season')}; prepare the original patch for season {season}"
         )
-    choice = choose_season(patch.timestamps, season)
     notes: list[str] = []
+    patch, sorted_note = patch.in_time_order()
+    if sorted_note is not None:
+        notes.append(sorted_note)
+    choice = choose_season(patch.timestamps, season)
     out = patch
     if not choice.whole_series:
         dropped = [t for i, t in enumerate(patch.timestamps) if i not in set(choice.index.tolist())]
@@ -209,6 +236,7 @@ def prepare_input(patch: Patch, season: int | None = None, coregister: bool = Fa
             f"left out ({_dates(dropped)})"
         )
         out = out.select_dates(choice.index)
+    out, nonfinite = _nonfinite_as_no_data(out, notes)
     missing = missing_bands(out.bands, out.data_mask())
     filled: dict[str, str] = {}
     if len(missing) == len(BAND_NAMES):  # nothing to fill from: leave it; the maps will show no signal
@@ -237,7 +265,7 @@ def prepare_input(patch: Patch, season: int | None = None, coregister: bool = Fa
         "season": int(choice.year), "season_complete": bool(choice.complete), "seasons_in_series": list(choice.candidates),
         "dates_used": len(kept_ts), "dates_total": patch.n_dates,
         "first_date": f"{kept_ts[0]:%Y-%m-%d}", "last_date": f"{kept_ts[-1]:%Y-%m-%d}",
-        "filled_bands": filled, "cloud_source": src or "none", "coregistered": moved,
+        "filled_bands": filled, "cloud_source": src or "none", "coregistered": moved, "non_finite": nonfinite,
     }
     meta = dict(out.info.meta)
     meta["input"] = record
@@ -260,6 +288,8 @@ def input_warnings(patch: Patch) -> list[str]:
     if not rec.get("season_complete") and rec.get("seasons_in_series"):
         warns.append(f"the {rec['season']} growing season is incomplete in this series "
                      f"({rec['first_date']} … {rec['last_date']}): expect reduced skill")
+    if (nf := rec.get("non_finite") or 0.0) > 0:
+        warns.append(f"{nf:.1%} of the pixel-dates hold NaN / inf in the band cube: taken as no data")
     filled = rec.get("filled_bands") or {}
     if filled:
         key = [b for b in filled if b in (BAND_NAMES[RED], BAND_NAMES[NIR])]

@@ -446,3 +446,28 @@ def test_predict_page_says_where_the_labels_sit(tmp_path, monkeypatch, tiny_mode
     assert not at.exception, [e.value for e in at.exception]
     said = [w.value for w in at.warning if "Labels vs imagery" in w.value]
     assert len(said) == 1 and "px south" in said[0] and "Every predictor loses boundary pixels" in said[0]
+
+
+def test_upload_of_a_product_with_the_baseline_04_offset_says_it_was_removed(tmp_path, monkeypatch):
+    """A 2023 export that kept processing baseline 04.00's +1000 DN: the upload page reads it 0.1 darker than
+    stored, as the product means, and says so in a visible warning."""
+    import gzip
+
+    from sr_core.io import write_eopatch
+    from sr_core.simulate import simulate_patch
+
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    sim = simulate_patch(7, size=24, split="test")
+    sim = sim.replace(timestamps=tuple(t.replace(year=2023) for t in sim.timestamps))
+    folder = write_eopatch(sim, tmp_path / "up" / "eopatch-2023")
+    cube = folder / "data" / "BANDS.npy.gz"
+    with gzip.open(cube) as fh:
+        dn = np.load(fh)
+    with gzip.open(cube, "wb") as fh:
+        np.save(fh, np.where(dn > 0, dn + 1000, 0).astype(dn.dtype))
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT)
+    at.session_state["upload_dir"] = str(tmp_path / "up")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.dataframe[0].value["level"].tolist() == ["L2A"]  # 0.1 too bright would have read as L1C
+    assert any("processing-baseline offset removed" in w.value for w in at.warning), [w.value for w in at.warning]

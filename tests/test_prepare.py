@@ -417,3 +417,62 @@ def test_missing_bands_looks_past_the_first_frames_and_only_at_data_pixels():
     assert missing_bands(bands) == ["B09"]  # without a data mask every pixel counts
     assert missing_bands(bands, np.zeros_like(data)) == []  # nothing to judge
     assert missing_bands(bands[3], data[3]) == ["B09", "B11"]  # one frame (H, W, 12)
+
+
+# -- NaN / inf as no data ------------------------------------------------------------------------------------------
+def test_nan_no_data_is_masked_instead_of_spreading_over_the_map():
+    """A float cube with NaN where a scene has no data (an xarray export): before, one NaN row spread through the
+    convolutions and the whole map came out NaN (then 'not cultivated'). Now the NaN pixel-dates are no data, and
+    everywhere else the model gives what it gives when the same pixels are marked by is_data."""
+    from sr_core.inference import get_model, predict
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(4, size=40, split="test")
+    bands = np.array(sim.bands)
+    bands[:5, :8] = np.nan  # first five dates: the top 8 rows outside the swath
+    bands[:, :, :, BAND_NAMES.index("B09")] = np.nan  # one band never delivered, as NaN
+    nan_patch = sim.replace(bands=bands, is_data=None)
+    marked = np.ones(sim.shape, bool)
+    marked[:5, :8] = False
+    ref_bands = np.array(sim.bands)
+    ref_bands[:5, :8] = 0
+    ref_bands[..., BAND_NAMES.index("B09")] = 0
+    ref = sim.replace(bands=ref_bands, is_data=marked)
+
+    prepared = prepare_input(nan_patch)
+    assert np.isfinite(prepared.bands).all()
+    assert np.array_equal(prepared.is_data, marked)
+    rec = input_record(prepared)
+    assert rec["non_finite"] == pytest.approx(5 * 8 / (sim.n_dates * 40))
+    assert rec["filled_bands"] == {"B09": "B8A"}
+    assert any("NaN / inf in the band cube" in w for w in input_warnings(prepared))
+
+    net = get_model(None, "cpu")
+    a = predict(nan_patch, device="cpu", model=net)
+    b = predict(ref, device="cpu", model=net)
+    assert np.isfinite(a.proba).all()
+    assert np.allclose(a.proba, b.proba, atol=1e-6)
+    assert 0.05 < a.binary.mean() < 0.95  # a map, not the all-zero map a NaN used to give
+
+
+def test_dates_out_of_time_order_are_sorted_with_their_layers(tmp_path):
+    """An export that appends late scenes: the reader and the input path put the dates in time order, every date
+    layer with them, and say so (the viewer's slider and the season's date list read them in array order)."""
+    from sr_core.io import load_eopatch, write_eopatch
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(6, size=24, split="test")
+    perm = np.random.default_rng(0).permutation(sim.n_dates)
+    shuffled = sim.select_dates(perm)
+    ref = load_eopatch(write_eopatch(sim, tmp_path / "ordered"))
+    back = load_eopatch(write_eopatch(shuffled, tmp_path / "shuffled"))
+    assert back.timestamps == ref.timestamps
+    for k in ("bands", "cloud_prob", "cloud_mask", "is_data", "scl"):
+        assert np.array_equal(getattr(back, k), getattr(ref, k)), k
+    moved = int((perm != np.arange(sim.n_dates)).sum())
+    assert f"dates were not in time order: sorted ({moved} of {sim.n_dates} moved)" in back.info.notes
+
+    prepared = prepare_input(shuffled)  # an API patch, not read from files
+    assert list(prepared.timestamps) == sorted(shuffled.timestamps)
+    assert any(n.startswith("dates were not in time order") for n in prepared.info.notes)
+    assert np.array_equal(prepared.bands, prepare_input(sim).bands)

@@ -654,7 +654,8 @@ def load_eopatch(path: str | Path) -> Patch:
     )
     for a in (bands, *layers.values()):  # read from disk here, held by nobody else: the Patch takes them without a copy
         a.flags.writeable = False
-    return Patch(bands=bands, timestamps=timestamps, bbox=bbox, info=info, **layers)
+    patch, sorted_note = Patch(bands=bands, timestamps=timestamps, bbox=bbox, info=info, **layers).in_time_order()
+    return patch if sorted_note is None else patch.replace(info=patch.info.with_note(sorted_note))
 
 
 def read_b10(path: str | Path) -> np.ndarray | None:
