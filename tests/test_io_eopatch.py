@@ -161,7 +161,8 @@ def test_wrong_ndim_mask(patch_dir):
     ("feature", "arr", "pattern"),
     [
         ("data/BANDS", np.zeros((3, 6, 5, 12), bool), r"BANDS\.npy\.gz: dtype bool"),
-        ("mask/CLM", np.full((3, 6, 5, 1), 0.5, np.float32), r"CLM\.npy\.gz: dtype float32"),
+        ("mask/CLM", np.full((3, 6, 5, 1), 0.5, np.float32), r"CLM\.npy\.gz: float values other than 0 and 1 \(e\.g\. 0\.5\)"),
+        ("mask/CLM", np.full((3, 6, 5, 1), 2, np.uint8), r"CLM\.npy\.gz: values 2–2, expected 0/1 only \(or 0/255\)"),
         ("data/CLP", np.zeros((3, 6, 5, 1), np.complex64), r"CLP\.npy\.gz: array dtype complex64 is not a plain"),
         ("mask/SCL", np.full((3, 6, 5, 1), 14, np.uint8), r"SCL\.npy\.gz: values 14–14"),
     ],
@@ -170,6 +171,17 @@ def test_wrong_dtype_or_values(patch_dir, feature, arr, pattern):
     save_npy_gz(patch_dir / f"{feature}.npy.gz", arr)
     with pytest.raises(PatchFormatError, match=pattern):
         load_eopatch(patch_dir)
+
+
+def test_masks_as_images_and_as_floats_are_read(patch_dir):
+    """A cloud mask saved as a black / white image (0/255) or as float 0.0 / 1.0 reads as the 0/1 mask it is."""
+    ref = load_eopatch(patch_dir).cloud_mask
+    save_npy_gz(patch_dir / "mask" / "CLM.npy.gz", (ref[..., None] * 255).astype(np.uint8))
+    p = load_eopatch(patch_dir)
+    assert np.array_equal(p.cloud_mask, ref) and any("a 0/255 mask, read as 0/1" in n for n in p.info.notes)
+    save_npy_gz(patch_dir / "mask" / "CLM.npy.gz", ref[..., None].astype(np.float32))
+    assert np.array_equal(load_eopatch(patch_dir).cloud_mask, ref)
+    assert ref.any() and not ref.all()  # the fixture's mask has both values
 
 
 def test_object_arrays_are_refused_without_unpickling(patch_dir):

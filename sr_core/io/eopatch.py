@@ -321,14 +321,33 @@ def _check_frames(a: np.ndarray, where: str, bands_where: str, thw: tuple[int, i
     return a
 
 
-def _check_mask01(a: np.ndarray, where: str) -> np.ndarray:
+def _check_mask01(a: np.ndarray, where: str, notes: list[str] | None = None) -> np.ndarray:
+    """A 0/1 mask as bool. Also read, with a note: 0/255 integer masks (an image's black / white) and float masks
+    holding only 0.0 and 1.0. Anything else is refused, naming the values found."""
     if a.dtype == bool:
         return a
-    if a.dtype.kind not in "iu":
+    if a.dtype.kind not in "iuf":
         raise PatchFormatError(f"{where}: dtype {a.dtype}, expected bool or uint8 0/1")
-    if a.size and (a.min() < 0 or a.max() > 1):
-        raise PatchFormatError(f"{where}: values {a.min()}–{a.max()}, expected 0/1 only")
-    return a.astype(bool)
+    if not a.size:
+        return a.astype(bool)
+    lo, hi = a.min(), a.max()
+    if a.dtype.kind == "f":
+        if not (np.isfinite(lo) and np.isfinite(hi)) or not np.all((a == 0) | (a == 1)):
+            raise PatchFormatError(f"{where}: float values other than 0 and 1 (e.g. {_odd_value(a)}); store the mask "
+                                   "as bool or uint8 0/1")
+        return a == 1
+    if lo >= 0 and hi <= 1:
+        return a.astype(bool)
+    if lo >= 0 and hi == 255 and np.all((a == 0) | (a == 255)):
+        if notes is not None:
+            notes.append(f"{where}: a 0/255 mask, read as 0/1")
+        return a == 255
+    raise PatchFormatError(f"{where}: values {lo}–{hi}, expected 0/1 only (or 0/255)")
+
+
+def _odd_value(a: np.ndarray) -> str:
+    odd = a[~((a == 0) | (a == 1))]
+    return f"{odd.flat[0]:g}" if odd.size else "–"
 
 
 def _check_label(a: np.ndarray, where: str, bands_where: str, hw: tuple[int, int]) -> np.ndarray:
@@ -592,7 +611,7 @@ def load_eopatch(path: str | Path) -> Patch:
             raise PatchFormatError(f"{where}: dtype {a.dtype}, expected uint8 0–255 or float 0–1")
     for feature, name in (("mask/CLM", "cloud_mask"), ("mask/IS_DATA", "is_data")):
         if (got := frame_feature(feature)) is not None:
-            layers[name] = _check_mask01(*got)
+            layers[name] = _check_mask01(*got, notes)
     if (got := frame_feature("mask/SCL")) is not None:
         a, where = got
         if a.dtype.kind not in "iu":
@@ -615,7 +634,7 @@ def load_eopatch(path: str | Path) -> Patch:
                 raise PatchFormatError(f"{where}: codes {a.min()}–{a.max()} do not fit uint16")
             layers[name] = a.astype(np.uint16)
         else:
-            layers[name] = _check_mask01(a, where)
+            layers[name] = _check_mask01(a, where, notes)
 
     valid = layers.get("is_data")
     valid = np.ones((T, H, W), bool) if valid is None else valid.copy()
