@@ -177,7 +177,7 @@ def _direction(dy: int, dx: int) -> str:
     return " ".join(w for w in ({-1: "up", 1: "down"}.get(dy, ""), {-1: "left", 1: "right"}.get(dx, "")) if w)
 
 
-def _nonfinite_as_no_data(patch: Patch, notes: list[str]) -> tuple[Patch, float]:
+def nonfinite_as_no_data(patch: Patch, notes: list[str]) -> tuple[Patch, float]:
     """NaN / inf in the band cube (how xarray-built cubes mark no data) taken as no data: a band non-finite on every
     pixel becomes zero (a missing band, filled next); a pixel-date with any other non-finite band is zeroed and
     marked as no data in ``is_data``. Returns the patch and the share of pixel-dates so marked."""
@@ -236,7 +236,8 @@ def prepare_input(patch: Patch, season: int | None = None, coregister: bool = Fa
             f"left out ({_dates(dropped)})"
         )
         out = out.select_dates(choice.index)
-    out, nonfinite = _nonfinite_as_no_data(out, notes)
+    out, nonfinite = nonfinite_as_no_data(out, notes)
+    nonfinite = nonfinite or float(out.info.meta.get("non_finite") or 0.0)  # the reader's
     missing = missing_bands(out.bands, out.data_mask())
     filled: dict[str, str] = {}
     if len(missing) == len(BAND_NAMES):  # nothing to fill from: leave it; the maps will show no signal
@@ -306,6 +307,6 @@ def input_warnings(patch: Patch) -> list[str]:
 
 __all__ = [
     "BAND_WAVELENGTH_NM", "COMPLETE_SLACK_DAYS", "MAX_TRAINED_MISSING", "SCL_NOTE", "SeasonChoice", "choose_season",
-    "fill_bands", "fill_source", "input_record", "input_warnings", "missing_bands", "prepare_input", "season_is_complete",
-    "season_window",
+    "fill_bands", "fill_source", "input_record", "input_warnings", "missing_bands", "nonfinite_as_no_data",
+    "prepare_input", "season_is_complete", "season_window",
 ]  # fmt: skip

@@ -476,3 +476,23 @@ def test_dates_out_of_time_order_are_sorted_with_their_layers(tmp_path):
     assert list(prepared.timestamps) == sorted(shuffled.timestamps)
     assert any(n.startswith("dates were not in time order") for n in prepared.info.notes)
     assert np.array_equal(prepared.bands, prepare_input(sim).bands)
+
+
+def test_nan_no_data_in_a_file_is_no_data_from_the_reader_on(tmp_path):
+    """Read from a file, the NaN pixel-dates are no data for everything that looks at the patch (viewer, info), and
+    predictions still warn about them."""
+    from sr_core.io import load_eopatch, write_eopatch
+    from sr_core.quality import series_warnings
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(8, size=24, split="test")
+    folder = write_eopatch(sim, tmp_path / "nan")
+    bands = load_eopatch(folder).bands.copy()
+    bands[2, :, :6] = np.nan
+    for f in (folder / "data").glob("BANDS*"):
+        f.unlink()
+    np.save(folder / "data" / "BANDS.npy", bands)  # float reflectance, NaN where the scene has no data
+    p = load_eopatch(folder)
+    assert np.isfinite(p.bands).all() and not p.is_data[2, :, :6].any() and p.is_data[2, :, 6:].all()
+    assert any("NaN / inf" in n for n in p.info.notes)
+    assert any("NaN / inf in the band cube" in w for w in series_warnings(prepare_input(p)))

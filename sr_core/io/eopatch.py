@@ -33,6 +33,7 @@ streams are read to their end so truncation and CRC errors are caught.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import json
 import math
@@ -53,6 +54,7 @@ from ..errors import PatchFormatError, PatchValidationError
 from ..geo import BBox
 from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source
 from ..paths import swap_in_folder
+from ..prepare import nonfinite_as_no_data
 from ..quality import level_from_meta, offset_from_meta, radiometric_offset, reflectance_level, remove_offset
 from .legacy_pickle import read_bbox_pickle, read_meta_pickle, read_timestamps_pickle, to_jsonable
 
@@ -674,7 +676,16 @@ def load_eopatch(path: str | Path) -> Patch:
     for a in (bands, *layers.values()):  # read from disk here, held by nobody else: the Patch takes them without a copy
         a.flags.writeable = False
     patch, sorted_note = Patch(bands=bands, timestamps=timestamps, bbox=bbox, info=info, **layers).in_time_order()
-    return patch if sorted_note is None else patch.replace(info=patch.info.with_note(sorted_note))
+    late: list[str] = [] if sorted_note is None else [sorted_note]
+    patch, nonfinite = nonfinite_as_no_data(patch, late)  # NaN marks no data in xarray-built cubes
+    if not late:
+        return patch
+    info = patch.info
+    for n in late:
+        info = info.with_note(n)
+    if nonfinite:
+        info = dataclasses.replace(info, meta={**info.meta, "non_finite": nonfinite})
+    return patch.replace(info=info)
 
 
 def read_b10(path: str | Path) -> np.ndarray | None:
