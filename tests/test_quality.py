@@ -125,7 +125,7 @@ def test_a_good_series_has_no_warnings():
 
 def test_single_date():
     w = series_warnings(make_series(SEASON[:1]))
-    assert "1 usable date: expect weak skill" in w and any("single date (T = 1)" in x for x in w)
+    assert any(x.startswith("1 usable date: expect weak skill (") for x in w) and any("single date (T = 1)" in x for x in w)
 
 
 def test_all_frames_cloudy():
@@ -194,3 +194,24 @@ def test_grid_of_10_m_is_quiet_and_other_grids_are_named():
     assert grid_warning(_regrid(p, 4326, dlon, dlat)) is None
     w60 = grid_warning(_regrid(p, 4326, 6 * dlon, 6 * dlat))
     assert w60 is not None and "is in degrees" in w60 and re.search(r"60\.\d × 60\.\d m", w60)
+
+
+def test_the_single_date_warning_states_what_one_real_date_is_worth():
+    """SINGLE_DATE_FACT quotes the bundled model on the real Flanders patch date by date; this keeps it true (a new
+    model must update the sentence)."""
+    from conftest import REAL
+
+    from sr_core.inference import get_model, predict
+    from sr_core.metrics import evaluate_patch
+    from sr_core.prepare import prepare_input
+    from sr_core.quality import SINGLE_DATE_FACT
+
+    p = prepare_input(load_eopatch(need(REAL / "flanders-2019-fields-lpis")), season=2019)
+    net = get_model(None, "cpu")
+    clear = np.flatnonzero(p.valid_mask().reshape(p.n_dates, -1).mean(axis=1) > 0.95)
+    scores = [evaluate_patch(q, predict(q, device="cpu", model=net)).wmcc for q in (p.select_dates([t]) for t in clear)]
+    assert len(scores) == 14
+    assert f"median weighted MCC of {np.median(scores):.2f}" in SINGLE_DATE_FACT
+    assert f"{min(scores):.2f}–{max(scores):.2f} by date" in SINGLE_DATE_FACT
+    one = [w for w in series_warnings(p.select_dates([int(clear[0])])) if w.startswith("1 usable date")]
+    assert one == [f"1 usable date: expect weak skill ({SINGLE_DATE_FACT})"]
