@@ -215,3 +215,47 @@ def test_the_single_date_warning_states_what_one_real_date_is_worth():
     assert f"{min(scores):.2f}–{max(scores):.2f} by date" in SINGLE_DATE_FACT
     one = [w for w in series_warnings(p.select_dates([int(clear[0])])) if w.startswith("1 usable date")]
     assert one == [f"1 usable date: expect weak skill ({SINGLE_DATE_FACT})"]
+
+
+def test_the_few_dates_warnings_state_what_few_real_dates_are_worth():
+    """FEW_DATES_FACT and LATE_SEASON_FACT quote the bundled model on the real Flanders patch: 12 random sets of k
+    clear dates for each k (numpy seed 0, drawn for k = 1, 2, 3, 5, 8 in turn, as the probe in docs/EVALUATION.md
+    did), all 72 ways to take one clear date a month from March to August, and the season cut at the end of June."""
+    import itertools
+
+    from conftest import REAL
+
+    from sr_core.inference import get_model, predict
+    from sr_core.metrics import evaluate_patch
+    from sr_core.prepare import prepare_input
+    from sr_core.quality import FEW_DATES_FACT, LATE_SEASON_FACT
+
+    p = prepare_input(load_eopatch(need(REAL / "flanders-2019-fields-lpis")), season=2019)
+    net = get_model(None, "cpu")
+
+    def score(idx) -> float:
+        q = p.select_dates(sorted(int(i) for i in idx))
+        return evaluate_patch(q, predict(q, device="cpu", model=net)).wmcc
+
+    clear = np.flatnonzero(p.valid_mask().reshape(p.n_dates, -1).mean(axis=1) > 0.95)
+    rng = np.random.default_rng(0)
+    medians = {}
+    for k in (1, 2, 3, 5, 8):
+        sets = [rng.choice(clear, k, replace=False) for _ in range(12)]
+        if k >= 3:
+            medians[k] = float(np.median([score(s) for s in sets]))
+    by_month: dict[int, list[int]] = {}
+    for t in clear:
+        by_month.setdefault(p.timestamps[t].month, []).append(int(t))
+    assert sorted(by_month) == [3, 4, 5, 6, 7, 8]
+    monthly = float(np.median([score(c) for c in itertools.product(*by_month.values())]))
+    assert f"{medians[3]:.2f}, {medians[5]:.2f} and {medians[8]:.2f}" in FEW_DATES_FACT
+    assert f"one clear date a month from March to August {monthly:.2f}" in FEW_DATES_FACT
+    assert medians[3] < medians[5] < medians[8] and monthly > medians[5]  # spread counts more than number
+    w = series_warnings(p.select_dates(clear[:3]))
+    assert any(x.startswith("3 usable dates of 3: expect reduced skill") and FEW_DATES_FACT in x for x in w)
+
+    early = [t for t in range(p.n_dates) if p.timestamps[t].month < 7]
+    assert len(early) == 18 and f"up to June score a weighted MCC of {score(early):.2f}" in LATE_SEASON_FACT
+    assert f"no usable date from July on: {LATE_SEASON_FACT}" in series_warnings(p.select_dates(early))
+    assert not any(x.startswith("no usable date from July") for x in series_warnings(p))
