@@ -532,7 +532,7 @@ STRESS_SCENARIOS: tuple[str, ...] = (
 )  # fmt: skip
 #: What each scenario does (all seeded per patch and scenario).
 STRESS_DESCRIPTIONS: dict[str, str] = {
-    "clean": "the simulated test patch as it is",
+    "clean": "the patch as it is",
     "few_dates": "5 random dates kept",
     "one_date": "only the clearest date kept",
     "gain_offset": "per-band gain 1 +/- 0.05 and offset +/- 0.02 reflectance",
@@ -554,10 +554,11 @@ GAIN, OFFSET = 0.05, 0.02
 MISSING = ("B01", "B09")
 
 
-def scenario_rng(seed: int, scenario: str) -> np.random.Generator:
-    """The generator of one (patch seed, scenario): fixed, so a stress run is reproducible, and different between
-    scenarios and patches."""
-    return np.random.default_rng([0x5EED, int(seed), zlib.crc32(scenario.encode())])
+def scenario_rng(seed: int, scenario: str, draw: int = 0) -> np.random.Generator:
+    """The generator of one (patch seed, scenario, draw): fixed, so a stress run is reproducible, and different
+    between scenarios, patches and draws (draw 0 is the gate's single draw)."""
+    key = [0x5EED, int(seed), zlib.crc32(scenario.encode())]
+    return np.random.default_rng(key if draw == 0 else [*key, int(draw)])
 
 
 def shift_patch(patch: Patch, rng: np.random.Generator, fraction: float = SHIFT_FRACTION, pixels: float = SHIFT_PX,
@@ -630,16 +631,45 @@ def perturb_patch(patch: Patch, scenario: str, rng: np.random.Generator) -> Patc
     return out
 
 
+def _stress_inputs(patch: Patch, season: int | None) -> tuple[Patch, list[str]]:
+    """A labelled patch's dates as the input path would use them (in time order, one growing season) and its bands
+    with no signal filled from the nearest band, before any perturbation; and the names of the bands filled. So
+    ``few_dates`` draws from the season and not from a two-year series, and a perturbation that adds a level
+    (haze, the L1C look, an offset) does not make a band the product never delivered look delivered. The predictors
+    still run the whole input path (:func:`sr_core.prepare.prepare_input`) on the perturbed patch, as predict would."""
+    from .patch import handed_over
+    from .prepare import choose_season, fill_bands, missing_bands
+
+    patch, _ = patch.in_time_order()
+    choice = choose_season(patch.timestamps, season)
+    if not choice.whole_series:
+        patch = patch.select_dates(choice.index)
+    missing = missing_bands(patch.bands, patch.data_mask())
+    if missing and len(missing) < patch.bands.shape[-1]:
+        patch = patch.replace(bands=handed_over(np.asarray(fill_bands(patch.bands, missing), np.float32)))
+    return patch, missing
+
+
 def evaluate_stress(predictors: Predictors, n: int = STRESS_N, seed0: int = EVAL_SEED0, size: int = STRESS_SIZE,
                     scenarios: Sequence[str] = STRESS_SCENARIOS,
-                    progress: Callable[[str, str], Any] | None = None) -> dict[str, Any]:
+                    progress: Callable[[str, str], Any] | None = None,
+                    patches: Iterable[Patch] | None = None, source: str | None = None,
+                    draws: int = 1) -> dict[str, Any]:
     """The robustness gate: pooled weighted MCC of every predictor (the model and the pixel baseline) on ``n``
     simulated test patches (split ``"test"``, seeds ``seed0`` …) under each scenario, the drop against
     ``clean``, model − pixel, and the combined scenario against :data:`STRESS_TARGET`.
-    ``progress(patch name, scenario)`` is called after each scored scenario."""
+    ``progress(patch name, scenario)`` is called after each scored scenario.
+
+    With ``patches`` (labelled, e.g. :func:`labelled_patches` of real folders, described by ``source``) the same
+    scenarios are applied to those instead: each patch is cut to its growing season first (``predictors.season``,
+    default the latest complete one) and its scenario draws are seeded by its name. The document's ``data`` is
+    ``"real"`` only when every patch is real. ``draws`` > 1 applies every random scenario that many times to each
+    patch (pooled together; per patch the median): one small real patch under one draw is a noisy figure."""
+    if draws < 1:
+        raise ConfigError(f"stress: draws={draws}: give at least 1")
     from .simulate import simulate_patch
 
-    if n < 1 or size < 8:
+    if patches is None and (n < 1 or size < 8):
         raise ConfigError(f"stress: n={n}, size={size}: use at least 1 patch of at least 8 x 8 px")
     scenarios = list(dict.fromkeys(["clean", *scenarios]))
     for sc in scenarios:
@@ -647,20 +677,33 @@ def evaluate_stress(predictors: Predictors, n: int = STRESS_N, seed0: int = EVAL
             raise ConfigError(f"unknown stress scenario {sc!r}; choose from {', '.join(STRESS_SCENARIOS)}")
     scored = {sc: Scored(scores={k: [] for k in predictors.fns}, seconds=dict.fromkeys(predictors.fns, 0.0))
               for sc in scenarios}
-    patches: list[dict[str, Any]] = []
-    for i in range(n):
-        seed = seed0 + i
-        clean = simulate_patch(seed, size=size, split="test")
+    rows: list[dict[str, Any]] = []
+    kinds: set[str] = set()
+    given = patches is not None
+    todo: Iterable[tuple[int, tuple[Patch, list[str]]]] = (
+        ((zlib.crc32(p.name.encode()), _stress_inputs(p, predictors.season)) for p in patches) if patches is not None
+        else ((seed0 + i, (simulate_patch(seed0 + i, size=size, split="test"), [])) for i in range(n)))
+    for seed, (clean, filled) in todo:
+        kinds.add(clean.info.source.value)
         per: dict[str, Any] = {}
         for sc in scenarios:
-            p = perturb_patch(clean, sc, scenario_rng(seed, sc))
-            row = score_patch(p, predictors.fns, scored[sc])
-            per[sc] = {k: row[k] for k in predictors.fns} | {"dates": p.n_dates}
+            got: dict[str, list[float]] = {k: [] for k in predictors.fns}
+            for d in range(1 if sc == "clean" else draws):
+                p = perturb_patch(clean, sc, scenario_rng(seed, sc, d))
+                row = score_patch(p, predictors.fns, scored[sc])
+                for k in got:
+                    got[k].append(row[k])
+                n_dates = p.n_dates
+                del p
+            per[sc] = {k: float(np.median(v)) for k, v in got.items()} | {"dates": n_dates}
             if progress is not None:
                 progress(clean.name, sc)
-            del p
-        patches.append({"name": clean.name, "seed": seed, "scenarios": per})
+        rows.append({"name": clean.name, "seed": seed, "source": clean.info.source.value, "scenarios": per,
+                     "filled_before_perturbing": filled})
         del clean
+    if not rows:
+        raise ConfigError(f"stress: no labelled patch in {source or 'the patches given'}")
+    patches_doc = rows
     names = list(predictors.fns)
     table: dict[str, dict[str, Any]] = {}
     for sc in scenarios:
@@ -675,16 +718,25 @@ def evaluate_stress(predictors: Predictors, n: int = STRESS_N, seed0: int = EVAL
             rec[f"{k}_drop"] = rec[k] - table["clean"][k]
         if "pixel" in names:
             rec["model_minus_pixel"] = rec["model"] - rec["pixel"]
-    out: dict[str, Any] = {
-        "data": "simulated", "split": "test", "n_patches": n, "size": size, "seed0": seed0,
-        "source": f"{n} simulated test patches of {size} x {size} px (split 'test', seeds {seed0}..{seed0 + n - 1})",
-        "device": predictors.device, "model": predictors.model_path, "predictors": names,
-        "scenarios": table, "patches": patches, "notes": list(predictors.notes),
+    if given:
+        data = "real" if kinds == {"real"} else "simulated" if kinds == {"simulated"} else "mixed"
+        out: dict[str, Any] = {
+            "data": data, "n_patches": len(rows),
+            "source": f"{len(rows)} {'real ' if data == 'real' else ''}labelled patch(es) from {source or 'the caller'}",
+        }
+    else:
+        out = {"data": "simulated", "split": "test", "n_patches": n, "size": size, "seed0": seed0,
+               "source": f"{n} simulated test patches of {size} x {size} px (split 'test', seeds {seed0}..{seed0 + n - 1})"}
+    out |= {
+        "draws": draws, "device": predictors.device, "model": predictors.model_path, "predictors": names,
+        "scenarios": table, "patches": patches_doc, "notes": list(predictors.notes),
         "recommended": f"--simulate {STRESS_FULL_N} --size {STRESS_FULL_SIZE}",
     }
     if "combined" in table:
         v = table["combined"]["model"]
-        out["combined"] = {"model": v, "target": STRESS_TARGET, "met": v >= STRESS_TARGET,
+        applies = out["data"] == "simulated"  # issue 16's 0.80 is set on simulated test patches
+        out["combined"] = {"model": v, "target": STRESS_TARGET, "met": v >= STRESS_TARGET if applies else None,
+                           "target_applies": applies,
                            "model_drop": table["combined"]["model_drop"],
                            "pixel": table["combined"].get("pixel"),
                            "model_minus_pixel": table["combined"].get("model_minus_pixel")}
@@ -694,7 +746,9 @@ def evaluate_stress(predictors: Predictors, n: int = STRESS_N, seed0: int = EVAL
 def stress_table(doc: dict[str, Any]) -> str:
     """``evaluate --stress`` as text: scenario × predictor, pooled weighted MCC and drop vs clean."""
     names = doc["predictors"]
-    lines = [f"robustness gate on SIMULATED data: {doc['source']}; device {doc['device']}",
+    draws = doc.get("draws", 1)
+    lines = [f"robustness gate on {str(doc.get('data', 'simulated')).upper()} data: {doc['source']}; "
+             f"device {doc['device']}" + (f"; {draws} draws of every random scenario, pooled" if draws > 1 else ""),
              "pooled weighted MCC per scenario (drop vs clean in brackets)", ""]
     head = f"{'scenario':<15}" + "".join(f"{n:>18}" for n in names)
     if "pixel" in names:
@@ -707,8 +761,10 @@ def stress_table(doc: dict[str, Any]) -> str:
         lines.append(line + f"   {rec['description']}")
     if "combined" in doc:
         c = doc["combined"]
-        lines += ["", f"combined perturbation: model {c['model']:.3f} (drop {c['model_drop']:+.3f} vs clean); "
-                  f"target >= {c['target']:.2f}: " + ("met" if c["met"] else "NOT met")]
+        verdict = (f"target >= {c['target']:.2f}: " + ("met" if c["met"] else "NOT met")
+                   if c.get("target_applies", True) else
+                   f"issue 16's target >= {c['target']:.2f} is set on simulated test patches, not judged here")
+        lines += ["", f"combined perturbation: model {c['model']:.3f} (drop {c['model_drop']:+.3f} vs clean); " + verdict]
     lines.append(f"recommended full gate: evaluate --stress {doc['recommended']}")
     lines += [f"note: {n}" for n in doc.get("notes", [])]
     return "\n".join(lines)

@@ -12,9 +12,9 @@ what it did (``info.notes`` and ``info.meta["input"]``) so that every prediction
   A series that lies wholly inside one window (the challenge's, the simulator's) is left as it is.
 * **Missing bands.** A band that holds no signal (zero, or not finite, on every pixel with data: e.g. B01 and B09
   are never delivered by some L2A extractions) is detected per band and **filled from the nearest present band in
-  wavelength** (:data:`BAND_WAVELENGTH_NM`; B01 ← B02, B09 ← B8A, B05 ← B04 …). The bundled model is trained
-  with the same substitution applied at random (band dropout, :func:`fill_bands`), so a filled band is an input
-  it has seen. Red (B04) and NIR (B08) carry the most weight; a warning says so when either is filled.
+  wavelength** (:data:`BAND_WAVELENGTH_NM`; B01 ← B02, B09 ← B8A, B05 ← B04 …). The bundled model is trained with
+  the same substitution applied at random (band dropout, :func:`fill_bands`), so a filled band is an input it has
+  seen. Red (B04) and NIR (B08) carry the most weight; a warning says so when either is filled.
 * **No data as NaN.** Non-finite band values (how xarray-built cubes mark no data) are taken as no data: the
   pixel-date is zeroed and marked in ``is_data`` (a band non-finite everywhere is a missing band, filled as below).
   Without this a single NaN spreads through the network's convolutions over the whole map.
@@ -178,23 +178,26 @@ def _direction(dy: int, dx: int) -> str:
 
 
 def nonfinite_as_no_data(patch: Patch, notes: list[str]) -> tuple[Patch, float]:
-    """NaN / inf in the band cube (how xarray-built cubes mark no data) taken as no data: a band non-finite on every
-    pixel becomes zero (a missing band, filled next); a pixel-date with any other non-finite band is zeroed and
-    marked as no data in ``is_data``. Returns the patch and the share of pixel-dates so marked."""
+    """NaN / inf in the band cube (how xarray-built cubes mark no data) taken as no data: a band non-finite on most
+    pixel-dates where some other band is finite becomes zero (a missing band, filled next), so that one such band
+    does not wipe out the patch; a pixel-date with any other non-finite band is zeroed and marked as no data in
+    ``is_data``. Returns the patch and the share of pixel-dates so marked."""
     b = patch.bands
     if np.isfinite(np.sum(b, dtype=np.float64)):  # one pass, no cube-sized temporary
         return patch, 0.0
     bands = np.array(b, dtype=np.float32)
     finite = np.isfinite(bands)
-    whole = ~finite.any(axis=(0, 1, 2))
+    seen = finite.any(axis=-1)  # pixel-dates where some band has a value
+    n_seen = max(int(seen.sum()), 1)
+    whole = np.array([finite[..., i][seen].sum() < 0.5 * n_seen for i in range(bands.shape[-1])])
     bands[..., whole] = 0
     finite[..., whole] = True
     bad = ~finite.all(axis=-1)
     bands[bad] = 0
     share = float(bad.mean())
     notes.append(f"non-finite values (NaN / inf) in the band cube: {share:.1%} of the pixel-dates taken as no data"
-                 + (f"; {', '.join(n for n, w in zip(BAND_NAMES, whole, strict=True) if w)} non-finite everywhere, "
-                    "treated as missing" if whole.any() else ""))
+                 + (f"; {', '.join(n for n, w in zip(BAND_NAMES, whole, strict=True) if w)} non-finite on most "
+                    "pixels, treated as missing" if whole.any() else ""))
     return patch.replace(bands=handed_over(bands), is_data=handed_over(patch.data_mask() & ~bad)), share
 
 
@@ -306,7 +309,7 @@ def input_warnings(patch: Patch) -> list[str]:
 
 
 __all__ = [
-    "BAND_WAVELENGTH_NM", "COMPLETE_SLACK_DAYS", "MAX_TRAINED_MISSING", "SCL_NOTE", "SeasonChoice", "choose_season",
-    "fill_bands", "fill_source", "input_record", "input_warnings", "missing_bands", "nonfinite_as_no_data",
-    "prepare_input", "season_is_complete", "season_window",
+    "BAND_WAVELENGTH_NM", "COMPLETE_SLACK_DAYS", "MAX_TRAINED_MISSING", "SCL_NOTE",
+    "SeasonChoice", "choose_season", "fill_bands", "fill_source", "input_record", "input_warnings", "missing_bands",
+    "nonfinite_as_no_data", "prepare_input", "season_is_complete", "season_window",
 ]  # fmt: skip

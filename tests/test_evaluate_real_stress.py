@@ -196,6 +196,40 @@ def test_stress_cli_json_structure_and_reproducible(capsys):
     assert "combined perturbation: model" in text and "target >= 0.80" in text and "SIMULATED" in text
 
 
+@pytest.mark.real_data
+def test_stress_on_the_real_patch_with_draws(capsys):
+    """The gate on real labelled patches (`evaluate --stress --real PATH --draws 3`): the season's input, the
+    bands Flanders lacks filled before perturbing, several draws pooled, the simulated target not judged; and under
+    every perturbation together the model keeps well ahead of the pixel baseline (measured with 10 draws: 0.635
+    against 0.479; with 3: 0.637 against 0.458)."""
+    doc = _run(capsys, "--stress", "--real", str(need(FLANDERS)), "--draws", "3")
+    assert doc["data"] == "real" and doc["draws"] == 3 and doc["n_patches"] == 1
+    row = doc["patches"][0]
+    assert row["filled_before_perturbing"] == ["B01", "B09"] and row["source"] == "real"
+    per = row["scenarios"]
+    assert per["clean"]["dates"] == 28 and per["few_dates"]["dates"] == 5 and per["one_date"]["dates"] == 1
+    sc = doc["scenarios"]
+    assert sc["clean"]["model"] == pytest.approx(0.690, abs=0.005)  # what evaluate --real gives
+    assert doc["combined"]["target_applies"] is False and doc["combined"]["met"] is None
+    assert sc["combined"]["model"] - sc["combined"]["pixel"] >= 0.10
+    for name in ("gain_offset", "shift", "blur", "l1c"):
+        assert sc[name]["model_drop"] > -0.05, name  # radiometry and geometry barely move the model on real data
+    text = ev.stress_table(doc)
+    assert "robustness gate on REAL data" in text and "3 draws" in text and "not judged here" in text
+    # one draw is a different (noisier) figure, drawn reproducibly
+    one = _run(capsys, "--stress", "--real", str(need(FLANDERS)), "--n", "1")
+    assert one["draws"] == 1 and one["scenarios"]["clean"] == sc["clean"]
+
+
+def test_stress_flags_that_do_not_belong_together_are_refused(capsys, tmp_path):
+    for argv, msg in ((("--draws", "3", "--simulate", "1"), "--draws goes with --stress"),
+                      (("--stress", "--draws", "0"), "give at least 1"),
+                      (("--stress", "--points", str(tmp_path)), "--stress does not apply to --points"),
+                      (("--stress", "--real", str(tmp_path), "--simulate", "2"), "--simulate / --size choose")):
+        assert main(["evaluate", *argv, *CPU]) == 2
+        assert msg in capsys.readouterr().err
+
+
 def test_stress_rejects_unknown_scenario():
     preds = ev.build_predictors(None, "cpu", baselines=())
     with pytest.raises(ConfigError, match="unknown stress scenario"):

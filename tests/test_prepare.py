@@ -496,3 +496,16 @@ def test_nan_no_data_in_a_file_is_no_data_from_the_reader_on(tmp_path):
     assert np.isfinite(p.bands).all() and not p.is_data[2, :, :6].any() and p.is_data[2, :, 6:].all()
     assert any("NaN / inf" in n for n in p.info.notes)
     assert any("NaN / inf in the band cube" in w for w in series_warnings(prepare_input(p)))
+
+
+def test_a_band_nan_on_most_pixels_is_a_missing_band_not_a_reason_to_drop_the_patch():
+    """One band NaN on all but one pixel-date (an export that lacks it): it is filled like a zero band, and every
+    pixel keeps its data; before, each of those pixel-dates would have been dropped as no data."""
+    p = _patch()
+    b = p.bands.copy()
+    b[..., B["B05"]] = np.nan
+    b[2, 1, 1, B["B05"]] = 0.2
+    q = prepare_input(p.replace(bands=b))
+    assert input_record(q)["filled_bands"] == {"B05": "B06"}
+    assert np.array_equal(q.data_mask(), p.data_mask())
+    assert any("B05 non-finite on most pixels, treated as missing" in n for n in q.info.notes)

@@ -40,9 +40,13 @@ def register(sub: Any) -> argparse.ArgumentParser:
     src.add_argument("--points", type=Path, default=None, metavar="DIR",
                      help="real labelled monthly points (a WorldCereal-style folder: S2_monthly.npy.gz + labels.csv): "
                           "MCC of the model and both baselines on the 20 %% that train --points never trains on")
-    src.add_argument("--stress", action="store_true",
-                     help="robustness gate on simulated test patches (see --simulate, --size, --seed0)")
+    p.add_argument("--stress", action="store_true",
+                   help="robustness gate on simulated test patches (see --simulate, --size, --seed0); with --real "
+                        "PATH... or --data: on those labelled patches instead")
     p.add_argument("--n", type=int, default=None, help="use at most N patches from --data / --real")
+    p.add_argument("--draws", type=int, default=1, metavar="K",
+                   help="with --stress: apply every random scenario K times to each patch and pool them (default 1; "
+                        "one small real patch under one draw is a noisy figure: e.g. --real PATH --draws 10)")
     p.add_argument("--all-points", action="store_true",
                    help="with --points: score every point (a model trained with --points on them has seen 80 %%)")
     p.add_argument("--simulate", type=int, default=None, metavar="N",
@@ -92,6 +96,13 @@ def run(args: argparse.Namespace) -> int:
                           "season, whatever calendar year they come from")
     if args.oracles and args.points is not None:
         raise ConfigError("--oracles does not apply to --points: a point has one label and no geometry")
+    if args.draws != 1 and not args.stress:
+        raise ConfigError("--draws goes with --stress (it repeats the gate's random perturbations)")
+    if args.draws < 1:
+        raise ConfigError(f"--draws {args.draws}: give at least 1")
+    if args.stress and args.points is not None:
+        raise ConfigError("--stress does not apply to --points: a point is a uniform tile, which blur and shifts do "
+                          "not change; run the gate with --real PATH... or on simulated patches")
     if args.oracles and args.stress:
         raise ConfigError("--oracles does not apply to --stress: the oracles read the labels, which no perturbation "
                           "changes; run them with --simulate / --data / --real")
@@ -104,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
                                 baselines=baselines, oracles=args.oracles, coregister=args.coregister,
                                 pixel_model=args.pixel_model,
                                 simulated=args.real is None and args.data is None and not args.stress)
+    # (the gate's patches are labelled; the model's "simulated" flag only decides the oracle columns, unused there)
 
     if args.points is not None:
         from ..points import HOLDOUT, load_points
@@ -122,14 +134,26 @@ def run(args: argparse.Namespace) -> int:
     if args.stress:
         n = args.simulate or ev.STRESS_N
         size = args.size or ev.STRESS_SIZE
-        bar = tqdm(total=n * len(ev.STRESS_SCENARIOS), desc="stress", unit="run", disable=args.json, file=sys.stderr)
+        given = args.real if args.real is not None else [args.data] if args.data is not None else None
+        total = n * len(ev.STRESS_SCENARIOS) if given is None else None
+        bar = tqdm(total=total, desc="stress", unit="run", disable=args.json, file=sys.stderr)
 
         def step(name: str, scenario: str) -> None:
             bar.update(1)
             bar.set_postfix_str(f"{name} {scenario}")
 
         try:
-            doc = ev.evaluate_stress(preds, n=n, seed0=args.seed0, size=size, progress=step)
+            if given is None:
+                doc = ev.evaluate_stress(preds, n=n, seed0=args.seed0, size=size, progress=step, draws=args.draws)
+            else:
+                if args.simulate is not None or args.size is not None:
+                    raise ConfigError("--simulate / --size choose simulated patches; with --real or --data the gate "
+                                      "runs on the patches given (use --n to take fewer)")
+                skipped: list[str] = []
+                where = ", ".join(map(str, given))
+                doc = ev.evaluate_stress(preds, progress=step, source=where, draws=args.draws,
+                                         patches=ev.labelled_patches(given, limit=args.n, skipped=skipped))
+                doc["notes"] += skipped
         finally:
             bar.close()
         _emit(doc, ev.stress_table, args.json)
