@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .bands import BAND_NAMES, BLUE, DEFAULT_NORM_FACTOR, NIR, RED, band_index
+from .errors import PatchFormatError
 from .patch import Patch, ProductLevel
 from .prepare import input_warnings
 
@@ -184,6 +185,8 @@ PB04_OFFSET = 0.1
 #: date is dark (cloud, haze or snow everywhere) and the check cannot tell.
 OFFSET_DARK_MIN = 0.085
 OFFSET_DARK_MAX = 0.16
+#: The largest offset (digital numbers) ``meta_info`` may state; ESA's is −1000.
+MAX_STATED_OFFSET_DN = 2000
 #: A date takes part when it has at least this many clear pixels with data.
 OFFSET_MIN_PIXELS = 200
 _DARK_SAMPLE = 20_000
@@ -233,9 +236,13 @@ def offset_from_meta(meta: Mapping[str, Any], norm_factor: float | None) -> tupl
             return 0.0, f"meta_info {key} = true (the offset was removed when the patch was exported)"
     for key in ("boa_add_offset", "radio_add_offset"):
         v = lower.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
-            scale = DEFAULT_NORM_FACTOR if norm_factor is None else norm_factor
-            return float(-v * scale), f"meta_info {key} = {v:g}"
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or abs(v) > MAX_STATED_OFFSET_DN:
+            raise PatchFormatError(f"meta_info {key} = {v!r}: expected the product's offset in digital numbers, "
+                                   f"-1000 for processing baseline 04.00 and later or 0 (at most ±{MAX_STATED_OFFSET_DN})")
+        scale = DEFAULT_NORM_FACTOR if norm_factor is None else norm_factor
+        return float(-v * scale), f"meta_info {key} = {v:g}"
     return None, "metadata does not state the offset"
 
 

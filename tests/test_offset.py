@@ -140,3 +140,21 @@ def test_remove_offset_keeps_no_data_and_clips_at_zero():
     assert out[0, 0, 0].tolist() == [0.0] * 12  # no data stays 0
     assert out[0, 0, 1] == pytest.approx(0.005, abs=1e-6)
     assert out[0, 0, 2].tolist() == [0.0] * 12  # below the offset: clipped, as harmonizeValues does
+
+
+@pytest.mark.parametrize("value", [1e30, "minus a thousand", True, float("nan"), -5000])
+def test_a_stated_offset_that_cannot_be_a_products_is_refused(sim_offset_folder, value):
+    """meta_info from an upload is hostile: an offset no product has (or not a number) is a clear format error, not
+    a cube shifted by 1e26."""
+    from sr_core.errors import PatchFormatError
+
+    (sim_offset_folder / "meta_info.json").write_text(json.dumps({"BOA_ADD_OFFSET": value}))
+    with pytest.raises(PatchFormatError, match=r"meta_info boa_add_offset = .*expected the product.s offset"):
+        load_eopatch(sim_offset_folder)
+
+
+@pytest.fixture
+def sim_offset_folder(tmp_path):
+    from sr_core.simulate import simulate_patch
+
+    return write_eopatch(simulate_patch(9, size=24, split="test"), tmp_path / "sim")
