@@ -9,7 +9,7 @@
 * :func:`radiometric_offset` finds processing baseline 04.00's +1000 DN offset (products from 25 January 2022, and
   ESA's reprocessed Collection 1), which read as DN × 1e-4 makes every pixel 0.1 too bright; the loader removes it
   (:func:`remove_offset`) before it judges the level, from the metadata where it states the offset
-  (:func:`offset_from_meta`), else from the darkest clear land of the series, and :func:`series_warnings` says so.
+  (:func:`offset_from_meta`), else from the red of clear vegetation, and :func:`series_warnings` says so.
 
 **Reflectance statistics.** Top-of-atmosphere (L1C) reflectance includes the atmosphere's path radiance, strongest
 in the coastal-aerosol and blue bands: over dense vegetation, whose surface reflectance at 443 / 490 nm is only
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .bands import BAND_NAMES, BLUE, DEFAULT_NORM_FACTOR, NIR, RED, band_index
+from .bands import BLUE, DEFAULT_NORM_FACTOR, NIR, RED, band_index
 from .errors import PatchFormatError
 from .patch import Patch, ProductLevel
 from .prepare import input_warnings
@@ -178,20 +178,21 @@ def detect_product_level(patch: Patch) -> tuple[ProductLevel, str]:
 PB04_START = datetime(2022, 1, 25)
 #: The offset in reflectance at the challenge's DN scale 1e-4.
 PB04_OFFSET = 0.1
-#: The darkest clear land of a real scene (the 1st percentile of each pixel's darkest band, B01 and B09 left out, on
-#: the darkest date) lies at 0.00–0.03 in L2A and at 0.02–0.04 in L1C (Flanders 2019 L2A: 0.000, its median date
-#: 0.020; Slovenian forest 2015 L1C: 0.023; simulated L2A patches 0.004–0.009). With the offset it lies at 0.1 +
-#: that: 0.10–0.14. Between these two limits the series carries the offset; above the upper one nothing on any
-#: date is dark (cloud, haze or snow everywhere) and the check cannot tell.
+#: The red reflectance of clear vegetation, which chlorophyll keeps dark in every product: the 1st percentile of
+#: B04 over clear pixels whose NIR exceeds red by :data:`OFFSET_VEG_NIR_MINUS_RED` (a difference the offset does
+#: not change, so the same pixels are chosen either way), on the date where it is lowest. It reads 0.010–0.012 in
+#: L2A (Flanders 2019: 0.010), 0.031 in L1C (Slovenian forest 2015) and 0.009–0.012 on simulated patches; with the
+#: offset, 0.11–0.13. Between these two limits the series carries the offset. Bare soil, water, cloud and snow never
+#: count, so a scene of bare winter fields under L1C haze cannot be mistaken for an offset.
 OFFSET_DARK_MIN = 0.085
 OFFSET_DARK_MAX = 0.16
+#: NIR − red above this marks vegetation for the offset check.
+OFFSET_VEG_NIR_MINUS_RED = 0.15
 #: The largest offset (digital numbers) ``meta_info`` may state; ESA's is −1000.
 MAX_STATED_OFFSET_DN = 2000
-#: A date takes part when it has at least this many clear pixels with data.
+#: A date takes part when it has at least this many clear vegetation pixels.
 OFFSET_MIN_PIXELS = 200
 _DARK_SAMPLE = 20_000
-# bands whose surface reflectance is never dark: the aerosol and water-vapour bands (path radiance, absorption)
-_NOT_DARK = ("B01", "B09")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,31 +200,27 @@ class OffsetCheck:
     """What :func:`radiometric_offset` found for one group of dates (before / from :data:`PB04_START`)."""
 
     dates: tuple[int, ...]  #: indices of the dates in the group
-    darkest: float | None  #: the darkest clear land of the group (reflectance as read), None when no date could tell
+    darkest: float | None  #: the red of clear vegetation on the group's darkest date (as read), None: no date could tell
     offset: float  #: the reflectance to subtract from every band of these dates (0.0: none)
     reason: str  #: the facts, in words
 
 
-def _darkest_land(bands: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
-    """Per date, the 1st percentile over clear pixels with data of each pixel's darkest band (NaN when a date has
-    fewer than :data:`OFFSET_MIN_PIXELS` such pixels), on every k-th row and column (≈ 20 000 pixels a date). Bands
-    without signal (zero everywhere) are left out."""
+def _vegetation_red(bands: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """Per date, the 1st percentile of red (B04) over clear vegetation pixels with data (NIR − red >
+    :data:`OFFSET_VEG_NIR_MINUS_RED`); NaN when a date has fewer than :data:`OFFSET_MIN_PIXELS` of them. Read on
+    every k-th row and column (≈ 20 000 pixels a date)."""
     T, H, W = bands.shape[:3]
-    k = max(1, int(np.sqrt(H * W / _DARK_SAMPLE)))  # every k-th row and column: ≈ 20 000 pixels a date
-    sub = bands[:, ::k, ::k]
-    idx = [band_index(n) for n in BAND_NAMES if n not in _NOT_DARK]
-    idx = [i for i in idx if bool(np.any(np.isfinite(sub[..., i]) & (sub[..., i] != 0)))]
+    k = max(1, int(np.sqrt(H * W / _DARK_SAMPLE)))
     out = np.full(T, np.nan)
-    if not idx:
-        return out
     for t in range(T):
-        b = sub[t][..., idx].astype(np.float32, copy=False)
-        dark = np.min(b, axis=-1)
-        sel = np.isfinite(dark) & np.any(b != 0, axis=-1)  # an all-zero pixel is no data
+        red = bands[t, ::k, ::k, RED].astype(np.float32, copy=False)
+        nir = bands[t, ::k, ::k, NIR].astype(np.float32, copy=False)
+        with np.errstate(invalid="ignore"):
+            sel = np.isfinite(red) & np.isfinite(nir) & (red > 0) & (nir - red > OFFSET_VEG_NIR_MINUS_RED)
         if valid is not None:
             sel &= np.asarray(valid[t], bool)[::k, ::k]
         if int(sel.sum()) >= OFFSET_MIN_PIXELS:
-            out[t] = float(np.percentile(dark[sel], 1))
+            out[t] = float(np.percentile(red[sel], 1))
     return out
 
 
@@ -250,9 +247,9 @@ def radiometric_offset(bands: np.ndarray, timestamps: Sequence[datetime], valid:
                        ) -> list[OffsetCheck]:
     """Is the series 0.1 too bright (processing baseline 04.00's +1000 DN read as DN / 10000)? One
     :class:`OffsetCheck` per group of dates, before and from :data:`PB04_START` (a group only where it has dates):
-    the group carries the offset when its darkest clear land (:func:`_darkest_land`, the darkest date of the group)
-    lies in [:data:`OFFSET_DARK_MIN`, :data:`OFFSET_DARK_MAX`]."""
-    dark = _darkest_land(np.asarray(bands), valid)
+    the group carries the offset when the red of its clear vegetation (:func:`_vegetation_red`, on the group's
+    darkest date) lies in [:data:`OFFSET_DARK_MIN`, :data:`OFFSET_DARK_MAX`]."""
+    dark = _vegetation_red(np.asarray(bands), valid)
     after = np.array([t.replace(tzinfo=None) >= PB04_START for t in timestamps], bool)
     checks = []
     for grp in (np.flatnonzero(~after), np.flatnonzero(after)):
@@ -262,19 +259,19 @@ def radiometric_offset(bands: np.ndarray, timestamps: Sequence[datetime], valid:
         span = f"{timestamps[grp[0]]:%Y-%m-%d} … {timestamps[grp[-1]]:%Y-%m-%d}"
         if not np.any(np.isfinite(d)):
             checks.append(OffsetCheck(tuple(grp.tolist()), None, 0.0,
-                                      f"dates {span}: no date has {OFFSET_MIN_PIXELS} clear pixels to check the "
-                                      "processing-baseline offset on"))
+                                      f"dates {span}: no date has {OFFSET_MIN_PIXELS} clear vegetation pixels to "
+                                      "check the processing-baseline offset on"))
             continue
         k = int(np.nanargmin(d))
         low = float(d[k])
-        facts = (f"dates {span}: the darkest clear land reads {low:.3f} (1st percentile of each pixel's darkest "
-                 f"band, {timestamps[grp[k]]:%Y-%m-%d}); real land is 0.00–0.04, or 0.10–0.14 with the +1000 DN "
+        facts = (f"dates {span}: clear vegetation's red (B04) reads {low:.3f} at its darkest "
+                 f"({timestamps[grp[k]]:%Y-%m-%d}); it is 0.01–0.04 in real products, or 0.11–0.14 with the +1000 DN "
                  "offset of processing baseline 04.00")
         if OFFSET_DARK_MIN <= low <= OFFSET_DARK_MAX:
             checks.append(OffsetCheck(tuple(grp.tolist()), low, PB04_OFFSET, facts))
         elif low > OFFSET_DARK_MAX:
             checks.append(OffsetCheck(tuple(grp.tolist()), low, 0.0,
-                                      facts + "; nothing is dark enough to tell (cloud, haze or snow on every date?)"))
+                                      facts + "; brighter than either: left as it is (thick haze on every date?)"))
         else:
             checks.append(OffsetCheck(tuple(grp.tolist()), low, 0.0, facts))
     return checks

@@ -123,15 +123,21 @@ def test_only_the_dates_stored_with_the_offset_are_changed(tmp_path):
     assert [c.dates[0] for c in checks] == [0, k] and all(c.offset == 0 for c in checks)
 
 
-def test_bright_series_without_dark_land_is_left_alone():
-    """Cloud, haze or snow on every date: nothing dark to judge by, so nothing is subtracted."""
+def test_series_the_check_cannot_judge_are_left_alone():
+    """Nothing is subtracted without clear vegetation to read: not from bright, hazy or cloudy scenes, and not from
+    bare winter fields seen through an L1C atmosphere, whose darkest band reads about 0.1 like an offset would."""
     rng = np.random.default_rng(1)
-    bands = rng.uniform(0.25, 0.6, (3, 30, 30, 12)).astype(np.float32)
     ts = [datetime(2023, 5, 1), datetime(2023, 6, 1), datetime(2023, 7, 1)]
-    (c,) = radiometric_offset(bands, ts)
-    assert c.offset == 0 and c.darkest is not None and c.darkest > OFFSET_DARK_MAX and "cannot" not in c.reason
-    assert "nothing is dark enough" in c.reason
     assert ts[0] >= PB04_START
+    bright = rng.uniform(0.25, 0.6, (3, 30, 30, 12)).astype(np.float32)
+    bright[..., 7] = bright[..., 3] + 0.2  # vegetation under thick haze: NIR above red, red far above 0.16
+    (c,) = radiometric_offset(bright, ts)
+    assert c.offset == 0 and c.darkest is not None and c.darkest > OFFSET_DARK_MAX and "left as it is" in c.reason
+    # bare soil under an L1C atmosphere: blue ≈ 0.10-0.13, red ≈ 0.12, NIR only a little higher: no vegetation
+    soil = np.stack([rng.uniform(lo, lo + 0.03, (3, 30, 30)) for lo in
+                     (0.12, 0.10, 0.10, 0.11, 0.13, 0.14, 0.15, 0.16, 0.17, 0.10, 0.24, 0.20)], axis=-1).astype(np.float32)
+    (c,) = radiometric_offset(soil, ts)
+    assert c.offset == 0 and c.darkest is None and "no date has 200 clear vegetation pixels" in c.reason
 
 
 def test_remove_offset_keeps_no_data_and_clips_at_zero():

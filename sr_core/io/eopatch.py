@@ -411,8 +411,8 @@ def _bands_to_reflectance(
 
 def _harmonise(bands: np.ndarray, timestamps: Sequence[datetime], valid: np.ndarray, meta: Mapping[str, Any],
                norm: float | None, notes: list[str]) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """Bands with processing baseline 04.00's +1000 DN offset removed where the metadata states it or the darkest
-    land shows it (:func:`sr_core.quality.radiometric_offset`), and the record of what was done (None: nothing)."""
+    """Bands with processing baseline 04.00's +1000 DN offset removed where the metadata states it or the red of
+    clear vegetation shows it (:func:`sr_core.quality.radiometric_offset`), and the record of what was done (None: nothing)."""
     if not bands.flags.writeable:
         bands = bands.copy()
     stated, why = offset_from_meta(meta, norm)
