@@ -509,3 +509,29 @@ def test_a_band_nan_on_most_pixels_is_a_missing_band_not_a_reason_to_drop_the_pa
     assert input_record(q)["filled_bands"] == {"B05": "B06"}
     assert np.array_equal(q.data_mask(), p.data_mask())
     assert any("B05 non-finite on most pixels, treated as missing" in n for n in q.info.notes)
+
+
+def test_zero_pixels_and_eo_learn_1x_data_mask_are_no_data(tmp_path):
+    """Outside a scene's swath every band is 0. Without a data mask those pixel-dates used to be read as black
+    observations; now they are no data. eo-learn 1.x's SentinelHubInputTask calls the data mask mask/dataMask."""
+    from sr_core.io import load_eopatch, write_eopatch
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(11, size=24, split="test")
+    bands = np.array(sim.bands)
+    bands[1, :, :10] = 0.0  # date 1: the left of the patch outside the swath
+    swath = np.ones(sim.shape, bool)
+    swath[1, :, :10] = False
+    folder = write_eopatch(sim.replace(bands=bands, is_data=None), tmp_path / "zeros")
+    p = load_eopatch(folder)
+    assert np.array_equal(p.is_data, swath)
+    assert any("0 in every band, taken as no data" in n for n in p.info.notes)
+
+    data_mask = np.ones(sim.shape, bool)
+    data_mask[2, :5] = False  # the delivered mask may say more than the zeros do
+    folder2 = write_eopatch(sim.replace(bands=bands, is_data=data_mask), tmp_path / "dm")
+    for f in (folder2 / "mask").glob("IS_DATA*"):
+        f.rename(f.with_name(f.name.replace("IS_DATA", "dataMask")))
+    q = load_eopatch(folder2)
+    assert np.array_equal(q.is_data, data_mask & swath)
+    assert "mask/dataMask read as the data mask (IS_DATA)" in q.info.notes

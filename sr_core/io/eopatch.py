@@ -18,7 +18,8 @@ Features read (all but the band cube optional; any others in the folder are igno
                                input path fills (:mod:`sr_core.prepare`). Processing baseline 04.00's +1000 DN
                                offset is removed (:func:`sr_core.quality.radiometric_offset`).
 ``data/CLP``                   cloud probability: uint8 0–255 → /255; float 0–1 as is
-``mask/CLM``, ``mask/IS_DATA`` 0/1 masks; ``mask/SCL`` Sen2Cor classes 0–11
+``mask/CLM``, ``mask/IS_DATA`` 0/1 masks (``mask/dataMask``, eo-learn 1.x's name, when IS_DATA is absent;
+                               a pixel-date 0 in every band is no data either way); ``mask/SCL`` Sen2Cor classes 0–11
 ``mask_timeless/CULTIVATED``, ``NOT_DECLARED`` (bool), ``ALL_POLYS`` (uint16): labels at 4× the band grid
 =============================  ====================================================================================
 
@@ -70,7 +71,7 @@ GZ_RATIO_FLOOR_BYTES = 64 * 1024**2
 
 BAND_FEATURES = ("data/BANDS", "data/BANDS-S2-L1C")
 OPTIONAL_FEATURES = (
-    "data/CLP", "mask/CLM", "mask/IS_DATA", "mask/SCL", "scalar/NORM_FACTORS",
+    "data/CLP", "mask/CLM", "mask/IS_DATA", "mask/dataMask", "mask/SCL", "scalar/NORM_FACTORS",
     "mask_timeless/CULTIVATED", "mask_timeless/NOT_DECLARED", "mask_timeless/ALL_POLYS",
 )  # fmt: skip
 _ARRAY_SUFFIXES = (".npy", ".npy.gz")
@@ -614,6 +615,22 @@ def load_eopatch(path: str | Path) -> Patch:
     for feature, name in (("mask/CLM", "cloud_mask"), ("mask/IS_DATA", "is_data")):
         if (got := frame_feature(feature)) is not None:
             layers[name] = _check_mask01(*got, notes)
+    if layers.get("is_data") is None and (got := frame_feature("mask/dataMask")) is not None:
+        layers["is_data"] = _check_mask01(*got, notes)  # eo-learn 1.x SentinelHubInputTask's name for it
+        notes.append("mask/dataMask read as the data mask (IS_DATA)")
+    # a pixel-date whose every band is exactly 0 is no data in every Sentinel-2 product (L1C and L2A store no data
+    # as 0): without a data mask it would be read as a black observation
+    empty = np.stack([~np.any(bands[t] != 0, axis=-1) for t in range(T)])  # date by date: no cube-sized temporary
+    if empty.any():
+        share = float(empty.mean())
+        if layers.get("is_data") is None:
+            layers["is_data"] = ~empty
+            notes.append(f"no data mask: {share:.1%} of the pixel-dates are 0 in every band, taken as no data")
+        elif (layers["is_data"] & empty).any():
+            n_fixed = float((layers["is_data"] & empty).mean())
+            layers["is_data"] = layers["is_data"] & ~empty
+            notes.append(f"{n_fixed:.1%} of the pixel-dates are 0 in every band although the data mask says data: "
+                         "taken as no data")
     if (got := frame_feature("mask/SCL")) is not None:
         a, where = got
         if a.dtype.kind not in "iu":
