@@ -12,6 +12,7 @@ import streamlit as st
 
 from sr_core import BAND_NAMES, viz
 from sr_core.coreg import CROP, MIN_OFFSET, MIN_PIXELS, satellite_phase, satellite_split, subpixel_offsets
+from sr_core.quality import reflectance_formula
 from ui.common import (
     Keys,
     derived_layers,
@@ -310,7 +311,7 @@ else:
     st.caption("NDVI = (B08 − B04) / (B08 + B04), colour scale −0.2 (red) … 0.9 (green)")
 notes = redact("; ".join(patch.info.notes))
 st.caption(
-    f"Band order: {' '.join(BAND_NAMES)} · reflectance = DN × {patch.info.norm_factor or 1e-4:g} · "
+    f"Band order: {' '.join(BAND_NAMES)} · {reflectance_formula(patch)} · "
     f"20 m and 60 m bands nearest-neighbour resampled to 10 m" + (f" · reader notes: {notes}" if notes else "")
 )
 

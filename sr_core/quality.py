@@ -289,6 +289,24 @@ def remove_offset(bands: np.ndarray, dates: Sequence[int], offset: float) -> np.
     return bands
 
 
+def reflectance_formula(patch: Patch) -> str:
+    """How the patch's reflectance was made from its file, in one line: the DN scale, and the processing-baseline
+    offset where the reader removed one (e.g. ``"reflectance = DN × 0.0001 − 0.1 (processing-baseline offset, 28 of
+    28 dates)"``); a cube stored as reflectance says so."""
+    if patch.info.norm_factor is None:
+        base = "reflectance as stored (a float cube)"
+    else:
+        base = f"reflectance = DN × {patch.info.norm_factor:g}"
+    rec = patch.info.meta.get("radiometric_offset")
+    if isinstance(rec, dict):
+        here = {f"{t:%Y-%m-%d}" for t in patch.timestamps}
+        n = sum(1 for d in rec.get("dates", []) if d in here)
+        if n:
+            base += (f" − {rec.get('subtracted', PB04_OFFSET):g} (processing-baseline offset, {n} of "
+                     f"{patch.n_dates} dates)")
+    return base
+
+
 # -- the band grid ---------------------------------------------------------------------------------------------------
 #: The model and both baselines were built for a 10 m band grid (output 2.5 m). A grid outside this range (metres on
 #: the ground, either axis) earns a warning: e.g. a patch exported at 20 m would be predicted at 5 m.
@@ -427,5 +445,5 @@ __all__ = [
     "FEW_DATES_FACT", "GRID_M_RANGE", "L1C_WARNING", "LATE_SEASON_FACT", "LATE_SEASON_MONTH", "OFFSET_DARK_MAX",
     "OFFSET_DARK_MIN", "PB04_OFFSET", "PB04_START", "SINGLE_DATE_FACT", "OffsetCheck", "detect_product_level",
     "grid_warning", "ground_pixel_size", "is_geographic", "level_from_meta", "offset_from_meta", "radiometric_offset",
-    "reflectance_level", "remove_offset", "series_warnings",
+    "reflectance_formula", "reflectance_level", "remove_offset", "series_warnings",
 ]  # fmt: skip

@@ -164,3 +164,19 @@ def sim_offset_folder(tmp_path):
     from sr_core.simulate import simulate_patch
 
     return write_eopatch(simulate_patch(9, size=24, split="test"), tmp_path / "sim")
+
+
+def test_the_reflectance_formula_shows_the_removed_offset(tmp_path):
+    """The Time series page states how reflectance was made: the DN scale, and the offset where one was removed."""
+    from sr_core.quality import reflectance_formula
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(12, size=24, split="test")
+    sim = sim.replace(timestamps=tuple(t.replace(year=2023) for t in sim.timestamps))
+    folder = write_eopatch(sim, tmp_path / "p")
+    assert reflectance_formula(load_eopatch(folder)) == "reflectance = DN × 0.0001"
+    _add_dn(folder, 1000)
+    p = load_eopatch(folder)
+    T = p.n_dates
+    assert reflectance_formula(p) == f"reflectance = DN × 0.0001 − 0.1 (processing-baseline offset, {T} of {T} dates)"
+    assert reflectance_formula(p.select_dates([0, 1])).endswith("(processing-baseline offset, 2 of 2 dates)")
