@@ -389,6 +389,40 @@ class Patch:
         moved = sum(1 for i, j in enumerate(order) if i != j)
         return self.select_dates(order), f"dates were not in time order: sorted ({moved} of {len(key)} moved)"
 
+    def merged_duplicate_dates(self) -> tuple[Patch, str | None]:
+        """This patch with dates that share one timestamp merged into one (two granules of the same pass, as tile
+        mosaics deliver them), and a note; (self, None) when every timestamp is unique. The first of them is kept
+        and its pixels without data are filled, with every date layer, from the next one that has data there. A
+        repeated date would otherwise count twice in the model's pooling over dates."""
+        key = [t.replace(tzinfo=None) for t in self.timestamps]
+        groups: dict[datetime, list[int]] = {}
+        for i, k in enumerate(key):
+            groups.setdefault(k, []).append(i)
+        if len(groups) == len(key):
+            return self, None
+        data = self.data_mask()
+        bands = np.array(self.bands)
+        layers = {n: None if getattr(self, n) is None else np.array(getattr(self, n)) for n in DATE_LAYERS}
+        has = data.copy()
+        for members in groups.values():
+            first = members[0]
+            for j in members[1:]:
+                take = ~has[first] & data[j]
+                bands[first][take] = bands[j][take]
+                for a in layers.values():
+                    if a is not None:
+                        a[first][take] = a[j][take]
+                has[first] |= take
+        if layers["is_data"] is not None:
+            layers["is_data"] = has
+        keep = [m[0] for m in groups.values()]
+        merged = dataclasses.replace(self, bands=handed_over(bands),
+                                     **{n: handed_over(a) for n, a in layers.items() if a is not None})
+        n_dup = len(key) - len(groups)
+        shown = ", ".join(f"{k:%Y-%m-%d %H:%M}" for k, m in groups.items() if len(m) > 1)
+        return merged.select_dates(keep), (f"{n_dup} date(s) repeated a timestamp ({shown}): merged, the first "
+                                           "filled from the others where it had no data")
+
     def __repr__(self) -> str:
         T, H, W = self.shape
         dates = f"{self.timestamps[0]:%Y-%m-%d}…{self.timestamps[-1]:%Y-%m-%d}" if T else "–"

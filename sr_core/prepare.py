@@ -224,8 +224,8 @@ def prepare_input(patch: Patch, season: int | None = None, coregister: bool = Fa
         )
     notes: list[str] = []
     patch, sorted_note = patch.in_time_order()
-    if sorted_note is not None:
-        notes.append(sorted_note)
+    patch, merged_note = patch.merged_duplicate_dates()
+    notes += [n for n in (sorted_note, merged_note) if n is not None]
     choice = choose_season(patch.timestamps, season)
     out = patch
     if not choice.whole_series:

@@ -535,3 +535,30 @@ def test_zero_pixels_and_eo_learn_1x_data_mask_are_no_data(tmp_path):
     q = load_eopatch(folder2)
     assert np.array_equal(q.is_data, data_mask & swath)
     assert "mask/dataMask read as the data mask (IS_DATA)" in q.info.notes
+
+
+def test_two_granules_of_one_pass_are_merged_into_one_date(tmp_path):
+    """A tile mosaic can deliver one pass as two entries with the same timestamp, each with data on its own part of
+    the patch. They become one date again, with every layer, instead of a date counted twice."""
+    from sr_core.io import load_eopatch, write_eopatch
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(13, size=24, split="test")
+    k = 5
+    left = np.zeros(sim.shape[1:], bool)
+    left[:, :12] = True
+    order = [*range(k + 1), k, *range(k + 1, sim.n_dates)]
+    two = sim.select_dates(order)  # date k twice: entry k holds the left half, entry k + 1 the right half
+    bands, is_data = np.array(two.bands), np.array(two.is_data)
+    bands[k][~left] = 0
+    bands[k + 1][left] = 0
+    is_data[k], is_data[k + 1] = left, ~left
+    ref = load_eopatch(write_eopatch(sim, tmp_path / "one"))
+    got = load_eopatch(write_eopatch(two.replace(bands=bands, is_data=is_data), tmp_path / "two"))
+    assert got.timestamps == ref.timestamps
+    for name in ("bands", "cloud_prob", "cloud_mask", "is_data", "scl"):
+        assert np.array_equal(getattr(got, name), getattr(ref, name)), name
+    assert any(n.startswith("1 date(s) repeated a timestamp") for n in got.info.notes)
+    # in code, the input path does the same
+    q = prepare_input(two.replace(bands=bands, is_data=is_data))
+    assert q.n_dates == sim.n_dates and np.array_equal(q.bands, prepare_input(sim).bands)

@@ -695,6 +695,9 @@ def load_eopatch(path: str | Path) -> Patch:
     patch, sorted_note = Patch(bands=bands, timestamps=timestamps, bbox=bbox, info=info, **layers).in_time_order()
     late: list[str] = [] if sorted_note is None else [sorted_note]
     patch, nonfinite = nonfinite_as_no_data(patch, late)  # NaN marks no data in xarray-built cubes
+    patch, merged_note = patch.merged_duplicate_dates()  # two granules of one pass: one date
+    if merged_note is not None:
+        late.append(merged_note)
     if not late:
         return patch
     info = patch.info
