@@ -107,3 +107,26 @@ def test_cubes_the_reader_cannot_place_are_refused_with_the_fix(sim_folder, meta
     _meta(sim_folder, **meta)
     with pytest.raises(PatchFormatError, match=expect):
         load_eopatch(sim_folder)
+
+
+def test_b10_follows_the_dates_the_reader_sorted_and_the_offset_it_removed(tmp_path):
+    """read_b10(folder, patch) gives the cloud detector B10 on the patch's own dates: sorted as the reader sorted
+    them, with the processing-baseline offset removed where the reader removed it."""
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(14, size=24, split="test")
+    sim = sim.replace(timestamps=tuple(t.replace(year=2023) for t in sim.timestamps))
+    T = sim.n_dates
+    perm = np.random.default_rng(2).permutation(T)
+    folder = write_eopatch(sim.select_dates(perm), tmp_path / "shuffled")
+    b10_dn = (500 + 10 * perm).astype(np.uint16)[:, None, None] * np.ones((1, *sim.shape[1:]), np.uint16)  # by true date
+    _rewrite(folder, lambda b: np.concatenate([np.where(b > 0, b + 1000, 0), (b10_dn + 1000)[..., None]], axis=-1)
+             .astype(np.uint16))
+    _meta(folder, bands=[*BAND_NAMES, "B10"])
+    p = load_eopatch(folder)
+    assert p.timestamps == sim.timestamps and "radiometric_offset" in p.info.meta
+    b10 = read_b10(folder, p)
+    want = (500 + 10 * np.arange(T)) * 1e-4  # date t of the sorted patch
+    assert np.allclose(b10[:, 0, 0], want, atol=1e-6) and np.allclose(b10, b10[:, :1, :1])
+    raw = read_b10(folder)  # without the patch: the file's order and values, as stored
+    assert np.allclose(raw[:, 0, 0], (500 + 10 * perm + 1000) * 1e-4, atol=1e-6)

@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     facts = []
     saved = 0
     for folder, patch in iter_patch_folders(path):
-        b10 = read_b10(folder)
+        b10 = read_b10(folder, patch)
         d = evaluate(patch, b10=b10, reference=reference, also_b10=args.also_b10, scale=args.scale, progress=not args.json)
         facts.append(d)
         if not args.json:

@@ -113,7 +113,7 @@ def _with_clouds(folder: Path, patch: Any, *, progress: bool) -> Any:
     from ..clouds import ensure_cloud_masks
     from ..io.eopatch import read_b10
 
-    b10 = read_b10(folder) if patch.cloud_prob is None else None
+    b10 = read_b10(folder, patch) if patch.cloud_prob is None else None
     if not progress or patch.cloud_prob is not None:
         return ensure_cloud_masks(patch, b10=b10)
     from tqdm import tqdm

@@ -708,10 +708,15 @@ def load_eopatch(path: str | Path) -> Patch:
     return patch.replace(info=info)
 
 
-def read_b10(path: str | Path) -> np.ndarray | None:
-    """The cirrus band B10 of an EOPatch folder as (T, H, W) float32 reflectance, or None when its band cube has 12
-    bands (B10 dropped, as in the challenge). :func:`load_eopatch` drops B10 from 13-band cubes; this reads it back
-    for the cloud detector (:func:`sr_core.clouds.ensure_cloud_masks` ``b10=``)."""
+def read_b10(path: str | Path, patch: Patch | None = None) -> np.ndarray | None:
+    """The cirrus band B10 of an EOPatch folder as (T, H, W) float32 reflectance, or None when its band cube has no
+    B10 (12 bands, as in the challenge). :func:`load_eopatch` drops B10; this reads it back for the cloud detector
+    (:func:`sr_core.clouds.ensure_cloud_masks` ``b10=``).
+
+    Give the ``patch`` :func:`load_eopatch` read from the same folder to get B10 on *its* dates: the reader may have
+    sorted them, merged repeated timestamps or removed the processing-baseline offset, and B10 follows (its zeros on a
+    merged date are filled from the other entries of that timestamp). Without ``patch``: the file's order, as
+    stored."""
     folder = Path(path)
     bfile = feature_file(folder, "data/BANDS") or feature_file(folder, "data/BANDS-S2-L1C")
     if bfile is None:
@@ -730,7 +735,29 @@ def read_b10(path: str | Path) -> np.ndarray | None:
     else:
         i = L1C_B10_INDEX
     b10, _ = _bands_to_reflectance(np.ascontiguousarray(raw[..., i:i + 1]), where, folder, [])
-    return b10[..., 0]
+    b10 = b10[..., 0]
+    if patch is None:
+        return b10
+    stored, _ = _read_timestamps(folder)
+    at: dict[datetime, list[int]] = {}
+    for t, ts in enumerate(stored):
+        at.setdefault(ts.replace(tzinfo=None), []).append(t)
+    out = np.zeros((patch.n_dates, *b10.shape[1:]), np.float32)
+    for t, ts in enumerate(patch.timestamps):
+        src = at.get(ts.replace(tzinfo=None))
+        if not src:
+            raise PatchFormatError(f"{folder}: the patch's date {ts:%Y-%m-%d %H:%M} is not in the folder's timestamps; "
+                                   "pass the patch read from this folder")
+        out[t] = b10[src[0]]
+        for j in src[1:]:
+            hole = out[t] == 0
+            out[t][hole] = b10[j][hole]
+    rec = patch.info.meta.get("radiometric_offset")
+    if isinstance(rec, dict):
+        fixed = set(rec.get("dates", []))
+        dates = [t for t, ts in enumerate(patch.timestamps) if f"{ts:%Y-%m-%d}" in fixed]
+        remove_offset(out[..., None], dates, float(rec.get("subtracted", 0.0)))
+    return out
 
 
 # -- public: write -------------------------------------------------------------------------------------------------
