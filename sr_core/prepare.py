@@ -224,8 +224,11 @@ def prepare_input(patch: Patch, season: int | None = None, coregister: bool = Fa
         )
     notes: list[str] = []
     patch, sorted_note = patch.in_time_order()
+    notes += [sorted_note] if sorted_note is not None else []
+    patch, nonfinite = nonfinite_as_no_data(patch, notes)  # before merging: a NaN half of a granule is no data
+    nonfinite = nonfinite or float(patch.info.meta.get("non_finite") or 0.0)  # or the reader's
     patch, merged_note = patch.merged_duplicate_dates()
-    notes += [n for n in (sorted_note, merged_note) if n is not None]
+    notes += [merged_note] if merged_note is not None else []
     choice = choose_season(patch.timestamps, season)
     out = patch
     if not choice.whole_series:
@@ -239,8 +242,6 @@ def prepare_input(patch: Patch, season: int | None = None, coregister: bool = Fa
             f"left out ({_dates(dropped)})"
         )
         out = out.select_dates(choice.index)
-    out, nonfinite = nonfinite_as_no_data(out, notes)
-    nonfinite = nonfinite or float(out.info.meta.get("non_finite") or 0.0)  # the reader's
     missing = missing_bands(out.bands, out.data_mask())
     filled: dict[str, str] = {}
     if len(missing) == len(BAND_NAMES):  # nothing to fill from: leave it; the maps will show no signal

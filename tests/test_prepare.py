@@ -562,3 +562,20 @@ def test_two_granules_of_one_pass_are_merged_into_one_date(tmp_path):
     # in code, the input path does the same
     q = prepare_input(two.replace(bands=bands, is_data=is_data))
     assert q.n_dates == sim.n_dates and np.array_equal(q.bands, prepare_input(sim).bands)
+
+
+def test_granules_marked_by_nan_merge_in_the_input_path_too():
+    """A patch built in code whose two granules of one pass mark their missing halves with NaN: the input path
+    turns NaN into no data first, then merges, so each half comes from the granule that has it."""
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(15, size=24, split="test")
+    k = 3
+    two = sim.select_dates([*range(k + 1), k, *range(k + 1, sim.n_dates)])
+    bands = np.array(two.bands)
+    bands[k][:, 12:] = np.nan
+    bands[k + 1][:, :12] = np.nan
+    q = prepare_input(two.replace(bands=bands, is_data=None))
+    ref = prepare_input(sim.replace(is_data=None))
+    assert q.n_dates == sim.n_dates and np.allclose(q.bands, ref.bands)
+    assert q.is_data.all()
