@@ -77,3 +77,23 @@ def test_bench_json(ckpt, capsys):
     assert {"model_seconds", "srresnet_seconds", "speedup", "peak_rss_mb", "device", "params"} <= set(res)
     assert res["device"] == "cpu" and res["model_seconds"] > 0 and res["srresnet_params"] > 15_000_000
     assert any("scaled" in n for n in res["notes"])
+
+
+def test_the_maps_say_what_made_them(tmp_path):
+    """A predicted GeoTIFF carries its provenance as metadata (QGIS: Layer Properties → Information): predictor and
+    threshold, season and dates used, cloud source, filled bands, warnings; and never a server path."""
+    import rasterio
+
+    from sr_core.inference import predict
+    from sr_core.io.geotiff import write_probability, write_submission
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(16, size=24, split="test")
+    pred = predict(sim, device="cpu")
+    for path in (write_submission(pred, sim, tmp_path), write_probability(pred, sim, tmp_path)):
+        with rasterio.open(path) as r:
+            tags = r.tags()
+        assert tags["SR_PREDICTOR"] == "model:sr-small.pt" and float(tags["SR_THRESHOLD"]) == pred.threshold
+        assert tags["SR_SEASON"] == "2019" and f"({sim.n_dates} of {sim.n_dates} dates)" in tags["SR_DATES"]
+        assert tags["SR_CLOUD_SOURCE"] == "CLM" and tags["SR_FILLED_BANDS"] == "none"
+        assert "/" not in tags["SR_PREDICTOR"] and str(tmp_path) not in str(tags)

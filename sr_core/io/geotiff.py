@@ -72,7 +72,8 @@ def _target_and_grid(
     return arr, bbox, final, pred
 
 
-def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, scale: float | None = None, tags: dict | None = None) -> Path:
+def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, scale: float | None = None, tags: dict | None = None,
+               dataset_tags: dict | None = None) -> Path:
     import rasterio
     from rasterio.crs import CRS
     from rasterio.transform import Affine
@@ -93,11 +94,34 @@ def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, scale: float | None 
                 dst.scales = (scale,)
             if tags:
                 dst.update_tags(1, **tags)
+            if dataset_tags:
+                dst.update_tags(**dataset_tags)
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def provenance_tags(pred: Prediction | None) -> dict[str, str]:
+    """GeoTIFF metadata saying what made a map: the predictor and its threshold, the input's season, dates, cloud
+    source and filled bands, and the prediction's warnings (QGIS shows them under Layer Properties → Information).
+    Empty for a bare array. File paths never appear: the predictor is named by its file name only."""
+    if pred is None:
+        return {}
+    kind, _, ckpt = pred.predictor.partition(":")
+    tags = {"SR_PREDICTOR": kind if not ckpt else f"{kind}:{Path(ckpt).name}", "SR_THRESHOLD": f"{pred.threshold:g}"}
+    rec = pred.extra.get("input") if isinstance(pred.extra, dict) else None
+    if isinstance(rec, dict):
+        tags["SR_SEASON"] = str(rec.get("season", ""))
+        tags["SR_DATES"] = (f"{rec.get('first_date', '?')} … {rec.get('last_date', '?')} "
+                            f"({rec.get('dates_used', '?')} of {rec.get('dates_total', '?')} dates)")
+        tags["SR_CLOUD_SOURCE"] = str(rec.get("cloud_source", ""))
+        filled = rec.get("filled_bands") or {}
+        tags["SR_FILLED_BANDS"] = ", ".join(f"{m}<-{f}" for m, f in filled.items()) or "none"
+    if pred.warnings:
+        tags["SR_WARNINGS"] = " | ".join(pred.warnings)[:4000]
+    return tags
 
 
 def write_submission(
@@ -116,7 +140,7 @@ def write_submission(
     """
     arr, bbox, final, pred = _target_and_grid(prediction_or_binary, patch_or_bbox, name, "write_submission")
     binary = pred.binary if pred is not None else _as_binary(arr, f"write_submission {final!r}")
-    return _write_tif(Path(out_dir) / f"{final}.tif", binary, bbox)
+    return _write_tif(Path(out_dir) / f"{final}.tif", binary, bbox, dataset_tags=provenance_tags(pred))
 
 
 def write_probability(
@@ -132,7 +156,7 @@ def write_probability(
     ``dtype="uint8"``: round(p × 255), with the band scale 1/255 recorded (GDAL-aware readers show 0–1);
     ``dtype="float32"``: p as is. Keep these files out of the submission folder (it must hold only the masks).
     """
-    arr, bbox, final, _ = _target_and_grid(prediction, patch_or_bbox, name, "write_probability")
+    arr, bbox, final, pred = _target_and_grid(prediction, patch_or_bbox, name, "write_probability")
     p = np.asarray(arr, np.float32)
     if p.ndim != 2:
         raise SubmissionError(f"write_probability {final!r}: shape {p.shape}; expected a 2-D (4H, 4W) map")
@@ -141,9 +165,10 @@ def write_probability(
     tags = {"meaning": "probability of cultivated land"}
     if dtype == "uint8":
         band = np.rint(p * 255).astype(np.uint8)
-        return _write_tif(Path(out_dir) / f"{final}_proba.tif", band, bbox, scale=1 / 255, tags=tags)
+        return _write_tif(Path(out_dir) / f"{final}_proba.tif", band, bbox, scale=1 / 255, tags=tags,
+                          dataset_tags=provenance_tags(pred))
     if dtype == "float32":
-        return _write_tif(Path(out_dir) / f"{final}_proba.tif", p, bbox, tags=tags)
+        return _write_tif(Path(out_dir) / f"{final}_proba.tif", p, bbox, tags=tags, dataset_tags=provenance_tags(pred))
     raise SubmissionError(f"write_probability: dtype {dtype!r}; choose 'uint8' (0–255) or 'float32' (0–1)")
 
 
