@@ -289,6 +289,18 @@ def remove_offset(bands: np.ndarray, dates: Sequence[int], offset: float) -> np.
     return bands
 
 
+def removed_offset(patch: Patch) -> tuple[float, list[int], str]:
+    """What the reader's offset removal (``info.meta["radiometric_offset"]``) means for ``patch`` as it is now (it may
+    have been cut to a season since): the reflectance subtracted, the indices of the patch's dates it was subtracted
+    from (empty: none), and how the offset was found."""
+    rec = patch.info.meta.get("radiometric_offset")
+    if not isinstance(rec, dict):
+        return 0.0, [], ""
+    fixed = set(rec.get("dates", []))
+    dates = [t for t, ts in enumerate(patch.timestamps) if f"{ts:%Y-%m-%d}" in fixed]
+    return float(rec.get("subtracted", PB04_OFFSET)), dates, str(rec.get("source", "reflectance statistics"))
+
+
 def reflectance_formula(patch: Patch) -> str:
     """How the patch's reflectance was made from its file, in one line: the DN scale, and the processing-baseline
     offset where the reader removed one (e.g. ``"reflectance = DN × 0.0001 − 0.1 (processing-baseline offset, 28 of
@@ -297,13 +309,9 @@ def reflectance_formula(patch: Patch) -> str:
         base = "reflectance as stored (a float cube)"
     else:
         base = f"reflectance = DN × {patch.info.norm_factor:g}"
-    rec = patch.info.meta.get("radiometric_offset")
-    if isinstance(rec, dict):
-        here = {f"{t:%Y-%m-%d}" for t in patch.timestamps}
-        n = sum(1 for d in rec.get("dates", []) if d in here)
-        if n:
-            base += (f" − {rec.get('subtracted', PB04_OFFSET):g} (processing-baseline offset, {n} of "
-                     f"{patch.n_dates} dates)")
+    subtracted, dates, _ = removed_offset(patch)
+    if dates:
+        base += f" − {subtracted:g} (processing-baseline offset, {len(dates)} of {patch.n_dates} dates)"
     return base
 
 
@@ -421,16 +429,11 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
                      "the model expects L2A surface reflectance")
     if (grid := grid_warning(patch)) is not None:
         warns.append(grid)
-    off_rec = patch.info.meta.get("radiometric_offset")
-    if isinstance(off_rec, dict):
-        here = {f"{t:%Y-%m-%d}" for t in patch.timestamps}
-        fixed = [d for d in off_rec.get("dates", []) if d in here]
-        if fixed:
-            how = off_rec.get("source", "reflectance statistics")
-            warns.append(f"processing-baseline offset removed: {off_rec.get('subtracted', PB04_OFFSET):g} subtracted "
-                         f"from every band of {len(fixed)} of {T} dates (DN + 1000 of processing baseline 04.00 and "
-                         f"later; found from {how}); if this export was already harmonised, state meta_info "
-                         "harmonized: true")
+    subtracted, fixed, how = removed_offset(patch)
+    if fixed:
+        warns.append(f"processing-baseline offset removed: {subtracted:g} subtracted from every band of {len(fixed)} "
+                     f"of {T} dates (DN + 1000 of processing baseline 04.00 and later; found from {how}); if this "
+                     "export was already harmonised, state meta_info harmonized: true")
     warns.extend(input_warnings(patch))
     if masks_were_computed(patch):
         rec = patch.info.meta.get("cloud_masks", {})
@@ -445,5 +448,5 @@ __all__ = [
     "FEW_DATES_FACT", "GRID_M_RANGE", "L1C_WARNING", "LATE_SEASON_FACT", "LATE_SEASON_MONTH", "OFFSET_DARK_MAX",
     "OFFSET_DARK_MIN", "PB04_OFFSET", "PB04_START", "SINGLE_DATE_FACT", "OffsetCheck", "detect_product_level",
     "grid_warning", "ground_pixel_size", "is_geographic", "level_from_meta", "offset_from_meta", "radiometric_offset",
-    "reflectance_formula", "reflectance_level", "remove_offset", "series_warnings",
+    "reflectance_formula", "reflectance_level", "remove_offset", "removed_offset", "series_warnings",
 ]  # fmt: skip

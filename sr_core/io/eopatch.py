@@ -56,7 +56,14 @@ from ..geo import BBox
 from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source
 from ..paths import swap_in_folder
 from ..prepare import nonfinite_as_no_data
-from ..quality import level_from_meta, offset_from_meta, radiometric_offset, reflectance_level, remove_offset
+from ..quality import (
+    level_from_meta,
+    offset_from_meta,
+    radiometric_offset,
+    reflectance_level,
+    remove_offset,
+    removed_offset,
+)  # fmt: skip
 from .legacy_pickle import read_bbox_pickle, read_meta_pickle, read_timestamps_pickle, to_jsonable
 
 #: Largest array (decoded bytes) read from one file. A full challenge band cube (48 × 500 × 500 × 12 uint16) is 288 MB.
@@ -752,11 +759,8 @@ def read_b10(path: str | Path, patch: Patch | None = None) -> np.ndarray | None:
         for j in src[1:]:
             hole = out[t] == 0
             out[t][hole] = b10[j][hole]
-    rec = patch.info.meta.get("radiometric_offset")
-    if isinstance(rec, dict):
-        fixed = set(rec.get("dates", []))
-        dates = [t for t, ts in enumerate(patch.timestamps) if f"{ts:%Y-%m-%d}" in fixed]
-        remove_offset(out[..., None], dates, float(rec.get("subtracted", 0.0)))
+    subtracted, dates, _ = removed_offset(patch)
+    remove_offset(out[..., None], dates, subtracted)
     return out
 
 
