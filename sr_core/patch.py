@@ -128,6 +128,20 @@ def _as_timestamps(ts: Sequence[Any]) -> tuple[datetime, ...]:
     return tuple(out)
 
 
+def clear_mask(shape: tuple[int, int, int], is_data: np.ndarray | None, cloud_mask: np.ndarray | None,
+               cloud_prob: np.ndarray | None, scl: np.ndarray | None) -> np.ndarray:
+    """(T, H, W) bool: has data and is not cloud, by :meth:`Patch.valid_mask`'s rule (CLM, else CLP > 0.4, else the
+    SCL classes), from the layers themselves: the reader needs it before its Patch exists."""
+    valid = np.ones(shape, bool) if is_data is None else np.array(is_data, bool)
+    if cloud_mask is not None:
+        valid &= ~np.asarray(cloud_mask, bool)
+    elif cloud_prob is not None:
+        valid &= cloud_prob <= 0.4
+    elif scl is not None:
+        valid &= ~np.isin(scl, tuple(SCL_UNUSABLE))
+    return valid
+
+
 @dataclass(frozen=True, repr=False, eq=False)
 class Patch:
     bands: np.ndarray
@@ -299,15 +313,7 @@ class Patch:
         """(T, H, W) bool: has data and is not cloud. Clouds come from ``cloud_mask``; where it is absent, from
         ``cloud_prob > 0.4`` (the s2cloudless default threshold); where both are absent, from the Sen2Cor scene
         classification (:data:`SCL_UNUSABLE`: no data, saturated, cloud shadow, cloud medium / high, cirrus, snow)."""
-        valid = self.data_mask()
-        source = self.cloud_source
-        if source == "CLM":
-            valid &= ~self.cloud_mask
-        elif source == "CLP":
-            valid &= self.cloud_prob <= 0.4
-        elif source == "SCL":
-            valid &= ~np.isin(self.scl, tuple(SCL_UNUSABLE))
-        return valid
+        return clear_mask(self.shape, self.is_data, self.cloud_mask, self.cloud_prob, self.scl)
 
     def cloud_fraction(self) -> np.ndarray:
         """(T,) float: share of data pixels flagged cloudy per date (NaN when a date has no data;

@@ -53,7 +53,7 @@ import numpy as np
 from ..bands import BAND_NAMES, DEFAULT_NORM_FACTOR, L1C_B10_INDEX, N_BANDS
 from ..errors import PatchFormatError, PatchValidationError
 from ..geo import BBox
-from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source
+from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source, clear_mask
 from ..paths import swap_in_folder
 from ..prepare import nonfinite_as_no_data
 from ..quality import (
@@ -662,16 +662,7 @@ def load_eopatch(path: str | Path) -> Patch:
         else:
             layers[name] = _check_mask01(a, where, notes)
 
-    valid = layers.get("is_data")
-    valid = np.ones((T, H, W), bool) if valid is None else valid.copy()
-    if layers.get("cloud_mask") is not None:
-        valid &= ~layers["cloud_mask"]
-    elif layers.get("cloud_prob") is not None:
-        valid &= layers["cloud_prob"] <= 0.4
-    elif layers.get("scl") is not None:
-        from ..patch import SCL_UNUSABLE
-
-        valid &= ~np.isin(layers["scl"], tuple(SCL_UNUSABLE))
+    valid = clear_mask((T, H, W), *(layers.get(k) for k in ("is_data", "cloud_mask", "cloud_prob", "scl")))
     bands, offset_record = _harmonise(bands, timestamps, valid, meta, norm, notes)
     if offset_record is not None:
         meta = {**meta, "radiometric_offset": offset_record}
