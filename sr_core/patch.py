@@ -128,6 +128,16 @@ def _as_timestamps(ts: Sequence[Any]) -> tuple[datetime, ...]:
     return tuple(out)
 
 
+def timestamp_groups(timestamps: Sequence[datetime]) -> dict[datetime, list[int]]:
+    """The indices of ``timestamps`` grouped by instant (time zone dropped), in order of first appearance: one group
+    per date, several indices where one pass was delivered as several entries (:meth:`Patch.merged_duplicate_dates`,
+    :func:`sr_core.io.eopatch.read_b10`)."""
+    groups: dict[datetime, list[int]] = {}
+    for i, t in enumerate(timestamps):
+        groups.setdefault(t.replace(tzinfo=None), []).append(i)
+    return groups
+
+
 def clear_mask(shape: tuple[int, int, int], is_data: np.ndarray | None, cloud_mask: np.ndarray | None,
                cloud_prob: np.ndarray | None, scl: np.ndarray | None) -> np.ndarray:
     """(T, H, W) bool: has data and is not cloud, by :meth:`Patch.valid_mask`'s rule (CLM, else CLP > 0.4, else the
@@ -400,11 +410,8 @@ class Patch:
         mosaics deliver them), and a note; (self, None) when every timestamp is unique. The first of them is kept
         and its pixels without data are filled, with every date layer, from the next one that has data there. A
         repeated date would otherwise count twice in the model's pooling over dates."""
-        key = [t.replace(tzinfo=None) for t in self.timestamps]
-        groups: dict[datetime, list[int]] = {}
-        for i, k in enumerate(key):
-            groups.setdefault(k, []).append(i)
-        if len(groups) == len(key):
+        groups = timestamp_groups(self.timestamps)
+        if len(groups) == self.n_dates:
             return self, None
         data = self.data_mask()
         bands = np.array(self.bands)
@@ -424,7 +431,7 @@ class Patch:
         keep = [m[0] for m in groups.values()]
         merged = dataclasses.replace(self, bands=handed_over(bands),
                                      **{n: handed_over(a) for n, a in layers.items() if a is not None})
-        n_dup = len(key) - len(groups)
+        n_dup = self.n_dates - len(groups)
         shown = ", ".join(f"{k:%Y-%m-%d %H:%M}" for k, m in groups.items() if len(m) > 1)
         return merged.select_dates(keep), (f"{n_dup} date(s) repeated a timestamp ({shown}): merged, the first "
                                            "filled from the others where it had no data")

@@ -53,7 +53,7 @@ import numpy as np
 from ..bands import BAND_NAMES, DEFAULT_NORM_FACTOR, L1C_B10_INDEX, N_BANDS
 from ..errors import PatchFormatError, PatchValidationError
 from ..geo import BBox
-from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source, clear_mask
+from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source, clear_mask, timestamp_groups
 from ..paths import swap_in_folder
 from ..prepare import nonfinite_as_no_data
 from ..quality import (
@@ -736,10 +736,7 @@ def read_b10(path: str | Path, patch: Patch | None = None) -> np.ndarray | None:
     b10 = b10[..., 0]
     if patch is None:
         return b10
-    stored, _ = _read_timestamps(folder)
-    at: dict[datetime, list[int]] = {}
-    for t, ts in enumerate(stored):
-        at.setdefault(ts.replace(tzinfo=None), []).append(t)
+    at = timestamp_groups(_read_timestamps(folder)[0])
     out = np.zeros((patch.n_dates, *b10.shape[1:]), np.float32)
     for t, ts in enumerate(patch.timestamps):
         src = at.get(ts.replace(tzinfo=None))
