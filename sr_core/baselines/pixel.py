@@ -22,6 +22,13 @@ Features (all from *clear* observations: ``Patch.valid_mask()`` = has data and n
 
 Anything still undefined (a patch with no data at all) takes the training mean, i.e. the standardised value 0.
 
+Bands that come empty are filled by the input path from the nearest band (:func:`sr_core.prepare.fill_bands`).
+Features of filled bands are not what the MLPs learnt, so the file also holds **band-dropout members**
+(:func:`train_pixel_baseline` ``dropout_members``), trained on every training patch as it is and once more with a
+random set of bands filled by that same rule (:func:`draw_missing_bands`), with their own threshold. They predict
+whenever a band the features read was filled (:meth:`PixelBaseline.for_filled`); patches with every band get the
+other members, unchanged.
+
 The model file (``models/pixel-baseline.npz``) holds plain arrays only: each member's layer weights, feature means
 and standard deviations, and a JSON config (feature names, threshold, training provenance) as a unicode array. It is
 read with ``np.load(allow_pickle=False)`` and evaluated in numpy: no pickle, no torch at prediction time. Training
@@ -49,7 +56,7 @@ from ..prepare import input_record, input_warnings, prepare_input
 from .ndvi import upsample_bicubic
 
 FORMAT = "sr_core.pixel_baseline"
-FORMAT_VERSION = 2  #: 2: an ensemble of members (1: one MLP, read as a one-member ensemble)
+FORMAT_VERSION = 3  #: 3: + band-dropout members; 2: an ensemble of members; 1: one MLP (read as a one-member ensemble)
 MAX_MEMBERS = 64  #: a file announcing more members than this is refused (the bundled one has 5)
 DEFAULT_MODEL = MODELS_DIR / "pixel-baseline.npz"
 LOG_OFFSET = 0.01
@@ -260,10 +267,20 @@ class PixelBaseline:
     members: tuple[PixelMember, ...]
     threshold: float = 0.5
     config: dict[str, Any] = field(default_factory=dict)
+    #: members trained with band dropout (and their own threshold): they predict when the input path filled any of
+    #: :data:`BANDS` (:meth:`for_filled`); None in files written before them (format ≤ 2)
+    dropout: PixelBaseline | None = None
 
     def __post_init__(self) -> None:
         if not self.members:
             raise ModelError("a pixel baseline needs at least one member MLP")
+
+    def for_filled(self, filled: Iterable[str]) -> PixelBaseline:
+        """The ensemble that predicts a patch whose input path filled the bands ``filled``: the band-dropout members
+        when any of them is one of :data:`BANDS` (B01 / B09 are not features) and the file has them, else these."""
+        if self.dropout is not None and set(filled) & set(BANDS):
+            return self.dropout
+        return self
 
     def member_probabilities(self, feats: np.ndarray) -> np.ndarray:
         """(M, ...) float32: each member's P(cultivated) for features (..., F)."""
@@ -277,12 +294,28 @@ class PixelBaseline:
 
     @property
     def n_parameters(self) -> int:
-        return int(sum(m.n_parameters for m in self.members))
+        """Every member's parameters, the band-dropout members' included."""
+        own = sum(m.n_parameters for m in self.members)
+        return int(own + (self.dropout.n_parameters if self.dropout is not None else 0))
 
 
-def _member_key(k: int, name: str) -> str:
-    """Array name of member ``k``'s ``name`` (member 0 keeps format 1's names, so a format-1 file is one member)."""
+def _member_key(k: int, name: str, prefix: str = "") -> str:
+    """Array name of member ``k``'s ``name`` (member 0 keeps format 1's names, so a format-1 file is one member);
+    band-dropout members are ``d{k}_{name}`` (``prefix`` "d")."""
+    if prefix:
+        return f"{prefix}{k}_{name}"
     return name if k == 0 else f"m{k}_{name}"
+
+
+def _member_arrays(members: Sequence[PixelMember], prefix: str = "") -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    for k, m in enumerate(members):
+        arrays[_member_key(k, "mean", prefix)] = m.mean.astype(np.float32)
+        arrays[_member_key(k, "std", prefix)] = m.std.astype(np.float32)
+        for i, (w, b) in enumerate(zip(m.weights, m.biases, strict=True)):
+            arrays[_member_key(k, f"W{i}", prefix)] = np.asarray(w, np.float32)
+            arrays[_member_key(k, f"b{i}", prefix)] = np.asarray(b, np.float32)
+    return arrays
 
 
 def save_pixel_baseline(model: PixelBaseline, path: str | Path) -> Path:
@@ -292,13 +325,14 @@ def save_pixel_baseline(model: PixelBaseline, path: str | Path) -> Path:
     cfg = {**model.config, "format": FORMAT, "format_version": FORMAT_VERSION, "threshold": float(model.threshold),
            "feature_names": list(FEATURE_NAMES), "n_members": len(model.members),
            "n_layers": [len(m.weights) for m in model.members]}
-    arrays: dict[str, np.ndarray] = {"config": np.array(json.dumps(cfg, sort_keys=True))}
-    for k, m in enumerate(model.members):
-        arrays[_member_key(k, "mean")] = m.mean.astype(np.float32)
-        arrays[_member_key(k, "std")] = m.std.astype(np.float32)
-        for i, (w, b) in enumerate(zip(m.weights, m.biases, strict=True)):
-            arrays[_member_key(k, f"W{i}")] = np.asarray(w, np.float32)
-            arrays[_member_key(k, f"b{i}")] = np.asarray(b, np.float32)
+    cfg.pop("dropout", None)
+    arrays = _member_arrays(model.members)
+    if model.dropout is not None:
+        d = model.dropout
+        cfg["dropout"] = {**d.config, "threshold": float(d.threshold), "n_members": len(d.members),
+                          "n_layers": [len(m.weights) for m in d.members]}
+        arrays.update(_member_arrays(d.members, "d"))
+    arrays["config"] = np.array(json.dumps(cfg, sort_keys=True))
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
@@ -332,25 +366,18 @@ def load_pixel_baseline(path: str | Path | None = None) -> PixelBaseline:
         if tuple(cfg["feature_names"]) != FEATURE_NAMES:
             raise ModelError(f"{path} was trained on other features than this sr_core computes; retrain it with "
                              "`python -m sr_core baseline train-pixel`")
-        n_members = int(cfg.get("n_members", 1))
-        if not 1 <= n_members <= MAX_MEMBERS:
-            raise ValueError(f"{n_members} members (1 to {MAX_MEMBERS} are read)")
-        layers = cfg["n_layers"]
-        layers = [int(layers)] * n_members if isinstance(layers, int) else [int(v) for v in layers]
-        if len(layers) != n_members:
-            raise ValueError(f"{n_members} members but layer counts {layers}")
-        members = []
-        for k, n in enumerate(layers):
-            def get(name: str, k: int = k) -> np.ndarray:
-                return arrays[_member_key(k, name)].astype(np.float32)
-
-            members.append(PixelMember(tuple(get(f"W{i}") for i in range(n)), tuple(get(f"b{i}") for i in range(n)),
-                                       get("mean"), get("std")))
+        members = _read_members(arrays, cfg, "")
+        dcfg = cfg.get("dropout")
+        dropout = None
+        if dcfg is not None:
+            if not isinstance(dcfg, dict):
+                raise ValueError("'dropout' is not a mapping")
+            dropout = PixelBaseline(tuple(_read_members(arrays, dcfg, "d")), float(dcfg["threshold"]), dcfg)
     except KeyError as exc:
         raise ModelError(f"pixel-baseline model {path} lacks entry {exc}; {fix}") from None
     except (json.JSONDecodeError, TypeError, ValueError) as exc:
         raise ModelError(f"pixel-baseline model {path} has a corrupt config ({exc}); {fix}") from None
-    for m in members:
+    for m in (*members, *(dropout.members if dropout is not None else ())):
         dims = [N_FEATURES] + [w.shape[1] if w.ndim == 2 else -1 for w in m.weights]
         ok = (m.mean.shape == m.std.shape == (N_FEATURES,) and np.all(m.std > 0) and dims[-1] == 1
               and all(w.ndim == 2 and w.shape[0] == dims[i] for i, w in enumerate(m.weights))
@@ -358,7 +385,30 @@ def load_pixel_baseline(path: str | Path | None = None) -> PixelBaseline:
               and all(np.all(np.isfinite(a)) for a in (*m.weights, *m.biases, m.mean, m.std)))
         if not ok:
             raise ModelError(f"pixel-baseline model {path} has inconsistent array shapes or values; {fix}")
-    return PixelBaseline(tuple(members), float(cfg["threshold"]), cfg)
+    if dropout is not None and not 0.0 <= dropout.threshold <= 1.0:
+        raise ModelError(f"pixel-baseline model {path} has a band-dropout threshold outside 0–1; {fix}")
+    cfg = {k: v for k, v in cfg.items() if k != "dropout"}
+    return PixelBaseline(tuple(members), float(cfg["threshold"]), cfg, dropout)
+
+
+def _read_members(arrays: dict[str, np.ndarray], cfg: dict[str, Any], prefix: str) -> list[PixelMember]:
+    """The members a config announces (``n_members``, ``n_layers``), read from ``arrays``; KeyError / ValueError
+    on anything missing or inconsistent (the caller words the error)."""
+    n_members = int(cfg.get("n_members", 1))
+    if not 1 <= n_members <= MAX_MEMBERS:
+        raise ValueError(f"{n_members} members (1 to {MAX_MEMBERS} are read)")
+    layers = cfg["n_layers"]
+    layers = [int(layers)] * n_members if isinstance(layers, int) else [int(v) for v in layers]
+    if len(layers) != n_members:
+        raise ValueError(f"{n_members} members but layer counts {layers}")
+    members = []
+    for k, n in enumerate(layers):
+        def get(name: str, k: int = k) -> np.ndarray:
+            return arrays[_member_key(k, name, prefix)].astype(np.float32)
+
+        members.append(PixelMember(tuple(get(f"W{i}") for i in range(n)), tuple(get(f"b{i}") for i in range(n)),
+                                   get("mean"), get("std")))
+    return members
 
 
 _CACHE: dict[Path, tuple[float, PixelBaseline]] = {}
@@ -387,11 +437,19 @@ def pixel_baseline(patch: Patch, model: PixelBaseline | None = None, season: int
     t0 = time.perf_counter()
     patch = prepare_input(patch, season)
     model = model if model is not None else _default_model()
+    filled = sorted(set((input_record(patch) or {}).get("filled_bands") or {}) & set(BANDS), key=BANDS.index)
+    notes = []
+    if filled and model.dropout is None:
+        notes.append(f"{patch.name}: this pixel-baseline file has no band-dropout members, so it was not trained for "
+                     f"the filled bands ({', '.join(filled)}); read its map with care")
+    elif filled:
+        notes.append(f"{patch.name}: the pixel baseline used its band-dropout members, trained for filled bands "
+                     f"({', '.join(filled)} filled here)")
+    model = model.for_filled(filled)
     feats = pixel_features(patch)
     p10 = model.predict_10m(feats)
     proba = _proba_25m(p10)
     n_clear = patch.valid_mask().sum(axis=0)
-    notes = []
     never = float((n_clear == 0).mean())
     if never > 0.01:
         notes.append(f"{patch.name}: {never:.0%} of the pixels are never seen clear; the pixel baseline used their "
@@ -479,6 +537,43 @@ class ThresholdSearch:
         k = int(np.argmax(mcc))
         return float(thr[k]), float(mcc[k])
 
+    def at(self, threshold: float) -> float:
+        """The pooled weighted MCC at the grid threshold nearest ``threshold``."""
+        thr, mcc = self.curve()
+        return float(mcc[int(np.argmin(np.abs(thr - threshold)))])
+
+
+#: bands the dropout members' training copies may lack (those the features read; B01 / B09 are always filled too)
+TEN_M_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08")
+OTHER_BANDS: tuple[str, ...] = tuple(b for b in BANDS if b not in TEN_M_BANDS)
+DROPOUT_STREAM = 77  #: the band draw of a patch comes from ``np.random.default_rng([patch seed, DROPOUT_STREAM])``
+
+
+def draw_missing_bands(rng: np.random.Generator) -> list[str]:
+    """One band-dropout draw (the training copy of a patch, or a validation patch): with P 1/3 the 10 m bands only
+    (a common quick export); else each 20 m land band missing with P 0.3 and each 10 m band with P 0.1, never B04
+    and B08 together, at least one band. B01 and B09 (not features) are always added."""
+    if rng.random() < 1 / 3:
+        miss = list(OTHER_BANDS)
+    else:
+        miss = [b for b in OTHER_BANDS if rng.random() < 0.3] + [b for b in TEN_M_BANDS if rng.random() < 0.1]
+        if "B04" in miss and "B08" in miss:
+            miss.remove("B08")
+        if not miss:
+            miss = [OTHER_BANDS[int(rng.integers(len(OTHER_BANDS)))]]
+    return ["B01", "B09", *sorted(miss, key=BANDS.index)]
+
+
+def without_bands(patch: Patch, missing: Sequence[str]) -> Patch:
+    """``patch`` with the bands ``missing`` zeroed, as an export that lacks them comes (the input path then finds
+    them empty and fills them)."""
+    from ..bands import BAND_NAMES
+
+    bands = np.array(patch.bands, copy=True)
+    for name in missing:
+        bands[..., BAND_NAMES.index(name)] = 0
+    return patch.replace(bands=bands)
+
 
 def _train_member(x: np.ndarray, y: np.ndarray, w: np.ndarray, *, hidden: Sequence[int], epochs: int, max_rows: int,
                   batch: int, lr: float, seed: int, progress: Progress | None, label: str) -> tuple[PixelMember, float]:
@@ -547,6 +642,7 @@ def train_pixel_baseline(
     weighted: bool = True,
     seed: int = 0,
     members: int = 1,
+    dropout_members: int = 0,
     threads: int = 1,
     progress: Progress | None = None,
 ) -> PixelBaseline:
@@ -558,7 +654,14 @@ def train_pixel_baseline(
     ``seed + k`` (its own subsample of at most ``max_rows`` rows and its own initialisation: member ``k`` is exactly
     the single MLP that ``seed=seed + k, members=1`` trains); their mean probability is the prediction. The
     threshold maximises the pooled weighted MCC at 2.5 m of that mean on the ``val_seeds`` patches (``val_size`` px,
-    also ``split="train"``, disjoint from the training seeds); each member's own best figure there is recorded too."""
+    also ``split="train"``, disjoint from the training seeds); each member's own best figure there is recorded too.
+
+    ``dropout_members`` > 0 adds as many band-dropout members (seeds ``seed`` … likewise), which predict whenever the
+    input path filled a band the features read (:meth:`PixelBaseline.for_filled`). They learn from every training
+    patch twice: as it is, and with the bands of one :func:`draw_missing_bands` draw filled by the prediction's rule
+    (:func:`sr_core.prepare.fill_bands`); their threshold is chosen on the validation patches, each under its own
+    draw through the user's input path. The other members do not change. The validation figures of both ensembles
+    with the 10 m bands only are recorded (``dropout.validation.ten_m_only``)."""
     import torch
 
     from ..errors import ConfigError
@@ -569,15 +672,22 @@ def train_pixel_baseline(
         raise ConfigError("training and validation seeds overlap; give disjoint ranges (e.g. 10000-10031 and 20000-20005)")
     if members < 1:
         raise ConfigError(f"members={members}: the ensemble needs at least one MLP")
+    if dropout_members < 0:
+        raise ConfigError(f"dropout_members={dropout_members}: give 0 (none) or more")
+    from ..prepare import fill_bands
+
     t_start = time.perf_counter()
-    xs, ys, ws = [], [], []
-    for patch in _simulated(train_seeds, size, "train", progress, "training patches"):
+    xs, ys, ws, xds = [], [], [], []
+    for s_, patch in zip(train_seeds, _simulated(train_seeds, size, "train", progress, "training patches"), strict=True):
         f = pixel_features(patch)
         y, w = block_targets(patch)
         keep = w > 0
         xs.append(f[keep])
         ys.append(y[keep])
         ws.append(w[keep])
+        if dropout_members:
+            miss = draw_missing_bands(np.random.default_rng([int(s_), DROPOUT_STREAM]))
+            xds.append(pixel_features(patch.replace(bands=fill_bands(patch.bands, miss)))[keep])
     x = np.concatenate(xs)
     y = np.concatenate(ys)
     w = np.concatenate(ws) if weighted else np.ones(sum(len(a) for a in ys), np.float32)
@@ -590,22 +700,59 @@ def train_pixel_baseline(
                                  seed=seed + k, progress=progress,
                                  label=f"member {k + 1}/{members} (seed {seed + k}): " if members > 1 else "")
                    for k in range(members)]
+        if dropout_members:
+            xd = np.concatenate([x, *xds])
+            yd, wd = np.concatenate([y, y]), np.concatenate([w, w])
+            del xds
+            d_trained = [_train_member(xd, yd, wd, hidden=hidden, epochs=epochs, max_rows=max_rows, batch=batch,
+                                       lr=lr, seed=seed + k, progress=progress,
+                                       label=f"band-dropout member {k + 1}/{dropout_members} (seed {seed + k}): ")
+                         for k in range(dropout_members)]
+            del xd, yd, wd
     finally:
         torch.set_num_threads(prev_threads)
-    rows = min(len(x), max_rows)
+    rows, d_rows = min(len(x), max_rows), min(2 * len(x), max_rows)
     del x, y, w
 
     model = PixelBaseline(tuple(m for m, _ in trained), 0.5)
+    dmodel = PixelBaseline(tuple(m for m, _ in d_trained), 0.5) if dropout_members else None
     search = ThresholdSearch()
     per_member = [ThresholdSearch() for _ in range(members)]  # each member alone (recorded for an ensemble)
-    for patch in _simulated(val_seeds, val_size, "train", progress, "validation patches"):
+    d_search, ten_clean, ten_drop = ThresholdSearch(), ThresholdSearch(), ThresholdSearch()
+    for s_, patch in zip(val_seeds, _simulated(val_seeds, val_size, "train", progress, "validation patches"),
+                         strict=True):
         # the features once: every member's probability, and their mean (what pixel_baseline predicts from them)
         probs = model.member_probabilities(pixel_features(prepare_input(patch)))
         wm = weight_map(patch.cultivated, patch.not_declared)
         search.add(_proba_25m(probs.mean(axis=0, dtype=np.float32)), patch.cultivated, wm)
         for srch, p10 in zip(per_member, probs, strict=True):
             srch.add(_proba_25m(p10), patch.cultivated, wm)
+        if dmodel is not None:  # through the user's input path: the bands zeroed, then found empty and filled
+            miss = draw_missing_bands(np.random.default_rng([int(s_), DROPOUT_STREAM]))
+            f = pixel_features(prepare_input(without_bands(patch, miss)))
+            d_search.add(_proba_25m(dmodel.predict_10m(f)), patch.cultivated, wm)
+            f = pixel_features(prepare_input(without_bands(patch, OTHER_BANDS)))
+            ten_clean.add(_proba_25m(model.predict_10m(f)), patch.cultivated, wm)
+            ten_drop.add(_proba_25m(dmodel.predict_10m(f)), patch.cultivated, wm)
     thr, val_mcc = search.best()
+    dropout = None
+    if dmodel is not None:
+        d_thr, d_mcc = d_search.best()
+        dropout = PixelBaseline(dmodel.members, d_thr, {
+            "train": {"split": "train", "seeds": _ranges(train_seeds), "size": int(size),
+                      "rows": d_rows,
+                      "band_dropout": "every patch as it is, plus one copy with draw_missing_bands(default_rng("
+                                      f"[seed, {DROPOUT_STREAM}])) filled by sr_core.prepare.fill_bands"},
+            "validation": {"split": "train", "seeds": _ranges(val_seeds), "size": int(val_size),
+                           "pooled_weighted_mcc": round(d_mcc, 4),
+                           "missing": "one draw_missing_bands draw per patch, zeroed, then the input path",
+                           "ten_m_only": {"bands": list(TEN_M_BANDS),
+                                          "dropout_members": round(ten_drop.at(d_thr), 4),
+                                          "clean_members": round(ten_clean.at(thr), 4)}},
+            "ensemble": {"members": int(dropout_members), "seeds": [int(seed + k) for k in range(dropout_members)],
+                         "combine": "mean of the members' probabilities",
+                         "final_train_loss": [round(loss, 5) for _, loss in d_trained]},
+        })
     validation: dict[str, Any] = {"split": "train", "seeds": _ranges(val_seeds), "size": int(val_size),
                                   "pooled_weighted_mcc": round(val_mcc, 4)}
     if members > 1:
@@ -625,7 +772,7 @@ def train_pixel_baseline(
                      "final_train_loss": [round(loss, 5) for _, loss in trained]},
         "train_seconds": round(time.perf_counter() - t_start, 1),
     }
-    return PixelBaseline(model.members, thr, config)
+    return PixelBaseline(model.members, thr, config, dropout)
 
 
 def _ranges(seeds: Sequence[int]) -> str:

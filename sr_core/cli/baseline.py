@@ -64,6 +64,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="seed of the first member's row sampling and initialisation; member k uses seed + k (default 0)")
     q.add_argument("--members", type=int, default=5,
                    help="MLPs in the ensemble, their probabilities averaged (default 5, the bundled file; 1: one MLP)")
+    q.add_argument("--dropout-members", type=int, default=5,
+                   help="band-dropout MLPs, which predict when the input path filled a band (trained on every patch "
+                        "as it is and with a random set of bands filled); 0: none (default 5, the bundled file)")
     q.add_argument("--out", type=Path, default=None,
                    help="model file to write (default: <SR_CORE_HOME>/models/pixel-baseline.npz)")
     q.add_argument("--test-seeds", default=None,
@@ -128,19 +131,24 @@ def run_train_pixel(args: argparse.Namespace) -> int:
         raise ConfigError("--epochs must be ≥ 1 and --size / --val-size ≥ 8 pixels")
     if args.members < 1:
         raise ConfigError(f"--members {args.members}: give at least 1 (the number of MLPs averaged)")
+    if args.dropout_members < 0:
+        raise ConfigError(f"--dropout-members {args.dropout_members}: give 0 (none) or more")
     out = args.out if args.out is not None else subdir("models") / "pixel-baseline.npz"
-    bar, step = _bar(len(train) + args.epochs * args.members + len(val) + len(test), args.quiet,
+    bar, step = _bar(len(train) + args.epochs * (args.members + args.dropout_members) + len(val) + len(test), args.quiet,
                      "train pixel baseline")
     try:
         model = pixel.train_pixel_baseline(train, val, size=args.size, val_size=args.val_size, hidden=hidden,
                                            epochs=args.epochs, weighted=not args.unweighted, seed=args.seed,
-                                           members=args.members, threads=args.threads, progress=step)
+                                           members=args.members, dropout_members=args.dropout_members,
+                                           threads=args.threads, progress=step)
         path = pixel.save_pixel_baseline(model, out)
         res = pixel.evaluate_simulated(test, size=args.test_size, model=model, progress=step) if test else None
     finally:
         bar.close()
     summary = {"model": str(path), "bytes": path.stat().st_size, "parameters": model.n_parameters,
-               "threshold": model.threshold, "config": model.config, "test": res}
+               "threshold": model.threshold, "config": model.config, "test": res,
+               "dropout": None if model.dropout is None else {"threshold": model.dropout.threshold,
+                                                              "config": model.dropout.config}}
     if args.json:
         print_json(summary)
         return 0
@@ -152,6 +160,13 @@ def run_train_pixel(args: argparse.Namespace) -> int:
         each = ", ".join(f"{x:.4f}" for x in v["member_pooled_weighted_mcc"])
         print(f"{len(model.members)} members (seeds {model.config['ensemble']['seeds'][0]}–"
               f"{model.config['ensemble']['seeds'][-1]}), each alone at its own best threshold: {each}")
+    if model.dropout is not None:
+        dv = model.dropout.config["validation"]
+        ten = dv["ten_m_only"]
+        print(f"{len(model.dropout.members)} band-dropout members (used when a band is filled): threshold "
+              f"{model.dropout.threshold:.3f}, pooled weighted MCC {dv['pooled_weighted_mcc']:.4f} on the validation "
+              f"seeds each with a random set of bands missing; with the 10 m bands only {ten['dropout_members']:.4f} "
+              f"(the other members: {ten['clean_members']:.4f})")
     if res is not None:
         _print_eval(res)
     return 0
