@@ -317,10 +317,12 @@ def test_bundled_pixel_baseline_is_trained_on_the_current_simulator():
     from sr_core.baselines.pixel import DEFAULT_MODEL, load_pixel_baseline
     from sr_core.simulate import SIMULATOR_VERSION
 
-    cfg = load_pixel_baseline(DEFAULT_MODEL).config
-    assert cfg["simulator_version"] == SIMULATOR_VERSION, (
-        f"models/pixel-baseline.npz was trained on simulator {cfg['simulator_version']}, the simulator is "
-        f"{SIMULATOR_VERSION}: retrain it (models/PIXEL_BASELINE.md)")
+    model = load_pixel_baseline(DEFAULT_MODEL)
+    assert model.dropout is not None, "the bundled file lacks its band-dropout members (models/PIXEL_BASELINE.md)"
+    for cfg in (model.config, model.dropout.config):
+        assert cfg["simulator_version"] == SIMULATOR_VERSION, (
+            f"models/pixel-baseline.npz was trained on simulator {cfg['simulator_version']}, the simulator is "
+            f"{SIMULATOR_VERSION}: retrain it (models/PIXEL_BASELINE.md)")
 
 
 # -- band dropout ---------------------------------------------------------------------------------------------------
@@ -342,6 +344,7 @@ def test_band_dropout_members_leave_the_others_alone_and_round_trip(tmp_path, ti
     assert d is not None and len(d.members) == 1 and 0 < d.threshold < 1
     assert not np.array_equal(d.members[0].weights[0], dropout_model.members[0].weights[0])
     ten = d.config["validation"]["ten_m_only"]
+    assert d.config["simulator_version"] == dropout_model.config["simulator_version"]
     assert ten["bands"] == ["B02", "B03", "B04", "B08"] and -1 <= ten["dropout_members"] <= 1
     assert dropout_model.n_parameters == 2 * tiny_model.n_parameters
     # which ensemble predicts: B01 / B09 are not features, so filling them changes nothing

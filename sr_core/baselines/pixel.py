@@ -739,6 +739,7 @@ def train_pixel_baseline(
     if dmodel is not None:
         d_thr, d_mcc = d_search.best()
         dropout = PixelBaseline(dmodel.members, d_thr, {
+            "simulator_version": SIMULATOR_VERSION,
             "train": {"split": "train", "seeds": _ranges(train_seeds), "size": int(size),
                       "rows": d_rows,
                       "band_dropout": "every patch as it is, plus one copy with draw_missing_bands(default_rng("
