@@ -214,7 +214,7 @@ class Patch:
             elif kind == "prob":
                 if np.issubdtype(a.dtype, np.integer):
                     raise _fail(name, f"dtype {a.dtype} (integer)", "scale s2cloudless CLP (0–255) to 0–1 with CLP / 255")
-                a = a.astype(np.float32)
+                a = a.astype(np.float32, copy=False)
                 if a.size and (np.nanmin(a) < 0 or np.nanmax(a) > 1):
                     raise _fail(name, "has values outside 0–1", "scale s2cloudless CLP (0–255) with CLP / 255")
             elif kind == "uint8":
@@ -222,7 +222,7 @@ class Patch:
                     raise _fail(name, f"dtype {a.dtype}", "pass integer scene classes 0–11")
                 if a.size and (a.min() < (lo or 0) or a.max() > (hi or 255)):
                     raise _fail(name, f"has values outside {lo}–{hi}", "pass Sen2Cor scene classes 0–11")
-                a = a.astype(np.uint8)
+                a = a.astype(np.uint8, copy=False)
             set_(self, name, read_only(a, given))
 
         frames("cloud_prob", "prob")
@@ -385,8 +385,14 @@ class Patch:
         if idx.size == 0:
             raise PatchValidationError("select_dates: no dates selected; a patch needs at least one date")
 
+        run = (idx.ndim == 1 and idx[0] >= 0 and idx[-1] < self.bands.shape[0]
+               and np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)))
+        # a run of consecutive dates (a season of a series in time order) is a slice: views of the read-only
+        # arrays, no copy; anything else is fancy indexing, a new array
+        take = slice(int(idx[0]), int(idx[0]) + idx.size) if run else idx
+
         def pick(x: np.ndarray | None) -> np.ndarray | None:
-            return None if x is None else handed_over(x[idx])  # fancy indexing: a new array
+            return None if x is None else handed_over(x[take])
 
         return dataclasses.replace(
             self, bands=pick(self.bands), timestamps=tuple(self.timestamps[i] for i in idx),

@@ -74,6 +74,9 @@ class TrainConfig:
     seed: int = 0
     real_fraction: float = 0.5  #: share of items drawn from real patches when --data holds labelled ones
     augment: float = 1.0  #: domain randomisation strength (0 = off; 1 = the probabilities of :data:`AUGMENT`)
+    #: share of band-dropout draws that keep the 10 m bands only (B02 B03 B04 B08; the rest filled by the prediction's
+    #: rule), as quick exports come; 0 (the default, and every phase up to O) draws no extra random number
+    ten_m_only: float = 0.0
     data: str | None = None
     points: str | None = None  #: folder of real labelled monthly points (:mod:`sr_core.points`), an extra loss
     points_weight: float = 0.5  #: weight of the points loss next to the patch loss
@@ -206,9 +209,15 @@ AUGMENT: dict[str, float] = {
 }
 
 
+#: the bands a 10 m-only export lacks (filled by the prediction's rule when ``ten_m_only`` draws it)
+TEN_M_ONLY_MISSING: tuple[str, ...] = ("B01", "B05", "B06", "B07", "B8A", "B09", "B11", "B12")
+
+
 def augment_item(bands: np.ndarray, valid: np.ndarray, doy: np.ndarray, rng: np.random.Generator,
-                 strength: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Domain randomisation of one training crop (see :data:`AUGMENT`); returns new (bands, valid, doy)."""
+                 strength: float = 1.0, ten_m_only: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Domain randomisation of one training crop (see :data:`AUGMENT`); returns new (bands, valid, doy).
+    ``ten_m_only``: the share of band-dropout draws that keep the 10 m bands only (:data:`TEN_M_ONLY_MISSING`
+    filled)."""
     from . import perturb
 
     if strength <= 0:
@@ -221,7 +230,10 @@ def augment_item(bands: np.ndarray, valid: np.ndarray, doy: np.ndarray, rng: np.
         bands = perturb.gain_offset(bands, rng, gain=0.06, offset=0.015)
         bands = perturb.gain_offset(bands, rng, gain=0.02, offset=0.005, per_date=True)
     if hit("band_dropout"):
-        bands = perturb.random_band_dropout(bands, rng, p_b01_b09=0.5, p_other=0.04)
+        if ten_m_only > 0 and rng.random() < ten_m_only:  # no extra draw at 0: earlier phases' streams unchanged
+            bands = perturb.band_fill(bands, TEN_M_ONLY_MISSING)
+        else:
+            bands = perturb.random_band_dropout(bands, rng, p_b01_b09=0.5, p_other=0.04)
     if hit("calendar"):
         doy = perturb.calendar(doy, float(rng.uniform(-15, 15)))
     if hit("blur"):
@@ -236,7 +248,7 @@ def augment_item(bands: np.ndarray, valid: np.ndarray, doy: np.ndarray, rng: np.
 
 
 def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, crop: int, max_dates: int,
-                 real_fraction: float = 0.5, augment: float = 0.0) -> Batch:
+                 real_fraction: float = 0.5, augment: float = 0.0, ten_m_only: float = 0.0) -> Batch:
     """Random crops, date subsets and flips/rotations from the pool; dates padded to the longest item.
     ``augment`` > 0 applies :func:`augment_item` (domain randomisation) to every crop."""
     sim = [i for i in items if not i.real]
@@ -262,7 +274,7 @@ def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, c
         sl4 = (slice(SCALE * r0, SCALE * (r0 + s)), slice(SCALE * c0, SCALE * (c0 + s)))
         bd, vd, dd = it.bands[sl], it.valid[sl], it.doy[dates]
         if augment > 0:
-            bd, vd, dd = augment_item(bd, vd, dd, rng, augment)
+            bd, vd, dd = augment_item(bd, vd, dd, rng, augment, ten_m_only)
         picks.append((
             _dihedral(bd, rot, flip, (1, 2)), _dihedral(vd, rot, flip, (1, 2)),
             _dihedral(it.cloud[sl], rot, flip, (1, 2)), dd,
@@ -290,7 +302,8 @@ def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, c
     return Batch(*(torch.from_numpy(a) for a in (bands, valid, cloud, doy, present, label, weight)))
 
 
-def sample_points(points: Any, rng: np.random.Generator, n: int, augment: float = 0.0) -> Batch:
+def sample_points(points: Any, rng: np.random.Generator, n: int, augment: float = 0.0,
+                  ten_m_only: float = 0.0) -> Batch:
     """``n`` random real points (:class:`sr_core.points.PointSet`) as uniform tiles, each with a random subset of
     its months (at least two) and the same domain randomisation as the patches; the loss weight covers the centre
     half of the tile (away from the zero padding of the convolutions)."""
@@ -304,7 +317,7 @@ def sample_points(points: Any, rng: np.random.Generator, n: int, augment: float 
         keep = np.zeros(T, bool)
         keep[rng.choice(T, size=int(rng.integers(min(2, T), T + 1)), replace=False)] = True
         if augment > 0:
-            bd, vd, dd = augment_item(bands[b], valid[b], doy[b], rng, augment)
+            bd, vd, dd = augment_item(bands[b], valid[b], doy[b], rng, augment, ten_m_only)
             bands[b], valid[b], doy[b] = bd, vd, dd
         present[b] = keep
         valid[b, ~keep] = False
@@ -632,8 +645,8 @@ class Trainer:
                 g["lr"] = self.lr_at(self.step)
             items = self.pool + self.real
             batch = sample_batch(items, self.rng, c.batch, c.crop, c.max_dates, c.real_fraction,
-                                 c.augment).to(self.device)
-            pts = (sample_points(self.points, self.rng, c.points_batch, c.augment).to(self.device)
+                                 c.augment, c.ten_m_only).to(self.device)
+            pts = (sample_points(self.points, self.rng, c.points_batch, c.augment, c.ten_m_only).to(self.device)
                    if self.points is not None else None)
             loss = train_step(self.model, self.opt, batch, c.dice, self.amp, pts, c.points_weight)
             if not math.isfinite(loss):

@@ -85,5 +85,12 @@ def test_crop_and_select_dates_make_one_copy_not_two(monkeypatch):
     assert copied == []  # the arrays they cut are new: handed over to the new Patch, not copied again
     assert cropped.bands.shape == (2, 4, 4, 12) and not cropped.bands.flags.writeable
     assert picked.bands.shape == (1, 8, 8, 12) and not picked.scl.flags.writeable
+    # a run of consecutive dates (a season) is a view of the read-only arrays, no copy at all; an index beyond the
+    # dates is refused as before
+    assert np.shares_memory(picked.bands, patch.bands) and np.shares_memory(picked.scl, patch.scl)
+    apart = patch.select_dates([1, 0])
+    assert not np.shares_memory(apart.bands, patch.bands) and apart.timestamps[0] == patch.timestamps[1]
+    with pytest.raises(IndexError):
+        patch.select_dates([1, 2])
     Patch(timestamps=[datetime(2019, 4, 1)], bbox=BBOX, bands=np.zeros((1, 8, 8, 12), np.float32))
     assert copied == [(1, 8, 8, 12)]  # a caller's writeable array is copied once

@@ -99,6 +99,17 @@ def test_uncertainty_from_flips_and_rotations(model):
     np.testing.assert_allclose(one.proba, plain.proba, atol=1e-6)
 
 
+def test_prediction_reads_the_patch_without_copying_or_changing_it(model):
+    """On a CPU the tiles reach the network as views of the patch's read-only arrays (no copy); torch cannot keep
+    them read-only, so nothing on the way may write to them, under any test-time transform."""
+    patch = smooth_patch(4, 40, 36, seed=5)
+    p2 = patch.replace(cloud_prob=np.random.default_rng(1).uniform(size=patch.shape).astype(np.float32))
+    before = {k: np.array(getattr(p2, k), copy=True) for k in ("bands", "cloud_prob", "cloud_mask")}
+    predict(p2, device="cpu", model=model, uncertainty=True, tile=24, overlap=8)
+    for k, v in before.items():
+        np.testing.assert_array_equal(getattr(p2, k), v)
+
+
 def test_pixels_never_seen_clear_are_not_mapped_as_cultivated(model):
     """No evidence, no claim: a block under cloud on every date gets probability 0; the rest keeps its output."""
     patch = smooth_patch(4, 32, 28, seed=3, cloudy=0.0)

@@ -87,6 +87,28 @@ def test_augment_item_is_off_at_zero_and_changes_inputs_at_full_strength():
     assert set(AUGMENT) >= {"gain_offset", "band_dropout", "calendar", "blur", "shift", "haze", "l1c"}
 
 
+def test_ten_m_only_draws_fill_every_band_but_the_10m_ones_and_cost_nothing_at_zero(monkeypatch):
+    """``--ten-m-only P``: that share of band-dropout draws keeps B02 B03 B04 B08 and fills the rest by the
+    prediction's rule (a quick export); at 0 no extra random number is drawn, so earlier phases' streams stand."""
+    from sr_core.prepare import fill_source
+    from sr_core.train import TEN_M_ONLY_MISSING
+
+    b, v, d = _cube(T=3, H=4, W=4), np.ones((3, 4, 4), bool), np.array([90, 150, 210], np.float32)
+    monkeypatch.setattr("sr_core.train.AUGMENT", {k: (1.0 if k == "band_dropout" else 0.0) for k in AUGMENT})
+    nb, _, _ = augment_item(b, v, d, np.random.default_rng(2), 1.0, ten_m_only=1.0)
+    for n in TEN_M_ONLY_MISSING:
+        src = fill_source(n, TEN_M_ONLY_MISSING)
+        assert src in ("B02", "B03", "B04", "B08") and np.array_equal(nb[..., band_index(n)], b[..., band_index(src)])
+    for n in ("B02", "B03", "B04", "B08"):
+        assert np.array_equal(nb[..., band_index(n)], b[..., band_index(n)])
+    r0, r1 = np.random.default_rng(3), np.random.default_rng(3)
+    a0 = augment_item(b, v, d, r0, 1.0)
+    a1 = augment_item(b, v, d, r1, 1.0, ten_m_only=0.0)
+    assert np.array_equal(a0[0], a1[0]) and r0.random() == r1.random()
+    cfg = TrainConfig()
+    assert cfg.ten_m_only == 0.0
+
+
 def test_sample_batch_with_augmentation_keeps_labels_aligned():
     it = prepare(simulate_patch(5, size=24, split="train"))
     for seed in range(4):  # one crop per batch: the crop, dates and flip are drawn before the augmentation
