@@ -24,7 +24,7 @@ the other dates, and moves the date back by one whole pixel along each axis wher
 
 **Experimental, off by default.** ``prepare_input(patch, coregister=True)`` applies it and records the moves;
 ``evaluate --coregister`` scores every predictor that way. It is not the default input path because on the real
-Flanders patch it lowers the bundled model's weighted MCC (0.690 → 0.667) while it raises the simulated scores
+Flanders patch it lowered the model's weighted MCC (phase O: 0.690 → 0.667) while it raises the simulated scores
 (``docs/EVALUATION.md``, "Co-registration").
 """
 

@@ -52,8 +52,13 @@ SEASON_END = (9, 1)  #: (month, day) it ends, inclusive (the whole day)
 #: A season counts as complete when the series reaches to within this many days of both ends of the window.
 COMPLETE_SLACK_DAYS = 20
 #: More missing land bands (all but B01 / B09) than this are outside what the bundled model was trained with (band
-#: dropout: B01 / B09 with P = 0.5, any other band with P = 0.04, ``sr_core.train.AUGMENT``), and a warning says so.
+#: dropout: B01 / B09 with P = 0.5, any other band with P = 0.04, ``sr_core.train.AUGMENT``; and, since phase S,
+#: the 10 m bands only in 15 % of the draws, :data:`TEN_M_ONLY_LAND`), and a warning says so.
 MAX_TRAINED_MISSING = 2
+#: The land bands a 10 m-only export lacks (B02 B03 B04 B08 kept): trained for since phase S (``train --ten-m-only``).
+TEN_M_ONLY_LAND = ("B05", "B06", "B07", "B8A", "B11", "B12")
+#: What such an export is worth, measured on real data, said with its note.
+TEN_M_ONLY_FACT = "the real Flanders patch with only its 10 m bands scores 0.69, against 0.71 with every band"
 #: The note a patch carries when SCL is its cloud source.
 SCL_NOTE = ("no CLM / CLP: clouds, shadows and no data taken from the Sen2Cor SCL classes ("
             + ", ".join(f"{k} {v}" for k, v in SCL_UNUSABLE.items()) + ")")
@@ -302,15 +307,17 @@ def input_warnings(patch: Patch) -> list[str]:
         warns.append(f"{len(filled)} band(s) missing (no signal), filled from the nearest band: {txt}"
                      + (f"; {' and '.join(key)} carry most of the model's evidence: treat the map with caution" if key else ""))
         land = [b for b in filled if b not in ("B01", "B09")]
-        if len(land) > MAX_TRAINED_MISSING:
-            warns.append(f"{len(land)} of the 10 land bands are missing; the model was trained with at most one or two "
-                         "missing at a time: expect reduced skill (the real Flanders patch with only its 10 m bands "
-                         "B02 B03 B04 B08: 0.62 against 0.69 with all)")
+        if sorted(land) == sorted(TEN_M_ONLY_LAND):
+            warns.append(f"only the 10 m bands B02 B03 B04 B08 hold data, an export the model was trained for "
+                         f"({TEN_M_ONLY_FACT})")
+        elif len(land) > MAX_TRAINED_MISSING:
+            warns.append(f"{len(land)} of the 10 land bands are missing; the model was trained with one or two missing "
+                         "at a time, or the 10 m bands only: expect reduced skill")
     return warns
 
 
 __all__ = [
-    "BAND_WAVELENGTH_NM", "COMPLETE_SLACK_DAYS", "MAX_TRAINED_MISSING", "SCL_NOTE",
+    "BAND_WAVELENGTH_NM", "COMPLETE_SLACK_DAYS", "MAX_TRAINED_MISSING", "SCL_NOTE", "TEN_M_ONLY_FACT", "TEN_M_ONLY_LAND",
     "SeasonChoice", "choose_season", "fill_bands", "fill_source", "input_record", "input_warnings", "missing_bands",
     "nonfinite_as_no_data", "prepare_input", "season_is_complete", "season_window",
 ]  # fmt: skip

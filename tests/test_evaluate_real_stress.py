@@ -209,7 +209,7 @@ def test_stress_on_the_real_patch_with_draws(capsys):
     per = row["scenarios"]
     assert per["clean"]["dates"] == 28 and per["few_dates"]["dates"] == 5 and per["one_date"]["dates"] == 1
     sc = doc["scenarios"]
-    assert sc["clean"]["model"] == pytest.approx(0.690, abs=0.005)  # what evaluate --real gives
+    assert sc["clean"]["model"] == pytest.approx(0.709, abs=0.005)  # what evaluate --real gives (phase S)
     assert doc["combined"]["target_applies"] is False and doc["combined"]["met"] is None
     assert sc["combined"]["model"] - sc["combined"]["pixel"] >= 0.10
     for name in ("gain_offset", "shift", "blur", "l1c"):
