@@ -145,6 +145,8 @@ def score_patch(patch: Patch, predictors: dict[str, Predictor], scored: Scored) 
                            "true_cultivated": float(truth.mean())}
     if patch.not_declared is not None and (~patch.not_declared).any():
         row["true_cultivated_declared"] = float(truth[~patch.not_declared].mean())
+    if labels_10m := patch.info.meta.get("labels_10m"):
+        row["labels_10m"] = [str(x) for x in labels_10m]
     warnings: dict[str, list[str]] = {}
     for name, fn in predictors.items():
         t0 = time.perf_counter()
@@ -510,6 +512,9 @@ def real_table(doc: dict[str, Any]) -> str:
         if "true_cultivated_declared" in r:
             lines.append(f"  truth: {_pct(r['true_cultivated']).strip()} cultivated over all pixels, "
                          f"{_pct(r['true_cultivated_declared']).strip()} over declared ones")
+        if r.get("labels_10m"):
+            lines.append(f"  labels: {', '.join(r['labels_10m'])} given on the 10 m band grid, repeated 4 x 4: the scores "
+                         "measure which land is cultivated, not 2.5 m detail")
         if off := r.get("label_offset"):
             from .coreg import offset_words
 

@@ -230,8 +230,27 @@ def test_timestamp_count_mismatch(patch_dir):
 
 def test_label_not_4x(patch_dir):
     save_npy_gz(patch_dir / "mask_timeless" / "CULTIVATED.npy.gz", np.zeros((18, 15, 1), bool))  # 3× grid
-    with pytest.raises(PatchValidationError, match=r"CULTIVATED\.npy\.gz: label grid 18 × 15 is not 4×"):
+    with pytest.raises(PatchValidationError, match=r"CULTIVATED\.npy\.gz: label grid 18 × 15 is neither 4×.*nor that "
+                                                   r"grid itself"):
         load_eopatch(patch_dir)
+
+
+def test_labels_on_the_10m_band_grid_are_repeated_4x4_with_a_note(patch_dir):
+    """An LPIS rasterised onto the Sentinel-2 pixels (H × W, as real labelled extractions often come) is read: each
+    10 m label becomes its 4 × 4 block at 2.5 m, the patch says so, and evaluate --real shows it per patch."""
+    from sr_core.baselines import get_baseline
+    from sr_core.evaluation import Scored, score_patch
+
+    lab = np.random.default_rng(4).uniform(size=(6, 5, 1)) > 0.5
+    save_npy_gz(patch_dir / "mask_timeless" / "CULTIVATED.npy.gz", lab)
+    p = load_eopatch(patch_dir)
+    assert p.cultivated.shape == (24, 20)
+    np.testing.assert_array_equal(p.cultivated, np.kron(lab[..., 0], np.ones((4, 4), bool)))
+    assert p.not_declared.shape == (24, 20)  # the other label, still at 2.5 m, is read as it is
+    assert p.info.meta["labels_10m"] == ["CULTIVATED"]
+    assert any("CULTIVATED.npy.gz: labels on the 10 m band grid (6 × 5), repeated 4 × 4" in n for n in p.info.notes)
+    row = score_patch(p, {"ndvi": get_baseline("ndvi")}, Scored(scores={"ndvi": []}))
+    assert row["labels_10m"] == ["CULTIVATED"]
 
 
 def test_missing_bands(patch_dir):

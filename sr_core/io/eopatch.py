@@ -360,13 +360,21 @@ def _odd_value(a: np.ndarray) -> str:
     return f"{odd.flat[0]:g}" if odd.size else "–"
 
 
-def _check_label(a: np.ndarray, where: str, bands_where: str, hw: tuple[int, int]) -> np.ndarray:
+def _check_label(a: np.ndarray, where: str, bands_where: str, hw: tuple[int, int],
+                 notes: list[str] | None = None) -> np.ndarray:
+    """A timeless label on the 2.5 m grid (4H × 4W). Labels on the 10 m band grid itself (H × W: an LPIS rasterised
+    onto the Sentinel-2 pixels, as real labelled extractions often come) are repeated 4 × 4, with a note."""
     a = _squeeze_channel(a, 2, where, "(4H, 4W, 1)")
     want = (SCALE * hw[0], SCALE * hw[1])
+    if a.shape == tuple(hw) and a.shape != want:
+        if notes is not None:
+            notes.append(f"{where}: labels on the 10 m band grid ({hw[0]} × {hw[1]}), repeated 4 × 4 to the 2.5 m "
+                         "grid: scores on them measure which land is cultivated, not 2.5 m detail")
+        return np.repeat(np.repeat(a, SCALE, axis=0), SCALE, axis=1)
     if a.shape != want:
         raise PatchValidationError(
-            f"{where}: label grid {a.shape[0]} × {a.shape[1]} is not 4× the {hw[0]} × {hw[1]} band grid of "
-            f"{bands_where} (expected {want[0]} × {want[1]} at 2.5 m)"
+            f"{where}: label grid {a.shape[0]} × {a.shape[1]} is neither 4× the {hw[0]} × {hw[1]} band grid of "
+            f"{bands_where} (expected {want[0]} × {want[1]} at 2.5 m) nor that grid itself (10 m labels)"
         )
     return a
 
@@ -646,13 +654,17 @@ def load_eopatch(path: str | Path) -> Patch:
             raise PatchFormatError(f"{where}: values {a.min()}–{a.max()}, expected Sen2Cor classes 0–11")
         layers["scl"] = a.astype(np.uint8)
 
+    labels_10m: list[str] = []  # timeless labels given on the 10 m band grid, repeated 4 × 4
     for feature, name in (("mask_timeless/CULTIVATED", "cultivated"), ("mask_timeless/NOT_DECLARED", "not_declared"),
                           ("mask_timeless/ALL_POLYS", "all_polys")):
         f = feature_file(folder, feature)
         if f is None:
             continue
         where = _rel(folder, f)
-        a = _check_label(read_npy(f), where, bwhere, (H, W))
+        n_notes = len(notes)
+        a = _check_label(read_npy(f), where, bwhere, (H, W), notes)
+        if len(notes) > n_notes and "labels on the 10 m band grid" in notes[-1]:
+            labels_10m.append(feature.split("/")[-1])
         if name == "all_polys":
             if a.dtype.kind not in "iu":
                 raise PatchFormatError(f"{where}: dtype {a.dtype}, expected uint16 land-use codes")
@@ -662,6 +674,8 @@ def load_eopatch(path: str | Path) -> Patch:
         else:
             layers[name] = _check_mask01(a, where, notes)
 
+    if labels_10m:
+        meta = {**meta, "labels_10m": labels_10m}
     valid = clear_mask((T, H, W), *(layers.get(k) for k in ("is_data", "cloud_mask", "cloud_prob", "scl")))
     bands, offset_record = _harmonise(bands, timestamps, valid, meta, norm, notes)
     if offset_record is not None:
