@@ -43,7 +43,7 @@ from .model.checkpoint import model_from_checkpoint, read_checkpoint
 from .model.network import grow_as_identity
 from .patch import SCALE, Patch
 from .points import HOLDOUT, POINT_TILE
-from .prepare import prepare_input
+from .prepare import TEN_M_ONLY_LAND, prepare_input
 
 VAL_SEED0 = 900_000  #: validation patches: split="test", seeds VAL_SEED0 + i
 SEED_STRIDE = 1_000_000  #: training patches of run seed s: split="train", seeds s·SEED_STRIDE, s·SEED_STRIDE + 1, …
@@ -210,7 +210,7 @@ AUGMENT: dict[str, float] = {
 
 
 #: the bands a 10 m-only export lacks (filled by the prediction's rule when ``ten_m_only`` draws it)
-TEN_M_ONLY_MISSING: tuple[str, ...] = ("B01", "B05", "B06", "B07", "B8A", "B09", "B11", "B12")
+TEN_M_ONLY_MISSING: tuple[str, ...] = ("B01", "B09", *TEN_M_ONLY_LAND)
 
 
 def augment_item(bands: np.ndarray, valid: np.ndarray, doy: np.ndarray, rng: np.random.Generator,

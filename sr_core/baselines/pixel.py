@@ -52,7 +52,7 @@ from ..errors import ModelError
 from ..patch import SCALE, Patch
 from ..paths import MODELS_DIR
 from ..prediction import Prediction
-from ..prepare import input_record, input_warnings, prepare_input
+from ..prepare import TEN_M_ONLY_LAND, input_record, input_warnings, prepare_input
 from .ndvi import upsample_bicubic
 
 FORMAT = "sr_core.pixel_baseline"
@@ -545,7 +545,7 @@ class ThresholdSearch:
 
 #: bands the dropout members' training copies may lack (those the features read; B01 / B09 are always filled too)
 TEN_M_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08")
-OTHER_BANDS: tuple[str, ...] = tuple(b for b in BANDS if b not in TEN_M_BANDS)
+OTHER_BANDS: tuple[str, ...] = TEN_M_ONLY_LAND  #: what a 10 m-only export lacks: B05 B06 B07 B8A B11 B12
 DROPOUT_STREAM = 77  #: the band draw of a patch comes from ``np.random.default_rng([patch seed, DROPOUT_STREAM])``
 
 
