@@ -307,7 +307,7 @@ def input_warnings(patch: Patch) -> list[str]:
         warns.append(f"{len(filled)} band(s) missing (no signal), filled from the nearest band: {txt}"
                      + (f"; {' and '.join(key)} carry most of the model's evidence: treat the map with caution" if key else ""))
         land = [b for b in filled if b not in ("B01", "B09")]
-        if sorted(land) == sorted(TEN_M_ONLY_LAND):
+        if set(land) == set(TEN_M_ONLY_LAND):
             warns.append(f"only the 10 m bands B02 B03 B04 B08 hold data, an export the model was trained for "
                          f"({TEN_M_ONLY_FACT})")
         elif len(land) > MAX_TRAINED_MISSING:

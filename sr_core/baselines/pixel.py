@@ -52,7 +52,7 @@ from ..errors import ModelError
 from ..patch import SCALE, Patch
 from ..paths import MODELS_DIR
 from ..prediction import Prediction
-from ..prepare import TEN_M_ONLY_LAND, input_record, input_warnings, prepare_input
+from ..prepare import TEN_M_ONLY_LAND, fill_bands, input_record, input_warnings, prepare_input
 from .ndvi import upsample_bicubic
 
 FORMAT = "sr_core.pixel_baseline"
@@ -564,6 +564,12 @@ def draw_missing_bands(rng: np.random.Generator) -> list[str]:
     return ["B01", "B09", *sorted(miss, key=BANDS.index)]
 
 
+def missing_bands_of(seed: int) -> list[str]:
+    """The band-dropout draw of the training or validation patch simulated from ``seed``: :func:`draw_missing_bands`
+    from ``np.random.default_rng([seed, DROPOUT_STREAM])``."""
+    return draw_missing_bands(np.random.default_rng([int(seed), DROPOUT_STREAM]))
+
+
 def without_bands(patch: Patch, missing: Sequence[str]) -> Patch:
     """``patch`` with the bands ``missing`` zeroed, as an export that lacks them comes (the input path then finds
     them empty and fills them)."""
@@ -674,8 +680,6 @@ def train_pixel_baseline(
         raise ConfigError(f"members={members}: the ensemble needs at least one MLP")
     if dropout_members < 0:
         raise ConfigError(f"dropout_members={dropout_members}: give 0 (none) or more")
-    from ..prepare import fill_bands
-
     t_start = time.perf_counter()
     xs, ys, ws, xds = [], [], [], []
     for s_, patch in zip(train_seeds, _simulated(train_seeds, size, "train", progress, "training patches"), strict=True):
@@ -686,7 +690,7 @@ def train_pixel_baseline(
         ys.append(y[keep])
         ws.append(w[keep])
         if dropout_members:
-            miss = draw_missing_bands(np.random.default_rng([int(s_), DROPOUT_STREAM]))
+            miss = missing_bands_of(s_)
             xds.append(pixel_features(patch.replace(bands=fill_bands(patch.bands, miss)))[keep])
     x = np.concatenate(xs)
     y = np.concatenate(ys)
@@ -728,8 +732,7 @@ def train_pixel_baseline(
         for srch, p10 in zip(per_member, probs, strict=True):
             srch.add(_proba_25m(p10), patch.cultivated, wm)
         if dmodel is not None:  # through the user's input path: the bands zeroed, then found empty and filled
-            miss = draw_missing_bands(np.random.default_rng([int(s_), DROPOUT_STREAM]))
-            f = pixel_features(prepare_input(without_bands(patch, miss)))
+            f = pixel_features(prepare_input(without_bands(patch, missing_bands_of(s_))))
             d_search.add(_proba_25m(dmodel.predict_10m(f)), patch.cultivated, wm)
             f = pixel_features(prepare_input(without_bands(patch, OTHER_BANDS)))
             ten_clean.add(_proba_25m(model.predict_10m(f)), patch.cultivated, wm)

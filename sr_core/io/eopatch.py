@@ -361,22 +361,23 @@ def _odd_value(a: np.ndarray) -> str:
 
 
 def _check_label(a: np.ndarray, where: str, bands_where: str, hw: tuple[int, int],
-                 notes: list[str] | None = None) -> np.ndarray:
-    """A timeless label on the 2.5 m grid (4H × 4W). Labels on the 10 m band grid itself (H × W: an LPIS rasterised
-    onto the Sentinel-2 pixels, as real labelled extractions often come) are repeated 4 × 4, with a note."""
+                 notes: list[str] | None = None) -> tuple[np.ndarray, bool]:
+    """A timeless label on the 2.5 m grid (4H × 4W), and whether it came on the 10 m band grid itself (H × W: an LPIS
+    rasterised onto the Sentinel-2 pixels, as real labelled extractions often come): such a label is repeated 4 × 4,
+    with a note."""
     a = _squeeze_channel(a, 2, where, "(4H, 4W, 1)")
     want = (SCALE * hw[0], SCALE * hw[1])
     if a.shape == tuple(hw) and a.shape != want:
         if notes is not None:
             notes.append(f"{where}: labels on the 10 m band grid ({hw[0]} × {hw[1]}), repeated 4 × 4 to the 2.5 m "
                          "grid: scores on them measure which land is cultivated, not 2.5 m detail")
-        return np.repeat(np.repeat(a, SCALE, axis=0), SCALE, axis=1)
+        return np.repeat(np.repeat(a, SCALE, axis=0), SCALE, axis=1), True
     if a.shape != want:
         raise PatchValidationError(
             f"{where}: label grid {a.shape[0]} × {a.shape[1]} is neither 4× the {hw[0]} × {hw[1]} band grid of "
             f"{bands_where} (expected {want[0]} × {want[1]} at 2.5 m) nor that grid itself (10 m labels)"
         )
-    return a
+    return a, False
 
 
 def _bands_to_reflectance(
@@ -661,9 +662,8 @@ def load_eopatch(path: str | Path) -> Patch:
         if f is None:
             continue
         where = _rel(folder, f)
-        n_notes = len(notes)
-        a = _check_label(read_npy(f), where, bwhere, (H, W), notes)
-        if len(notes) > n_notes and "labels on the 10 m band grid" in notes[-1]:
+        a, on_10m = _check_label(read_npy(f), where, bwhere, (H, W), notes)
+        if on_10m:
             labels_10m.append(feature.split("/")[-1])
         if name == "all_polys":
             if a.dtype.kind not in "iu":
