@@ -438,6 +438,23 @@ def test_bimodal_months_are_judged_by_the_share_of_green_fields_not_by_their_med
     assert rz.site_weighted_green_share([big], 4) == (pytest.approx(float("nan"), nan_ok=True), [])
 
 
+
+def test_swir_rows_cover_the_season_by_class_and_leave_bimodal_maize_unjudged():
+    """B11 and B12 of maize, winter cereals and grassland, each month of the season the model reads, judged within
+    ± 0.04 reflectance; maize in March / April (cover crop or bare soil) shown, not judged, as its NDVI rows."""
+    stats = rz.STATS_BY_KEY
+    keys = [k for k in stats if k.startswith("swir_")]
+    assert len(keys) == len(rz.SWIR_BANDS) * len(rz.SWIR_CLASSES) * len(rz.SWIR_MONTHS) == 36
+    for band in ("b11", "b12"):
+        for cls in ("maize", "winter_cereals", "grassland"):
+            for m in range(3, 9):
+                st = stats[f"swir_{band}_{cls}_{m:02d}"]
+                assert st.judged == ((cls, m) not in rz.GREEN_SHARE_ROWS)
+                assert st.target(0.15, 0.15) == pytest.approx((0.11, 0.19))
+    assert not stats["swir_b12_maize_03"].judged and stats["swir_b12_maize_05"].judged
+    assert "swir_b12_maize_09" not in stats  # September lies outside the season every predictor reads
+
+
 def test_real_flag_needs_calibrate_and_an_existing_folder(tmp_path, capsys):
     assert main(["simulate", "--real", str(tmp_path)]) == 2
     assert "--calibrate" in capsys.readouterr().err
@@ -481,5 +498,9 @@ def test_calibrate_real_end_to_end(capsys):
     assert rows["march_ndvi_winter_cereals"]["real"] > rows["march_ndvi_crops"]["real"]  # Flanders' wheat is greener
     assert rep["phenology"]["real"]["crops"] and rep["phenology"]["simulated"]["grassland"]
     assert rep["phenology"]["real"]["maize"]["5"] < rep["phenology"]["real"]["maize"]["8"]  # bare in May, green in August
+    # SWIR by class (WorldCereal points): a grass sward darker in B12 than bare maize land in May, and the cereals'
+    # B12 rising from May (a closed canopy) to August (stubble)
+    assert rows["swir_b12_grassland_05"]["real"] < rows["swir_b12_maize_05"]["real"]
+    assert rows["swir_b12_winter_cereals_05"]["real"] < 0.12 < 0.18 < rows["swir_b12_winter_cereals_08"]["real"]
     assert all(r["status"] == "info" for r in rows.values() if not r["judged"] and r["simulated"] is not None)
     assert rep["n_ok"] + rep["n_out"] == sum(1 for r in rows.values() if r["status"] in ("OK", "OUT"))

@@ -170,3 +170,26 @@ def test_cloud_products_agree_with_the_clouds():
     nd = ~data
     assert not np.any(clm[nd]) and np.all(scl[nd] == 0) and np.all(p.bands[nd] == 0)
     assert np.all(scl[data] > 0)
+
+
+def test_soil_is_wetter_in_early_spring_than_in_summer_without_drawing_more_random_numbers():
+    """Simulator 2.8: soil wetness carries a seasonal term (recharged in March, dry in July), so bare soil reads darker
+    in the SWIR in spring; the weather draws exactly what it drew before (one latent start, 200 daily steps, one
+    jitter per date), so every later draw of a patch is unchanged."""
+    from sr_core.simulate import clouds as cl
+
+    march = [datetime(2019, 3, d) for d in range(2, 31, 2)]
+    july = [datetime(2019, 7, d) for d in range(2, 31, 2)]
+    wm, wj = [], []
+    for s in range(60):
+        rng = np.random.default_rng(s)
+        w = cl.draw_weather(rng, march + july)
+        wm.append(w.wetness[: len(march)])
+        wj.append(w.wetness[len(march):])
+        ref = np.random.default_rng(s)
+        ref.standard_normal(), ref.standard_normal(200), ref.normal(0, 0.25, len(march) + len(july))
+        assert rng.random() == ref.random()
+    wm, wj = np.concatenate(wm), np.concatenate(wj)
+    assert wm.mean() > wj.mean() + 0.3
+    assert (wm == 0).mean() < 0.05 < 0.25 < (wj == 0).mean()  # a dry July soil is often at its driest
+    assert np.all((wm >= 0) & (wm <= 1) & (wj >= 0) & (wj <= 1))

@@ -33,6 +33,10 @@ MARGIN_M = 2500.0  #: room around the patch for shadows of clouds outside it
 LATITUDE = 46.1
 #: monthly shift of the latent cloudiness (Mar … Sep): spring 2019 was wet, May very wet
 _MONTH_SHIFT = {3: 0.1, 4: 0.25, 5: 0.45, 6: -0.05, 7: -0.1, 8: -0.05, 9: 0.05}
+#: monthly shift of the soil wetness (simulator 2.8): soils come out of winter recharged and dry as evaporation
+#: rises, so bare soil is darker in the SWIR in March–April than in summer. Calibrated against the WorldCereal points'
+#: March B11 / B12 of winter cereals and grassland (``simulate --calibrate``, the SWIR rows); no random number is drawn.
+_MONTH_WET = {3: 0.35, 4: 0.2, 5: 0.05, 6: -0.1, 7: -0.15, 8: -0.15}
 _Q0, _Q1 = 0.25, 0.85  #: latent quantiles mapped to 0 % and 100 % tile cover
 #: share of diffuse light that still reaches a shadowed surface, per band (more at short wavelengths)
 _DIFFUSE = np.array([0.45, 0.42, 0.36, 0.32, 0.3, 0.27, 0.26, 0.25, 0.25, 0.22, 0.16, 0.13], np.float32)
@@ -66,7 +70,8 @@ def draw_weather(rng: np.random.Generator, times: list[datetime]) -> Weather:
     cover = np.clip((q - _Q0) / (_Q1 - _Q0), 0, 1)
     rain = ndtr(z + 0.3)  # cloudiness of every day
     wet_daily = np.convolve(rain, np.exp(-np.arange(6) / 2.0)[::-1] / 2.5, mode="full")[:days]
-    wet = np.clip(wet_daily[idx] - 0.35, 0, 1)
+    seasonal = np.array([_MONTH_WET.get(t.month, 0.0) for t in times])
+    wet = np.clip(wet_daily[idx] - 0.35 + seasonal, 0, 1)
     return Weather(cover, wet)
 
 
