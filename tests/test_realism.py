@@ -272,10 +272,12 @@ def test_targets_widen_the_real_range_by_the_stated_tolerance():
         assert k in keys
     # pooled crop rows depend on the crop mix (Flanders: 72 % winter cereals): shown, never judged; so are the
     # medians of maize in March / April, which split into covered and bare fields (their green shares are judged); and
-    # the labels' common offset against the imagery, measured on one real patch only (Flanders: 1.3 px)
+    # the labels' common offset against the imagery, measured on one real patch only (Flanders: 1.3 px); and (2.8) the
+    # SWIR of maize in March / April, for the same reason as its NDVI medians
     unjudged = {s.key for s in rz.REALISM_STATS if not s.judged}
     assert unjudged == {"march_ndvi_crops", "ndvi_band_crops", *(f"phenology_crops_{m:02d}" for m in range(3, 10)),
-                        "phenology_maize_03", "phenology_maize_04", "label_offset"}
+                        "phenology_maize_03", "phenology_maize_04", "label_offset",
+                        *(f"swir_{b}_maize_{m:02d}" for b in ("b11", "b12") for m in (3, 4))}
     assert {"green_share_maize_03", "green_share_maize_04", "meadowlike_cultivated_share"} <= set(keys)
     assert "ndvi_band_grassland" in keys and rz.STATS_BY_KEY["ndvi_band_grassland"].judged
 

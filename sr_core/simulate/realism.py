@@ -2,7 +2,8 @@
 
 Part 3 of issue 16 lists where simulator 1.1 is measurably easier than real Sentinel-2 (edge blur, canopy texture,
 grey cloud probabilities, semi-transparent clouds, shifts between dates, meadow spectra, March NDVI, parcel
-geometry, phenology). This module has
+geometry, phenology); simulator 2.8 added the SWIR (B11 / B12) of maize, winter cereals and grassland by month. This
+module has
 
 * one **statistic** per property, a pure numpy / scipy (scikit-image for the sub-pixel correlation) function that takes
   arrays and knows nothing about files or the simulator (:func:`edge_blur_sigma`, :func:`highpass_std`,
