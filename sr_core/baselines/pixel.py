@@ -573,11 +573,9 @@ def missing_bands_of(seed: int) -> list[str]:
 def without_bands(patch: Patch, missing: Sequence[str]) -> Patch:
     """``patch`` with the bands ``missing`` zeroed, as an export that lacks them comes (the input path then finds
     them empty and fills them)."""
-    from ..bands import BAND_NAMES
-
     bands = np.array(patch.bands, copy=True)
     for name in missing:
-        bands[..., BAND_NAMES.index(name)] = 0
+        bands[..., band_index(name)] = 0
     return patch.replace(bands=bands)
 
 

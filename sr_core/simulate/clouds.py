@@ -65,12 +65,13 @@ def draw_weather(rng: np.random.Generator, times: list[datetime]) -> Weather:
         z[i] = rho * z[i - 1] + eps[i]
     start = datetime(2019, 3, 1)
     idx = np.array([(t - start).days for t in times], int)
-    shift = np.array([_MONTH_SHIFT.get(t.month, 0.0) for t in times])
+    months = [t.month for t in times]
+    shift = np.array([_MONTH_SHIFT.get(m, 0.0) for m in months])
     q = ndtr(z[idx] + shift + rng.normal(0, 0.25, idx.size))
     cover = np.clip((q - _Q0) / (_Q1 - _Q0), 0, 1)
     rain = ndtr(z + 0.3)  # cloudiness of every day
     wet_daily = np.convolve(rain, np.exp(-np.arange(6) / 2.0)[::-1] / 2.5, mode="full")[:days]
-    seasonal = np.array([_MONTH_WET.get(t.month, 0.0) for t in times])
+    seasonal = np.array([_MONTH_WET.get(m, 0.0) for m in months])
     wet = np.clip(wet_daily[idx] - 0.35 + seasonal, 0, 1)
     return Weather(cover, wet)
 

@@ -621,6 +621,11 @@ SWIR_CLASSES: tuple[str, ...] = ("maize", "winter_cereals", "grassland")
 SWIR_MONTHS: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
 SWIR_TOLERANCE = 0.04  #: reflectance; the NDVI rows' ± 0.10 scaled to the SWIR bands' smaller dynamic range
 
+
+def swir_key(band: str, cls: str, month: int) -> str:
+    """Key of the SWIR row of ``band`` (B11 / B12), class and month: the same on the real and the simulated side."""
+    return f"swir_{band.lower()}_{cls}_{month:02d}"
+
 #: The digitised challenge label of a lowland plain: a training patch on Dravsko polje, the 5 km cell E555000 N5135000,
 #: which is one of the simulator's Podravje cells. Its cultivated share is compared with simulated Podravje landscapes.
 LOWLAND_PATCH = "eopE555000N5135000"
@@ -728,7 +733,7 @@ REALISM_STATS: tuple[RealismStat, ...] = (
         for cls, (title, judged) in BAND_CLASSES.items()
     ),
     *(
-        RealismStat(f"swir_{band.lower()}_{cls}_{m:02d}", f"SWIR: {PHENOLOGY_CLASSES[cls][0]} {band}, {_MONTH_NAMES[m]}",
+        RealismStat(swir_key(band, cls, m), f"SWIR: {PHENOLOGY_CLASSES[cls][0]} {band}, {_MONTH_NAMES[m]}",
                     "refl.",
                     f"worldcereal-monthly-points: European points, {PHENOLOGY_CLASSES[cls][1]}, median of the monthly "
                     f"composites' {band}",
@@ -924,7 +929,7 @@ def _real_worldcereal(folder: Path, out: dict[str, Measured]) -> dict[str, dict[
             med = monthly_median(b[sel], months[sel], (b > 0)[sel])
             for m in SWIR_MONTHS:
                 if m in med:
-                    out[f"swir_{band.lower()}_{cls}_{m:02d}"] = Measured.of(med[m], n_points=int(sel.sum()))
+                    out[swir_key(band, cls, m)] = Measured.of(med[m], n_points=int(sel.sum()))
     for cls, m in GREEN_SHARE_ROWS:
         sel = (europe & select[cls])[:, None] & (months == m) & ok
         v = nd[sel]
@@ -1229,7 +1234,7 @@ def measure_patches(
         for m in SWIR_MONTHS:
             value, per = site_weighted_median(parts, m)
             if per:
-                out[f"swir_{band.lower()}_{cls}_{m:02d}"] = Measured.of(value, per, n_patches=len(per))
+                out[swir_key(band, cls, m)] = Measured.of(value, per, n_patches=len(per))
     curves: dict[str, dict[int, float]] = {}
     for cls, parts in comp.items():
         curves[cls] = {}
