@@ -77,6 +77,9 @@ class TrainConfig:
     #: share of band-dropout draws that keep the 10 m bands only (B02 B03 B04 B08; the rest filled by the prediction's
     #: rule), as quick exports come; 0 (the default, and every phase up to O) draws no extra random number
     ten_m_only: float = 0.0
+    #: share of training crops given every defect of the robustness gate's ``combined`` scenario at once
+    #: (:func:`stacked_defects`); 0 (the default, and every phase up to T) draws no extra random number
+    stack: float = 0.0
     data: str | None = None
     points: str | None = None  #: folder of real labelled monthly points (:mod:`sr_core.points`), an extra loss
     points_weight: float = 0.5  #: weight of the points loss next to the patch loss
@@ -213,11 +216,27 @@ AUGMENT: dict[str, float] = {
 TEN_M_ONLY_MISSING: tuple[str, ...] = ("B01", "B09", *TEN_M_ONLY_LAND)
 
 
+def stacked_defects(bands: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Every defect of the robustness gate's ``combined`` scenario on one crop, in the gate's order (haze → L1C look →
+    blur → gain / offset → 1 px shifts), each strength drawn around the gate's rather than equal to it: real products
+    bring several defects at once, which independent draws (:data:`AUGMENT`) almost never do."""
+    from . import perturb
+
+    bands = perturb.haze(bands, rng, fraction=float(rng.uniform(0.2, 0.4)))
+    bands = perturb.l1c(bands, rng, strength=float(rng.uniform(0.6, 1.2)))
+    bands = perturb.blur(bands, float(rng.uniform(0.4, 0.9)))
+    bands = perturb.gain_offset(bands, rng, gain=0.05, offset=0.02)
+    bands = perturb.gain_offset(bands, rng, gain=0.02, offset=0.005, per_date=True)
+    return perturb.shift(bands, valid, rng, fraction=float(rng.uniform(0.2, 0.4)), pixels=1.0)
+
+
 def augment_item(bands: np.ndarray, valid: np.ndarray, doy: np.ndarray, rng: np.random.Generator,
-                 strength: float = 1.0, ten_m_only: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 strength: float = 1.0, ten_m_only: float = 0.0,
+                 stack: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Domain randomisation of one training crop (see :data:`AUGMENT`); returns new (bands, valid, doy).
     ``ten_m_only``: the share of band-dropout draws that keep the 10 m bands only (:data:`TEN_M_ONLY_MISSING`
-    filled)."""
+    filled). ``stack``: the share of crops given :func:`stacked_defects` instead of the independent draws of gain /
+    offset, blur, shift, haze and L1C (band dropout and the calendar shift are drawn as for every crop)."""
     from . import perturb
 
     if strength <= 0:
@@ -226,16 +245,24 @@ def augment_item(bands: np.ndarray, valid: np.ndarray, doy: np.ndarray, rng: np.
     def hit(name: str) -> bool:
         return bool(rng.random() < AUGMENT[name] * strength)
 
+    def dropout_and_calendar(bands: np.ndarray, doy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if hit("band_dropout"):
+            if ten_m_only > 0 and rng.random() < ten_m_only:  # no extra draw at 0: earlier phases' streams unchanged
+                bands = perturb.band_fill(bands, TEN_M_ONLY_MISSING)
+            else:
+                bands = perturb.random_band_dropout(bands, rng, p_b01_b09=0.5, p_other=0.04)
+        if hit("calendar"):
+            doy = perturb.calendar(doy, float(rng.uniform(-15, 15)))
+        return bands, doy
+
+    if stack > 0 and rng.random() < stack:  # no extra draw at 0: earlier phases' streams unchanged
+        bands, valid = stacked_defects(bands, valid, rng)
+        bands, doy = dropout_and_calendar(bands, doy)
+        return np.asarray(bands, np.float32), valid, np.asarray(doy, np.float32)
     if hit("gain_offset"):
         bands = perturb.gain_offset(bands, rng, gain=0.06, offset=0.015)
         bands = perturb.gain_offset(bands, rng, gain=0.02, offset=0.005, per_date=True)
-    if hit("band_dropout"):
-        if ten_m_only > 0 and rng.random() < ten_m_only:  # no extra draw at 0: earlier phases' streams unchanged
-            bands = perturb.band_fill(bands, TEN_M_ONLY_MISSING)
-        else:
-            bands = perturb.random_band_dropout(bands, rng, p_b01_b09=0.5, p_other=0.04)
-    if hit("calendar"):
-        doy = perturb.calendar(doy, float(rng.uniform(-15, 15)))
+    bands, doy = dropout_and_calendar(bands, doy)
     if hit("blur"):
         bands = perturb.blur(bands, float(rng.uniform(0.3, 0.7)))
     if hit("shift"):
@@ -248,9 +275,11 @@ def augment_item(bands: np.ndarray, valid: np.ndarray, doy: np.ndarray, rng: np.
 
 
 def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, crop: int, max_dates: int,
-                 real_fraction: float = 0.5, augment: float = 0.0, ten_m_only: float = 0.0) -> Batch:
+                 real_fraction: float = 0.5, augment: float = 0.0, ten_m_only: float = 0.0,
+                 stack: float = 0.0) -> Batch:
     """Random crops, date subsets and flips/rotations from the pool; dates padded to the longest item.
-    ``augment`` > 0 applies :func:`augment_item` (domain randomisation) to every crop."""
+    ``augment`` > 0 applies :func:`augment_item` (domain randomisation) to every crop; ``stack`` is its share of
+    crops with every gate defect at once (not for the points, which have no neighbours to blur or shift)."""
     sim = [i for i in items if not i.real]
     real = [i for i in items if i.real]
     picks = []
@@ -274,7 +303,7 @@ def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, c
         sl4 = (slice(SCALE * r0, SCALE * (r0 + s)), slice(SCALE * c0, SCALE * (c0 + s)))
         bd, vd, dd = it.bands[sl], it.valid[sl], it.doy[dates]
         if augment > 0:
-            bd, vd, dd = augment_item(bd, vd, dd, rng, augment, ten_m_only)
+            bd, vd, dd = augment_item(bd, vd, dd, rng, augment, ten_m_only, stack)
         picks.append((
             _dihedral(bd, rot, flip, (1, 2)), _dihedral(vd, rot, flip, (1, 2)),
             _dihedral(it.cloud[sl], rot, flip, (1, 2)), dd,
@@ -645,7 +674,7 @@ class Trainer:
                 g["lr"] = self.lr_at(self.step)
             items = self.pool + self.real
             batch = sample_batch(items, self.rng, c.batch, c.crop, c.max_dates, c.real_fraction,
-                                 c.augment, c.ten_m_only).to(self.device)
+                                 c.augment, c.ten_m_only, c.stack).to(self.device)
             pts = (sample_points(self.points, self.rng, c.points_batch, c.augment, c.ten_m_only).to(self.device)
                    if self.points is not None else None)
             loss = train_step(self.model, self.opt, batch, c.dice, self.amp, pts, c.points_weight)

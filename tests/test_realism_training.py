@@ -109,6 +109,39 @@ def test_ten_m_only_draws_fill_every_band_but_the_10m_ones_and_cost_nothing_at_z
     assert cfg.ten_m_only == 0.0
 
 
+def test_stack_gives_a_crop_every_gate_defect_at_once_and_costs_nothing_at_zero(monkeypatch):
+    """``--stack P``: that share of crops gets haze, the L1C look, blur, gain / offset and 1 px shifts together (the
+    gate's combined scenario, strengths drawn around it); at 0 no extra random number is drawn."""
+    from sr_core.train import stacked_defects
+
+    b, v, d = _cube(T=10, H=24, W=24), np.ones((10, 24, 24), bool), np.linspace(70, 230, 10).astype(np.float32)
+    hp = lambda x: float(np.std(x - np.roll(x, 1, axis=2)))  # noqa: E731
+    monkeypatch.setattr("sr_core.train.AUGMENT", {k: 0.0 for k in AUGMENT})  # nothing but the stack
+    nb, nv, nd = augment_item(b, v, d, np.random.default_rng(4), 1.0, stack=1.0)
+    assert nb.dtype == np.float32 and nb.shape == b.shape and np.array_equal(nd, d) and nv.shape == v.shape
+    assert hp(nb) < 0.6 * hp(b)  # blurred (σ ≥ 0.4 px) on every date
+    rise = (nb - b).mean(axis=(0, 1, 2))  # path radiance of the L1C look (+ haze): blue brighter than SWIR
+    assert rise[band_index("B01")] > 0.03 and rise[band_index("B01")] > rise[band_index("B12")] + 0.02
+    np.testing.assert_array_equal(nb, augment_item(b, v, d, np.random.default_rng(4), 1.0, stack=1.0)[0])
+    direct, _ = stacked_defects(b, v, np.random.default_rng(5))
+    assert hp(direct) < 0.9 * hp(b) and direct.dtype == np.float32
+    monkeypatch.undo()
+    r0, r1 = np.random.default_rng(6), np.random.default_rng(6)
+    a0 = augment_item(b, v, d, r0, 1.0, 0.15)
+    a1 = augment_item(b, v, d, r1, 1.0, 0.15, stack=0.0)
+    assert np.array_equal(a0[0], a1[0]) and r0.random() == r1.random()
+    assert TrainConfig().stack == 0.0
+
+
+def test_train_cli_rejects_a_stack_share_outside_zero_to_one(tmp_path, capsys):
+    from sr_core.cli import main
+
+    assert main(["train", "--out", str(tmp_path / "m.pt"), "--stack", "1.5", "--steps", "1"]) != 0
+    err = capsys.readouterr().err
+    assert "--stack 1.5" in err and "between 0 and 1" in err
+    assert not (tmp_path / "m.pt").exists()
+
+
 def test_sample_batch_with_augmentation_keeps_labels_aligned():
     it = prepare(simulate_patch(5, size=24, split="train"))
     for seed in range(4):  # one crop per batch: the crop, dates and flip are drawn before the augmentation

@@ -51,6 +51,10 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--ten-m-only", type=float, default=0.0, metavar="P",
                    help="share of band-dropout draws that keep the 10 m bands only (B02 B03 B04 B08; the others "
                         "filled as prediction fills them), as quick exports come (default 0)")
+    p.add_argument("--stack", type=float, default=0.0, metavar="P",
+                   help="share of training crops given every defect of the robustness gate's combined scenario at "
+                        "once (haze, L1C look, blur, gain/offset, 1 px shifts; strengths drawn around the gate's) "
+                        "instead of independent draws (default 0)")
     p.add_argument("--points", default=None, metavar="DIR",
                    help="folder of real labelled pixels with monthly series (S2_monthly.npy.gz + labels.csv, the "
                         "WorldCereal points format; see sr_core.points): an extra loss that teaches real phenology; "
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         sim_size=args.sim_size, pool=args.pool, refresh_every=args.refresh_every, val_patches=args.val_patches,
         val_size=args.val_size, val_every=args.val_every, ckpt_every=args.ckpt_every, dice=args.dice, data=args.data,
         augment=args.augment, points=args.points, points_weight=args.points_weight, ten_m_only=args.ten_m_only,
+        stack=args.stack,
     )
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     overrides: dict[str, Any] = {}
@@ -89,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers {args.workers}: use 0 (simulate in this process) or more")
     if not 0.0 <= args.ten_m_only <= 1.0:
         raise ConfigError(f"--ten-m-only {args.ten_m_only}: give a share between 0 and 1")
+    if not 0.0 <= args.stack <= 1.0:
+        raise ConfigError(f"--stack {args.stack}: give a share between 0 and 1")
     trainer = Trainer(args.out, cfg, device=args.device, resume=args.resume, log=log, model_overrides=overrides or None,
                       init_from=args.init, workers=args.workers)
     log(f"training {trainer.model.n_params():,}-parameter model on {trainer.device} to step {trainer.cfg.steps}; "
