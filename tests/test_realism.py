@@ -440,7 +440,6 @@ def test_bimodal_months_are_judged_by_the_share_of_green_fields_not_by_their_med
     assert rz.site_weighted_green_share([big], 4) == (pytest.approx(float("nan"), nan_ok=True), [])
 
 
-
 def test_swir_rows_cover_the_season_by_class_and_leave_bimodal_maize_unjudged():
     """B11 and B12 of maize, winter cereals and grassland, each month of the season the model reads, judged within
     ± 0.04 reflectance; maize in March / April (cover crop or bare soil) shown, not judged, as its NDVI rows."""

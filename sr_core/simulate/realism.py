@@ -626,6 +626,7 @@ def swir_key(band: str, cls: str, month: int) -> str:
     """Key of the SWIR row of ``band`` (B11 / B12), class and month: the same on the real and the simulated side."""
     return f"swir_{band.lower()}_{cls}_{month:02d}"
 
+
 #: The digitised challenge label of a lowland plain: a training patch on Dravsko polje, the 5 km cell E555000 N5135000,
 #: which is one of the simulator's Podravje cells. Its cultivated share is compared with simulated Podravje landscapes.
 LOWLAND_PATCH = "eopE555000N5135000"
