@@ -50,6 +50,10 @@ SEED_STRIDE = 1_000_000  #: training patches of run seed s: split="train", seeds
 THRESHOLDS = tuple(np.round(np.arange(0.30, 0.71, 0.05), 2))
 
 
+#: The defects :func:`stacked_defects` can put on one crop, in the gate's order.
+STACK_DEFECTS: tuple[str, ...] = ("haze", "l1c", "blur", "gain_offset", "shift")
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (stored in the checkpoint's provenance)."""
@@ -80,6 +84,9 @@ class TrainConfig:
     #: share of training crops given every defect of the robustness gate's ``combined`` scenario at once
     #: (:func:`stacked_defects`); 0 (the default, and every phase up to T) draws no extra random number
     stack: float = 0.0
+    #: which of the gate's defects :func:`stacked_defects` puts on a stacked crop (default: all of
+    #: :data:`STACK_DEFECTS`, as phase U had them)
+    stack_defects: tuple[str, ...] = STACK_DEFECTS
     data: str | None = None
     points: str | None = None  #: folder of real labelled monthly points (:mod:`sr_core.points`), an extra loss
     points_weight: float = 0.5  #: weight of the points loss next to the patch loss
@@ -216,27 +223,40 @@ AUGMENT: dict[str, float] = {
 TEN_M_ONLY_MISSING: tuple[str, ...] = ("B01", "B09", *TEN_M_ONLY_LAND)
 
 
-def stacked_defects(bands: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def stacked_defects(bands: np.ndarray, valid: np.ndarray, rng: np.random.Generator,
+                    defects: Sequence[str] = STACK_DEFECTS) -> tuple[np.ndarray, np.ndarray]:
     """Every defect of the robustness gate's ``combined`` scenario on one crop, in the gate's order (haze → L1C look →
     blur → gain / offset → 1 px shifts), each strength drawn around the gate's rather than equal to it: real products
-    bring several defects at once, which independent draws (:data:`AUGMENT`) almost never do."""
+    bring several defects at once, which independent draws (:data:`AUGMENT`) almost never do. ``defects`` names the
+    ones applied (a subset of :data:`STACK_DEFECTS`; the default, all of them, draws as phase U drew)."""
     from . import perturb
 
-    bands = perturb.haze(bands, rng, fraction=float(rng.uniform(0.2, 0.4)))
-    bands = perturb.l1c(bands, rng, strength=float(rng.uniform(0.6, 1.2)))
-    bands = perturb.blur(bands, float(rng.uniform(0.4, 0.9)))
-    bands = perturb.gain_offset(bands, rng, gain=0.05, offset=0.02)
-    bands = perturb.gain_offset(bands, rng, gain=0.02, offset=0.005, per_date=True)
-    return perturb.shift(bands, valid, rng, fraction=float(rng.uniform(0.2, 0.4)), pixels=1.0)
+    unknown = sorted(set(defects) - set(STACK_DEFECTS))
+    if unknown:
+        raise ConfigError(f"unknown stacked defect(s) {', '.join(unknown)}; choose from {', '.join(STACK_DEFECTS)}")
+    if "haze" in defects:
+        bands = perturb.haze(bands, rng, fraction=float(rng.uniform(0.2, 0.4)))
+    if "l1c" in defects:
+        bands = perturb.l1c(bands, rng, strength=float(rng.uniform(0.6, 1.2)))
+    if "blur" in defects:
+        bands = perturb.blur(bands, float(rng.uniform(0.4, 0.9)))
+    if "gain_offset" in defects:
+        bands = perturb.gain_offset(bands, rng, gain=0.05, offset=0.02)
+        bands = perturb.gain_offset(bands, rng, gain=0.02, offset=0.005, per_date=True)
+    if "shift" in defects:
+        bands, valid = perturb.shift(bands, valid, rng, fraction=float(rng.uniform(0.2, 0.4)), pixels=1.0)
+    return np.asarray(bands, np.float32), valid
 
 
 def augment_item(bands: np.ndarray, valid: np.ndarray, doy: np.ndarray, rng: np.random.Generator,
                  strength: float = 1.0, ten_m_only: float = 0.0,
-                 stack: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 stack: float = 0.0,
+                 stack_defects: Sequence[str] = STACK_DEFECTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Domain randomisation of one training crop (see :data:`AUGMENT`); returns new (bands, valid, doy).
     ``ten_m_only``: the share of band-dropout draws that keep the 10 m bands only (:data:`TEN_M_ONLY_MISSING`
     filled). ``stack``: the share of crops given :func:`stacked_defects` instead of the independent draws of gain /
-    offset, blur, shift, haze and L1C (band dropout and the calendar shift are drawn as for every crop)."""
+    offset, blur, shift, haze and L1C (band dropout and the calendar shift are drawn as for every crop);
+    ``stack_defects``: which defects a stacked crop gets."""
     from . import perturb
 
     if strength <= 0:
@@ -256,7 +276,7 @@ def augment_item(bands: np.ndarray, valid: np.ndarray, doy: np.ndarray, rng: np.
         return bands, doy
 
     if stack > 0 and rng.random() < stack:  # no extra draw at 0: earlier phases' streams unchanged
-        bands, valid = stacked_defects(bands, valid, rng)
+        bands, valid = stacked_defects(bands, valid, rng, stack_defects)
         bands, doy = dropout_and_calendar(bands, doy)
         return np.asarray(bands, np.float32), valid, np.asarray(doy, np.float32)
     if hit("gain_offset"):
@@ -276,7 +296,7 @@ def augment_item(bands: np.ndarray, valid: np.ndarray, doy: np.ndarray, rng: np.
 
 def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, crop: int, max_dates: int,
                  real_fraction: float = 0.5, augment: float = 0.0, ten_m_only: float = 0.0,
-                 stack: float = 0.0) -> Batch:
+                 stack: float = 0.0, stack_defects: Sequence[str] = STACK_DEFECTS) -> Batch:
     """Random crops, date subsets and flips/rotations from the pool; dates padded to the longest item.
     ``augment`` > 0 applies :func:`augment_item` (domain randomisation) to every crop; ``stack`` is its share of
     crops with every gate defect at once (not for the points, which have no neighbours to blur or shift)."""
@@ -303,7 +323,7 @@ def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, c
         sl4 = (slice(SCALE * r0, SCALE * (r0 + s)), slice(SCALE * c0, SCALE * (c0 + s)))
         bd, vd, dd = it.bands[sl], it.valid[sl], it.doy[dates]
         if augment > 0:
-            bd, vd, dd = augment_item(bd, vd, dd, rng, augment, ten_m_only, stack)
+            bd, vd, dd = augment_item(bd, vd, dd, rng, augment, ten_m_only, stack, stack_defects)
         picks.append((
             _dihedral(bd, rot, flip, (1, 2)), _dihedral(vd, rot, flip, (1, 2)),
             _dihedral(it.cloud[sl], rot, flip, (1, 2)), dd,
@@ -674,7 +694,7 @@ class Trainer:
                 g["lr"] = self.lr_at(self.step)
             items = self.pool + self.real
             batch = sample_batch(items, self.rng, c.batch, c.crop, c.max_dates, c.real_fraction,
-                                 c.augment, c.ten_m_only, c.stack).to(self.device)
+                                 c.augment, c.ten_m_only, c.stack, c.stack_defects).to(self.device)
             pts = (sample_points(self.points, self.rng, c.points_batch, c.augment, c.ten_m_only).to(self.device)
                    if self.points is not None else None)
             loss = train_step(self.model, self.opt, batch, c.dice, self.amp, pts, c.points_weight)

@@ -10,6 +10,7 @@ from conftest import REAL_CHALLENGE, need
 
 from sr_core import perturb
 from sr_core.bands import BAND_NAMES, band_index
+from sr_core.errors import ConfigError
 from sr_core.simulate import simulate_patch
 from sr_core.simulate.phenology import Climate, season_cover
 from sr_core.train import AUGMENT, TrainConfig, Trainer, augment_item, prepare, sample_batch
@@ -139,6 +140,30 @@ def test_train_cli_rejects_a_stack_share_outside_zero_to_one(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "m.pt"), "--stack", "1.5", "--steps", "1"]) != 0
     err = capsys.readouterr().err
     assert "--stack 1.5" in err and "between 0 and 1" in err
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_stack_defects_chooses_which_gate_defects_a_stacked_crop_gets(tmp_path, capsys):
+    """``--stack-defects``: a stacked crop without ``blur`` keeps its edges (the L1C look still lifts blue); the
+    default list draws exactly as phase U drew; unknown names are refused by the library and the CLI."""
+    from sr_core.cli import main
+    from sr_core.train import STACK_DEFECTS, stacked_defects
+
+    b, v = _cube(T=10, H=24, W=24), np.ones((10, 24, 24), bool)
+    hp = lambda x: float(np.std(x - np.roll(x, 1, axis=2)))  # noqa: E731
+    sharp, _ = stacked_defects(b, v, np.random.default_rng(5), ("haze", "l1c", "gain_offset"))
+    blurred, _ = stacked_defects(b, v, np.random.default_rng(5), ("haze", "l1c", "blur", "gain_offset"))
+    assert hp(sharp) > 0.9 * hp(b) > hp(blurred) / 0.9
+    assert (sharp - b)[..., band_index("B01")].mean() > 0.03  # the L1C look's path radiance is still there
+    np.testing.assert_array_equal(stacked_defects(b, v, np.random.default_rng(5))[0],
+                                  stacked_defects(b, v, np.random.default_rng(5), STACK_DEFECTS)[0])
+    with pytest.raises(ConfigError, match="fog"):
+        stacked_defects(b, v, np.random.default_rng(5), ("haze", "fog"))
+    assert TrainConfig().stack_defects == STACK_DEFECTS
+    assert main(["train", "--out", str(tmp_path / "m.pt"), "--stack", "0.2", "--stack-defects", "haze,fog",
+                 "--steps", "1"]) != 0
+    err = capsys.readouterr().err
+    assert "fog" in err and "haze,l1c,blur,gain_offset,shift" in err
     assert not (tmp_path / "m.pt").exists()
 
 

@@ -55,6 +55,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
                    help="share of training crops given every defect of the robustness gate's combined scenario at "
                         "once (haze, L1C look, blur, gain/offset, 1 px shifts; strengths drawn around the gate's) "
                         "instead of independent draws (default 0)")
+    p.add_argument("--stack-defects", default=None, metavar="LIST",
+                   help="comma-separated defects a stacked crop gets, from haze,l1c,blur,gain_offset,shift "
+                        "(default: all of them)")
     p.add_argument("--points", default=None, metavar="DIR",
                    help="folder of real labelled pixels with monthly series (S2_monthly.npy.gz + labels.csv, the "
                         "WorldCereal points format; see sr_core.points): an extra loss that teaches real phenology; "
@@ -72,15 +75,22 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..errors import ConfigError
-    from ..train import TrainConfig, Trainer
+    from ..train import STACK_DEFECTS, TrainConfig, Trainer
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    stack_defects = STACK_DEFECTS
+    if args.stack_defects is not None:
+        stack_defects = tuple(d.strip() for d in args.stack_defects.split(",") if d.strip())
+        unknown = [d for d in stack_defects if d not in STACK_DEFECTS]
+        if unknown or not stack_defects:
+            raise ConfigError(f"--stack-defects {args.stack_defects!r}: name one or more of "
+                              f"{','.join(STACK_DEFECTS)} (unknown: {', '.join(unknown) or 'none given'})")
     cfg = TrainConfig(
         steps=args.steps, batch=args.batch, crop=args.size, preset=args.config, lr=args.lr, seed=args.seed,
         sim_size=args.sim_size, pool=args.pool, refresh_every=args.refresh_every, val_patches=args.val_patches,
         val_size=args.val_size, val_every=args.val_every, ckpt_every=args.ckpt_every, dice=args.dice, data=args.data,
         augment=args.augment, points=args.points, points_weight=args.points_weight, ten_m_only=args.ten_m_only,
-        stack=args.stack,
+        stack=args.stack, stack_defects=stack_defects,
     )
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     overrides: dict[str, Any] = {}
