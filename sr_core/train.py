@@ -223,6 +223,17 @@ AUGMENT: dict[str, float] = {
 TEN_M_ONLY_MISSING: tuple[str, ...] = ("B01", "B09", *TEN_M_ONLY_LAND)
 
 
+def check_stack_defects(defects: Sequence[str], source: str = "stacked defects") -> tuple[str, ...]:
+    """``defects`` as a tuple, or a :class:`ConfigError` naming ``source``, the unknown names and the valid ones
+    (:data:`STACK_DEFECTS`) when one is unknown or none is given."""
+    names = tuple(defects)
+    unknown = [d for d in names if d not in STACK_DEFECTS]
+    if unknown or not names:
+        detail = f"unknown: {', '.join(unknown)}" if unknown else "none given"
+        raise ConfigError(f"{source}: name one or more of {','.join(STACK_DEFECTS)} ({detail})")
+    return names
+
+
 def stacked_defects(bands: np.ndarray, valid: np.ndarray, rng: np.random.Generator,
                     defects: Sequence[str] = STACK_DEFECTS) -> tuple[np.ndarray, np.ndarray]:
     """Every defect of the robustness gate's ``combined`` scenario on one crop, in the gate's order (haze → L1C look →
@@ -231,9 +242,7 @@ def stacked_defects(bands: np.ndarray, valid: np.ndarray, rng: np.random.Generat
     ones applied (a subset of :data:`STACK_DEFECTS`; the default, all of them, draws as phase U drew)."""
     from . import perturb
 
-    unknown = sorted(set(defects) - set(STACK_DEFECTS))
-    if unknown:
-        raise ConfigError(f"unknown stacked defect(s) {', '.join(unknown)}; choose from {', '.join(STACK_DEFECTS)}")
+    defects = check_stack_defects(defects)
     if "haze" in defects:
         bands = perturb.haze(bands, rng, fraction=float(rng.uniform(0.2, 0.4)))
     if "l1c" in defects:
@@ -299,7 +308,8 @@ def sample_batch(items: Sequence[_Item], rng: np.random.Generator, batch: int, c
                  stack: float = 0.0, stack_defects: Sequence[str] = STACK_DEFECTS) -> Batch:
     """Random crops, date subsets and flips/rotations from the pool; dates padded to the longest item.
     ``augment`` > 0 applies :func:`augment_item` (domain randomisation) to every crop; ``stack`` is its share of
-    crops with every gate defect at once (not for the points, which have no neighbours to blur or shift)."""
+    crops with the gate's defects at once, ``stack_defects`` which (not for the points, which have no neighbours to
+    blur or shift)."""
     sim = [i for i in items if not i.real]
     real = [i for i in items if i.real]
     picks = []

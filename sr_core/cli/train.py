@@ -75,16 +75,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..errors import ConfigError
-    from ..train import STACK_DEFECTS, TrainConfig, Trainer
+    from ..train import STACK_DEFECTS, TrainConfig, Trainer, check_stack_defects
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     stack_defects = STACK_DEFECTS
-    if args.stack_defects is not None:
-        stack_defects = tuple(d.strip() for d in args.stack_defects.split(",") if d.strip())
-        unknown = [d for d in stack_defects if d not in STACK_DEFECTS]
-        if unknown or not stack_defects:
-            raise ConfigError(f"--stack-defects {args.stack_defects!r}: name one or more of "
-                              f"{','.join(STACK_DEFECTS)} (unknown: {', '.join(unknown) or 'none given'})")
+    if args.stack_defects is not None:  # checked here, before the pool is simulated
+        stack_defects = check_stack_defects([d.strip() for d in args.stack_defects.split(",") if d.strip()],
+                                            f"--stack-defects {args.stack_defects!r}")
     cfg = TrainConfig(
         steps=args.steps, batch=args.batch, crop=args.size, preset=args.config, lr=args.lr, seed=args.seed,
         sim_size=args.sim_size, pool=args.pool, refresh_every=args.refresh_every, val_patches=args.val_patches,
