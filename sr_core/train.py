@@ -40,7 +40,7 @@ from .features import day_of_year, log_band_stats
 from .inference import predict, select_device
 from .model import SRNet, SRNetConfig
 from .model.checkpoint import model_from_checkpoint, read_checkpoint
-from .model.network import grow_as_identity
+from .model.network import WIDENABLE, grow_as_identity, grow_widths
 from .patch import SCALE, Patch
 from .points import HOLDOUT, POINT_TILE
 from .prepare import TEN_M_ONLY_LAND, prepare_input
@@ -565,9 +565,15 @@ class Trainer:
         the function is unchanged."""
         ck = read_checkpoint(path)
         model = SRNet(SRNetConfig.from_dict({**dict(ck["config"]), **overrides}))
-        missing, unexpected = model.load_state_dict(ck["state_dict"], strict=False)
-        if unexpected:
-            raise ModelError(f"--init {path}: its weights {unexpected[:5]} do not fit the requested network")
+        try:
+            widened, missing = grow_widths(model, ck["state_dict"])
+        except ValueError as e:
+            raise ModelError(f"--init {path}: {e}") from None
+        if widened:
+            wider = ", ".join(f"{k} {ck['config'][k]} → {getattr(model.config, k)}" for k in WIDENABLE
+                              if ck["config"].get(k) != getattr(model.config, k))
+            self.log(f"widened ({wider}): the added channels start silent, so the network starts from the same "
+                     "function")
         grown = grow_as_identity(model, missing)
         if grown:
             self.log(f"added residual blocks {', '.join(grown)} start as the identity (gain 0)")

@@ -190,6 +190,54 @@ def test_init_grows_residual_blocks_as_the_identity_then_they_learn(tmp_path):
     assert load_model(tmp_path / "grown.pt").config.blocks10 == 4
 
 
+def test_init_widens_the_trunk_from_the_same_function_then_the_added_channels_learn(tmp_path):
+    """``--width / --width20 / --width40`` with ``--init``: the wider trunk starts as the narrower network's exact
+    function (the added channels are silent: nothing flows from them into an old channel), and training then
+    switches them on."""
+    from sr_core.model import save_checkpoint
+
+    torch.manual_seed(7)
+    base = SRNet(SRNetConfig.preset("tiny")).eval()
+    src = save_checkpoint(base, tmp_path / "base.pt")
+    logs: list[str] = []
+    wide = {"width": 20, "width20": 24, "width40": 28}
+    tr = Trainer(tmp_path / "wide.pt", _cfg(seed=3, val_patches=0), device="cpu", source=sim, log=logs.append,
+                 init_from=src, model_overrides=wide)
+    assert tr.model.stem.out_channels == 20 and tr.model.mid4[0].c1.in_channels == 28
+    assert any("width 12 → 20" in m and "width40 16 → 28" in m for m in logs)
+    silent = tr.model.coarse.weight[:, 12:].detach().clone()
+    assert silent.abs().sum() == 0 and tr.model.stem.weight[12:].abs().sum() > 0  # new inputs silent, new rows live
+    g = torch.Generator().manual_seed(2)
+    b, v = torch.rand(1, 4, 12, 12, 12, generator=g) * 0.4, torch.rand(1, 4, 12, 12, generator=g) > 0.3
+    d = torch.tensor([[70.0, 120.0, 170.0, 230.0]])
+    with torch.inference_mode():
+        torch.testing.assert_close(base(b, v, d), tr.model.eval()(b, v, d))
+    tr.run(progress=False)
+    assert tr.model.coarse.weight[:, 12:].abs().sum() > 0  # the added channels now reach the output
+    assert tr.model.pre[0].c1.weight[:12, 12:].abs().sum() > 0
+    assert {k: getattr(load_model(tmp_path / "wide.pt").config, k) for k in wide} == wide
+
+
+def test_init_refuses_to_narrow_or_widen_the_per_date_encoder(tmp_path):
+    """A checkpoint cannot be loaded into a narrower trunk, nor into a wider per-date encoder (whose pooled output
+    interleaves its channels, so it could not start from the same function): both say so, naming --init."""
+    from sr_core.model import save_checkpoint
+
+    src = save_checkpoint(SRNet(SRNetConfig.preset("tiny", width=16)), tmp_path / "base.pt")
+    for overrides, words in (({"width": 12}, "widened, not narrowed"), ({"date_channels": 12}, "per-date encoder")):
+        with pytest.raises(ModelError, match=words) as e:
+            Trainer(tmp_path / "x.pt", _cfg(val_patches=0), device="cpu", source=sim, init_from=src,
+                    model_overrides=overrides)
+        assert "--init" in str(e.value)
+
+
+def test_train_cli_refuses_a_width_below_four(tmp_path, capsys):
+    from sr_core.cli import main
+
+    rc = main(["train", "--out", str(tmp_path / "x.pt"), "--config", "tiny", "--steps", "1", "--width20", "2"])
+    assert rc == 2 and "--width20 2" in capsys.readouterr().err
+
+
 def test_train_cli_refuses_zero_blocks(tmp_path, capsys):
     from sr_core.cli import main
 

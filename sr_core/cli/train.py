@@ -45,6 +45,11 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--blocks10", type=int, default=None, metavar="N",
                    help="network option: residual blocks at 10 m (small: 2); with --init the added blocks start as "
                         "the identity, so the grown network starts from the same function")
+    p.add_argument("--width", type=int, default=None, metavar="C",
+                   help="network option: trunk channels at 10 m (small: 32); with --init a wider trunk starts from "
+                        "the narrower one's function (the added channels start silent)")
+    p.add_argument("--width20", type=int, default=None, metavar="C", help="network option: channels at 20 m (small: 64)")
+    p.add_argument("--width40", type=int, default=None, metavar="C", help="network option: channels at 40 m (small: 96)")
     p.add_argument("--augment", type=float, default=1.0,
                    help="domain randomisation strength: gain/offset, band dropout, calendar shift, blur, shifts, haze, "
                         "L1C look (sr_core.train.AUGMENT; 0 = off, default 1)")
@@ -97,6 +102,12 @@ def run(args: argparse.Namespace) -> int:
         if args.blocks10 < 1:
             raise ConfigError(f"--blocks10 {args.blocks10}: use at least 1 residual block")
         overrides["blocks10"] = args.blocks10
+    for key in ("width", "width20", "width40"):
+        value = getattr(args, key)
+        if value is not None:
+            if value < 4:
+                raise ConfigError(f"--{key} {value}: use at least 4 channels")
+            overrides[key] = value
     if args.workers is not None and args.workers < 0:
         raise ConfigError(f"--workers {args.workers}: use 0 (simulate in this process) or more")
     if not 0.0 <= args.ten_m_only <= 1.0:

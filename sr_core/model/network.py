@@ -280,6 +280,49 @@ def grow_as_identity(model: SRNet, missing: list[str]) -> list[str]:
     return [n for n in names if isinstance(modules.get(n), ResBlock)]
 
 
+WIDENABLE = ("width", "width20", "width40", "up_channels")  #: config widths a checkpoint can be widened along
+
+
+def grow_widths(model: SRNet, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """Load a narrower network's ``state`` into ``model``, whose trunk is as wide or wider (``--width``,
+    ``--width20``, ``--width40`` with ``--init``), so that the wide network computes exactly what the narrow one did.
+
+    Every weight of the narrow network goes into the leading slice of the wide tensor. The channels it adds keep
+    their fresh initialisation for what flows *into* them, and every weight from an added channel *into* an old one
+    is zero: the old channels see only old channels, the outputs read only old channels, and the added ones start
+    as silent extra capacity that training switches on (the trunk has no normalisation layer, so nothing else mixes
+    channels). Only the trunk's and the decoder's widths may differ: the temporal encoder's output interleaves its
+    channels, so a wider per-date encoder would not start from the same function (:data:`WIDENABLE`).
+    Returns (names of the widened tensors, names the checkpoint lacks: added blocks, for :func:`grow_as_identity`);
+    raises ``ValueError`` where the checkpoint is wider than the network, a tensor's shape differs in anything but
+    its channel counts, or the checkpoint holds weights the network has not."""
+    own = model.state_dict()
+    unexpected = sorted(set(state) - set(own))
+    if unexpected:
+        raise ValueError(f"weights {unexpected[:5]} do not fit the requested network")
+    grown: list[str] = []
+    with torch.no_grad():
+        for name, old in state.items():
+            new = own[name]
+            if new.shape == old.shape:
+                new.copy_(old)
+                continue
+            if new.ndim != old.ndim or new.shape[2:] != old.shape[2:] or any(
+                    o > n for o, n in zip(old.shape, new.shape, strict=True)):
+                raise ValueError(f"{name}: the checkpoint's shape {tuple(old.shape)} cannot grow into "
+                                 f"{tuple(new.shape)} (a network can be widened, not narrowed)")
+            lead = tuple(slice(0, k) for k in old.shape)
+            new[lead] = old
+            if new.ndim >= 2 and new.shape[1] > old.shape[1]:
+                new[: old.shape[0], old.shape[1]:] = 0.0  # added inputs into old outputs: silent at the start
+            grown.append(name)
+    bad = [n for n in grown if n.startswith("temporal.")]
+    if bad:
+        raise ValueError(f"{bad[0]}: only the trunk and the decoder can be widened ({', '.join(WIDENABLE)}), not the "
+                         "per-date encoder")
+    return grown, sorted(set(own) - set(state))
+
+
 def release_device_memory(device: torch.device) -> None:
     """Hand the allocator's cached blocks back to the device (after an out-of-memory error or a model eviction)."""
     import gc
