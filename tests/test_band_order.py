@@ -70,7 +70,7 @@ def test_real_patch_with_its_10m_bands_only(tmp_path):
     fns = {k: predictors.fns[k] for k in ("model", "pixel", "ndvi")}
     row = score_patch(p, fns, Scored(scores={k: [] for k in fns}))
     # measured: model 0.688 (phase T; phase O, never trained for it: 0.622), pixel baseline's band-dropout members
-    # 0.689 (simulator 2.8; 2.7: 0.753), NDVI 0.377
+    # 0.672 (simulator 2.9; 2.8: 0.689; 2.7: 0.753), NDVI 0.377
     assert row["model"] >= row["ndvi"] + 0.15 and row["pixel"] >= row["ndvi"] + 0.15, row
     full = score_patch(orig, {"model": fns["model"]}, Scored(scores={"model": []}))
     # the warning quotes both figures; a new model must update it

@@ -36,7 +36,8 @@ _MONTH_SHIFT = {3: 0.1, 4: 0.25, 5: 0.45, 6: -0.05, 7: -0.1, 8: -0.05, 9: 0.05}
 #: monthly shift of the soil wetness (simulator 2.8): soils come out of winter recharged and dry as evaporation
 #: rises, so bare soil is darker in the SWIR in March–April than in summer. Calibrated against the WorldCereal points'
 #: March B11 / B12 of winter cereals and grassland (``simulate --calibrate``, the SWIR rows); no random number is drawn.
-_MONTH_WET = {3: 0.35, 4: 0.2, 5: 0.05, 6: -0.1, 7: -0.15, 8: -0.15}
+#: Simulator 2.9 dried June further (−0.1 → −0.2: the soil between young maize rows, B12 in June).
+_MONTH_WET = {3: 0.35, 4: 0.2, 5: 0.05, 6: -0.2, 7: -0.15, 8: -0.15}
 _Q0, _Q1 = 0.25, 0.85  #: latent quantiles mapped to 0 % and 100 % tile cover
 #: share of diffuse light that still reaches a shadowed surface, per band (more at short wavelengths)
 _DIFFUSE = np.array([0.45, 0.42, 0.36, 0.32, 0.3, 0.27, 0.26, 0.25, 0.25, 0.22, 0.16, 0.13], np.float32)

@@ -30,7 +30,7 @@ from .phenology import Climate, season_cover
 from .regions import REGIONS, Region, get_region
 from .spectra import segment_spectra
 
-SIMULATOR_VERSION = "2.8"
+SIMULATOR_VERSION = "2.9"
 SPLIT_IDS = {"train": 0, "test": 1}
 MAX_CLOUD = 0.5  #: frames whose scene cloud cover exceeds this were never downloaded (benchmark maxcc)
 MIN_FRAMES, MAX_FRAMES = 19, 48  #: the frame counts the benchmark's patches have

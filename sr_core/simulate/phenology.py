@@ -84,8 +84,10 @@ def _crop(
 
 
 def _winter_cereal(d, rng, n, shift=0.0):
+    # senescence over 25-40 days (simulator 2.9; 15-25 before): yellowing to harvest maturity takes weeks, and the
+    # European points' July composites are still greener (NDVI 0.31) and darker in the SWIR than a faster ripening
     return _crop(d, rng, n, g0=(0.02, 0.18), mid=(36 - shift, 56 - shift), width=(8, 12), peak=(0.82, 0.96),
-                 sen=(103 - shift, 117 - shift), sen_len=(15, 25), harvest_after=(3, 10), residue=(0.4, 0.75))
+                 sen=(103 - shift, 117 - shift), sen_len=(25, 40), harvest_after=(3, 10), residue=(0.4, 0.75))
 
 
 #: Days before sowing when a maize field's winter cover starts to be killed, and when it is gone (simulator 2.6).

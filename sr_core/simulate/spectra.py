@@ -22,7 +22,7 @@ _E = {  # B01   B02    B03    B04    B05    B06    B07    B08    B8A    B09    B
     "grass": (0.022, 0.027, 0.064, 0.024, 0.100, 0.315, 0.410, 0.450, 0.465, 0.400, 0.205, 0.085),
     "broadleaf": (0.017, 0.021, 0.045, 0.018, 0.068, 0.230, 0.300, 0.330, 0.340, 0.300, 0.145, 0.058),
     "conifer": (0.015, 0.018, 0.036, 0.017, 0.052, 0.150, 0.190, 0.210, 0.220, 0.195, 0.100, 0.045),
-    "dry": (0.085, 0.095, 0.130, 0.170, 0.200, 0.235, 0.255, 0.275, 0.290, 0.255, 0.320, 0.220),
+    "dry": (0.085, 0.095, 0.130, 0.170, 0.200, 0.235, 0.255, 0.275, 0.290, 0.255, 0.280, 0.190),
     "soil": (0.065, 0.075, 0.105, 0.145, 0.175, 0.205, 0.225, 0.240, 0.260, 0.225, 0.320, 0.280),
     "soil_dark": (0.035, 0.040, 0.055, 0.070, 0.085, 0.100, 0.110, 0.120, 0.130, 0.115, 0.160, 0.130),
     "soil_light": (0.100, 0.115, 0.150, 0.190, 0.220, 0.245, 0.260, 0.275, 0.290, 0.255, 0.360, 0.320),
@@ -36,7 +36,8 @@ _E = {  # B01   B02    B03    B04    B05    B06    B07    B08    B8A    B09    B
     "flower": (0.040, 0.050, 0.160, 0.130, 0.200, 0.350, 0.420, 0.450, 0.460, 0.400, 0.240, 0.120),
 }  # fmt: skip
 #: Simulator 2.8 lowered the dry matter's SWIR (B11 0.38 → 0.32, B12 0.30 → 0.22: a senescent canopy or residue at
-#: field scale, not a bright sheet of straw) against the WorldCereal points' SWIR by class and month.
+#: field scale, not a bright sheet of straw) against the WorldCereal points' SWIR by class and month; 2.9 again
+#: (B11 0.28, B12 0.19: a ripening canopy holds water in its stems and ears for weeks after its leaves yellow).
 ENDMEMBERS: dict[str, np.ndarray] = {k: np.asarray(v, np.float32) for k, v in _E.items()}
 _SOILS = ("soil", "soil_dark", "soil_light", "soil_red")
 TEXTURE_GAIN = 1.3  #: overall strength of within-parcel variation (weeds, moisture, vigour, tramlines)
