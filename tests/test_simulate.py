@@ -193,3 +193,23 @@ def test_soil_is_wetter_in_early_spring_than_in_summer_without_drawing_more_rand
     assert wm.mean() > wj.mean() + 0.3
     assert (wm == 0).mean() < 0.05 < 0.25 < (wj == 0).mean()  # a dry July soil is often at its driest
     assert np.all((wm >= 0) & (wm <= 1) & (wj >= 0) & (wj <= 1))
+
+
+def test_winter_cereals_ripen_over_weeks_drawing_the_same_random_numbers():
+    """Simulator 2.9: a winter cereal's green cover falls from 90 % to 15 % of its peak over about 20–32 days (the
+    linear senescence of 25–40 days; 2.8's 15–25 gave 12–20), so July composites keep some green as the European
+    points do; the draw sequence is 2.8's (only a uniform's bounds changed)."""
+    from sr_core.simulate import phenology as ph
+
+    d = np.arange(0, 200, dtype=np.float64)[None, :]
+    rng = np.random.default_rng(3)
+    green = ph._winter_cereal(d, rng, 400).green
+    peak = green.max(axis=1, keepdims=True)
+    after = np.where(np.arange(200)[None, :] >= np.argmax(green, axis=1)[:, None], green, peak)  # from the peak on
+    start, end = np.argmax(after < 0.9 * peak, axis=1), np.argmax(after < 0.15 * peak, axis=1)
+    ripening = end - start
+    assert ripening.min() >= 19 and ripening.max() <= 33 and 23 <= np.median(ripening) <= 29, ripening
+    ref = np.random.default_rng(3)
+    ph._crop(d, ref, 400, g0=(0.02, 0.18), mid=(36, 56), width=(8, 12), peak=(0.82, 0.96), sen=(103, 117),
+             sen_len=(15, 25), harvest_after=(3, 10), residue=(0.4, 0.75))
+    assert rng.random() == ref.random()
