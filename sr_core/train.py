@@ -570,8 +570,9 @@ class Trainer:
         except ValueError as e:
             raise ModelError(f"--init {path}: {e}") from None
         if widened:
-            wider = ", ".join(f"{k} {ck['config'][k]} → {getattr(model.config, k)}" for k in WIDENABLE
-                              if ck["config"].get(k) != getattr(model.config, k))
+            was = SRNetConfig.from_dict(dict(ck["config"]))
+            wider = ", ".join(f"{k} {getattr(was, k)} → {getattr(model.config, k)}" for k in WIDENABLE
+                              if getattr(was, k) != getattr(model.config, k))
             self.log(f"widened ({wider}): the added channels start silent, so the network starts from the same "
                      "function")
         grown = grow_as_identity(model, missing)

@@ -148,6 +148,15 @@ def test_train_cli_writes_a_loadable_checkpoint(tmp_path, capsys):
     assert model.info.provenance["train_config"]["crop"] == 16
 
 
+def _assert_same_function(base: SRNet, model: SRNet, *, seed: int, size: int, doys: tuple[float, ...]) -> None:
+    """``model`` (in eval mode) gives ``base``'s logits on a random series of ``len(doys)`` dates, ``size`` px."""
+    g = torch.Generator().manual_seed(seed)
+    t = len(doys)
+    b, v = torch.rand(1, t, size, size, 12, generator=g) * 0.4, torch.rand(1, t, size, size, generator=g) > 0.3
+    d = torch.tensor([list(doys)])
+    with torch.inference_mode():
+        torch.testing.assert_close(base(b, v, d), model.eval()(b, v, d))
+
 def test_init_from_a_checkpoint_with_a_new_option_keeps_the_function(tmp_path):
     from sr_core.model import save_checkpoint
 
@@ -157,11 +166,7 @@ def test_init_from_a_checkpoint_with_a_new_option_keeps_the_function(tmp_path):
     tr = Trainer(tmp_path / "ft.pt", _cfg(seed=1, val_patches=0), device="cpu", source=sim, log=lambda m: None,
                  init_from=src, model_overrides={"doy_hidden": True})
     assert tr.model.config.doy_hidden and tr.pool_seeds[0] == 1_000_000  # its own stream of training patches
-    g = torch.Generator().manual_seed(0)
-    b, v = torch.rand(1, 3, 8, 8, 12, generator=g) * 0.4, torch.rand(1, 3, 8, 8, generator=g) > 0.3
-    d = torch.tensor([[80.0, 150.0, 220.0]])
-    with torch.inference_mode():
-        torch.testing.assert_close(base(b, v, d), tr.model.eval()(b, v, d))
+    _assert_same_function(base, tr.model, seed=0, size=8, doys=(80.0, 150.0, 220.0))
     tr.run(progress=False)
     assert tr.model.temporal.doy_hid.weight.abs().sum() > 0  # and the new parameter learns
     assert load_model(tmp_path / "ft.pt").info.provenance["init_from"] == str(src)
@@ -180,11 +185,7 @@ def test_init_grows_residual_blocks_as_the_identity_then_they_learn(tmp_path):
                  init_from=src, model_overrides={"blocks10": 4})
     assert len(tr.model.pre) == 2 and len(tr.model.post) == 2 and tr.model.n_params() > base.n_params()
     assert any("pre.1" in m and "post.1" in m and "identity" in m for m in logs)
-    g = torch.Generator().manual_seed(1)
-    b, v = torch.rand(1, 4, 12, 12, 12, generator=g) * 0.4, torch.rand(1, 4, 12, 12, generator=g) > 0.3
-    d = torch.tensor([[70.0, 120.0, 170.0, 230.0]])
-    with torch.inference_mode():
-        torch.testing.assert_close(base(b, v, d), tr.model.eval()(b, v, d))
+    _assert_same_function(base, tr.model, seed=1, size=12, doys=(70.0, 120.0, 170.0, 230.0))
     tr.run(progress=False)
     assert tr.model.pre[1].gain.abs().item() > 0 and tr.model.post[1].gain.abs().item() > 0
     assert load_model(tmp_path / "grown.pt").config.blocks10 == 4
@@ -207,11 +208,7 @@ def test_init_widens_the_trunk_from_the_same_function_then_the_added_channels_le
     assert any("width 12 → 20" in m and "width40 16 → 28" in m for m in logs)
     silent = tr.model.coarse.weight[:, 12:].detach().clone()
     assert silent.abs().sum() == 0 and tr.model.stem.weight[12:].abs().sum() > 0  # new inputs silent, new rows live
-    g = torch.Generator().manual_seed(2)
-    b, v = torch.rand(1, 4, 12, 12, 12, generator=g) * 0.4, torch.rand(1, 4, 12, 12, generator=g) > 0.3
-    d = torch.tensor([[70.0, 120.0, 170.0, 230.0]])
-    with torch.inference_mode():
-        torch.testing.assert_close(base(b, v, d), tr.model.eval()(b, v, d))
+    _assert_same_function(base, tr.model, seed=2, size=12, doys=(70.0, 120.0, 170.0, 230.0))
     tr.run(progress=False)
     assert tr.model.coarse.weight[:, 12:].abs().sum() > 0  # the added channels now reach the output
     assert tr.model.pre[0].c1.weight[:12, 12:].abs().sum() > 0
