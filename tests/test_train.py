@@ -240,3 +240,59 @@ def test_train_cli_refuses_zero_blocks(tmp_path, capsys):
 
     rc = main(["train", "--out", str(tmp_path / "x.pt"), "--config", "tiny", "--steps", "1", "--blocks10", "0"])
     assert rc == 2 and "--blocks10 0" in capsys.readouterr().err
+
+
+def _stem_dtypes(trainer: Trainer) -> list[torch.dtype]:
+    """Records the dtype the trunk's first convolution computes in, at each training step."""
+    seen: list[torch.dtype] = []
+    trainer.model.stem.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    return seen
+
+
+def test_bfloat16_precision_runs_the_training_step_under_autocast_on_a_cpu_and_resume_keeps_it(tmp_path):
+    plain = Trainer(tmp_path / "f.pt", _cfg(val_patches=0), device="cpu", source=sim, log=lambda m: None)
+    seen_plain = _stem_dtypes(plain)
+    plain.run(progress=False, until=2)
+    logs: list[str] = []
+    bf = Trainer(tmp_path / "b.pt", _cfg(val_patches=0, precision="bfloat16"), device="cpu", source=sim, log=logs.append)
+    seen_bf = _stem_dtypes(bf)
+    bf.run(progress=False, until=2)
+    assert seen_plain == [torch.float32] * 2 and seen_bf == [torch.bfloat16] * 2
+    assert any("bfloat16 autocast on cpu" in m for m in logs)
+    # the weights and the EMA stay float32 and learn; the loss is finite
+    assert all(p.dtype == torch.float32 for p in bf.model.parameters())
+    moved = [not torch.equal(a, b) for a, b in zip(plain.model.parameters(), bf.model.parameters(), strict=True)]
+    assert any(moved)  # same seed, same batches: only the arithmetic differs
+    # a resumed run keeps the precision it was started with, unless --precision is given again
+    again = Trainer(tmp_path / "b.pt", _cfg(val_patches=0), device="cpu", source=sim, resume=True, log=lambda m: None)
+    assert again.cfg.precision == "bfloat16" and again.amp
+    back = Trainer(tmp_path / "b.pt", _cfg(val_patches=0, precision="float32"), device="cpu", source=sim, resume=True,
+                   log=lambda m: None, precision_given=True)
+    assert back.cfg.precision == "float32" and not back.amp
+    back.run(progress=False, until=3)
+    assert load_model(tmp_path / "b.pt").info.provenance["train_config"]["precision"] == "float32"
+
+
+def test_training_refuses_float16_and_unknown_precisions(tmp_path, capsys):
+    from sr_core.cli import main
+
+    with pytest.raises(ConfigError, match="float16 needs loss scaling"):
+        Trainer(tmp_path / "x.pt", _cfg(val_patches=0, precision="float16"), device="cpu", source=sim, log=lambda m: None)
+    with pytest.raises(ConfigError, match="auto, float32, bfloat16"):
+        Trainer(tmp_path / "x.pt", _cfg(val_patches=0, precision="int8"), device="cpu", source=sim, log=lambda m: None)
+    with pytest.raises(SystemExit):
+        main(["train", "--out", str(tmp_path / "x.pt"), "--config", "tiny", "--steps", "1", "--precision", "float16"])
+    assert "--precision" in capsys.readouterr().err
+
+
+def test_cpu_bf16_detection_reads_the_cpu_flags(tmp_path):
+    from sr_core.train import cpu_has_bf16
+
+    amx = tmp_path / "amx"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f amx_bf16 amx_tile\n\nprocessor\t: 1\n")
+    old = tmp_path / "old"
+    old.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2\n")
+    assert cpu_has_bf16(amx) is True and cpu_has_bf16(old) is False
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    assert cpu_has_bf16(tmp_path / "absent") is None and cpu_has_bf16(empty) is None

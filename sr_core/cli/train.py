@@ -68,6 +68,10 @@ def register(sub: Any) -> argparse.ArgumentParser:
                         "WorldCereal points format; see sr_core.points): an extra loss that teaches real phenology; "
                         "20 %% of the points are held out and scored at each validation")
     p.add_argument("--points-weight", type=float, default=0.5, help="weight of the points loss (default 0.5)")
+    p.add_argument("--precision", default=None, choices=("auto", "float32", "bfloat16"),
+                   help="autocast of the training step: auto (default) is bfloat16 on a GPU and float32 on a CPU; "
+                        "bfloat16 on a CPU with AMX / AVX-512 BF16 (recent Xeons) runs a step about 1.6x faster. "
+                        "With --resume it replaces the run's own (the run then no longer continues bit-exactly)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="processes that simulate the next training patches ahead of need (default: on a GPU all "
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         sim_size=args.sim_size, pool=args.pool, refresh_every=args.refresh_every, val_patches=args.val_patches,
         val_size=args.val_size, val_every=args.val_every, ckpt_every=args.ckpt_every, dice=args.dice, data=args.data,
         augment=args.augment, points=args.points, points_weight=args.points_weight, ten_m_only=args.ten_m_only,
-        stack=args.stack, stack_defects=stack_defects,
+        stack=args.stack, stack_defects=stack_defects, precision=args.precision or "auto",
     )
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     overrides: dict[str, Any] = {}
@@ -115,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.stack <= 1.0:
         raise ConfigError(f"--stack {args.stack}: give a share between 0 and 1")
     trainer = Trainer(args.out, cfg, device=args.device, resume=args.resume, log=log, model_overrides=overrides or None,
-                      init_from=args.init, workers=args.workers)
+                      init_from=args.init, workers=args.workers, precision_given=args.precision is not None)
     log(f"training {trainer.model.n_params():,}-parameter model on {trainer.device} to step {trainer.cfg.steps}; "
         f"checkpoints: {args.out} (resumable), best: {trainer.out.with_name(trainer.out.stem + '.best.pt')}")
     try:
