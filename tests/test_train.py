@@ -215,17 +215,43 @@ def test_init_widens_the_trunk_from_the_same_function_then_the_added_channels_le
     assert {k: getattr(load_model(tmp_path / "wide.pt").config, k) for k in wide} == wide
 
 
-def test_init_refuses_to_narrow_or_widen_the_per_date_encoder(tmp_path):
-    """A checkpoint cannot be loaded into a narrower trunk, nor into a wider per-date encoder (whose pooled output
-    interleaves its channels, so it could not start from the same function): both say so, naming --init."""
+def test_init_refuses_to_narrow_the_trunk_or_the_per_date_encoder(tmp_path):
+    """A checkpoint cannot be loaded into a narrower trunk or a narrower per-date encoder: both say so, naming --init."""
     from sr_core.model import save_checkpoint
 
-    src = save_checkpoint(SRNet(SRNetConfig.preset("tiny", width=16)), tmp_path / "base.pt")
-    for overrides, words in (({"width": 12}, "widened, not narrowed"), ({"date_channels": 12}, "per-date encoder")):
-        with pytest.raises(ModelError, match=words) as e:
+    src = save_checkpoint(SRNet(SRNetConfig.preset("tiny", width=16, date_channels=12)), tmp_path / "base.pt")
+    for overrides in ({"width": 12}, {"date_channels": 8}):
+        with pytest.raises(ModelError, match="widened, not narrowed") as e:
             Trainer(tmp_path / "x.pt", _cfg(val_patches=0), device="cpu", source=sim, init_from=src,
                     model_overrides=overrides)
         assert "--init" in str(e.value)
+
+
+def test_init_widens_the_per_date_encoder_from_the_same_function_then_the_added_channels_learn(tmp_path):
+    """``--date-channels`` with ``--init``: the encoder's pooled output interleaves its channels (per attention head,
+    the mean, the std), so the trunk's first convolution is re-indexed; the wider encoder starts as the narrower
+    network's exact function, with the day-of-year option too, and training then switches the added channels on."""
+    from sr_core.model import save_checkpoint
+
+    torch.manual_seed(8)
+    base = SRNet(SRNetConfig.preset("tiny", doy_hidden=True)).eval()
+    with torch.no_grad():  # a live day-of-year path (it starts at zero), so that its rows are checked too
+        base.temporal.doy_hid.weight.normal_(0, 0.3)
+    src = save_checkpoint(base, tmp_path / "base.pt")
+    logs: list[str] = []
+    tr = Trainer(tmp_path / "enc.pt", _cfg(seed=4, val_patches=0), device="cpu", source=sim, log=logs.append,
+                 init_from=src, model_overrides={"date_channels": 12, "width": 16})
+    enc = tr.model.temporal
+    assert enc.c == 12 and tr.model.stem.in_channels == (2 + 2) * 12 + 1  # tiny: 2 heads
+    assert any("date_channels 8 → 12" in m and "width 12 → 16" in m for m in logs)
+    assert enc.score.weight[:, 8:].abs().sum() == 0 and enc.hidden.weight[:8, 8:].abs().sum() == 0
+    assert enc.inp.weight[8:].abs().sum() > 0  # the added channels compute something nobody reads yet
+    _assert_same_function(base, tr.model, seed=3, size=12, doys=(70.0, 120.0, 170.0, 230.0))
+    added = [g * 12 + k for g in range(4) for k in range(8, 12)]
+    assert tr.model.stem.weight[:12, added].abs().sum() == 0  # the old trunk channels do not read them yet
+    tr.run(progress=False)
+    assert tr.model.stem.weight[:12, added].abs().sum() > 0 and enc.score.weight[:, 8:].abs().sum() > 0
+    assert load_model(tmp_path / "enc.pt").config.date_channels == 12
 
 
 def test_train_cli_refuses_a_width_below_four(tmp_path, capsys):
@@ -233,6 +259,8 @@ def test_train_cli_refuses_a_width_below_four(tmp_path, capsys):
 
     rc = main(["train", "--out", str(tmp_path / "x.pt"), "--config", "tiny", "--steps", "1", "--width20", "2"])
     assert rc == 2 and "--width20 2" in capsys.readouterr().err
+    rc = main(["train", "--out", str(tmp_path / "x.pt"), "--config", "tiny", "--steps", "1", "--date-channels", "3"])
+    assert rc == 2 and "--date-channels 3" in capsys.readouterr().err
 
 
 def test_train_cli_refuses_zero_blocks(tmp_path, capsys):

@@ -48,6 +48,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=None, metavar="C",
                    help="network option: trunk channels at 10 m (small: 32); with --init a wider trunk starts from "
                         "the narrower one's function (the added channels start silent)")
+    p.add_argument("--date-channels", type=int, default=None, metavar="C",
+                   help="network option: per-date encoder channels (small: 24; a multiple of the 4 attention heads); "
+                        "with --init a wider encoder starts from the narrower one's function")
     p.add_argument("--width20", type=int, default=None, metavar="C", help="network option: channels at 20 m (small: 64)")
     p.add_argument("--width40", type=int, default=None, metavar="C", help="network option: channels at 40 m (small: 96)")
     p.add_argument("--augment", type=float, default=1.0,
@@ -106,11 +109,12 @@ def run(args: argparse.Namespace) -> int:
         if args.blocks10 < 1:
             raise ConfigError(f"--blocks10 {args.blocks10}: use at least 1 residual block")
         overrides["blocks10"] = args.blocks10
-    for key in ("width", "width20", "width40"):
+    for key in ("date_channels", "width", "width20", "width40"):
         value = getattr(args, key)
         if value is not None:
+            flag = "--" + key.replace("_", "-")
             if value < 4:
-                raise ConfigError(f"--{key} {value}: use at least 4 channels")
+                raise ConfigError(f"{flag} {value}: use at least 4 channels")
             overrides[key] = value
     if args.workers is not None and args.workers < 0:
         raise ConfigError(f"--workers {args.workers}: use 0 (simulate in this process) or more")

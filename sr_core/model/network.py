@@ -280,19 +280,40 @@ def grow_as_identity(model: SRNet, missing: list[str]) -> list[str]:
     return [n for n in names if isinstance(modules.get(n), ResBlock)]
 
 
-WIDENABLE = ("width", "width20", "width40", "up_channels")  #: config widths a checkpoint can be widened along
+#: config widths a checkpoint can be widened along (``date_channels``: the per-date encoder, see :func:`grow_widths`)
+WIDENABLE = ("date_channels", "width", "width20", "width40", "up_channels")
+
+
+def _encoder_layout(c: int, heads: int) -> list[int]:
+    """Positions of the temporal encoder's output channels in a network whose per-date width is ``c``, listed in
+    the order they hold: per pooled group (the ``heads`` attention heads, then the mean) the ``c`` channels, then
+    the ``c`` standard deviations, then the clear-date share (:class:`TemporalEncoder` ``forward``)."""
+    return [g * c + k for g in range(heads + 2) for k in range(c)] + [(heads + 2) * c]
+
+
+def _spread_encoder_inputs(stem: torch.Tensor, c_old: int, c_new: int, heads: int) -> torch.Tensor:
+    """The trunk's first 1×1 convolution (``stem.weight``, (out, (heads+2)·c_old+1, 1, 1)) re-indexed for a per-date
+    encoder of ``c_new`` channels: each old input column moves to where the same (group, channel) sits in the wider
+    encoder's output, and the columns of the added channels are zero (silent)."""
+    out = stem.new_zeros((stem.shape[0], (heads + 2) * c_new + 1, *stem.shape[2:]))
+    src = _encoder_layout(c_old, heads)
+    dst = [g * c_new + k for g in range(heads + 2) for k in range(c_old)] + [(heads + 2) * c_new]
+    out[:, dst] = stem[:, src]
+    return out
 
 
 def grow_widths(model: SRNet, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
-    """Load a narrower network's ``state`` into ``model``, whose trunk is as wide or wider (``--width``,
-    ``--width20``, ``--width40`` with ``--init``), so that the wide network computes exactly what the narrow one did.
+    """Load a narrower network's ``state`` into ``model``, whose per-date encoder, trunk and decoder are as wide or
+    wider (``--date-channels``, ``--width``, ``--width20``, ``--width40`` with ``--init``), so that the wide network
+    computes exactly what the narrow one did.
 
     Every weight of the narrow network goes into the leading slice of the wide tensor. The channels it adds keep
     their fresh initialisation for what flows *into* them, and every weight from an added channel *into* an old one
     is zero: the old channels see only old channels, the outputs read only old channels, and the added ones start
-    as silent extra capacity that training switches on (the trunk has no normalisation layer, so nothing else mixes
-    channels). Only the trunk's and the decoder's widths may differ: the temporal encoder's output interleaves its
-    channels, so a wider per-date encoder would not start from the same function (:data:`WIDENABLE`).
+    as silent extra capacity that training switches on (no normalisation layer mixes channels). The per-date
+    encoder's output interleaves its channels (per attention head, the mean and the std), so for a wider encoder
+    the trunk's first convolution is re-indexed first (:func:`_spread_encoder_inputs`): the attention scores read
+    old channels only, so the pooling weights, and with them every old pooled value, are unchanged.
     Returns (names of the widened tensors, names the checkpoint lacks: added blocks, for :func:`grow_as_identity`);
     raises ``ValueError`` where the checkpoint is wider than the network, a tensor's shape differs in anything but
     its channel counts, or the checkpoint holds weights the network has not."""
@@ -300,6 +321,16 @@ def grow_widths(model: SRNet, state: dict[str, torch.Tensor]) -> tuple[list[str]
     unexpected = sorted(set(state) - set(own))
     if unexpected:
         raise ValueError(f"weights {unexpected[:5]} do not fit the requested network")
+    state = dict(state)
+    c_old = int(state["temporal.inp.weight"].shape[0]) if "temporal.inp.weight" in state else model.config.date_channels
+    c_new = model.config.date_channels
+    if c_old > c_new:
+        raise ValueError(f"the checkpoint's per-date encoder has {c_old} channels, more than the {c_new} asked "
+                         "(a network can be widened, not narrowed)")
+    if c_old < c_new and "stem.weight" in state:
+        if int(state["temporal.score.weight"].shape[0]) != model.config.heads:
+            raise ValueError("the per-date encoder can be widened only with the same number of attention heads")
+        state["stem.weight"] = _spread_encoder_inputs(state["stem.weight"], c_old, c_new, model.config.heads)
     grown: list[str] = []
     with torch.no_grad():
         for name, old in state.items():
@@ -316,10 +347,6 @@ def grow_widths(model: SRNet, state: dict[str, torch.Tensor]) -> tuple[list[str]
             if new.ndim >= 2 and new.shape[1] > old.shape[1]:
                 new[: old.shape[0], old.shape[1]:] = 0.0  # added inputs into old outputs: silent at the start
             grown.append(name)
-    bad = [n for n in grown if n.startswith("temporal.")]
-    if bad:
-        raise ValueError(f"{bad[0]}: only the trunk and the decoder can be widened ({', '.join(WIDENABLE)}), not the "
-                         "per-date encoder")
     return grown, sorted(set(own) - set(state))
 
 
