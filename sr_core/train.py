@@ -545,12 +545,6 @@ class Trainer:
         check_train_precision(cfg.precision)
         self.precision = resolve_precision(self.device, cfg.precision, training=True)
         self.amp = self.precision.dtype is not None
-        if self.amp:
-            log(f"training step under {self.precision.name} autocast on {self.device.type} (weights, optimizer and "
-                "loss in float32)")
-        elif self.device.type == "cpu" and cpu_has_bf16():
-            log("this CPU has bfloat16 matrix instructions (AMX / AVX-512 BF16): --precision bfloat16 trains about "
-                "1.6x faster here")
         n_workers = auto_workers(self.device) if workers is None else int(workers)
         if n_workers < 0:
             raise ConfigError(f"workers={workers}: use 0 (simulate in this process) or more")
@@ -580,6 +574,12 @@ class Trainer:
         self.model.to(self.device, memory_format=fmt)
         self.ema.to(self.device, memory_format=fmt)
         self.val = make_valset(cfg.val_patches, cfg.val_size, source=source) if cfg.val_patches else None
+        if self.amp:
+            log(f"training step under {self.precision.name} autocast on {self.device.type} (weights, optimizer and "
+                "loss in float32)")
+        elif self.device.type == "cpu" and cpu_has_bf16():
+            log("this CPU has bfloat16 matrix instructions (AMX / AVX-512 BF16): --precision bfloat16 trains about "
+                "1.6x faster here")
 
     # -- pieces ---------------------------------------------------------------------------------------------------
     def _load_real(self, data: str | None) -> list[_Item]:
