@@ -41,6 +41,7 @@ from .inference import predict, select_device
 from .model import SRNet, SRNetConfig
 from .model.checkpoint import model_from_checkpoint, read_checkpoint
 from .model.network import WIDENABLE, grow_as_identity, grow_widths
+from .model.precision import resolve_precision
 from .patch import SCALE, Patch
 from .points import HOLDOUT, POINT_TILE
 from .prepare import TEN_M_ONLY_LAND, prepare_input
@@ -461,8 +462,6 @@ def train_step(model: SRNet, opt: torch.optim.Optimizer, batch: Batch, dice: flo
     """One optimisation step on ``batch`` (already on the model's device), plus ``points_weight`` × the BCE of
     the real-points batch when given; returns the loss. ``amp``: autocast to ``amp_dtype`` on the batch's device
     (CUDA, or a CPU: ``train --precision bfloat16``). The weights, the optimizer and the loss stay float32."""
-    from .model.precision import resolve_precision
-
     model.train()
     opt.zero_grad(set_to_none=True)
     with resolve_precision(batch.bands.device, amp_dtype if amp else "float32", training=True).autocast():
@@ -515,8 +514,6 @@ class Trainer:
                  workers: int | None = None, precision_given: bool = False) -> None:
         """``precision_given``: with ``resume``, ``cfg.precision`` replaces the one the run was started with
         (otherwise a resumed run keeps its own, so that it continues bit-exactly)."""
-        from .model.precision import resolve_precision
-
         self.out = Path(out)
         self.cfg, self.source, self.log = cfg, source, log
         self.device = select_device(device)

@@ -284,11 +284,11 @@ def grow_as_identity(model: SRNet, missing: list[str]) -> list[str]:
 WIDENABLE = ("date_channels", "width", "width20", "width40", "up_channels")
 
 
-def _encoder_layout(c: int, heads: int) -> list[int]:
-    """Positions of the temporal encoder's output channels in a network whose per-date width is ``c``, listed in
-    the order they hold: per pooled group (the ``heads`` attention heads, then the mean) the ``c`` channels, then
-    the ``c`` standard deviations, then the clear-date share (:class:`TemporalEncoder` ``forward``)."""
-    return [g * c + k for g in range(heads + 2) for k in range(c)] + [(heads + 2) * c]
+def _encoder_positions(c: int, heads: int, kept: int) -> list[int]:
+    """Where the first ``kept`` channels of every group sit in the temporal encoder's output when its per-date width
+    is ``c``: per pooled group (the ``heads`` attention heads, then the mean), then the standard deviations, then the
+    clear-date share last (:class:`TemporalEncoder` ``forward``)."""
+    return [g * c + k for g in range(heads + 2) for k in range(kept)] + [(heads + 2) * c]
 
 
 def _spread_encoder_inputs(stem: torch.Tensor, c_old: int, c_new: int, heads: int) -> torch.Tensor:
@@ -296,9 +296,7 @@ def _spread_encoder_inputs(stem: torch.Tensor, c_old: int, c_new: int, heads: in
     encoder of ``c_new`` channels: each old input column moves to where the same (group, channel) sits in the wider
     encoder's output, and the columns of the added channels are zero (silent)."""
     out = stem.new_zeros((stem.shape[0], (heads + 2) * c_new + 1, *stem.shape[2:]))
-    src = _encoder_layout(c_old, heads)
-    dst = [g * c_new + k for g in range(heads + 2) for k in range(c_old)] + [(heads + 2) * c_new]
-    out[:, dst] = stem[:, src]
+    out[:, _encoder_positions(c_new, heads, c_old)] = stem[:, _encoder_positions(c_old, heads, c_old)]
     return out
 
 
