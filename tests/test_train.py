@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -146,6 +148,25 @@ def test_train_cli_writes_a_loadable_checkpoint(tmp_path, capsys):
     model = load_model(out)
     assert model.config.width == SRNetConfig.preset("tiny").width
     assert model.info.provenance["train_config"]["crop"] == 16
+
+
+def test_train_cli_logs_plain_status_lines_when_stderr_is_not_a_terminal(tmp_path, capsys, monkeypatch):
+    """Under nohup, a container or CI the run's log gets one plain line per heartbeat (step, loss, validation, speed,
+    time left), not a progress bar redrawn with carriage returns."""
+    import sr_core.cli.train as cli_train
+    from sr_core.cli import main
+
+    monkeypatch.setattr(cli_train, "HEARTBEAT_S", 1e-9)  # every step
+    rc = main(["train", "--out", str(tmp_path / "hb.pt"), "--config", "tiny", "--steps", "3", "--size", "16",
+               "--batch", "2", "--sim-size", "24", "--pool", "2", "--val-patches", "1", "--val-size", "16",
+               "--val-every", "2", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "\r" not in err
+    beats = [line for line in err.splitlines() if re.match(r"step \d+/3 \(", line)]
+    assert [b.split("/")[0] for b in beats] == ["step 1", "step 2", "step 3"]
+    assert re.fullmatch(r"step 1/3 \(33\.3 %\): loss \d\.\d{4}, last validation none yet, \d+\.\d\d s/step, "
+                        r"about 0 h 00 min left", beats[0]), beats[0]
+    assert re.search(r"last validation -?\d\.\d{4},", beats[1])  # step 2 validated
 
 
 def _assert_same_function(base: SRNet, model: SRNet, *, seed: int, size: int, doys: tuple[float, ...]) -> None:

@@ -7,6 +7,9 @@ import os
 import sys
 from typing import Any
 
+#: seconds between the plain status lines of a run whose stderr is not a terminal
+HEARTBEAT_S = 60.0
+
 
 def register(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -127,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
     log(f"training {trainer.model.n_params():,}-parameter model on {trainer.device} to step {trainer.cfg.steps}; "
         f"checkpoints: {args.out} (resumable), best: {trainer.out.with_name(trainer.out.stem + '.best.pt')}")
     try:
-        result = trainer.run(progress=True)
+        # a terminal gets a live bar; a log file (nohup, a container, CI) a plain line a minute, not a wall of \r
+        interactive = sys.stderr.isatty()
+        result = trainer.run(progress=interactive, heartbeat_s=None if interactive else HEARTBEAT_S)
     finally:
         trainer.close()
     best = result["best"]
