@@ -44,6 +44,23 @@ def test_shift_moves_the_chosen_dates_by_exactly_one_pixel():
         assert len(hits) == 1
 
 
+def test_whole_pixel_shift_is_ndimage_shift_with_the_edges_repeated():
+    """The indexed whole-pixel move gives exactly what ndimage.shift(order=0, mode="nearest") gives, for bands
+    (H, W, C) and masks (H, W), every direction and distance, so training and the gate see the same arrays."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(5)
+    b = rng.random((13, 17, 3)).astype(np.float32)
+    v = rng.random((13, 17)) > 0.4
+    for dy in (-3, -1, 0, 1, 2):
+        for dx in (-2, -1, 0, 1, 4):
+            np.testing.assert_array_equal(perturb.shift_whole(b, dy, dx),
+                                          ndimage.shift(b, (dy, dx, 0), order=0, mode="nearest"))
+            np.testing.assert_array_equal(perturb.shift_whole(v, dy, dx),
+                                          ndimage.shift(v.astype(np.uint8), (dy, dx), order=0, mode="nearest").astype(bool))
+    assert perturb.shift_whole(v, 1, 0).dtype == bool
+
+
 def test_blur_haze_l1c_and_band_fill_do_what_they_say():
     b = _cube(T=5, H=24, W=24)
     hp = lambda x: np.std(x - np.roll(x, 1, axis=1))  # noqa: E731
