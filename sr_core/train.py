@@ -195,6 +195,23 @@ def _simulated_item(source: Callable[[int, int, str], Patch], seed: int, size: i
     return prepare(source(seed, size, "train"))
 
 
+PARENT_POLL_S = 2.0  #: how often a simulation worker checks that the training process that started it still runs
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker once the training process that started it is gone. Without it a run
+    killed without clean-up (SIGKILL, an out-of-memory kill, a scheduler's hard stop) would leave its simulation
+    workers behind, each holding hundreds of MB; an orphan's parent becomes another process (init)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class Prefetch:
     """Simulates the training pool's next patches in ``workers`` processes, ahead of need. Patches are asked for by
     seed and each seed's patch is what :func:`_simulated_item` makes in-process, so a run does not depend on the
@@ -205,7 +222,8 @@ class Prefetch:
         # a prepared 160 px patch of ~48 dates holds ~60 MB: keep only ``ahead`` of them waiting
         self.source, self.size, self.ahead = source, int(size), max(int(ahead), int(workers))
         # spawn, not fork: the parent may hold CUDA and torch thread pools, which a forked child must not inherit
-        self.pool = ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_exit_with_parent, initargs=(os.getpid(),))
         self.futures: dict[int, Future] = {}
         self._finalizer = weakref.finalize(self, self.pool.shutdown, wait=False, cancel_futures=True)
 
@@ -525,6 +543,7 @@ class Trainer:
         self.init_from: str | None = None
         self.best = -1.0
         self.threshold = 0.5
+        self.saved_step: int | None = None  #: the step the resumable checkpoint (``out``) holds, None before one
         ckpt = None
         if resume:
             if not self.out.is_file():
@@ -685,6 +704,7 @@ class Trainer:
 
     def _restore(self, st: dict[str, Any]) -> None:
         self.step, self.next_seed = int(st["step"]), int(st["next_seed"])
+        self.saved_step = self.step
         ema_model = self.model  # the checkpoint's state_dict holds the EMA weights (what gets deployed)
         self.ema = ema_model.eval()
         for p in self.ema.parameters():
@@ -734,8 +754,11 @@ class Trainer:
     def save(self, path: Path | None = None, with_state: bool = True) -> Path:
         from .model.checkpoint import save_checkpoint
 
-        return save_checkpoint(self.ema, path or self.out, threshold=self.threshold, provenance=self.provenance(),
-                               train_state=self._train_state() if with_state else None)
+        out = save_checkpoint(self.ema, path or self.out, threshold=self.threshold, provenance=self.provenance(),
+                              train_state=self._train_state() if with_state else None)
+        if with_state and (path is None or Path(path) == self.out):
+            self.saved_step = self.step
+        return out
 
     # -- loop -----------------------------------------------------------------------------------------------------
     def status_line(self, loss: float, last_val: float | None, s_per_step: float) -> str:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -345,3 +351,88 @@ def test_cpu_bf16_detection_reads_the_cpu_flags(tmp_path):
     empty = tmp_path / "empty"
     empty.write_text("")
     assert cpu_has_bf16(tmp_path / "absent") is None and cpu_has_bf16(empty) is None
+
+
+# -- a run stopped from outside ----------------------------------------------------------------------------------------
+_PROC = Path("/proc/self").is_dir()  # the process table is read from /proc (Linux)
+
+
+def _children(pid: int) -> dict[int, str]:
+    """Live (not zombie) child processes of ``pid`` and their command lines, from /proc."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out[int(d.name)] = cmd
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _start_training_with_a_worker(tmp_path):
+    """A tiny CLI run with one simulation worker process, once it has written its first checkpoint; returns the
+    process, its checkpoint path and the pids of its worker (and multiprocessing helper) processes."""
+    out = tmp_path / "run.pt"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sr_core", "train", "--out", str(out), "--config", "tiny", "--steps", "100000",
+         "--size", "16", "--batch", "2", "--sim-size", "24", "--pool", "2", "--refresh-every", "1", "--val-patches", "0",
+         "--ckpt-every", "2", "--threads", "1", "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 180
+    while not out.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    helpers = _children(proc.pid)
+    if proc.poll() is not None or not out.is_file():
+        proc.kill()
+        pytest.fail(f"the training run did not start: {proc.communicate()[1][-2000:]}")
+    assert any("spawn_main" in c for c in helpers.values()), helpers
+    return proc, out, helpers
+
+
+def _wait_gone(pids, seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.25)
+    return [p for p in pids if _alive(p)]
+
+
+@pytest.mark.skipif(not _PROC, reason="reads the process table from /proc (Linux)")
+def test_sigterm_stops_a_training_run_cleanly_and_says_where_to_resume(tmp_path):
+    """`kill`, `docker stop` or a scheduler's time limit send SIGTERM: the run stops as with Ctrl-C, shuts its
+    simulation workers down and says which step the checkpoint holds; the checkpoint resumes."""
+    proc, out, helpers = _start_training_with_a_worker(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert re.search(r"train: stopped at step \d+; the checkpoint .*run\.pt holds step \d+: resume with the same "
+                     r"command and --resume", err), err[-2000:]
+    assert _wait_gone(list(helpers), 10) == []
+    held = int(re.search(r"holds step (\d+)", err).group(1))
+    assert held >= 2 and held % 2 == 0
+    tr = Trainer(out, _cfg(), device="cpu", source=sim, resume=True, log=lambda m: None, workers=0)
+    assert tr.step == held
+
+
+@pytest.mark.skipif(not _PROC, reason="reads the process table from /proc (Linux)")
+def test_simulation_workers_end_when_the_training_process_is_killed_outright(tmp_path):
+    """SIGKILL (or the kernel's out-of-memory killer) leaves no chance to clean up: the workers notice that their
+    parent is gone and end by themselves within a few seconds instead of lingering with their memory."""
+    from sr_core.train import PARENT_POLL_S
+
+    proc, _, helpers = _start_training_with_a_worker(tmp_path)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert _wait_gone(list(helpers), 3 * PARENT_POLL_S + 10) == []

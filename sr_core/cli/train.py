@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 #: seconds between the plain status lines of a run whose stderr is not a terminal
 HEARTBEAT_S = 60.0
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _in_main_thread() -> bool:  # signal handlers can only be set there (the app may call main() from a thread)
+    return threading.current_thread() is threading.main_thread()
 
 
 def register(sub: Any) -> argparse.ArgumentParser:
@@ -129,12 +139,23 @@ def run(args: argparse.Namespace) -> int:
                       init_from=args.init, workers=args.workers, precision_given=args.precision is not None)
     log(f"training {trainer.model.n_params():,}-parameter model on {trainer.device} to step {trainer.cfg.steps}; "
         f"checkpoints: {args.out} (resumable), best: {trainer.out.with_name(trainer.out.stem + '.best.pt')}")
+    # a scheduler's or `kill`'s SIGTERM ends the run as Ctrl-C does: the simulation workers are shut down (finally)
+    # and the message says where to resume from, instead of the process vanishing with its workers left running
+    previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
     try:
         # a terminal gets a live bar; a log file (nohup, a container, CI) a plain line a minute, not a wall of \r
         interactive = sys.stderr.isatty()
         result = trainer.run(progress=interactive, heartbeat_s=None if interactive else HEARTBEAT_S)
+    except KeyboardInterrupt:
+        saved = trainer.saved_step
+        print(f"train: stopped at step {trainer.step}; " + (
+            f"the checkpoint {trainer.out} holds step {saved}: resume with the same command and --resume"
+            if saved is not None else "no checkpoint was written yet"), file=sys.stderr, flush=True)
+        raise
     finally:
         trainer.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     best = result["best"]
     print(f"done: step {result['steps']}, checkpoint {result['checkpoint']}"
           + (f", best validation weighted MCC {best:.4f}" if best >= 0 else ""))
