@@ -776,7 +776,8 @@ class Trainer:
 
         ``progress``: a live progress bar (for a terminal). ``heartbeat_s``: without a bar (a log file, ``nohup``, a
         container), a plain status line through ``log`` at most every ``heartbeat_s`` seconds instead: the step, the
-        recent loss, the last validation, the speed and the time left (:meth:`status_line`)."""
+        recent loss, the last validation, the speed since the previous line and the time left at that speed
+        (:meth:`status_line`)."""
         from tqdm import tqdm
 
         c = self.cfg
@@ -785,7 +786,7 @@ class Trainer:
         losses: list[float] = []
         last_val: float | None = self.history[-1]["wmcc@best"] if self.history else None
         t0 = time.perf_counter()
-        first_step, beat_at = self.step, t0 + (heartbeat_s or 0.0)
+        beat_step, beat_t, beat_at = self.step, t0, t0 + (heartbeat_s or 0.0)
         while self.step < stop:
             for g in self.opt.param_groups:
                 g["lr"] = self.lr_at(self.step)
@@ -828,9 +829,10 @@ class Trainer:
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", val=f"{last_val:.3f}" if last_val is not None else "-")
             bar.update(1)
             now = time.perf_counter()
-            if heartbeat_s and not progress and now >= beat_at:
-                beat_at = now + heartbeat_s
-                self.log(self.status_line(float(np.mean(losses[-20:])), last_val, (now - t0) / (self.step - first_step)))
+            if heartbeat_s and not progress and now >= beat_at:  # the speed of the steps since the last line
+                rate = (now - beat_t) / (self.step - beat_step)
+                beat_step, beat_t, beat_at = self.step, now, now + heartbeat_s
+                self.log(self.status_line(float(np.mean(losses[-20:])), last_val, rate))
         bar.close()
         self.save()
         return {"steps": self.step, "checkpoint": str(self.out), "best": self.best,
