@@ -114,7 +114,7 @@ class _Grid:
             from affine import Affine
 
             f = max(dw, dh) / max_size
-            t = t * Affine.scale(f)
+            t = t @ Affine.scale(f)  # composition (affine 3 deprecates `*` for it)
             dw, dh = int(np.ceil(dw / f)), int(np.ceil(dh / f))
         self.transform, self.width, self.height = t, int(dw), int(dh)
         self._index: np.ndarray | None = None
