@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -83,3 +84,59 @@ def test_info_bad_input(tmp_path, capsys, case):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert not (tmp_path.parent / "evil.txt").exists()
+
+
+# -- model checkpoints -------------------------------------------------------------------------------------------------
+def test_info_describes_the_bundled_model(capsys):
+    """`info models/sr-small.pt`: what the network is, how it was trained and whether it resumes, read from the
+    file itself (the figures below are the file's own, not copies of the model card)."""
+    from sr_core.model import load_model
+
+    model = load_model()
+    path = REPO / "models" / "sr-small.pt"
+    assert main(["info", str(path), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["n_params"] == model.n_params() and d["threshold"] == model.info.threshold
+    assert d["network"]["width"] == model.config.width and d["bands"] == list(model.config.bands)
+    assert d["resumable"] is None and d["best_validation"]["wmcc"] == max(h["wmcc@best"] for h in d["history"])
+    assert d["lineage_steps"] == sum(p["steps"] for p in model.info.provenance["lineage"]) > 10_000
+    assert main(["info", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert f"{model.n_params():,} parameters" in text and "resumable  no" in text
+    assert re.search(r"lineage +\d+ phases, [\d,]+ steps in all: A \(\d+\)", text)
+
+
+def test_info_says_where_a_training_run_resumes(tmp_path, capsys):
+    out = tmp_path / "run.pt"
+    assert main(["train", "--out", str(out), "--config", "tiny", "--steps", "2", "--size", "16", "--batch", "2",
+                 "--sim-size", "24", "--pool", "2", "--val-patches", "1", "--val-size", "16", "--val-every", "2",
+                 "--threads", "1"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["resumable"] == {"step": 2, "steps": 2, "simulator_version": d["simulator_version"]}
+    assert [h["step"] for h in d["history"]] == [2] and d["init_from"] is None
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "training state at step 2 of 2" in text and "--resume" in text and "from scratch" in text
+    assert main(["info", str(tmp_path / "run.best.pt")]) == 0  # the best-validation copy holds weights only
+    assert "resumable  no" in capsys.readouterr().out
+
+
+def test_info_refuses_a_checkpoint_that_is_not_one_and_never_runs_its_code(tmp_path, capsys):
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.touch, ())
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps(Payload()))
+    assert main(["info", str(evil)]) == 2
+    err = capsys.readouterr().err
+    assert "not a weights-only torch file" in err and not marker.exists()
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    assert main(["info", str(junk)]) == 2 and "error:" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """``python -m sr_core info PATH [--json] [--compute-clouds]``: describe an EOPatch folder, a folder of them, or an
-archive of them, with plain warnings about what each series lacks (:func:`sr_core.quality.series_warnings`)."""
+archive of them, with plain warnings about what each series lacks (:func:`sr_core.quality.series_warnings`); or a
+model checkpoint (``.pt``): its network, how it was trained, its validation history and whether it resumes."""
 
 from __future__ import annotations
 
@@ -8,18 +9,23 @@ import math
 from pathlib import Path
 from typing import Any
 
+CHECKPOINT_SUFFIXES = (".pt", ".pth")  #: files ``info`` reads as model checkpoints (weights only, never code)
+
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "info",
-        help="describe an EOPatch folder, a folder of EOPatches or a .zip/.tar.gz of them",
+        help="describe an EOPatch folder, a folder of EOPatches or a .zip/.tar.gz of them, or a model checkpoint",
         description=(
             "Print band shape, dates, cloud fraction per date, bbox, CRS, features present, product level and "
             "whether the data is simulated or real. With --json: one object for a single EOPatch folder, or "
-            '{"path": ..., "patches": [...]} for a folder of patches or an archive.'
+            '{"path": ..., "patches": [...]} for a folder of patches or an archive. Given a model checkpoint '
+            "(.pt, e.g. models/sr-small.pt or a training run's file): its network, bands, threshold, how and on what "
+            "it was trained, its validation history and, for a training checkpoint, the step it resumes from."
         ),
     )
-    p.add_argument("path", type=Path, help="EOPatch folder, folder of EOPatch folders, or .zip / .tar.gz / .tar archive")
+    p.add_argument("path", type=Path, help="EOPatch folder, folder of EOPatch folders, .zip / .tar.gz / .tar archive, "
+                                           "or model checkpoint (.pt)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.add_argument("--compute-clouds", action="store_true",
                    help="compute cloud masks with s2cloudless for patches that have none (slow: seconds per date on "
@@ -88,6 +94,54 @@ def _text(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _checkpoint_text(d: dict[str, Any]) -> str:
+    n = d["network"]
+    doy = "into the per-date MLP too" if n["doy_hidden"] else "in the attention only"
+    lines = [
+        f"{d['name']}  (sr_core model checkpoint, {d['format']})",
+        f"  network    {d['n_params']:,} parameters: per-date encoder {n['date_channels']} channels ({n['heads']} "
+        f"attention heads; day of year as {n['doy_freqs']} harmonics, {doy}); trunk {n['width']} / {n['width20']} / "
+        f"{n['width40']} channels at 10 / 20 / 40 m ({n['blocks10']} / {n['blocks20']} / {n['blocks40']} blocks); "
+        f"decoder {n['up_channels']} channels at 2.5 m",
+        f"  bands      {' '.join(d['bands'])}; cultivated where probability > {d['threshold']:g}",
+    ]
+    tc = d["train_config"]
+    if d["steps"] is not None:
+        how = [f"{d['steps']:,} steps"]
+        how += [f"{k} {tc[k]}" for k in ("lr", "batch", "precision") if k in tc]
+        how += [f"seed {d['seed']}"] if d["seed"] is not None else []
+        how += [f"on {d['device']}"] if d["device"] else []
+        lines.append(f"  trained    {', '.join(how)}; simulator {d['simulator_version'] or '?'}"
+                     + (f"; started from {d['init_from']}" if d["init_from"] else "; from scratch"))
+    if d["data"]:
+        lines.append(f"  data       {d['data']}")
+    made = [x for x in (d["created"], f"git {d['git_commit'][:10]}" if d["git_commit"] else None,
+                        f"torch {d['torch']}" if d["torch"] else None) if x]
+    if made:
+        lines.append(f"  made       {', '.join(made)}")
+    if d["history"]:
+        lines.append(f"  validation {d['validation'] or ''}".rstrip())
+        for h in d["history"]:
+            pts = f"  real points MCC {h['points_mcc']:.3f}" if h.get("points_mcc") is not None else ""
+            lines.append(f"    step {h.get('step', '?'):>6}  loss {h.get('loss', float('nan')):.4f}  weighted MCC "
+                         f"{h.get('wmcc@best', float('nan')):.4f} @{h.get('best_threshold', 0.5):.2f}{pts}")
+        b = d["best_validation"]
+        lines.append(f"  best       weighted MCC {b['wmcc']:.4f} at step {b['step']}")
+    if d["lineage"]:
+        lines.append(f"  lineage    {len(d['lineage'])} phases, {d['lineage_steps'] or 0:,} steps in all: "
+                     + ", ".join(f"{p.get('phase', '?')} ({p.get('steps', '?')})" for p in d["lineage"]))
+    r = d["resumable"]
+    if r:
+        total = f" of {r['steps']:,}" if r["steps"] else ""
+        lines.append(f"  resumable  yes: training state at step {r['step']:,}{total} (optimizer, random streams, pool); "
+                     "continue with the same train command and --resume")
+    else:
+        lines.append("  resumable  no (weights only: a bundled or best-validation file); fine-tune it with train --init")
+    if d["stripped_from"]:
+        lines.append(f"  stripped   from {d['stripped_from']}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..io.archive import is_eopatch, iter_patch_folders
     from . import print_json
@@ -95,6 +149,12 @@ def run(args: argparse.Namespace) -> int:
     path: Path = args.path
     if not path.exists():
         raise FileNotFoundError(2, "no such file or folder", str(path))
+    if path.is_file() and path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        from ..model import describe_checkpoint
+
+        d = describe_checkpoint(path)
+        print_json(d) if args.json else print(_checkpoint_text(d))
+        return 0
     single = path.is_dir() and is_eopatch(path)
     facts = []
     for folder, patch in iter_patch_folders(path):  # one patch in memory at a time

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .checkpoint import (
     CheckpointInfo,
     default_model_path,
+    describe_checkpoint,
     load_model,
     model_from_checkpoint,
     read_checkpoint,
@@ -14,6 +15,6 @@ from .checkpoint import (
 from .network import SRNet, SRNetConfig
 
 __all__ = [
-    "CheckpointInfo", "SRNet", "SRNetConfig", "default_model_path", "load_model", "model_from_checkpoint",
-    "read_checkpoint", "save_checkpoint", "strip_checkpoint",
+    "CheckpointInfo", "SRNet", "SRNetConfig", "default_model_path", "describe_checkpoint", "load_model",
+    "model_from_checkpoint", "read_checkpoint", "save_checkpoint", "strip_checkpoint",
 ]  # fmt: skip

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"or pass the bundled weights {default_model_path()}"
         )
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about a foreign file's pickle protocol before refusing it
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a truncated / foreign file
         raise ModelError(
             f"model checkpoint {path} is unreadable or not a weights-only torch file ({type(exc).__name__}: "
@@ -190,3 +193,51 @@ def strip_checkpoint(src: str | Path, dst: str | Path, *, provenance: dict[str, 
     torch.save(ckpt, tmp)
     tmp.replace(dst)
     return dst
+
+
+def describe_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Plain, JSON-able facts about a model checkpoint, for ``sr_core info MODEL.pt``: the network (parameters,
+    widths), bands and threshold, how and on what it was trained, its validation history, whether it can resume
+    training and from which step. Loads weights only (:func:`read_checkpoint`): no code in the file runs."""
+    ckpt = read_checkpoint(path)
+    model = model_from_checkpoint(ckpt, path)  # refuses a file whose weights do not fit the network
+    prov = dict(ckpt.get("provenance", {}))
+    cfg = model.config
+    state = ckpt.get("train_state")
+    resumable = None
+    if isinstance(state, dict):
+        tc = state.get("train_config") or {}
+        resumable = {"step": int(state.get("step", 0)), "steps": int(tc.get("steps", 0)) or None,
+                     "simulator_version": state.get("simulator_version")}
+    history = [dict(h) for h in prov.get("history", []) if isinstance(h, dict)]
+    best = max(history, key=lambda h: float(h.get("wmcc@best", float("-inf"))), default=None)
+    lineage = [dict(p) for p in prov.get("lineage", []) if isinstance(p, dict)]
+    return {
+        "path": str(path),
+        "name": Path(path).name,
+        "format": f"{ckpt.get('format')} v{ckpt.get('format_version')}",
+        "n_params": model.n_params(),
+        "network": {k: getattr(cfg, k) for k in ("date_channels", "heads", "doy_freqs", "doy_hidden", "width",
+                                                  "blocks10", "width20", "blocks20", "width40", "blocks40",
+                                                  "up_channels")},
+        "bands": list(ckpt.get("bands", cfg.bands)),
+        "threshold": float(ckpt.get("threshold", 0.5)),
+        "created": prov.get("created"),
+        "git_commit": prov.get("git_commit"),
+        "torch": prov.get("torch"),
+        "simulator_version": prov.get("simulator_version"),
+        "steps": prov.get("steps"),
+        "init_from": prov.get("init_from"),
+        "seed": prov.get("seed"),
+        "device": prov.get("device"),
+        "data": prov.get("data"),
+        "validation": prov.get("validation"),
+        "train_config": dict(prov.get("train_config") or {}),
+        "history": history,
+        "best_validation": ({"step": best.get("step"), "wmcc": best.get("wmcc@best"),
+                             "threshold": best.get("best_threshold")} if best else None),
+        "lineage": lineage,
+        "lineage_steps": sum(int(p.get("steps", 0)) for p in lineage) or None,
+        "resumable": resumable,
+        "stripped_from": prov.get("stripped_from"),
+    }
