@@ -30,6 +30,8 @@ from ui.common import (
     label_layout,
     label_offset_of,
     load_patch,
+    model_about,
+    model_facts,
     output_file,
     page_setup,
     patch_header,
@@ -89,6 +91,15 @@ with c2:
                               "after the run.")
 with c3:
     go = st.button("▶ Run model and baselines", type="primary", key="run_model")
+
+with st.expander("About the model: what it was trained on and how it scored"):
+    from sr_core.model import default_model_path
+
+    _mp = default_model_path()
+    try:
+        st.markdown("\n\n".join(model_about(model_facts(str(_mp), _mp.stat().st_mtime))))
+    except (SRCoreError, OSError) as exc:
+        st.warning(f"The model file cannot be described: {redact(exc)}")
 
 
 SMOOTH_MAX_PX = 1024  # probability, weight, uncertainty: smooth layers, sent at ≤ 1024 px over the exact footprint

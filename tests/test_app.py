@@ -471,3 +471,26 @@ def test_upload_of_a_product_with_the_baseline_04_offset_says_it_was_removed(tmp
     assert not at.exception, [e.value for e in at.exception]
     assert at.dataframe[0].value["level"].tolist() == ["L2A"]  # 0.1 too bright would have read as L1C
     assert any("processing-baseline offset removed" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_predict_page_says_what_the_model_was_trained_on_and_how_it_scored(served):
+    """The bundled model's own record, real figures first and every line marked REAL or SIMULATED."""
+    import torch
+
+    at = _run("pages/2_Predict_and_compare.py", served[0])
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(e.label.startswith("About the model") for e in at.expander)
+    text = "\n".join(m.value for m in at.markdown)
+    stored = torch.load(REPO / "models" / "sr-small.pt", map_location="cpu", weights_only=True)["provenance"]
+    flanders = stored["test_metrics"]["real"]["flanders-2019-fields-lpis"]["weighted_mcc"]
+    assert "Trained on **SIMULATED** farmland" in text
+    assert f"Measured on **REAL** data, flanders-2019-fields-lpis: model {flanders:.3f}" in text
+    assert text.index("Measured on **REAL**") < text.index("Measured on **SIMULATED**")
+
+
+def test_the_model_note_of_an_untrained_file_says_so(tiny_model):
+    from sr_core.model import describe_checkpoint
+    from ui.common import model_about
+
+    lines = model_about(describe_checkpoint(tiny_model))
+    assert "no training record" in lines[1] and not any("REAL" in s or "SIMULATED" in s for s in lines)

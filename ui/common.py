@@ -313,6 +313,84 @@ def show_image(img: np.ndarray, caption: str = "", max_px: int = 900) -> None:
     st.image(upscale(img, f) if f > 1 else img, caption=caption, width="stretch")
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def model_facts(path: str, mtime: float) -> dict[str, Any]:
+    """:func:`sr_core.model.describe_checkpoint` of the model the app runs (cached per file version)."""
+    from sr_core.model import describe_checkpoint
+
+    return describe_checkpoint(path)
+
+
+#: Plain names for the figures a bundled checkpoint stores (``provenance["test_metrics"]``); others are shown by key.
+FIGURE_NAMES = {
+    "weighted_mcc": "model", "mcc": "model (plain MCC)", "model": "model", "every_band": "model",
+    "ndvi": "NDVI baseline", "pixel": "10 m pixel baseline", "phase_S": "the previous bundled model (phase S)",
+    "ten_m_bands_only": "model with the 10 m bands only", "ten_m_only": "model with the 10 m bands only",
+    "red_edge_empty": "model with empty red-edge bands",
+    "stress_combined_10_draws": "model under every gate defect together (10 draws)", "clean": "model, clean",
+    "combined": "model under every gate defect together", "pixel_combined": "10 m pixel baseline under every defect",
+    "oracle_sown": "ceiling: a perfect model", "oracle_block": "ceiling: a perfect 10 m classifier",
+    "cultivated_fraction": "share called cultivated",
+}
+_SET_PATTERNS = (
+    (re.compile(r"fresh_(\d+)_(\d+)_(\d+)px"), "fresh test patches, seeds {0}–{1}, {2} px"),
+    (re.compile(r"selection_(\d+)_(\d+)_(\d+)px"), "the selection set, seeds {0}–{1}, {2} px"),
+    (re.compile(r"gate_(\d+)_(\d+)"), "the robustness gate, seeds {0}–{1}"),
+    (re.compile(r"simulated_(\d+)_(\d+)"), "simulator {0}.{1}"),
+    (re.compile(r"worldcereal_points_(\d+)_held_out"), "{0} WorldCereal pixels held out of training"),
+)
+
+
+def _set_name(key: str) -> str:
+    for pattern, text in _SET_PATTERNS:
+        m = pattern.fullmatch(key)
+        if m:
+            return text.format(*m.groups())
+    return key
+
+
+def _figures(d: dict[str, Any]) -> str:
+    out = []
+    for k, v in d.items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        name = FIGURE_NAMES.get(k) or (f"the 10 m pixel baseline (simulator {k[10:].replace('_', '.')})"
+                                       if k.startswith("pixel_sim_") else k.replace("_", " "))
+        out.append(f"{name} {100 * v:.1f} %" if k.endswith("fraction") else f"{name} {v:.3f}")
+    return "; ".join(out)
+
+
+def model_about(d: dict[str, Any]) -> list[str]:
+    """Markdown lines on the model the app runs: what it is, what it was trained on, and what was measured with it,
+    real data first and each figure marked REAL or SIMULATED (from the checkpoint itself, not from the docs)."""
+    lines = [f"**{d['name']}**: {d['n_params']:,} parameters, 4× output; cultivated where the probability exceeds "
+             f"{d['threshold']:g}."]
+    if d.get("data"):
+        steps = (f"{d['lineage_steps']:,} steps over {len(d['lineage'])} training phases" if d.get("lineage_steps")
+                 else f"{d['steps']:,} steps" if d.get("steps") else "")
+        lines.append(f"Trained on **SIMULATED** farmland (simulator {d.get('simulator_version') or '?'})"
+                     + (" plus real labelled pixels" if "real" in str(d["data"]) else "")
+                     + (f", {steps}" if steps else "") + f": {d['data']}.")
+    else:
+        lines.append("This file carries no training record (untrained or built by hand): its maps mean nothing yet.")
+    measured = d.get("measured") or {}
+    real = measured.get("real") or {}
+    for name, figs in real.items():
+        if isinstance(figs, dict) and _figures(figs):
+            lines.append(f"Measured on **REAL** data, {_set_name(name)}: {_figures(figs)}.")
+    for group, sets in measured.items():
+        if group == "real" or not isinstance(sets, dict):
+            continue
+        for name, figs in sets.items():
+            if isinstance(figs, dict) and _figures(figs):
+                lines.append(f"Measured on **SIMULATED** data ({_set_name(group)}), {_set_name(name)}: "
+                             f"{_figures(figs)}.")
+    if measured:
+        lines.append("Weighted MCC unless named otherwise, as measured when this file was made (stored in it); every "
+                     "figure, its command and the known limits: `models/MODEL_CARD.md`.")
+    return lines
+
+
 def device_badge(device: str) -> str:
     return f"🟢 GPU ({device})" if device.startswith("cuda") or device == "mps" else "🔵 CPU"
 

@@ -240,4 +240,5 @@ def describe_checkpoint(path: str | Path) -> dict[str, Any]:
         "lineage_steps": sum(int(p.get("steps", 0)) for p in lineage) or None,
         "resumable": resumable,
         "stripped_from": prov.get("stripped_from"),
+        "measured": dict(prov.get("test_metrics") or {}),  #: figures measured after training, stored with the weights
     }
