@@ -361,7 +361,8 @@ def labelled_table(doc: dict[str, Any]) -> str:
     names = list(pooled)
     fmt = lambda x: "   -  " if x is None else f"{x:6.3f}"  # noqa: E731
     c = max(10, *(len(n) + 2 for n in names))
-    lines = [f"{doc['n_patches']} patches: {doc['source']}; device {doc['device']}",
+    lines = [f"{doc['n_patches']} patches: {doc['source']}; model {doc.get('model') or '(in memory)'}; "
+             f"device {doc['device']}",
              f"{'patch':<28}" + "".join(f"{n:>{c}}" for n in names) + f"{'truth %':>10}"]
     for r in rows:
         lines.append(f"{r['name'][:28]:<28}" + "".join(f"{r[n]:>{c}.3f}" for n in names)
@@ -753,7 +754,8 @@ def stress_table(doc: dict[str, Any]) -> str:
     names = doc["predictors"]
     draws = doc.get("draws", 1)
     lines = [f"robustness gate on {str(doc.get('data', 'simulated')).upper()} data: {doc['source']}; "
-             f"device {doc['device']}" + (f"; {draws} draws of every random scenario, pooled" if draws > 1 else ""),
+             f"model {doc.get('model') or '(in memory)'}; device {doc['device']}"
+             + (f"; {draws} draws of every random scenario, pooled" if draws > 1 else ""),
              "pooled weighted MCC per scenario (drop vs clean in brackets)", ""]
     head = f"{'scenario':<15}" + "".join(f"{n:>18}" for n in names)
     if "pixel" in names:
