@@ -370,7 +370,8 @@ def model_about(d: dict[str, Any]) -> list[str]:
                  else f"{d['steps']:,} steps" if d.get("steps") else "")
         lines.append(f"Trained on **SIMULATED** farmland (simulator {d.get('simulator_version') or '?'})"
                      + (" plus real labelled pixels" if "real" in str(d["data"]) else "")
-                     + (f", {steps}" if steps else "") + f": {d['data']}.")
+                     + (f", {steps}" if steps else "")
+                     + (f"; the last phase's data: {d['data']}." if d.get("lineage") else f": {d['data']}."))
     else:
         lines.append("This file carries no training record (untrained or built by hand): its maps mean nothing yet.")
     measured = d.get("measured") or {}
