@@ -140,3 +140,17 @@ def test_info_refuses_a_checkpoint_that_is_not_one_and_never_runs_its_code(tmp_p
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     assert main(["info", str(junk)]) == 2 and "error:" in capsys.readouterr().err
+
+
+def test_info_on_a_hand_made_checkpoint_with_a_partial_record(tmp_path, capsys):
+    """A file saved by hand (no validation scores in its history, no training state) is still described."""
+    from sr_core.model import SRNet, SRNetConfig
+    from sr_core.model.checkpoint import save_checkpoint
+
+    path = save_checkpoint(SRNet(SRNetConfig.preset("tiny")), tmp_path / "hand.pt",
+                           provenance={"steps": 5, "history": [{"step": 5, "loss": 0.0}]})
+    assert main(["info", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "loss 0.0000  weighted MCC nan" in text and "best " not in text and "resumable  no" in text
+    assert main(["info", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["best_validation"] is None

@@ -94,6 +94,10 @@ def _text(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _num(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
+
+
 def _checkpoint_text(d: dict[str, Any]) -> str:
     n = d["network"]
     doy = "into the per-date MLP too" if n["doy_hidden"] else "in the attention only"
@@ -123,10 +127,11 @@ def _checkpoint_text(d: dict[str, Any]) -> str:
         lines.append(f"  validation {d['validation'] or ''}".rstrip())
         for h in d["history"]:
             pts = f"  real points MCC {h['points_mcc']:.3f}" if h.get("points_mcc") is not None else ""
-            lines.append(f"    step {h.get('step', '?'):>6}  loss {h.get('loss', float('nan')):.4f}  weighted MCC "
-                         f"{h.get('wmcc@best', float('nan')):.4f} @{h.get('best_threshold', 0.5):.2f}{pts}")
+            loss, wmcc, thr = (_num(h.get(k)) for k in ("loss", "wmcc@best", "best_threshold"))
+            lines.append(f"    step {h.get('step', '?'):>6}  loss {loss:.4f}  weighted MCC {wmcc:.4f} @{thr:.2f}{pts}")
         b = d["best_validation"]
-        lines.append(f"  best       weighted MCC {b['wmcc']:.4f} at step {b['step']}")
+        if b:
+            lines.append(f"  best       weighted MCC {b['wmcc']:.4f} at step {b['step']}")
     if d["lineage"]:
         lines.append(f"  lineage    {len(d['lineage'])} phases, {d['lineage_steps'] or 0:,} steps in all: "
                      + ", ".join(f"{p.get('phase', '?')} ({p.get('steps', '?')})" for p in d["lineage"]))

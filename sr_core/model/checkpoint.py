@@ -210,7 +210,8 @@ def describe_checkpoint(path: str | Path) -> dict[str, Any]:
         resumable = {"step": int(state.get("step", 0)), "steps": int(tc.get("steps", 0)) or None,
                      "simulator_version": state.get("simulator_version")}
     history = [dict(h) for h in prov.get("history", []) if isinstance(h, dict)]
-    best = max(history, key=lambda h: float(h.get("wmcc@best", float("-inf"))), default=None)
+    best = max((h for h in history if isinstance(h.get("wmcc@best"), (int, float))), key=lambda h: h["wmcc@best"],
+               default=None)
     lineage = [dict(p) for p in prov.get("lineage", []) if isinstance(p, dict)]
     return {
         "path": str(path),
