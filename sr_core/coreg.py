@@ -136,8 +136,10 @@ def estimate_offsets(bands: np.ndarray, valid: np.ndarray, crop: int = CROP,
     return out
 
 
-def _move(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """``a`` (H, W, ...) translated by whole pixels (dy down, dx right), the edge rows / columns held."""
+def move_whole(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``a`` (H, W, ...) translated by whole pixels (dy down, dx right), the edge rows / columns held: the same
+    array as ``ndimage.shift(a, (dy, dx, 0…), order=0, mode="nearest")``, several times faster (co-registration and
+    the whole-pixel moves of :func:`sr_core.perturb.shift`)."""
     extra = ((0, 0),) * (a.ndim - 2)
     padded = np.pad(a, ((abs(dy), abs(dy)), (abs(dx), abs(dx)), *extra), mode="edge")
     H, W = a.shape[:2]
@@ -157,7 +159,7 @@ def apply_offsets(patch: Patch, offsets: Mapping[int, tuple[int, int]]) -> Patch
             continue
         a = np.array(a)
         for t, (dy, dx) in offsets.items():
-            a[t] = _move(a[t], int(dy), int(dx))
+            a[t] = move_whole(a[t], int(dy), int(dx))
         changes[name] = a
     return patch.replace(**changes)
 
@@ -255,5 +257,5 @@ def coregister(patch: Patch) -> tuple[Patch, dict[int, tuple[int, int]]]:
 
 __all__ = ["CROP", "EDGE_BANDS", "LABEL_OFFSET_CROP", "LABEL_OFFSET_WARN", "MIN_OFFSET", "MIN_PIXELS", "PHASE_EPOCH",
            "SAT_MIN_DATES", "SMOOTH", "EdgeFunction", "apply_offsets", "coregister", "edge_images", "edge_strength",
-           "estimate_offsets", "label_offset", "labels_off", "measured_label_offset", "offset_scores", "offset_words",
-           "satellite_phase", "satellite_split", "subpixel_offsets"]
+           "estimate_offsets", "label_offset", "labels_off", "measured_label_offset", "move_whole", "offset_scores",
+           "offset_words", "satellite_phase", "satellite_split", "subpixel_offsets"]

@@ -28,6 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from .bands import BAND_NAMES
+from .coreg import move_whole
 from .prepare import fill_bands
 
 #: Path radiance added by :func:`l1c` per band (reflectance units): blue bands most, SWIR least (typical mid-latitude
@@ -64,18 +65,8 @@ def shift(bands: np.ndarray, valid: np.ndarray, rng: np.random.Generator, fracti
             out_b[t] = ndimage.shift(bands[t], (dy, dx, 0), order=1, mode="nearest")
             out_v[t] = ndimage.shift(valid[t].astype(np.uint8), (dy, dx), order=0, mode="nearest").astype(bool)
         else:
-            out_b[t], out_v[t] = shift_whole(bands[t], int(dy), int(dx)), shift_whole(valid[t], int(dy), int(dx))
+            out_b[t], out_v[t] = move_whole(bands[t], int(dy), int(dx)), move_whole(valid[t], int(dy), int(dx))
     return out_b, out_v
-
-
-def shift_whole(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """``image`` (H, W, ...) moved by whole pixels ``dy``, ``dx``, the edge rows and columns repeated: the same
-    array as ``ndimage.shift(image, (dy, dx, 0…), order=0, mode="nearest")``, by indexing (≈ 6× faster on a
-    64 × 64 × 12 training crop)."""
-    H, W = image.shape[:2]
-    rows = np.clip(np.arange(H) - dy, 0, H - 1)
-    cols = np.clip(np.arange(W) - dx, 0, W - 1)
-    return image[rows[:, None], cols[None, :]]
 
 
 def blur(bands: np.ndarray, sigma: float = 0.7) -> np.ndarray:
@@ -146,5 +137,5 @@ def random_band_dropout(bands: np.ndarray, rng: np.random.Generator, p_b01_b09: 
 
 __all__ = [
     "L1C_PATH", "band_fill", "blur", "calendar", "few_dates", "gain_offset", "haze", "l1c", "random_band_dropout",
-    "shift", "shift_whole",
+    "shift",
 ]  # fmt: skip

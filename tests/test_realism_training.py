@@ -45,20 +45,23 @@ def test_shift_moves_the_chosen_dates_by_exactly_one_pixel():
 
 
 def test_whole_pixel_shift_is_ndimage_shift_with_the_edges_repeated():
-    """The indexed whole-pixel move gives exactly what ndimage.shift(order=0, mode="nearest") gives, for bands
-    (H, W, C) and masks (H, W), every direction and distance, so training and the gate see the same arrays."""
+    """The whole-pixel move of perturb.shift (sr_core.coreg.move_whole, shared with co-registration) gives exactly
+    what ndimage.shift(order=0, mode="nearest") gives, for bands (H, W, C) and masks (H, W), every direction and
+    distance, so training and the gate see the same arrays as before it replaced ndimage there."""
     from scipy import ndimage
+
+    from sr_core.coreg import move_whole
 
     rng = np.random.default_rng(5)
     b = rng.random((13, 17, 3)).astype(np.float32)
     v = rng.random((13, 17)) > 0.4
     for dy in (-3, -1, 0, 1, 2):
         for dx in (-2, -1, 0, 1, 4):
-            np.testing.assert_array_equal(perturb.shift_whole(b, dy, dx),
+            np.testing.assert_array_equal(move_whole(b, dy, dx),
                                           ndimage.shift(b, (dy, dx, 0), order=0, mode="nearest"))
-            np.testing.assert_array_equal(perturb.shift_whole(v, dy, dx),
+            np.testing.assert_array_equal(move_whole(v, dy, dx),
                                           ndimage.shift(v.astype(np.uint8), (dy, dx), order=0, mode="nearest").astype(bool))
-    assert perturb.shift_whole(v, 1, 0).dtype == bool
+    assert move_whole(v, 1, 0).dtype == bool
 
 
 def test_blur_haze_l1c_and_band_fill_do_what_they_say():
