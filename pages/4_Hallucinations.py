@@ -165,14 +165,18 @@ st.caption(f"Predictor `{pred.predictor}` · threshold {pred.threshold:g} · 10 
 
 
 def headline() -> None:
-    m = st.columns(3)
+    # two to a row, short labels: three to a row cut them short ("Hallucina…") in the column beside the map
+    m = st.columns(2)
     m[0].metric("Device", device_badge(pred.device))
-    m[1].metric("Cultivated painted", pct(ins.structure.cultivated_fraction if ins.structure else None))
-    m[2].metric("Departs from 10 m", pct(h["departure_fraction"], ".2%"))
-    m = st.columns(3)
-    m[0].metric("Hallucination rate", pct(h["hallucination_rate"]), help="hallucinated / departing pixels (needs labels)")
-    m[1].metric("Gap recall", pct(h["gap_recall"]), help="thin gaps between touching parcels kept open (needs labels)")
-    m[2].metric("ECE", pct(h["ece"], ".3f"), help="expected calibration error of the probability (needs labels)")
+    m[1].metric("Cultivated", pct(ins.structure.cultivated_fraction if ins.structure else None),
+                help="share of the 2.5 m map painted cultivated")
+    m = st.columns(2)
+    m[0].metric("Departures", pct(h["departure_fraction"], ".2%"),
+                help="share of pixels where the 2.5 m map departs from the 10 m answer")
+    m[1].metric("Hallucinated", pct(h["hallucination_rate"]), help="hallucinated / departing pixels (needs labels)")
+    m = st.columns(2)
+    m[0].metric("Gap recall", pct(h["gap_recall"]), help="thin gaps between touching parcels kept open (needs labels)")
+    m[1].metric("ECE", pct(h["ece"], ".3f"), help="expected calibration error of the probability (needs labels)")
 
 
 def zoom_window() -> None:

@@ -91,6 +91,23 @@ def _leaflet(d, name: str, min_images: int, timeout: float = 60) -> None:
     pytest.fail(f"{name}: no live Leaflet map with {min_images} image layer(s) (saw {seen})")
 
 
+def test_a_fresh_servers_first_visit_to_a_page_link_gets_the_apps_pages(server, driver):
+    """A bookmarked page URL opened first on a freshly started server runs through app.py's navigation (icons, "Predict &
+    compare", no "app" entry), on the page it names and with its patch, not Streamlit's pages-folder sidebar."""
+    from selenium.webdriver.common.by import By
+
+    d = driver
+    for _ in range(2):  # the first visit, and the next one (before anybody has opened the root URL)
+        d.get(f"{server}/Time_series?patch=eopatch-02")
+        _settle(d)
+        _wait_text(d, "eopatch-02")
+        nav = [a.text.split("\n")[-1] for a in d.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a')]
+        assert nav[:4] == ["Home", "Time series", "Predict & compare", "Upload"], nav
+        assert "app" not in nav
+        assert "Time series" in d.find_element(By.TAG_NAME, "h1").text
+        assert "patch=eopatch-02" in d.current_url
+
+
 def test_deep_links_to_server_folders_show_nothing(server, driver):
     from selenium.webdriver.common.by import By
 

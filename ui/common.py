@@ -41,7 +41,28 @@ h1 { font-size: 1.7rem !important; padding: 0.2rem 0 0.3rem 0 !important; }
 </style>"""
 
 
+def _route_through_app() -> None:
+    """Run this page through ``app.py``'s navigation when Streamlit ran it alone.
+
+    Until ``st.navigation`` has been called once in a server's life, Streamlit treats a ``pages/`` folder beside the
+    main script the old way (multipage apps before 1.36): the first visit of a fresh server to a page's URL (a bookmark,
+    a link from a talk's slides) runs that page by itself, under a sidebar built from the file names ("app",
+    "Predict and compare"), and every such visit does so until someone opens the root URL. Telling Streamlit that
+    this app navigates with ``st.navigation`` and running the same request again sends it through ``app.py``, which
+    finds the page by its URL (the ``url_path`` there is the file name's, so the page hash is the same) and keeps the
+    query string. ``PagesManager.uses_pages_directory`` is Streamlit's own switch for this (set by ``st.navigation``);
+    tested on a fresh server in ``tests/test_browser.py``. Under ``AppTest`` (a page as the main script) it is off."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without it has no such mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def page_setup(title: str, icon: str = "🛰️") -> None:
+    _route_through_app()
     st.set_page_config(page_title=f"{title} · S2 SR inspector", page_icon=icon, layout="wide")
     st.html(COMPACT_CSS)  # a projector shows 1280 × 800: the main map or image belongs in the first screen
     sync_patch_from_url()
