@@ -49,8 +49,9 @@ def _route_through_app() -> None:
     a link from a talk's slides) runs that page by itself, under a sidebar built from the file names ("app",
     "Predict and compare"), and every such visit does so until someone opens the root URL. Telling Streamlit that
     this app navigates with ``st.navigation`` and running the same request again sends it through ``app.py``, which
-    finds the page by its URL (the ``url_path`` there is the file name's, so the page hash is the same) and keeps the
-    query string. ``PagesManager.uses_pages_directory`` is Streamlit's own switch for this (set by ``st.navigation``);
+    finds the page by its URL (each ``url_path`` there is the file name's, so the page hash is the same; Home's is
+    ``home``, not ``Home``, and an unknown hash falls back to the default page, which is Home) and keeps the query
+    string. ``PagesManager.uses_pages_directory`` is Streamlit's own switch for this (set by ``st.navigation``);
     tested on a fresh server in ``tests/test_browser.py``. Under ``AppTest`` (a page as the main script) it is off."""
     try:
         from streamlit.runtime.pages_manager import PagesManager
