@@ -81,7 +81,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description="Pooled weighted MCC of the 10 m pixel baseline and the organisers' NDVI baseline on simulated "
                     "patches of the test split (issue 4 calibration target for the pixel baseline: 0.60-0.80).",
     )
-    q.add_argument("--seeds", default="0-5", help="test-split seeds (default 0-5, as `simulate --calibrate`)")
+    q.add_argument("--seeds", default="0-5",
+                   help="test-split seeds (default 0-5, the first six of the ten `simulate --calibrate` uses)")
     q.add_argument("--size", type=int, default=500, help="patch size in 10 m pixels (default 500)")
     q.add_argument("--model", type=Path, default=None, help="pixel-baseline model file (default: the bundled one)")
     q.add_argument("--json", action="store_true", help="machine-readable output on stdout")

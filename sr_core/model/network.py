@@ -63,7 +63,7 @@ class SRNetConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> SRNetConfig:
-        """``tiny`` (tests, ~30 k parameters), ``small`` (CPU training), ``base`` (the bundled size)."""
+        """``tiny`` (tests, ~30 k parameters), ``small`` (the bundled size), ``base`` (the defaults, larger)."""
         presets: dict[str, dict[str, Any]] = {
             "tiny": dict(date_channels=8, heads=2, doy_freqs=2, width=12, blocks10=1, width20=16, blocks20=1,
                          width40=16, blocks40=1, up_channels=8),
