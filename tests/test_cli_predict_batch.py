@@ -47,14 +47,23 @@ def test_predict_with_local_scheduler_is_idempotent(folder, tiny_ckpt, tmp_path,
 
 
 def test_predict_computes_missing_cloud_masks(tmp_path, tiny_ckpt, capsys):
+    """A patch with no cloud layer at all (no CLM, CLP or SCL): --compute-clouds runs s2cloudless and the prediction
+    reads its mask; without the flag every pixel is taken as clear and a warning says so."""
     pytest.importorskip("s2cloudless")
     from sr_core.io import write_eopatch
     from sr_core.simulate import simulate_patch
 
-    bare = simulate_patch(3, size=16, split="test").replace(cloud_prob=None, cloud_mask=None)
+    bare = simulate_patch(3, size=16, split="test").replace(cloud_prob=None, cloud_mask=None, scl=None)
     src = write_eopatch(bare, tmp_path / "in" / bare.name)
-    assert main(["predict", str(src), "--out", str(tmp_path / "o"), "--model", str(tiny_ckpt), "--compute-clouds",
-                 "--json", "--threads", "1"]) == 0
+    common = ["--model", str(tiny_ckpt), "--json", "--threads", "1"]
+    assert main(["predict", str(src), "--out", str(tmp_path / "o"), "--compute-clouds", *common]) == 0
     rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["patches"][0]
     assert (tmp_path / "o" / f"{bare.name}.tif").is_file()
     assert rec["name"] == bare.name
+    assert rec["input"]["cloud_source"] == "CLM"  # the computed mask is what the model read
+    assert not any("no cloud layer" in w for w in rec["warnings"])
+
+    assert main(["predict", str(src), "--out", str(tmp_path / "o2"), *common]) == 0
+    plain = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["patches"][0]
+    assert plain["input"]["cloud_source"] == "none"
+    assert any("no cloud layer" in w for w in plain["warnings"])  # the user is told no pixel was masked
