@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
-from sr_core.webmap import footprint_latlon, warp_to_web_mercator
+from sr_core.webmap import WarpedImage, footprint_latlon, warp_to_web_mercator
 
 COLOURS = {"nw": (255, 0, 0), "ne": (0, 255, 0), "sw": (0, 0, 255), "se": (255, 255, 0)}
 PX = 2.5
@@ -21,31 +21,43 @@ def _bounds_in(epsg: int, lon: float, lat: float, size_m: float) -> tuple[float,
     return (x, y, x + size_m, y + size_m)
 
 
-@pytest.mark.parametrize("epsg", [32633, 32632, 32634, 32631])  # Slovenia in its own zone, and seen from far zones
-def test_layer_corners_land_within_one_pixel(epsg):
-    n = 400  # 1 km at 2.5 m
-    bounds = _bounds_in(epsg, 14.9, 46.1, n * PX)
+def _corner_image(n: int, k: int = 3) -> np.ndarray:
+    """A grey image with a k × k block of its own colour in every corner."""
     img = np.full((n, n, 3), 60, np.uint8)
-    k = 3  # a 3 × 3 pixel block of its own colour in every corner
     img[:k, :k], img[:k, -k:] = COLOURS["nw"], COLOURS["ne"]
     img[-k:, :k], img[-k:, -k:] = COLOURS["sw"], COLOURS["se"]
-    warped = warp_to_web_mercator(img, bounds, epsg)
+    return img
+
+
+def _corner_errors(warped: WarpedImage, bounds, epsg: int, lat: float, k: int = 3) -> dict[str, float]:
+    """Ground distance (m) between where each corner block lands on the 3857 layer and where it belongs."""
     a, _b, c, _d, e, f = warped.transform
     to_3857 = Transformer.from_crs(epsg, 3857, always_xy=True)
     x0, y0, x1, y1 = bounds
     half = k * PX / 2
     expected = {"nw": (x0 + half, y1 - half), "ne": (x1 - half, y1 - half), "sw": (x0 + half, y0 + half),
                 "se": (x1 - half, y0 + half)}
-    lat = 46.1
+    out = {}
     for name, colour in COLOURS.items():
         rows, cols = np.nonzero(np.all(warped.rgba[..., :3] == colour, axis=2) & (warped.rgba[..., 3] == 255))
         assert rows.size >= k * k - 3, f"{name} corner lost in the warp"
         gx = a * (cols.mean() + 0.5) + c
         gy = e * (rows.mean() + 0.5) + f
         ex, ey = to_3857.transform(*expected[name])
-        ground = math.hypot(gx - ex, gy - ey) * math.cos(math.radians(lat))  # 3857 metres → ground metres
+        out[name] = math.hypot(gx - ex, gy - ey) * math.cos(math.radians(lat))  # 3857 metres → ground metres
+    return out
+
+
+@pytest.mark.parametrize("epsg", [32633, 32632, 32634, 32631])  # Slovenia in its own zone, and seen from far zones
+def test_layer_corners_land_within_one_pixel(epsg):
+    n = 400  # 1 km at 2.5 m
+    lat = 46.1
+    bounds = _bounds_in(epsg, 14.9, lat, n * PX)
+    warped = warp_to_web_mercator(_corner_image(n), bounds, epsg)
+    for name, ground in _corner_errors(warped, bounds, epsg, lat).items():
         assert ground <= PX, f"{name} corner is {ground:.2f} m off in EPSG:{epsg}"
     # the overlay's lat/lon box encloses the patch tightly: each corner inside, each edge within a pixel of one
+    x0, y0, x1, y1 = bounds
     (s, w), (nn, ee) = warped.bounds_latlon
     to_ll = Transformer.from_crs(epsg, 4326, always_xy=True)
     lons, lats = to_ll.transform([x0, x1, x1, x0], [y0, y0, y1, y1])
@@ -61,15 +73,20 @@ def test_layer_corners_land_within_one_pixel(epsg):
 
 
 def test_stretching_over_latlon_corners_would_fail():
-    """The check has teeth: far from the central meridian the UTM grid is rotated by more than a pixel over 1 km,
-    so an image simply stretched over its lat/lon box would put a corner several metres off."""
-    epsg, n = 32631, 400
-    x0, y0, x1, y1 = _bounds_in(epsg, 14.9, 46.1, n * PX)
-    to_3857 = Transformer.from_crs(epsg, 3857, always_xy=True)
-    xs, ys = to_3857.transform([x0, x1, x1, x0], [y0, y0, y1, y1])
-    # the stretched image puts the NW corner at (min x, max y) of the box; the true NW corner is elsewhere
-    off = math.hypot(min(xs) - xs[3], max(ys) - ys[3]) * math.cos(math.radians(46.1))
-    assert off > 5 * PX
+    """The corner check has teeth: far from the central meridian the UTM grid is rotated by more than a pixel over
+    1 km, so the same image simply stretched over its corners' box (what an overlay given the patch's lat/lon
+    bounds does) fails the measurement the warped layer passes."""
+    epsg, n, lat = 32631, 400, 46.1
+    bounds = _bounds_in(epsg, 14.9, lat, n * PX)
+    img = _corner_image(n)
+    x0, y0, x1, y1 = bounds
+    xs, ys = Transformer.from_crs(epsg, 3857, always_xy=True).transform([x0, x1, x1, x0], [y0, y0, y1, y1])
+    box = (min(xs), min(ys), max(xs), max(ys))
+    stretched = WarpedImage(rgba=np.dstack([img, np.full((n, n), 255, np.uint8)]),
+                            transform=((box[2] - box[0]) / n, 0.0, box[0], 0.0, -(box[3] - box[1]) / n, box[3]),
+                            bounds_3857=box)
+    assert max(_corner_errors(stretched, bounds, epsg, lat).values()) > 5 * PX
+    assert max(_corner_errors(warp_to_web_mercator(img, bounds, epsg), bounds, epsg, lat).values()) <= PX
 
 
 def test_categorical_layers_stay_small_png():
