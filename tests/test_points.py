@@ -107,7 +107,13 @@ def test_training_with_points_scores_them(tmp_path):
                  log=logs.append)
     assert "real points:" in logs[0]
     tr.run(progress=False)
-    assert "points_mcc" in tr.history[-1] and 0.0 <= tr.history[-1]["points_accuracy"] <= 1.0
+    last = tr.history[-1]
+    assert last["step"] == 2  # validated at the last step: the EMA weights below are the ones it scored
+    # the history records the EMA network's score on the held-out points at the validation's own threshold
+    assert len(tr.points_val) == len(load_points(root).holdout(0.2)[1])
+    want = points_score(tr.ema, tr.points_val, torch.device("cpu"), last["best_threshold"])
+    assert last["points_mcc"] == pytest.approx(want["points_mcc"])
+    assert last["points_accuracy"] == pytest.approx(want["points_accuracy"])
     assert "real labelled points" in tr.provenance()["data"]
 
 
@@ -121,8 +127,11 @@ def test_real_worldcereal_points_in_europe():
     crops, grass = np.flatnonzero(p.landcover == 11), np.flatnonzero(p.landcover == 13)
     # real phenology: grassland is green all season, crops are bare for part of it
     assert np.median([ndvi(i).min() for i in grass]) > np.median([ndvi(i).min() for i in crops])
-    s = points_score(load_model(None), p, torch.device("cpu"), 0.5)
-    assert 0.0 <= s["points_accuracy"] <= 1.0 and -1.0 <= s["points_mcc"] <= 1.0
+    # the bundled model trained on the 80 % that holdout() keeps for training (train --points): it has learned them
+    # (phase T: MCC 0.93, accuracy 0.97), far above what it scores on the 20 % held out (evaluate --points: 0.51)
+    trained, _ = p.holdout(0.2)
+    s = points_score(load_model(None), trained, torch.device("cpu"), 0.55)
+    assert s["points_mcc"] > 0.8 and s["points_accuracy"] > 0.9
 
 
 # -- evaluate --points ------------------------------------------------------------------------------------------------
