@@ -306,6 +306,15 @@ def test_l1c_true_colour_is_stretched_band_by_band(tmp_path, monkeypatch):
         return float(img[..., 2].astype(float).mean() - img[..., 0].astype(float).mean())
 
     assert cast(viz.composite(l1c.bands[0], "true", per_limits)) < cast(viz.composite(l1c.bands[0], "true", common)) / 3
+    # and those per-band limits are the ones the page draws with: it prints them in its caption
+    import re
+
+    shown = next(c.value for c in at.caption if "band by band" in c.value)
+    printed = {b: (float(lo), float(hi)) for b, lo, hi in re.findall(r"(B\w\w) (-?\d+\.\d+)–(-?\d+\.\d+)", shown)}
+    assert list(printed) == list(viz.COMPOSITES["true"].bands)
+    for b, (lo, hi) in zip(viz.COMPOSITES["true"].bands, per, strict=True):
+        assert printed[b] == pytest.approx((lo, hi), abs=6e-4), b
+    assert printed["B02"][0] > float(common[0]) + 0.05  # blue's own floor sits above the common stretch's
 
 
 def test_deep_link_selects_patch_and_date(served):
