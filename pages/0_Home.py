@@ -7,6 +7,7 @@ of Slovenia; an online basemap (OpenStreetMap) is an option that says so in the 
 
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 
@@ -146,8 +147,9 @@ def home_map() -> folium.Map:
     from ui.maps import add_legend, gradient, legend_html, new_map
 
     df["colour"] = df.apply(colour, axis=1) if len(df) else []
-    label = {i: f"{r['name']} · {r['source']} · T={r['n_dates']} · clouds {fmt_pct(r['cloud_cover'])} · cultivated "
-                f"{fmt_pct(r['cultivated_share'])} · last wMCC {fmt_mcc(r['last_mcc'])}" for i, r in df.iterrows()}
+    # a folder's name is text in the footprint's tooltip (Leaflet labels are HTML), never markup
+    label = {i: f"{html.escape(str(r['name']))} · {r['source']} · T={r['n_dates']} · clouds {fmt_pct(r['cloud_cover'])} · "
+                f"cultivated {fmt_pct(r['cultivated_share'])} · last wMCC {fmt_mcc(r['last_mcc'])}" for i, r in df.iterrows()}
     feats, dots = [], []
     for i, r in df.iterrows():
         props = {"id": r["id"], "label": label[i], "colour": r["colour"], "selected": r["path"] == sel_path}

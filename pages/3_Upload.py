@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from ui.common import (
     register_upload,
     run_predictor,
     select_patch,
+    shown_name,
     sidebar,
 )  # fmt: skip
 
@@ -69,14 +69,17 @@ if up is not None:
                         arch.write_bytes(data)
                         staging = Path(tmp) / "x"
                         extract_archive(arch, staging)
-                        staging.rename(target)
+                        try:
+                            staging.rename(target)
+                        except OSError:  # the same bytes, finished meanwhile by another session or tab: use theirs
+                            if not target.is_dir():
+                                raise
                 st.session_state[Keys.UPLOAD_DIR] = str(target)
             except SRCoreError as exc:
-                st.error(f"**{up.name}** was refused: {redact(exc)}")
+                st.error(f"**{shown_name(up.name)}** was refused: {redact(exc)}")
                 st.stop()
-            except OSError as exc:
-                shutil.rmtree(target, ignore_errors=True)
-                st.error(f"Could not store **{up.name}** on the server: {redact(exc)}")
+            except OSError as exc:  # the staging folder goes with its temporary directory; target is never removed
+                st.error(f"Could not store **{shown_name(up.name)}** on the server: {redact(exc)}")
                 st.stop()
 
 folder = st.session_state.get(Keys.UPLOAD_DIR)
@@ -197,7 +200,7 @@ def upload_map(predicted: bool) -> None:
     outline_layer(p.bbox, f"{p.name} footprint").add_to(m)
     add_legend(m, legend_html([*items, ("#ffe600", "footprint")]))
     show_map(m, key=f"upload_map:{path.name}:{predicted}", height=430, layer_control=True)
-    st.caption(f"{p.name}: {p.height} × {p.width} px at 10 m in {p.bbox.crs}, warped to Web Mercator; "
+    st.caption(f"{shown_name(p.name)}: {p.height} × {p.width} px at 10 m in {p.bbox.crs}, warped to Web Mercator; "
                + ("prediction at 2.5 m over the true colour (switch layers top right)." if predicted
                   else "press **Predict** to add the prediction as a layer."))
 

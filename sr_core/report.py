@@ -116,7 +116,7 @@ def build_figure(patch: Patch, ins: Inspection) -> Figure:
     src = "SIMULATED data (sr_core farmland simulator)" if patch.is_simulated else "REAL Sentinel-2 data"
     head = fig.add_subplot(gs[0, :])
     head.set_axis_off()
-    head.text(0, 0.9, f"Hallucination inspection · {patch.name}", fontsize=12, weight="bold", va="top")
+    head.text(0, 0.9, "Hallucination inspection · " + patch.name.replace("$", r"\$"), fontsize=12, weight="bold", va="top")
     head.text(0, 0.25, f"{src} · {patch.n_dates} dates {patch.timestamps[0]:%Y-%m-%d}…{patch.timestamps[-1]:%Y-%m-%d} · "
                        f"{patch.height}×{patch.width} px at 10 m · {patch.bbox.crs} · generated "
                        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", fontsize=6.5, va="top", color="#444")

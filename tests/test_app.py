@@ -237,6 +237,25 @@ def test_upload_page_reports_and_predicts(served, tiny_model, tmp_path):
     assert script.count("L.imageOverlay(") == 2 and "prediction (2.5 m)" in script
 
 
+def test_a_hostile_folder_name_in_an_upload_is_shown_as_text(tmp_path, monkeypatch, tiny_model):
+    """A folder named like markup (an upload can name its folders anything): the page's HTML captions, its
+    Markdown and the map's Leaflet labels show the name as typed; no tag or link renders."""
+    from sr_core.io import write_eopatch
+
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    name = "<img src=x onerror=alert(1)>[site](mailto:a@example.org)"  # a file name cannot hold a slash
+    write_eopatch(app_patch("eopatch-x", 5), tmp_path / "up" / name)
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT)
+    at.session_state["upload_dir"] = str(tmp_path / "up")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    texts = [m.value for m in (*at.markdown, *at.caption)]
+    assert any("&lt;img src=x" in t for t in texts)  # the name is there, escaped …
+    assert not any("<img" in t or "](mailto:" in t for t in texts)  # … never as markup
+    script = map_args(at)["script"]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in script and "<img src=x" not in script
+
+
 def test_upload_shows_the_chosen_patch_warnings_in_full(tmp_path, monkeypatch):
     """A 3-date series: its warning is a visible message, not only text in the report's truncated cell."""
     from sr_core.io import write_eopatch

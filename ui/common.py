@@ -90,6 +90,18 @@ def redact(text: object) -> str:
     return _PATH_RE.sub(short, str(text))
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$:])")
+
+
+def shown_name(name: object) -> str:
+    """A name from a file or an upload (a patch or folder name) made inert for ``st.markdown`` / captions, also with
+    ``unsafe_allow_html``: Markdown's marks backslashed and HTML escaped, so ``<iframe …>`` or ``[x](http://…)`` in a
+    folder name shows as typed instead of rendering. (Leaflet labels are plain HTML: ``html.escape`` alone.)"""
+    import html
+
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", str(name)), quote=True)
+
+
 def folder_settings_allowed() -> bool:
     """May this browser edit the list of real-data folders (server paths)? Only from the server itself when the app
     listens on every interface, or as ``SR_CORE_FOLDER_SETTINGS=on|off`` says; never from a remote browser by default."""
@@ -285,7 +297,7 @@ def patch_banner(p: Patch) -> None:
 
 def patch_caption(p: Patch) -> str:
     return (
-        f"**{p.name}** · {p.info.source.value} · {p.info.product_level.value} · T = {p.n_dates} dates "
+        f"**{shown_name(p.name)}** · {p.info.source.value} · {p.info.product_level.value} · T = {p.n_dates} dates "
         f"({p.timestamps[0]:%Y-%m-%d} … {p.timestamps[-1]:%Y-%m-%d}) · {p.height} × {p.width} px at 10 m · "
         f"{p.bbox.crs} · bounds {p.bbox.bounds[0]:.0f}, {p.bbox.bounds[1]:.0f}, {p.bbox.bounds[2]:.0f}, {p.bbox.bounds[3]:.0f}"
     )

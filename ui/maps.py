@@ -112,7 +112,7 @@ def bbox_latlon(bbox: Any) -> list[list[float]]:
 
 def outline_layer(bbox: Any, name: str = "patch outline", colour: str = "#ffe600") -> folium.PolyLine:
     return folium.PolyLine(footprint_latlon(tuple(bbox.bounds), int(bbox.epsg)), color=colour, weight=2, opacity=0.9,
-                           tooltip=name)
+                           tooltip=html.escape(name))  # names can come from an upload: text, never markup
 
 
 def legend_html(items: Iterable[tuple[str, str]] = (), title: str = "", bar: tuple[str, str, str] | None = None) -> str:
