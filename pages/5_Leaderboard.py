@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ui.common import Keys, page_setup, sidebar
+from ui.common import Keys, page_setup, redact, sidebar
 
 # Page-local session-state keys (not in ui.common.Keys yet; the lead may move them there).
 RESULT_KEY = "leaderboard_last_result"
@@ -41,9 +41,9 @@ def guarded(what: str) -> Iterator[None]:
     try:
         yield
     except SRCoreError as exc:
-        st.error(f"{what}: {exc}")
+        st.error(f"{what}: {redact(exc)}")
     except Exception as exc:  # the page must survive anything a section meets
-        st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {exc}). The rest of the page still works.")
+        st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {redact(exc)}). The rest of the page still works.")
 
 
 def load_benchmark_or_none() -> Any:
@@ -164,9 +164,9 @@ def run_submission(team_name: str, team_token: str, up: Any) -> dict[str, Any]:
             res = submit(path, team_name, token=team_token, benchmark=bench, board=board, file_name=name)
         return res.to_dict()  # never holds the token
     except SRCoreError as exc:
-        return {"status": "error", "message": str(exc), "problems": []}
+        return {"status": "error", "message": redact(exc), "problems": []}
     except Exception as exc:  # never crash the page
-        return {"status": "error", "message": f"the submission could not be processed ({type(exc).__name__}: {exc})",
+        return {"status": "error", "message": f"the submission could not be processed ({type(exc).__name__}: {redact(exc)})",
                 "problems": []}
 
 
@@ -192,16 +192,16 @@ result = st.session_state.get(RESULT_KEY)
 if result:
     status = result.get("status")
     if status == "scored":
-        st.success(f"**Public weighted MCC: {result['public_wmcc']:.4f}** — {result['message']}", icon="✅")
+        st.success(f"**Public weighted MCC: {result['public_wmcc']:.4f}** — {redact(result['message'])}", icon="✅")
     elif status == "duplicate":
-        st.info(result["message"], icon="♻️")
+        st.info(redact(result["message"]), icon="♻️")
     elif status == "rate_limited":
-        st.warning(result["message"], icon="⏳")
+        st.warning(redact(result["message"]), icon="⏳")
     else:
-        st.error(result["message"], icon="❌")
-    if result.get("problems"):
+        st.error(redact(result["message"]), icon="❌")
+    if result.get("problems"):  # a team reads these: no server path (the library names files; redact() is the net)
         rows = []
-        for line in result["problems"]:
+        for line in map(redact, result["problems"]):
             file, sep, problem = line.partition(": ")
             rows.append({"file": file if sep and file.endswith(".tif") else "(archive)",
                          "problem": problem if sep and file.endswith(".tif") else line})

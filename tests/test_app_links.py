@@ -174,6 +174,23 @@ def test_redact_removes_paths():
     assert redact("cannot read /srv/data/eopatch-01/data/BANDS.npy: bad") == "cannot read …/BANDS.npy: bad"
     assert redact("folder 'C:\\Users\\me\\x' missing") == "folder '…/x' missing"
     assert redact("3/4 of the dates") == "3/4 of the dates"
+    # a quoted path may hold spaces (macOS's data home, a Windows user name): all of it goes, not only its head
+    assert (redact("'/Users/a b/Library/Application Support/sr-core/uploads/x/BANDS.npy' not recognized")
+            == "'…/BANDS.npy' not recognized")
+    assert redact('open "C:\\Users\\A B\\sr core\\up.tif" failed') == 'open "…/up.tif" failed'
+
+
+def test_an_unexpected_error_shows_no_traceback_in_the_browser():
+    """Streamlit's default shows an uncaught exception's message and traceback (server paths) to every visitor; the
+    app's config keeps them on the server's console."""
+    import tomllib
+
+    from streamlit import config
+    from streamlit.config import ShowErrorDetailsConfigOptions as Show
+
+    value = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())["client"]["showErrorDetails"]
+    assert value in (Show.TYPE.value, Show.NONE.value)
+    assert config.get_config_options()["client.showErrorDetails"].default_val == Show.FULL.value  # why it is set
 
 
 def test_a_bad_date_link_is_not_echoed(served):

@@ -233,6 +233,7 @@ def test_each_bad_case_is_reported_clearly(truth_dir, tmp_path, case):
     lines = report.lines()
     assert any(expected in line for line in lines), lines
     assert all("eopatch-02" not in line and "eopatch-03" not in line for line in lines), lines
+    assert all(str(tmp_path) not in line for line in lines), lines  # a team reads these: file names, no server path
     result = score_submission(sub, truth_dir)
     assert not result.ok and result.pooled is None and result.patches == []
 

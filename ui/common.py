@@ -76,6 +76,8 @@ def page_setup(title: str, icon: str = "🛰️") -> None:
 # truth) are never listed or read by the app.
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,99}")
 _PATH_RE = re.compile(r"(?:(?<=^)|(?<=[\s'\"`(=:]))(?:~|[A-Za-z]:)?[/\\](?:[^\s'\"`,;)]*)")
+#: An absolute path in quotes, which may hold spaces ('/Users/a/Library/Application Support/…', 'C:\\Users\\A B\\…').
+_QUOTED_PATH_RE = re.compile(r"""(['"`])((?:~|[A-Za-z]:)?[/\\][^'"`\n]*)\1""")
 LINK_HELP = "Pick a patch from the catalogue on the **Home** page (map, table or name); links name patches, never folders."
 
 
@@ -83,11 +85,12 @@ def redact(text: object) -> str:
     """``text`` with every absolute path replaced by its last part (``…/name``): messages shown in the UI never carry a
     server path."""
 
-    def short(m: re.Match) -> str:
-        parts = [q for q in re.split(r"[/\\]", m.group(0)) if q]
+    def last(path: str) -> str:
+        parts = [q for q in re.split(r"[/\\]", path) if q]
         return f"…/{parts[-1]}" if parts else "…"
 
-    return _PATH_RE.sub(short, str(text))
+    text = _QUOTED_PATH_RE.sub(lambda m: f"{m.group(1)}{last(m.group(2))}{m.group(1)}", str(text))
+    return _PATH_RE.sub(lambda m: last(m.group(0)), text)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$:])")

@@ -258,6 +258,15 @@ class SubmissionReport:
                 "missing": self.missing, "extra": self.extra, "problems": self.lines()}
 
 
+def _named_only(exc: BaseException, path: Path) -> str:
+    """``exc``'s text with the file's full path (where it was unpacked on the server) cut to its name: the team reads
+    this message."""
+    text = str(exc)
+    for full in sorted({str(path), str(path.absolute()), str(path.resolve())}, key=len, reverse=True):
+        text = text.replace(full, path.name)
+    return text
+
+
 def _check_file(path: Path, truth: TruthPatch, read: bool = True) -> tuple[list[str], np.ndarray | None]:
     """Problems of one submission file against its patch, and its band (None when it cannot be scored)."""
     import rasterio
@@ -311,9 +320,9 @@ def _check_file(path: Path, truth: TruthPatch, read: bool = True) -> tuple[list[
             elif read and src.count >= 1:
                 problems.append("was not read: far larger than the patch grid")
     except (RasterioError, OSError) as exc:
-        return [f"not a readable GeoTIFF ({str(exc).splitlines()[0][:200]})"], None
+        return [f"not a readable GeoTIFF ({_named_only(exc, path).splitlines()[0][:200]})"], None
     except (CPLE_BaseError, ValueError) as exc:  # GDAL's own errors and malformed values: the file's problem
-        return [f"could not be read ({type(exc).__name__}: {str(exc)[:200]})"], None
+        return [f"could not be read ({type(exc).__name__}: {_named_only(exc, path)[:200]})"], None
     # anything else (a bug, memory) is ours, not the file's: it propagates, and the benchmark reports it as our error
     return problems, (band if not problems else None)
 
