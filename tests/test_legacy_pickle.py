@@ -148,6 +148,24 @@ def test_truncated_and_garbage_pickles(tmp_path):
         read_legacy_pickle(tmp_path / "big.pkl.gz", max_bytes=1000)
 
 
+def test_shared_references_cannot_expand_without_bound(tmp_path):
+    """A few hundred bytes: 40 levels of a list holding the level below twice (pickle memo references). Decoded as a
+    tree that is 2^40 values; the reader stops at its value budget with a clear error, at once."""
+    import time
+
+    level: list = [0]
+    for _ in range(40):  # within the 50-level nesting limit
+        level = [level, level]
+    data = gzip.compress(pickle.dumps({"meta": level}, protocol=4))
+    assert len(data) < 1000
+    (tmp_path / "meta_info.pkl.gz").write_bytes(data)
+    with pytest.raises(PatchFormatError, match="more than 100000 values"):  # (without the budget: 2^40 steps)
+        read_legacy_pickle(tmp_path / "meta_info.pkl.gz")
+    ok = [list(range(20))] * 50  # shared, but small once expanded: still read
+    (tmp_path / "ok.pkl.gz").write_bytes(gzip.compress(pickle.dumps(ok)))
+    assert read_legacy_pickle(tmp_path / "ok.pkl.gz").value == ok
+
+
 def test_wrong_content_type(tmp_path):
     save_pickle_gz(tmp_path / "bbox.pkl.gz", [1, 2, 3])
     with pytest.raises(PatchFormatError, match="expected a sentinelhub BBox"):

@@ -354,9 +354,18 @@ def _bbox(obj: _BBoxState) -> BBox:
     return BBox(x0, y0, x1, y1, epsg)
 
 
-def _convert(obj: Any, notes: list[str], depth: int = 0) -> Any:
+#: Most values a pickle may decode to. Real metadata pickles hold a few dozen; a pickle can reference one list from
+#: two places at every level (memo references), so a few hundred bytes could otherwise expand to 2^50 values here.
+MAX_VALUES = 100_000
+
+
+def _convert(obj: Any, notes: list[str], depth: int = 0, budget: list[int] | None = None) -> Any:
     if depth > 50:
         raise _Bad("nesting deeper than 50 levels")
+    budget = [MAX_VALUES] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Bad(f"more than {MAX_VALUES} values (shared references expanding); real eo-learn metadata is tiny")
     if isinstance(obj, _LazyDatetime):
         tz = _tz_to_tzinfo(obj.tz, notes)
         return obj.naive if tz is None else obj.naive.replace(tzinfo=tz)
@@ -371,13 +380,13 @@ def _convert(obj: Any, notes: list[str], depth: int = 0) -> Any:
     if isinstance(obj, (_State, _ObjectBase)) or obj is _ObjectBase:
         raise _Bad(f"unexpected {type(obj).__name__} object")
     if isinstance(obj, dict):
-        return {_convert(k, notes, depth + 1): _convert(v, notes, depth + 1) for k, v in obj.items()}
+        return {_convert(k, notes, depth + 1, budget): _convert(v, notes, depth + 1, budget) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_convert(v, notes, depth + 1) for v in obj]
+        return [_convert(v, notes, depth + 1, budget) for v in obj]
     if isinstance(obj, tuple):
-        return tuple(_convert(v, notes, depth + 1) for v in obj)
+        return tuple(_convert(v, notes, depth + 1, budget) for v in obj)
     if isinstance(obj, (set, frozenset)):
-        return type(obj)(_convert(v, notes, depth + 1) for v in obj)
+        return type(obj)(_convert(v, notes, depth + 1, budget) for v in obj)
     if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes, bytearray, date, timedelta, timezone)):
         return obj
     raise _Bad(f"unexpected {type(obj).__name__} object")
