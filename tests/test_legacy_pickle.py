@@ -151,8 +151,6 @@ def test_truncated_and_garbage_pickles(tmp_path):
 def test_shared_references_cannot_expand_without_bound(tmp_path):
     """A few hundred bytes: 40 levels of a list holding the level below twice (pickle memo references). Decoded as a
     tree that is 2^40 values; the reader stops at its value budget with a clear error, at once."""
-    import time
-
     level: list = [0]
     for _ in range(40):  # within the 50-level nesting limit
         level = [level, level]
