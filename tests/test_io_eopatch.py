@@ -275,6 +275,24 @@ def test_missing_bbox_and_timestamps(patch_dir):
         load_eopatch(patch_dir.parent / "b")
 
 
+def test_a_bbox_crs_that_proj_does_not_know_is_a_clear_error(tmp_path):
+    """EPSG:999999 is a positive integer but no CRS: refused when read (it used to crash the maps later), with the fix;
+    a real zone far from the challenge's (EPSG:32631, Flanders) and latitude / longitude read as before."""
+    from sr_core.io import write_eopatch
+    from sr_core.simulate import simulate_patch
+
+    p = simulate_patch(1, size=8, split="test")
+    for epsg in (32631, 4326):
+        bb = p.bbox if epsg != 4326 else type(p.bbox)(14.5, 46.0, 14.51, 46.01, 4326)
+        folder = write_eopatch(p.replace(bbox=type(p.bbox)(*bb.bounds, epsg)), tmp_path / f"ok{epsg}")
+        assert load_eopatch(folder).bbox.epsg == epsg
+    folder = write_eopatch(p, tmp_path / "bad")
+    geo = folder / "bbox.geojson"
+    geo.write_text(geo.read_text().replace("EPSG::32633", "EPSG::999999"))
+    with pytest.raises(PatchFormatError, match=r"EPSG:999999 is not a coordinate reference system PROJ knows.*EPSG:32633"):
+        load_eopatch(folder)
+
+
 def test_ambiguous_duplicate_files(patch_dir):
     np.save(patch_dir / "mask" / "CLM.npy", np.zeros((3, 6, 5, 1), np.uint8))
     with pytest.raises(PatchFormatError, match=r"both CLM\.npy and CLM\.npy\.gz exist"):

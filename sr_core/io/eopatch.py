@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gzip
 import json
 import math
@@ -237,7 +238,8 @@ def _rel(folder: Path, path: Path) -> str:
 
 # -- metadata ------------------------------------------------------------------------------------------------------
 def read_bbox(folder: Path) -> BBox:
-    """The footprint and CRS of an EOPatch folder (``bbox.geojson`` or the legacy ``bbox.pkl.gz``), without its arrays."""
+    """The footprint and CRS of an EOPatch folder (``bbox.geojson`` or the legacy ``bbox.pkl.gz``), without its arrays.
+    The CRS must be one that PROJ knows (any UTM zone, latitude / longitude, …): every map and output needs it."""
     geo = _one_of(folder, "bbox.geojson", "bbox.geojson.gz")
     pkl = _one_of(folder, "bbox.pkl.gz", "bbox.pkl")
     if geo is not None:
@@ -245,16 +247,40 @@ def read_bbox(folder: Path) -> BBox:
         if not isinstance(obj, dict):
             raise PatchFormatError(f"{geo}: expected a GeoJSON object")
         try:
-            return BBox.from_geojson(obj, source=str(geo))
+            return _known_crs(BBox.from_geojson(obj, source=str(geo)), geo)
         except (OverflowError, ValueError, TypeError) as exc:
             if isinstance(exc, PatchFormatError):
                 raise
             raise PatchFormatError(f"{geo}: coordinates are not usable numbers ({exc}); rewrite bbox.geojson") from None
     if pkl is not None:
-        return read_bbox_pickle(pkl)
+        return _known_crs(read_bbox_pickle(pkl), pkl)
     raise PatchFormatError(
         f"{folder}: no bbox (bbox.geojson or bbox.pkl.gz); an EOPatch needs its footprint and CRS"
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _crs_problem(epsg: int) -> str | None:
+    """Why PROJ cannot use ``EPSG:epsg`` (None when it can, or when pyproj is not installed)."""
+    try:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+    except ImportError:  # a bare numerical install: nothing to check against
+        return None
+    try:
+        CRS.from_epsg(epsg)
+    except CRSError as exc:
+        return str(exc).splitlines()[0][:120]
+    return None
+
+
+def _known_crs(bbox: BBox, source: Path) -> BBox:
+    if (why := _crs_problem(bbox.epsg)) is not None:
+        raise PatchFormatError(
+            f"{source}: EPSG:{bbox.epsg} is not a coordinate reference system PROJ knows ({why}); the bbox must name a "
+            "real EPSG code, e.g. EPSG:32633 (UTM zone 33N, the challenge's) or the patch's own UTM zone"
+        )
+    return bbox
 
 
 def _read_timestamps(folder: Path) -> tuple[list[datetime], list[str]]:
