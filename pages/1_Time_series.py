@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import tempfile
 from pathlib import Path
 
@@ -113,8 +114,8 @@ def _date_from_link() -> None:
     if not url_date or url_date == st.session_state.get("_date_written"):
         return
     st.session_state["_date_written"] = url_date
-    try:
-        want = pd.Timestamp(url_date)
+    try:  # a calendar date only: no time, zone or 'NaT' (pandas reads those, and they break the comparison below)
+        want = pd.Timestamp(datetime.date.fromisoformat(url_date.strip()))
     except ValueError:
         st.warning("The link's `date=` is not a date (expected YYYY-MM-DD); showing the first date.")
         return

@@ -203,6 +203,17 @@ def test_a_bad_date_link_is_not_echoed(served):
     assert "example.org" not in _texts(at) and "/etc" not in _texts(at)
 
 
+@pytest.mark.parametrize("value", ["2019-06-14T00:00+02:00", "NaT", "now", "2019-13-40"])
+def test_a_date_link_with_a_time_zone_or_no_date_is_a_message_not_a_crash(served, value):
+    """pandas reads '…+02:00' as a zone-aware instant and 'NaT' / 'now' as dates: a link takes a calendar date only."""
+    at = AppTest.from_file(str(REPO / "pages/1_Time_series.py"), default_timeout=TIMEOUT)
+    at.query_params["patch"] = "eopatch-01"
+    at.query_params["date"] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("not a date" in w.value for w in at.warning)
+
+
 def test_folder_editor_is_for_the_server_only(served, monkeypatch):
     """The list of real folders (server paths) is editable on Home only from the server itself or when the operator
     says so; a remote browser sees a count, no paths."""
