@@ -152,6 +152,33 @@ def test_too_many_members(tmp_path):
     assert _nothing_written(tmp_path / "out")
 
 
+def test_a_zip_directory_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """zipfile reads every directory entry into memory before anything can count them (a 400 MB zip of empty members:
+    ~9 million): the announced count and the directory's size are checked from the end record first."""
+    import sr_core.io.archive as archive
+
+    arc = tmp_path / "many.zip"
+    with zipfile.ZipFile(arc, "w") as zf:
+        for i in range(50):
+            zf.writestr(f"p/{i}.txt", "")
+    big = tmp_path / "long-names.zip"  # few members, each with a directory entry far beyond a real file name
+    with zipfile.ZipFile(big, "w") as zf:
+        for i in range(3):
+            zi = zipfile.ZipInfo(f"p/{i}.txt")
+            zi.extra = b"\xfe\xca" + (60_000).to_bytes(2, "little") + b"\0" * 60_000  # one large extra field
+            zf.writestr(zi, "")
+
+    def never(*_a, **_k):
+        raise AssertionError("zipfile must not read a directory that is over the limit")
+
+    monkeypatch.setattr(archive.zipfile, "ZipFile", never)
+    with pytest.raises(ArchiveError, match="50 members, more than the limit of 10"):
+        extract_archive(arc, tmp_path / "out", max_files=10)
+    with pytest.raises(ArchiveError, match=r"member directory takes \d+ bytes, more than 10 members need \(512 bytes each"):
+        extract_archive(big, tmp_path / "out", max_files=10)
+    assert _nothing_written(tmp_path / "out")
+
+
 def test_zip_bomb_ratio(tmp_path):
     arc = tmp_path / "bomb.zip"
     with zipfile.ZipFile(arc, "w", zipfile.ZIP_DEFLATED) as zf:

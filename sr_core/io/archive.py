@@ -119,6 +119,49 @@ def _kind(path: Path) -> str:
 
 
 # -- zip -------------------------------------------------------------------------------------------------------------
+#: Central-directory bytes allowed per member: its fixed 46 bytes, a name and a few extra fields (EOPatch members
+#: take about 100–200). zipfile reads the whole directory into memory before anything can count its members, so the
+#: directory's size is checked first: a 400 MB zip of empty members would hold ~9 million entries (gigabytes).
+_ZIP_DIR_BYTES_PER_MEMBER = 512
+
+
+def _zip_directory_size(archive: Path) -> tuple[int, int] | None:
+    """(members announced, central-directory bytes) from the end-of-central-directory record (ZIP64 aware), or None
+    where it cannot be found (zipfile then says what is wrong)."""
+    import struct
+
+    with open(archive, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - (22 + 65535)))
+        tail = fh.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < 22:
+            return None
+        _, _, _, _, n, dir_bytes, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
+        if (n == 0xFFFF or dir_bytes == 0xFFFFFFFF) and at >= 20 and tail[at - 20:at - 16] == b"PK\x06\x07":
+            (offset,) = struct.unpack("<Q", tail[at - 12:at - 4])  # where the ZIP64 end record starts
+            fh.seek(offset)
+            rec = fh.read(56)
+            if len(rec) == 56 and rec[:4] == b"PK\x06\x06":
+                n, dir_bytes = struct.unpack("<QQ", rec[32:48])
+        return int(n), int(dir_bytes)
+
+
+def _zip_precheck(archive: Path, lim: _Limits) -> None:
+    found = _zip_directory_size(archive)
+    if found is None:
+        return
+    n, dir_bytes = found
+    if n > lim.max_files:
+        raise ArchiveError(f"{archive.name}: {n} members, more than the limit of {lim.max_files}; split the upload")
+    if dir_bytes > lim.max_files * _ZIP_DIR_BYTES_PER_MEMBER:
+        raise ArchiveError(
+            f"{archive.name}: its member directory takes {dir_bytes} bytes, more than {lim.max_files} members need "
+            f"({_ZIP_DIR_BYTES_PER_MEMBER} bytes each at most); re-pack the folders with a plain zip or tar -czf"
+        )
+
+
 def _zip_members(zf: zipfile.ZipFile, archive: Path, lim: _Limits) -> list[tuple[_Member, zipfile.ZipInfo]]:
     infos = zf.infolist()
     if len(infos) > lim.max_files:
@@ -333,6 +376,7 @@ def extract_archive(
     zf: zipfile.ZipFile | None = None
     try:
         if kind == "zip":
+            _zip_precheck(archive, lim)  # before zipfile reads every directory entry into memory
             try:
                 zf = zipfile.ZipFile(archive)
             except (zipfile.BadZipFile, OSError, ValueError) as exc:
