@@ -179,6 +179,25 @@ def test_a_zip_directory_too_large_is_refused_before_it_is_read(tmp_path, monkey
     assert _nothing_written(tmp_path / "out")
 
 
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_a_tar_header_of_megabytes_is_refused_before_it_is_read(tmp_path, fmt):
+    """A long-name (GNU) or PAX header announces its size; tarfile would read it whole (up to gigabytes from a small
+    .tar.gz) before the name checks run. Over 1 MiB it is refused unread; a real long name (300 chars) still passes."""
+    huge = tmp_path / "huge.tgz"
+    with tarfile.open(huge, "w:gz", format=fmt) as tf:
+        tf.addfile(_info("p/" + "a" * (2 * 1024**2) + ".txt", 1), io.BytesIO(b"x"))
+    assert huge.stat().st_size < 64 * 1024
+    with pytest.raises(ArchiveError, match=r"extended \(PAX / long-name\) header of \d+ bytes, more than 1048576"):
+        extract_archive(huge, tmp_path / "out")
+    assert _nothing_written(tmp_path / "out")
+    fine = tmp_path / "fine.tgz"
+    long_name = "p/" + "/".join(["d" * 100] * 2) + "/" + "f" * 100
+    with tarfile.open(fine, "w:gz", format=fmt) as tf:
+        tf.addfile(_info(long_name, 1), io.BytesIO(b"x"))
+    extract_archive(fine, tmp_path / "ok")
+    assert (tmp_path / "ok" / long_name).read_bytes() == b"x"
+
+
 def test_zip_bomb_ratio(tmp_path):
     arc = tmp_path / "bomb.zip"
     with zipfile.ZipFile(arc, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -249,12 +249,43 @@ def _tar_open(archive: Path, kind: str, lim: _Limits) -> Iterator[tarfile.TarFil
                 if kind == "tar.gz":
                     inner = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))  # type: ignore[assignment]
                 metered = _Metered(inner, min(size_cap, ratio_cap), exceeded)
-                tf = stack.enter_context(tarfile.open(fileobj=metered, mode="r|"))  # type: ignore[call-overload]
+                tf = stack.enter_context(tarfile.open(fileobj=metered, mode="r|",  # type: ignore[call-overload]
+                                                      tarinfo=_BoundedTarInfo))
                 yield tf
         except ArchiveError:
             raise
+        except _HeaderTooLarge as exc:
+            raise ArchiveError(f"{archive.name}: {exc}; not a tar an EOPatch export writes, refused") from None
+        except RecursionError:  # thousands of chained extended headers
+            raise ArchiveError(f"{archive.name}: extended headers chained beyond any real archive; refused") from None
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise ArchiveError(f"{archive.name}: corrupt or truncated archive ({type(exc).__name__}: {exc})") from None
+
+
+#: Largest PAX / GNU long-name header accepted. tarfile reads such a header whole into memory before any check of ours
+#: sees the member (its size field allows gigabytes); real ones hold a name and a few times: well under a kilobyte.
+_MAX_TAR_HEADER_BYTES = 1024**2
+
+
+class _HeaderTooLarge(Exception):
+    pass
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """TarInfo that refuses an extended header larger than :data:`_MAX_TAR_HEADER_BYTES` before it is read."""
+
+    def _proc_gnulong(self, tarfile):  # type: ignore[no-untyped-def]
+        self._bounded()
+        return super()._proc_gnulong(tarfile)  # type: ignore[misc]
+
+    def _proc_pax(self, tarfile):  # type: ignore[no-untyped-def]
+        self._bounded()
+        return super()._proc_pax(tarfile)  # type: ignore[misc]
+
+    def _bounded(self) -> None:
+        if self.size > _MAX_TAR_HEADER_BYTES:
+            raise _HeaderTooLarge(f"an extended (PAX / long-name) header of {self.size} bytes, more than "
+                                  f"{_MAX_TAR_HEADER_BYTES}")
 
 
 def _tar_member(m: tarfile.TarInfo, archive: Path) -> _Member | None:
