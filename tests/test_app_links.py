@@ -214,6 +214,29 @@ def test_a_date_link_with_a_time_zone_or_no_date_is_a_message_not_a_crash(served
     assert any("not a date" in w.value for w in at.warning)
 
 
+def test_folder_settings_follow_the_browser_not_a_proxy_on_the_server(monkeypatch):
+    """The editor is for a browser on the server itself; behind a reverse proxy on the same machine every visitor's
+    connection comes from 127.0.0.1, and the proxy's forwarding headers are what tell them apart."""
+    import types
+
+    import streamlit
+
+    from ui.common import folder_settings_allowed
+
+    monkeypatch.delenv("SR_CORE_FOLDER_SETTINGS", raising=False)
+
+    def visit(ip: str, headers: dict[str, str]) -> bool:
+        monkeypatch.setattr(streamlit, "context", types.SimpleNamespace(ip_address=ip, headers=headers))
+        return folder_settings_allowed()
+
+    assert visit("127.0.0.1", {"Host": "localhost:8501"}) and visit("::1", {})
+    assert not visit("192.0.2.7", {"Host": "sr.example.org"})
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+        assert not visit("127.0.0.1", {"Host": "sr.example.org", header: "198.51.100.4"}), header
+    monkeypatch.setenv("SR_CORE_FOLDER_SETTINGS", "on")  # the operator's word decides either way
+    assert visit("127.0.0.1", {"X-Forwarded-For": "198.51.100.4"})
+
+
 def test_folder_editor_is_for_the_server_only(served, monkeypatch):
     """The list of real folders (server paths) is editable on Home only from the server itself or when the operator
     says so; a remote browser sees a count, no paths."""

@@ -105,9 +105,14 @@ def shown_name(name: object) -> str:
     return html.escape(_MD_SPECIAL.sub(r"\\\1", str(name)), quote=True)
 
 
+#: Headers a reverse proxy adds: behind one, every visitor's connection comes from the server itself.
+_PROXY_HEADERS = {"x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host", "x-forwarded-proto", "via"}
+
+
 def folder_settings_allowed() -> bool:
     """May this browser edit the list of real-data folders (server paths)? Only from the server itself when the app
-    listens on every interface, or as ``SR_CORE_FOLDER_SETTINGS=on|off`` says; never from a remote browser by default."""
+    listens on every interface, or as ``SR_CORE_FOLDER_SETTINGS=on|off`` says; never from a remote browser by default,
+    nor through a reverse proxy (its forwarding headers mark the request: the peer address is then the proxy's)."""
     import os
 
     flag = os.environ.get("SR_CORE_FOLDER_SETTINGS", "").lower()
@@ -117,8 +122,11 @@ def folder_settings_allowed() -> bool:
         return False
     try:
         ip = st.context.ip_address
+        headers = {str(k).lower() for k in st.context.headers}
     except Exception:  # no request context: a test or a script run
-        ip = None
+        ip, headers = None, set()
+    if headers & _PROXY_HEADERS:  # a reverse proxy on the server: the socket's peer is the proxy, not the browser
+        return False
     return ip is None or ip in {"127.0.0.1", "::1"}
 
 
