@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ui.common import Keys, page_setup, redact, sidebar
+from ui.common import Keys, from_the_server, page_setup, redact, sidebar
 
 # Page-local session-state keys (not in ui.common.Keys yet; the lead may move them there).
 RESULT_KEY = "leaderboard_last_result"
@@ -77,8 +77,9 @@ if bench is None:
         "`python -m sr_core benchmark create` (default: the demo set below; `--n 25 --size 500` for the full-size one).",
         icon="🛠️",
     )
-    if not hosted() and st.button(f"Build the demo benchmark ({DEFAULT_N} simulated patches of {DEFAULT_SIZE} px)",
-                                  key="lb_create"):
+    # an organiser's action: offered to a browser on the server itself while no admin is set up, never to visitors
+    label = f"Build the demo benchmark ({DEFAULT_N} simulated patches of {DEFAULT_SIZE} px)"
+    if not hosted() and from_the_server() and st.button(label, key="lb_create"):
         with guarded("Building the benchmark"), st.spinner("Simulating the test patches and scoring the reference rows …"):
             from sr_core.benchmark.definition import create_benchmark
             from sr_core.benchmark.service import compute_references

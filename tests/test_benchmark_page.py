@@ -48,6 +48,20 @@ def test_page_without_a_benchmark_explains_how_to_build_one():
     assert any(b.label.startswith("Build the demo benchmark") for b in at.button)
 
 
+def test_a_remote_visitor_gets_no_build_button(monkeypatch):
+    """Building the benchmark is an organiser's action: before any admin exists it is offered to a browser on the
+    server itself only, not to a visitor from elsewhere (nor through a reverse proxy)."""
+    import types
+
+    import streamlit
+
+    for ip, headers in (("203.0.113.9", {"Host": "lb.example.org"}), ("127.0.0.1", {"X-Forwarded-For": "203.0.113.9"})):
+        monkeypatch.setattr(streamlit, "context", types.SimpleNamespace(ip_address=ip, headers=headers))
+        at = AppTest.from_file(PAGE, default_timeout=30).run()
+        assert not at.exception
+        assert any("benchmark create" in i.value for i in at.info) and not at.button
+
+
 def test_a_hosted_leaderboard_without_a_benchmark_offers_no_build_button():
     from sr_core.benchmark.store import Leaderboard
 
