@@ -164,6 +164,24 @@ def test_shared_references_cannot_expand_without_bound(tmp_path):
     assert read_legacy_pickle(tmp_path / "ok.pkl.gz").value == ok
 
 
+def test_state_set_on_an_allowed_function_is_refused_and_changes_nothing(tmp_path):
+    """BUILD with slot state on an allow-listed callable would setattr on the reader's own function
+    (``_codecs.encode``'s stand-in: its default encoding) and change how every later upload is read."""
+    from sr_core.io import legacy_pickle as lp
+
+    before = lp._codecs_encode.__defaults__
+    payload = (b"\x80\x02c_codecs\nencode\n"          # the allow-listed stand-in, on the stack
+               b"N}X\x0c\x00\x00\x00__defaults__(X\x05\x00\x00\x00rot13tq\x00s\x86"  # (None, {'__defaults__': ('rot13',)})
+               b"b.")                                      # BUILD on it
+    (tmp_path / "meta_info.pkl.gz").write_bytes(gzip.compress(payload))
+    with pytest.raises(PatchFormatError, match="BUILD"):
+        read_legacy_pickle(tmp_path / "meta_info.pkl.gz")
+    assert lp._codecs_encode.__defaults__ == before
+    tz = datetime(2019, 5, 1, 10, tzinfo=timezone(timedelta(hours=2)))  # stand-ins still take their state
+    (tmp_path / "ts.pkl.gz").write_bytes(gzip.compress(pickle.dumps([tz], protocol=2)))
+    assert read_legacy_pickle(tmp_path / "ts.pkl.gz").value == [tz]
+
+
 def test_wrong_content_type(tmp_path):
     save_pickle_gz(tmp_path / "bbox.pkl.gz", [1, 2, 3])
     with pytest.raises(PatchFormatError, match="expected a sentinelhub BBox"):

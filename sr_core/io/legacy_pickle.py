@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import PatchFormatError, UnsafePickleError
 from ..geo import BBox
@@ -268,8 +268,21 @@ class _Bad(Exception):
     """Internal: an allowed name used with arguments real files never have (turned into PatchFormatError)."""
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only the names in :data:`ALLOWED`, to stand-ins; anything else is refused."""
+class RestrictedUnpickler(pickle._Unpickler):  # the Python unpickler: its BUILD can be checked (the C one's cannot)
+    """An unpickler that resolves only the names in :data:`ALLOWED`, to stand-ins; anything else is refused. A
+    ``BUILD`` (state set on an object) is accepted on a fresh stand-in only: on an allow-listed function or class it
+    would set attributes that outlive the file (``_codecs_encode.__defaults__``, a stand-in class's methods) and
+    change how every later upload is read in this process."""
+
+    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
+
+    def _load_build_checked(self) -> None:
+        target = self.stack[-2] if len(self.stack) >= 2 else None
+        if not isinstance(target, _State):
+            raise _Bad(f"state set on a {type(target).__name__} (BUILD), which real eo-learn files never do")
+        pickle._Unpickler.load_build(self)
+
+    dispatch[pickle.BUILD[0]] = _load_build_checked
 
     def find_class(self, module: str, name: str) -> Any:
         # protocols 0-2 name Python 2 modules (__builtin__, copy_reg); map them as pickle itself would
