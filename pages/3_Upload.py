@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from sr_core.errors import SRCoreError
-from sr_core.paths import uploads_dir
+from sr_core.paths import upload_quota_bytes, upload_room, uploads_dir
 from ui.common import (
     OFF,
     PRED_ON,
@@ -57,18 +57,24 @@ if up is not None:
     target = uploads_dir() / digest
     if st.session_state.get(Keys.UPLOAD_DIR) != str(target):
         with st.spinner("Checking and extracting the archive …"):
-            from sr_core.io.archive import extract_archive
+            from sr_core.io.archive import MAX_TOTAL_BYTES, extract_archive
 
             suffix = ".tar.gz" if up.name.endswith((".tar.gz", ".tgz")) else Path(up.name).suffix
             try:
                 if not target.exists():
+                    room = upload_room()  # the uploads' quota and the disk's reserve
+                    if room < 2 * len(data):  # the archive itself and at least as much unpacked
+                        st.error(f"The server's space for uploads is full (quota {upload_quota_bytes() / 1024**3:.0f} "
+                                 "GB, or the disk): nothing was stored. Ask the operator to clear old uploads from "
+                                 "`$SR_CORE_HOME/uploads` or to raise `SR_CORE_UPLOAD_QUOTA_GB`.")
+                        st.stop()
                     with tempfile.TemporaryDirectory(dir=uploads_dir()) as tmp:
                         # the archive keeps the user's file name, so any message about it names their file
                         stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(up.name).name)[:80].lstrip(".") or "upload"
                         arch = Path(tmp) / (stem if stem.endswith(suffix) else f"{stem}{suffix}")
                         arch.write_bytes(data)
                         staging = Path(tmp) / "x"
-                        extract_archive(arch, staging)
+                        extract_archive(arch, staging, max_total_bytes=min(MAX_TOTAL_BYTES, room - len(data)))
                         try:
                             staging.rename(target)
                         except OSError:  # the same bytes, finished meanwhile by another session or tab: use theirs

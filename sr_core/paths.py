@@ -120,6 +120,39 @@ def uploads_dir() -> Path:
     return subdir("uploads")
 
 
+ENV_UPLOAD_QUOTA = "SR_CORE_UPLOAD_QUOTA_GB"
+DEFAULT_UPLOAD_QUOTA_GB = 20.0
+#: Disk space an upload never takes: the leaderboard, caches and the system keep working when uploads fill up.
+DISK_RESERVE_BYTES = 1024**3
+
+
+def upload_quota_bytes() -> int:
+    """All uploads together may take ``$SR_CORE_UPLOAD_QUOTA_GB`` (default 20 GB)."""
+    raw = os.environ.get(ENV_UPLOAD_QUOTA, "").strip()
+    try:
+        gb = float(raw) if raw else DEFAULT_UPLOAD_QUOTA_GB
+    except ValueError:
+        gb = -1.0
+    if not gb >= 0:  # also NaN
+        raise ConfigError(f"{ENV_UPLOAD_QUOTA}={raw!r} is not a size in GB; set e.g. {ENV_UPLOAD_QUOTA}=20")
+    return int(gb * 1024**3)
+
+
+def upload_room() -> int:
+    """Bytes a new upload may still expand to: what the quota leaves after the uploads kept so far, and never the
+    last :data:`DISK_RESERVE_BYTES` of the disk."""
+    d = uploads_dir()
+    used = 0
+    for root, _dirs, files in os.walk(d):
+        for f in files:
+            try:
+                used += (Path(root) / f).lstat().st_size
+            except OSError:  # removed meanwhile (another session's scratch folder)
+                continue
+    free = shutil.disk_usage(d).free - DISK_RESERVE_BYTES
+    return max(0, min(upload_quota_bytes() - used, free))
+
+
 @contextmanager
 def scratch_dir(prefix: str) -> Iterator[Path]:
     """A fresh folder under ``$SR_CORE_HOME/uploads`` (archives are extracted there), removed on exit."""

@@ -256,6 +256,39 @@ def test_a_hostile_folder_name_in_an_upload_is_shown_as_text(tmp_path, monkeypat
     assert "&lt;img src=x onerror=alert(1)&gt;" in script and "<img src=x" not in script
 
 
+def test_an_archive_dropped_on_the_upload_page_is_extracted_within_the_quota(tmp_path, monkeypatch):
+    """The drop-zone path end to end (AppTest cannot drop a file: st.file_uploader hands the page a stand-in with the
+    archive's bytes): extracted and reported; when the uploads' quota is used up, refused before anything is
+    written, saying what to do."""
+    import shutil
+    import types
+
+    import streamlit
+
+    from sr_core.io import write_eopatch
+    from sr_core.paths import uploads_dir
+
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    write_eopatch(app_patch("eopatch-z", 5), tmp_path / "src" / "eopatch-z")
+    data = Path(shutil.make_archive(str(tmp_path / "drop"), "zip", tmp_path / "src")).read_bytes()
+    dropped = types.SimpleNamespace(name="my fields.zip", getvalue=lambda: data)
+    monkeypatch.setattr(streamlit, "file_uploader", lambda *a, **k: dropped)
+
+    monkeypatch.setenv("SR_CORE_UPLOAD_QUOTA_GB", "0")
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("space for uploads is full" in e.value and "SR_CORE_UPLOAD_QUOTA_GB" in e.value for e in at.error)
+    assert not any(p.is_dir() for p in uploads_dir().iterdir())  # nothing stored
+
+    monkeypatch.delenv("SR_CORE_UPLOAD_QUOTA_GB")
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert list(at.dataframe[0].value["folder"]) == ["eopatch-z"]
+    stored = [p for p in uploads_dir().iterdir() if p.is_dir()]
+    assert len(stored) == 1 and (stored[0] / "eopatch-z").is_dir()
+
+
 def test_upload_shows_the_chosen_patch_warnings_in_full(tmp_path, monkeypatch):
     """A 3-date series: its warning is a visible message, not only text in the report's truncated cell."""
     from sr_core.io import write_eopatch

@@ -266,3 +266,27 @@ def test_macos_metadata_is_skipped(tmp_path, patches):
     out = extract_archive(arc, tmp_path / "out")
     assert len(out) == 2 and not (tmp_path / "out" / "__MACOSX").exists()
     assert np.array_equal(open_patches(tmp_path / "out")[0].bands, open_patches(patches)[0].bands)
+
+
+def test_uploads_share_a_quota_and_never_take_the_last_of_the_disk(monkeypatch):
+    """What a new upload may expand to: the quota ($SR_CORE_UPLOAD_QUOTA_GB) less what earlier uploads keep, and
+    never the disk's last GiB (the Upload page refuses at once when that is less than twice the archive)."""
+    import shutil
+
+    from sr_core.errors import ConfigError
+    from sr_core.paths import DISK_RESERVE_BYTES, upload_quota_bytes, upload_room, uploads_dir
+
+    kept = uploads_dir() / "abc" / "BANDS.npy"
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"\0" * 3_000_000)
+    monkeypatch.setenv("SR_CORE_UPLOAD_QUOTA_GB", str(5_000_000 / 1024**3))
+    free = shutil.disk_usage(uploads_dir()).free - DISK_RESERVE_BYTES
+    assert upload_room() == max(0, min(2_000_000, free))
+    monkeypatch.setenv("SR_CORE_UPLOAD_QUOTA_GB", str(2_000_000 / 1024**3))
+    assert upload_room() == 0  # over the quota: nothing more
+    monkeypatch.delenv("SR_CORE_UPLOAD_QUOTA_GB")
+    assert upload_quota_bytes() == 20 * 1024**3
+    for bad in ("lots", "-1", "nan"):
+        monkeypatch.setenv("SR_CORE_UPLOAD_QUOTA_GB", bad)
+        with pytest.raises(ConfigError, match=r"SR_CORE_UPLOAD_QUOTA_GB=.* is not a size in GB"):
+            upload_quota_bytes()
