@@ -177,6 +177,23 @@ def test_a_zip_directory_too_large_is_refused_before_it_is_read(tmp_path, monkey
     with pytest.raises(ArchiveError, match=r"member directory takes \d+ bytes, more than 10 members need \(512 bytes each"):
         extract_archive(big, tmp_path / "out", max_files=10)
     assert _nothing_written(tmp_path / "out")
+    monkeypatch.undo()  # zipfile back: the cases below reach it only if the check failed to stop them
+    # a ZIP64 end record (which zipfile reads whenever its locator precedes the end record, whatever the plain record
+    # says) announcing 9 million members, slipped in front of a small archive's plain end record
+    import struct
+
+    raw = arc.read_bytes()
+    eocd = raw.rfind(b"PK\x05\x06")
+    forged = (struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 9_000_000, 9_000_000, 10**9, 0)
+              + struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 1))
+    (tmp_path / "zip64.zip").write_bytes(raw[:eocd] + forged + raw[eocd:])
+    with pytest.raises(ArchiveError, match="9000000 members, more than the limit of 10000"):
+        extract_archive(tmp_path / "zip64.zip", tmp_path / "out")
+    # a plain end record whose own fields hold the signature again: zipfile takes the record in the last 22 bytes
+    raw = arc.read_bytes()
+    arc.write_bytes(raw[:-6] + b"PK\x05\x06" + raw[-2:])  # in the directory's offset field
+    with pytest.raises(ArchiveError, match="50 members, more than the limit of 10"):
+        extract_archive(arc, tmp_path / "out", max_files=10)
 
 
 @pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])

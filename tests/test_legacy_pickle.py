@@ -143,6 +143,11 @@ def test_truncated_and_garbage_pickles(tmp_path):
     (tmp_path / "junk.pkl.gz").write_bytes(gzip.compress(b"not a pickle at all"))
     with pytest.raises(PatchFormatError, match="not a readable pickle"):
         read_legacy_pickle(tmp_path / "junk.pkl.gz")
+    # the pickle itself cut mid-value, or a string that is not UTF-8
+    for cut in (b"\x80\x02J\x00", b"\x80\x02X\x05\x00\x00\x00ab", b"\x80\x02X\x02\x00\x00\x00\xff\xfe."):
+        (tmp_path / "cut2.pkl").write_bytes(cut)
+        with pytest.raises(PatchFormatError, match="not a readable pickle"):
+            read_legacy_pickle(tmp_path / "cut2.pkl")
     (tmp_path / "big.pkl.gz").write_bytes(gzip.compress(pickle.dumps(b"\0" * 5000)))
     with pytest.raises(PatchFormatError, match="larger than 1000 bytes"):
         read_legacy_pickle(tmp_path / "big.pkl.gz", max_bytes=1000)

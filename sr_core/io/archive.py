@@ -126,25 +126,31 @@ _ZIP_DIR_BYTES_PER_MEMBER = 512
 
 
 def _zip_directory_size(archive: Path) -> tuple[int, int] | None:
-    """(members announced, central-directory bytes) from the end-of-central-directory record (ZIP64 aware), or None
-    where it cannot be found (zipfile then says what is wrong)."""
+    """(members announced, central-directory bytes) as zipfile will read them: the end record in the last 22 bytes,
+    else the last one in the final 64 KiB (a comment), and a ZIP64 end record just before its locator, wherever the
+    locator says it is. None where zipfile will not find an end record either (it then refuses the file)."""
     import struct
 
     with open(archive, "rb") as fh:
         fh.seek(0, os.SEEK_END)
         size = fh.tell()
-        fh.seek(max(0, size - (22 + 65535)))
+        start = max(0, size - (22 + 65535))
+        fh.seek(start)
         tail = fh.read()
-        at = tail.rfind(b"PK\x05\x06")
-        if at < 0 or len(tail) - at < 22:
-            return None
+        at = len(tail) - 22
+        if not (at >= 0 and tail[at:at + 4] == b"PK\x05\x06" and tail[-2:] == b"\0\0"):  # zipfile's first try
+            at = tail.rfind(b"PK\x05\x06")
+            if at < 0 or len(tail) - at < 22:
+                return None
         _, _, _, _, n, dir_bytes, _, _ = struct.unpack("<4s4H2LH", tail[at:at + 22])
-        if (n == 0xFFFF or dir_bytes == 0xFFFFFFFF) and at >= 20 and tail[at - 20:at - 16] == b"PK\x06\x07":
-            (offset,) = struct.unpack("<Q", tail[at - 12:at - 4])  # where the ZIP64 end record starts
-            fh.seek(offset)
-            rec = fh.read(56)
-            if len(rec) == 56 and rec[:4] == b"PK\x06\x06":
-                n, dir_bytes = struct.unpack("<QQ", rec[32:48])
+        eocd = start + at
+        if eocd >= 20:
+            fh.seek(eocd - 20)
+            if fh.read(4) == b"PK\x06\x07" and eocd >= 76:  # ZIP64: zipfile reads the record right before the locator
+                fh.seek(eocd - 76)
+                rec = fh.read(56)
+                if rec[:4] == b"PK\x06\x06":
+                    n, dir_bytes = struct.unpack("<QQ", rec[32:48])
         return int(n), int(dir_bytes)
 
 

@@ -42,6 +42,7 @@ import _compat_pickle
 import gzip
 import io
 import pickle
+import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -456,7 +457,7 @@ def read_legacy_pickle(path: str | Path, *, max_bytes: int = MAX_PICKLE_BYTES) -
     except RecursionError:
         raise PatchFormatError(f"{path}: pickle nested too deeply; not a real eo-learn file") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError,
-            OverflowError, MemoryError) as exc:
+            OverflowError, MemoryError, struct.error, UnicodeDecodeError) as exc:  # the Python unpickler's own
         raise PatchFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc}); copy the file again") \
             from None
     return LegacyPickle(value, notes)
