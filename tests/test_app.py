@@ -243,7 +243,7 @@ def test_a_hostile_folder_name_in_an_upload_is_shown_as_text(tmp_path, monkeypat
     from sr_core.io import write_eopatch
 
     monkeypatch.setenv("SR_CORE_DEMO", "off")
-    name = "<img src=x onerror=alert(1)>[site](mailto:a@example.org)"  # a file name cannot hold a slash
+    name = "<img src=x onerror=alert(1)>[site](mailto:a@example.org)${alert(2)}`"  # a file name cannot hold a slash
     write_eopatch(app_patch("eopatch-x", 5), tmp_path / "up" / name)
     at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT)
     at.session_state["upload_dir"] = str(tmp_path / "up")
@@ -254,6 +254,8 @@ def test_a_hostile_folder_name_in_an_upload_is_shown_as_text(tmp_path, monkeypat
     assert not any("<img" in t or "](mailto:" in t for t in texts)  # … never as markup
     script = map_args(at)["script"]
     assert "&lt;img src=x onerror=alert(1)&gt;" in script and "<img src=x" not in script
+    # folium writes a tooltip into a JavaScript template literal: no interpolation, no way out of it
+    assert "&#36;{alert(2)}&#96;" in script and "${alert(2)}" not in script
 
 
 def test_an_archive_dropped_on_the_upload_page_is_extracted_within_the_quota(tmp_path, monkeypatch):

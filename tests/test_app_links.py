@@ -230,7 +230,10 @@ def test_folder_settings_follow_the_browser_not_a_proxy_on_the_server(monkeypatc
         return folder_settings_allowed()
 
     assert visit("127.0.0.1", {"Host": "localhost:8501"}) and visit("::1", {})
+    assert visit("127.0.0.1", {"Origin": "http://localhost:8501"}) and visit("::1", {"Origin": "http://[::1]:8501"})
     assert not visit("192.0.2.7", {"Host": "sr.example.org"})
+    # a proxy that adds no forwarding header (nginx's plain proxy_pass): the browser's Origin still tells
+    assert not visit("127.0.0.1", {"Host": "127.0.0.1:8501", "Origin": "https://sr.example.org"})
     for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
         assert not visit("127.0.0.1", {"Host": "sr.example.org", header: "198.51.100.4"}), header
     monkeypatch.setenv("SR_CORE_FOLDER_SETTINGS", "on")  # the operator's word decides either way

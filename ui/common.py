@@ -106,7 +106,9 @@ def shown_name(name: object) -> str:
 
 
 #: Headers a reverse proxy adds: behind one, every visitor's connection comes from the server itself.
-_PROXY_HEADERS = {"x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host", "x-forwarded-proto", "via"}
+_PROXY_HEADERS = {"x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-server",
+                  "via", "cf-connecting-ip", "true-client-ip"}
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 def folder_settings_allowed() -> bool:
@@ -126,12 +128,19 @@ def folder_settings_allowed() -> bool:
 def from_the_server() -> bool:
     """Is this request from a browser on the server itself (or from no browser: a test, a script)? Not through a
     reverse proxy: its forwarding headers mark the request, whose peer address is then the proxy's."""
+    from urllib.parse import urlsplit
+
     try:
         ip = st.context.ip_address
-        headers = {str(k).lower() for k in st.context.headers}
+        headers = {str(k).lower(): str(v) for k, v in st.context.headers.items()}
     except Exception:  # no request context: a test or a script run
-        ip, headers = None, set()
-    if headers & _PROXY_HEADERS:
+        ip, headers = None, {}
+    if set(headers) & _PROXY_HEADERS:
+        return False
+    # a browser names the page's origin: behind a proxy that adds no forwarding header (nginx's plain proxy_pass)
+    # the peer is 127.0.0.1, but the origin is the public address the visitor typed
+    origin = headers.get("origin")
+    if origin and (urlsplit(origin).hostname or "") not in _LOCAL_HOSTS:
         return False
     if not isinstance(ip, str):  # no client behind this run (Streamlit's AppTest hands a mock here)
         return True

@@ -112,7 +112,14 @@ def bbox_latlon(bbox: Any) -> list[list[float]]:
 
 def outline_layer(bbox: Any, name: str = "patch outline", colour: str = "#ffe600") -> folium.PolyLine:
     return folium.PolyLine(footprint_latlon(tuple(bbox.bounds), int(bbox.epsg)), color=colour, weight=2, opacity=0.9,
-                           tooltip=html.escape(name))  # names can come from an upload: text, never markup
+                           tooltip=leaflet_text(name))
+
+
+def leaflet_text(text: str) -> str:
+    """``text`` (a name that may come from an upload) safe as a folium label: HTML escaped, and the characters that
+    end or interpolate the JavaScript template literal folium writes a tooltip into (backtick, ``$``, backslash) as
+    character references."""
+    return html.escape(str(text)).replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
 
 
 def legend_html(items: Iterable[tuple[str, str]] = (), title: str = "", bar: tuple[str, str, str] | None = None) -> str:
