@@ -215,6 +215,27 @@ def test_a_tar_header_of_megabytes_is_refused_before_it_is_read(tmp_path, fmt):
     assert (tmp_path / "ok" / long_name).read_bytes() == b"x"
 
 
+def test_tar_extended_headers_have_a_total_budget_and_sparse_maps_are_not_read(tmp_path, monkeypatch):
+    """Each extended header under the per-header limit, but together over the archive's budget (16 MiB; 1 MiB here,
+    to keep the test small): refused, as tarfile would hold them all; a GNU sparse member is refused before its map
+    is read."""
+    import sr_core.io.archive as archive
+
+    monkeypatch.setattr(archive, "_MAX_TAR_HEADERS_TOTAL", 1024**2)
+    many = tmp_path / "many-pax.tgz"
+    with tarfile.open(many, "w:gz", format=tarfile.PAX_FORMAT) as tf:
+        for i in range(12):
+            ti = _info(f"p/{i}.txt", 1)
+            ti.pax_headers = {"comment": "c" * 100_000}
+            tf.addfile(ti, io.BytesIO(b"x"))
+    with pytest.raises(ArchiveError, match="headers adding up to more than 1048576 bytes"):
+        extract_archive(many, tmp_path / "out")
+    sparse = _tar_with(tmp_path / "sparse.tgz", (_info("p/s.bin", 0, tarfile.GNUTYPE_SPARSE), None))
+    with pytest.raises(ArchiveError, match="GNU sparse file"):
+        extract_archive(sparse, tmp_path / "out")
+    assert _nothing_written(tmp_path / "out")
+
+
 def test_zip_bomb_ratio(tmp_path):
     arc = tmp_path / "bomb.zip"
     with zipfile.ZipFile(arc, "w", zipfile.ZIP_DEFLATED) as zf:

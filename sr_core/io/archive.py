@@ -271,6 +271,8 @@ def _tar_open(archive: Path, kind: str, lim: _Limits) -> Iterator[tarfile.TarFil
 #: Largest PAX / GNU long-name header accepted. tarfile reads such a header whole into memory before any check of ours
 #: sees the member (its size field allows gigabytes); real ones hold a name and a few times: well under a kilobyte.
 _MAX_TAR_HEADER_BYTES = 1024**2
+#: All extended headers of one archive together (10 000 members with a PAX header each take about 2 MiB).
+_MAX_TAR_HEADERS_TOTAL = 16 * 1024**2
 
 
 class _HeaderTooLarge(Exception):
@@ -278,20 +280,33 @@ class _HeaderTooLarge(Exception):
 
 
 class _BoundedTarInfo(tarfile.TarInfo):
-    """TarInfo that refuses an extended header larger than :data:`_MAX_TAR_HEADER_BYTES` before it is read."""
+    """TarInfo that refuses an extended header larger than :data:`_MAX_TAR_HEADER_BYTES`, or extended headers adding
+    up to more than :data:`_MAX_TAR_HEADERS_TOTAL` in one archive, before they are read; and GNU sparse maps (sparse
+    members are refused anyway) before tarfile reads them."""
 
     def _proc_gnulong(self, tarfile):  # type: ignore[no-untyped-def]
-        self._bounded()
+        self._bounded(tarfile)
         return super()._proc_gnulong(tarfile)  # type: ignore[misc]
 
     def _proc_pax(self, tarfile):  # type: ignore[no-untyped-def]
-        self._bounded()
+        self._bounded(tarfile)
         return super()._proc_pax(tarfile)  # type: ignore[misc]
 
-    def _bounded(self) -> None:
+    def _proc_sparse(self, tarfile):  # type: ignore[no-untyped-def]
+        raise _HeaderTooLarge(f"member {self.name!r} is a GNU sparse file (its map is read before anything else)")
+
+    def _proc_gnusparse_10(self, next, pax_headers, tarfile):  # type: ignore[no-untyped-def]
+        raise _HeaderTooLarge(f"member {next.name!r} is a PAX sparse file (GNU.sparse.major 1)")
+
+    def _bounded(self, tarfile) -> None:  # type: ignore[no-untyped-def]
         if self.size > _MAX_TAR_HEADER_BYTES:
             raise _HeaderTooLarge(f"an extended (PAX / long-name) header of {self.size} bytes, more than "
                                   f"{_MAX_TAR_HEADER_BYTES}")
+        seen = getattr(tarfile, "_sr_header_bytes", 0) + self.size
+        if seen > _MAX_TAR_HEADERS_TOTAL:
+            raise _HeaderTooLarge(f"extended (PAX / long-name) headers adding up to more than {_MAX_TAR_HEADERS_TOTAL} "
+                                  "bytes")
+        tarfile._sr_header_bytes = seen
 
 
 def _tar_member(m: tarfile.TarInfo, archive: Path) -> _Member | None:
