@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from sr_core.errors import SRCoreError
-from ui.common import Keys, catalog, derived_layers, load_patch, page_setup, redact, select_patch, sidebar
+from ui.common import Keys, catalog, derived_layers, load_patch, page_setup, select_patch, shown, sidebar
 
 page_setup("Home")
 st.title("🛰️ Sentinel-2 super-resolution of farmland")
@@ -51,7 +51,7 @@ def ensure_demo_with_progress() -> None:
 try:
     ensure_demo_with_progress()
 except SRCoreError as exc:
-    st.error(f"Could not build the simulated demo dataset: {redact(exc)}")
+    st.error(f"Could not build the simulated demo dataset: {shown(exc)}")
 
 rows = catalog()
 if not rows:
@@ -169,7 +169,7 @@ def home_map() -> folium.Map:
             folium.raster_layers.ImageOverlay(url, b, name=f"true colour {date}", pixelated=True,
                                               interactive=False).add_to(m)
         except (SRCoreError, OSError) as exc:
-            st.warning(f"No true-colour image for this patch: {redact(exc)}")
+            st.warning(f"No true-colour image for this patch: {shown(exc)}")
 
     def style(f: dict) -> dict:
         sel_ = f["properties"]["selected"]

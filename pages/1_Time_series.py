@@ -20,8 +20,8 @@ from ui.common import (
     load_patch,
     page_setup,
     patch_banner,
-    redact,
     selected_patch,
+    shown,
     sidebar,
 )  # fmt: skip
 
@@ -310,7 +310,7 @@ if comp_key != "ndvi":
                    "(2–98 % over clear pixels of all dates, so brightness compares across dates)")
 else:
     st.caption("NDVI = (B08 − B04) / (B08 + B04), colour scale −0.2 (red) … 0.9 (green)")
-notes = redact("; ".join(patch.info.notes))
+notes = shown("; ".join(patch.info.notes))
 st.caption(
     f"Band order: {' '.join(BAND_NAMES)} · {reflectance_formula(patch)} · "
     f"20 m and 60 m bands nearest-neighbour resampled to 10 m" + (f" · reader notes: {notes}" if notes else "")

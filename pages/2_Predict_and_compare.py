@@ -36,9 +36,9 @@ from ui.common import (
     page_setup,
     patch_header,
     prediction_key,
-    redact,
     run_predictor,
     scores_for,
+    shown,
     sidebar,
     start_baselines,
 )  # fmt: skip
@@ -58,7 +58,7 @@ try:
     default_season = choose_season(patch.timestamps)
 except SRCoreError as exc:
     default_season = None
-    st.warning(f"Growing season: {redact(exc)}")
+    st.warning(f"Growing season: {shown(exc)}")
 if default_season is not None and len(default_season.candidates) > 1:
     def _season_label(y: int) -> str:
         tags = (["default, latest complete"] if y == default_season.year and default_season.complete
@@ -99,7 +99,7 @@ with st.expander("About the model: what it was trained on and how it scored"):
     try:
         st.markdown("\n\n".join(model_about(model_facts(str(_mp), _mp.stat().st_mtime))))
     except (SRCoreError, OSError) as exc:
-        st.warning(f"The model file cannot be described: {redact(exc)}")
+        st.warning(f"The model file cannot be described: {shown(exc)}")
 
 
 SMOOTH_MAX_PX = 1024  # probability, weight, uncertainty: smooth layers, sent at ≤ 1024 px over the exact footprint
@@ -157,7 +157,7 @@ def run_all() -> None:
                 _label_parcels(PATH, mtime)
         pred = run_predictor(PATH, "model", device, with_unc, progress=progress, season=season)
     except SRCoreError as exc:
-        st.error(f"Prediction failed: {redact(exc)}")
+        st.error(f"Prediction failed: {shown(exc)}")
     else:
         bar.empty()
         st.toast(f"Predicted in {pred.seconds:.2f} s on {pred.device}")
@@ -398,7 +398,7 @@ if st.button(f"Score all {len(labelled)} labelled patches (model + baselines)", 
                 run_predictor(r["path"], key, device if key == "model" else "cpu")
             except SRCoreError as exc:
                 if key == "model":
-                    st.error(f"{r['name']}: {redact(exc)}")
+                    st.error(f"{r['name']}: {shown(exc)}")
     bar.empty()
 from sr_core.metrics import Scores  # noqa: E402
 

@@ -28,6 +28,7 @@ from ui.common import (
     register_upload,
     run_predictor,
     select_patch,
+    shown,
     shown_name,
     sidebar,
 )  # fmt: skip
@@ -82,10 +83,10 @@ if up is not None:
                                 raise
                 st.session_state[Keys.UPLOAD_DIR] = str(target)
             except SRCoreError as exc:
-                st.error(f"**{shown_name(up.name)}** was refused: {redact(exc)}")
+                st.error(f"**{shown_name(up.name)}** was refused: {shown(exc)}")
                 st.stop()
             except OSError as exc:  # the staging folder goes with its temporary directory; target is never removed
-                st.error(f"Could not store **{shown_name(up.name)}** on the server: {redact(exc)}")
+                st.error(f"Could not store **{shown_name(up.name)}** on the server: {shown(exc)}")
                 st.stop()
 
 folder = st.session_state.get(Keys.UPLOAD_DIR)
@@ -139,7 +140,7 @@ choice = st.selectbox("Patch", list(labels), key="upload_choice")
 path = labels[choice]
 p = load_patch(path)
 for w in warnings_of.get(str(path), []):  # the key warnings in full, not only in the table's truncated cell
-    st.warning(w, icon="⚠️")
+    st.warning(shown(w), icon="⚠️")
 if p.cloud_source == "SCL":
     st.info("No CLM / CLP: clouds, cloud shadows and no-data pixels are taken from the patch's Sen2Cor scene "
             "classification (SCL classes 0, 1, 3, 8, 9, 10, 11).")
@@ -156,7 +157,7 @@ elif p.cloud_source is None:
                 p, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"s2cloudless: date {d}/{t}"))
             out = write_eopatch(with_clouds, Path(folder) / "with-clouds" / p.name, overwrite=True)
         except SRCoreError as exc:
-            st.error(f"Could not compute cloud masks: {redact(exc)}")
+            st.error(f"Could not compute cloud masks: {shown(exc)}")
         else:
             bar.empty()
             st.success(f"Cloud masks computed and stored with the upload as `{out.relative_to(folder)}` (listed above "
@@ -229,7 +230,7 @@ if c2.button("▶ Predict", type="primary", key="upload_predict"):
                              progress=lambda d, t: bar.progress(d / max(t, 1), text=f"tile pass {d}/{t}"))
         st.session_state["upload_pred_path"] = str(path)
     except SRCoreError as exc:
-        st.error(f"Prediction failed: {redact(exc)}")
+        st.error(f"Prediction failed: {shown(exc)}")
     bar.empty()
 
 if st.session_state.get("upload_pred_path") == str(path):
@@ -237,7 +238,7 @@ if st.session_state.get("upload_pred_path") == str(path):
     st.success(f"Predicted in {pred.seconds:.2f} s on {device_badge(pred.device)}; cultivated {pred.binary.mean():.1%}.")
     for w in pred.warnings:
         if w not in table_warnings:  # already listed in the table above
-            st.warning(w)
+            st.warning(shown(w))
     predicted = True
 
     d1, d2, d3 = st.columns(3)

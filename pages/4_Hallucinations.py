@@ -22,8 +22,8 @@ from ui.common import (
     downsample_for_display,
     page_setup,
     patch_header,
-    redact,
     run_predictor,
+    shown,
     sidebar,
 )  # fmt: skip
 
@@ -101,7 +101,7 @@ def run_inspection() -> None:
         ins = inspect_patch(patch, prediction=pred, device=device, date_members=members, answer=answer, margin=margin,
                             progress=progress)
     except SRCoreError as exc:
-        st.error(f"The inspection could not run: {redact(exc)}")
+        st.error(f"The inspection could not run: {shown(exc)}")
         if "not found" in str(exc):
             st.info("No trained model is installed yet. Train one (`python -m sr_core train`), or put the bundled "
                     "weights into `models/`; then press **Inspect** again.", icon="🧠")
@@ -396,7 +396,7 @@ with tabs[4]:
                 _store()[probe_key] = run_probes(patch, device=device, threshold=pred.threshold,
                                                  original=pred.binary.astype(bool))
             except SRCoreError as exc:
-                st.error(f"The probes could not run: {redact(exc)}")
+                st.error(f"The probes could not run: {shown(exc)}")
     results = _store().get(probe_key)
     if results:
         ins.probes = results  # the report includes them

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ui.common import Keys, from_the_server, page_setup, redact, sidebar
+from ui.common import Keys, from_the_server, page_setup, redact, shown, sidebar
 
 # Page-local session-state keys (not in ui.common.Keys yet; the lead may move them there).
 RESULT_KEY = "leaderboard_last_result"
@@ -41,9 +41,9 @@ def guarded(what: str) -> Iterator[None]:
     try:
         yield
     except SRCoreError as exc:
-        st.error(f"{what}: {redact(exc)}")
+        st.error(f"{what}: {shown(exc)}")
     except Exception as exc:  # the page must survive anything a section meets
-        st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {redact(exc)}). The rest of the page still works.")
+        st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {shown(exc)}). The rest of the page still works.")
 
 
 def load_benchmark_or_none() -> Any:
@@ -193,13 +193,13 @@ result = st.session_state.get(RESULT_KEY)
 if result:
     status = result.get("status")
     if status == "scored":
-        st.success(f"**Public weighted MCC: {result['public_wmcc']:.4f}** — {redact(result['message'])}", icon="✅")
+        st.success(f"**Public weighted MCC: {result['public_wmcc']:.4f}** — {shown(result['message'])}", icon="✅")
     elif status == "duplicate":
-        st.info(redact(result["message"]), icon="♻️")
+        st.info(shown(result["message"]), icon="♻️")
     elif status == "rate_limited":
-        st.warning(redact(result["message"]), icon="⏳")
+        st.warning(shown(result["message"]), icon="⏳")
     else:
-        st.error(redact(result["message"]), icon="❌")
+        st.error(shown(result["message"]), icon="❌")
     if result.get("problems"):  # a team reads these: no server path (the library names files; redact() is the net)
         rows = []
         for line in map(redact, result["problems"]):

@@ -7,6 +7,7 @@ installed code.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -133,7 +134,7 @@ def upload_quota_bytes() -> int:
         gb = float(raw) if raw else DEFAULT_UPLOAD_QUOTA_GB
     except ValueError:
         gb = -1.0
-    if not gb >= 0:  # also NaN
+    if not (gb >= 0 and math.isfinite(gb)):  # also NaN and inf
         raise ConfigError(f"{ENV_UPLOAD_QUOTA}={raw!r} is not a size in GB; set e.g. {ENV_UPLOAD_QUOTA}=20")
     return int(gb * 1024**3)
 

@@ -178,6 +178,23 @@ def test_redact_removes_paths():
     assert (redact("'/Users/a b/Library/Application Support/sr-core/uploads/x/BANDS.npy' not recognized")
             == "'…/BANDS.npy' not recognized")
     assert redact('open "C:\\Users\\A B\\sr core\\up.tif" failed') == 'open "…/up.tif" failed'
+    assert redact('"/Users/O\'Brien/x.tif" missing') == '"…/x.tif" missing'  # the other quote inside the path
+    assert redact("share \\\\srv\\data\\up.tif and //srv/data/up.tif") == "share …/up.tif and …/up.tif"  # UNC
+    # a slash between words is not a path
+    assert redact("check the file / --db / SR_CORE_DB_URL") == "check the file / --db / SR_CORE_DB_URL"
+    assert redact("dates 2019-03-01 / 2019-09-01, 3/4 of them") == "dates 2019-03-01 / 2019-09-01, 3/4 of them"
+
+
+def test_shown_messages_keep_code_and_make_quoted_names_inert():
+    """A library message can quote a name from an upload (a member, a folder, a team): in a Markdown element that name
+    renders as text, the message's own `code` stays code, and server paths are cut as redact() cuts them."""
+    from ui.common import shown
+
+    msg = shown("up.zip: member 'p/![t](https:x.org/t.png)<img src=x>' is a link; run `sr_core clouds PATH` first")
+    assert "![t](" not in msg and "<img" not in msg and "&lt;img" in msg
+    assert "`sr_core clouds PATH`" in msg  # code span untouched
+    assert shown("cannot read '/srv/data/up/BANDS.npy'") == "cannot read &#x27;…/BANDS.npy&#x27;"
+    assert "\\[" in shown("unpaired ` and [x](y)")  # no code span to keep: all of it inert
 
 
 def test_an_unexpected_error_shows_no_traceback_in_the_browser():

@@ -324,7 +324,7 @@ def test_uploads_share_a_quota_and_never_take_the_last_of_the_disk(monkeypatch):
     assert upload_room() == 0  # over the quota: nothing more
     monkeypatch.delenv("SR_CORE_UPLOAD_QUOTA_GB")
     assert upload_quota_bytes() == 20 * 1024**3
-    for bad in ("lots", "-1", "nan"):
+    for bad in ("lots", "-1", "nan", "inf"):
         monkeypatch.setenv("SR_CORE_UPLOAD_QUOTA_GB", bad)
         with pytest.raises(ConfigError, match=r"SR_CORE_UPLOAD_QUOTA_GB=.* is not a size in GB"):
             upload_quota_bytes()

@@ -41,7 +41,13 @@ def bench():
     return bm
 
 
-def test_page_without_a_benchmark_explains_how_to_build_one():
+def test_page_without_a_benchmark_explains_how_to_build_one(monkeypatch):
+    import types
+
+    import streamlit
+
+    # the organiser's own browser on the server (Streamlit reports no address for localhost)
+    monkeypatch.setattr(streamlit, "context", types.SimpleNamespace(ip_address=None, headers={"Host": "localhost:8501"}))
     at = AppTest.from_file(PAGE, default_timeout=30).run()
     assert not at.exception
     assert any("benchmark create" in i.value for i in at.info)

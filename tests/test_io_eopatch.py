@@ -291,6 +291,9 @@ def test_a_bbox_crs_that_proj_does_not_know_is_a_clear_error(tmp_path):
     geo.write_text(geo.read_text().replace("EPSG::32633", "EPSG::999999"))
     with pytest.raises(PatchFormatError, match=r"EPSG:999999 is not a coordinate reference system PROJ knows.*EPSG:32633"):
         load_eopatch(folder)
+    geo.write_text(geo.read_text().replace("EPSG::999999", "EPSG::5714"))  # a real code, but heights above sea level
+    with pytest.raises(PatchFormatError, match=r"EPSG:5714 .*not a map projection or latitude / longitude"):
+        load_eopatch(folder)
 
 
 def test_ambiguous_duplicate_files(patch_dir):

@@ -75,9 +75,9 @@ def page_setup(title: str, icon: str = "🛰️") -> None:
 # and nothing from a URL reaches the readers except through these look-ups. The benchmark's folders (its hidden
 # truth) are never listed or read by the app.
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,99}")
-_PATH_RE = re.compile(r"(?:(?<=^)|(?<=[\s'\"`(=:]))(?:~|[A-Za-z]:)?[/\\](?:[^\s'\"`,;)]*)")
+_PATH_RE = re.compile(r"(?:(?<=^)|(?<=[\s'\"`(=:]))(?:~|[A-Za-z]:)?[/\\]+(?=[^\s/\\'\"`,;)])[^\s'\"`,;)]*")
 #: An absolute path in quotes, which may hold spaces ('/Users/a/Library/Application Support/…', 'C:\\Users\\A B\\…').
-_QUOTED_PATH_RE = re.compile(r"""(['"`])((?:~|[A-Za-z]:)?[/\\][^'"`\n]*)\1""")
+_QUOTED_PATH_RE = re.compile(r"""(['"`])((?:~|[A-Za-z]:)?[/\\](?:(?!\1)[^\n])*)\1""")
 LINK_HELP = "Pick a patch from the catalogue on the **Home** page (map, table or name); links name patches, never folders."
 
 
@@ -111,6 +111,17 @@ _PROXY_HEADERS = {"x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
+def shown(text: object) -> str:
+    """Library text (an error, a warning, a reader's notes) for a Markdown element: server paths cut (:func:`redact`)
+    and, outside its `code` spans, Markdown and HTML made inert (:func:`shown_name`), because such text can quote names
+    from an upload (a folder, a member, a team)."""
+    t = redact(text)
+    parts = t.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: no code span to keep
+        return shown_name(t)
+    return "`".join(p if i % 2 else shown_name(p) for i, p in enumerate(parts))
+
+
 def folder_settings_allowed() -> bool:
     """May this browser edit the list of real-data folders (server paths)? Only from the server itself when the app
     listens on every interface, or as ``SR_CORE_FOLDER_SETTINGS=on|off`` says; never from a remote browser by default,
@@ -142,9 +153,9 @@ def from_the_server() -> bool:
     origin = headers.get("origin")
     if origin and (urlsplit(origin).hostname or "") not in _LOCAL_HOSTS:
         return False
-    if not isinstance(ip, str):  # no client behind this run (Streamlit's AppTest hands a mock here)
-        return True
-    return ip in {"127.0.0.1", "::1"}
+    # Streamlit gives None for a browser on localhost, the address for any other; anything else (AppTest's
+    # stand-in client) counts as remote
+    return ip is None or ip in {"127.0.0.1", "::1"}
 
 
 def _benchmark_dirs() -> list[Path]:
@@ -345,7 +356,7 @@ def selected_patch(required: bool = True) -> Patch | None:
     try:
         return load_patch(path)
     except (SRCoreError, OSError) as exc:
-        st.error(f"Could not read patch {Path(path).name}: {redact(exc)}")
+        st.error(f"Could not read patch {shown_name(Path(path).name)}: {shown(exc)}")
         st.stop()
     return None
 

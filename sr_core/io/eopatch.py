@@ -268,9 +268,11 @@ def _crs_problem(epsg: int) -> str | None:
     except ImportError:  # a bare numerical install: nothing to check against
         return None
     try:
-        CRS.from_epsg(epsg)
+        crs = CRS.from_epsg(epsg)
     except CRSError as exc:
-        return str(exc).splitlines()[0][:120]
+        return (str(exc).splitlines() or ["unknown code"])[0][:120]
+    if not (crs.is_projected or crs.is_geographic):  # e.g. a vertical or geocentric CRS: no place on a map
+        return f"{crs.name} is not a map projection or latitude / longitude"
     return None
 
 

@@ -320,7 +320,7 @@ def _check_file(path: Path, truth: TruthPatch, read: bool = True) -> tuple[list[
             elif read and src.count >= 1:
                 problems.append("was not read: far larger than the patch grid")
     except (RasterioError, OSError) as exc:
-        return [f"not a readable GeoTIFF ({_named_only(exc, path).splitlines()[0][:200]})"], None
+        return [f"not a readable GeoTIFF ({(_named_only(exc, path).splitlines() or [type(exc).__name__])[0][:200]})"], None
     except (CPLE_BaseError, ValueError) as exc:  # GDAL's own errors and malformed values: the file's problem
         return [f"could not be read ({type(exc).__name__}: {_named_only(exc, path)[:200]})"], None
     # anything else (a bug, memory) is ours, not the file's: it propagates, and the benchmark reports it as our error
