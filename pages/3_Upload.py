@@ -47,8 +47,9 @@ st.markdown(
 )
 st.caption(
     "Uploads are checked before anything is written: no paths outside the upload folder, no links or device files, "
-    "bounded file count and expanded size (zip bombs are refused). Legacy pickles are decoded by a restricted reader "
-    "that never runs code. Files are kept under `$SR_CORE_HOME/uploads`."
+    "bounded file count, header and expanded size (zip bombs are refused), all uploads within one quota "
+    "(`SR_CORE_UPLOAD_QUOTA_GB`). Legacy pickles are decoded by a restricted reader that never runs code. Files are "
+    "kept under `$SR_CORE_HOME/uploads`."
 )
 
 up = st.file_uploader("EOPatch archive", type=["zip", "gz", "tgz", "tar"], key="upload_file")
