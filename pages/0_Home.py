@@ -7,7 +7,6 @@ of Slovenia; an online basemap (OpenStreetMap) is an option that says so in the 
 
 from __future__ import annotations
 
-import html
 import math
 from pathlib import Path
 
@@ -144,11 +143,11 @@ def true_colour_layer(path: str, mtime: float) -> tuple[str, list[list[float]], 
 
 
 def home_map() -> folium.Map:
-    from ui.maps import add_legend, gradient, legend_html, new_map
+    from ui.maps import add_legend, gradient, leaflet_text, legend_html, new_map
 
     df["colour"] = df.apply(colour, axis=1) if len(df) else []
     # a folder's name is text in the footprint's tooltip (Leaflet labels are HTML), never markup
-    label = {i: f"{html.escape(str(r['name']))} · {r['source']} · T={r['n_dates']} · clouds {fmt_pct(r['cloud_cover'])} · "
+    label = {i: f"{leaflet_text(r['name'])} · {r['source']} · T={r['n_dates']} · clouds {fmt_pct(r['cloud_cover'])} · "
                 f"cultivated {fmt_pct(r['cultivated_share'])} · last wMCC {fmt_mcc(r['last_mcc'])}" for i, r in df.iterrows()}
     feats, dots = [], []
     for i, r in df.iterrows():

@@ -155,7 +155,7 @@ def from_the_server() -> bool:
         return False
     # Streamlit gives None for a browser on localhost, the address for any other; anything else (AppTest's
     # stand-in client) counts as remote
-    return ip is None or ip in {"127.0.0.1", "::1"}
+    return ip is None or ip in _LOCAL_HOSTS
 
 
 def _benchmark_dirs() -> list[Path]:
