@@ -12,7 +12,14 @@ import pandas as pd
 import streamlit as st
 
 from sr_core.errors import SRCoreError
-from sr_core.paths import upload_quota_bytes, upload_room, uploads_dir
+from sr_core.paths import (
+    expire_uploads,
+    touch_upload,
+    upload_days,
+    upload_quota_bytes,
+    upload_room,
+    uploads_dir,
+)
 from ui.common import (
     OFF,
     PRED_ON,
@@ -49,7 +56,8 @@ st.caption(
     "Uploads are checked before anything is written: no paths outside the upload folder, no links or device files, "
     "bounded file count, header and expanded size (zip bombs are refused), all uploads within one quota "
     "(`SR_CORE_UPLOAD_QUOTA_GB`). Legacy pickles are decoded by a restricted reader that never runs code. Files are "
-    "kept under `$SR_CORE_HOME/uploads`."
+    "kept under `$SR_CORE_HOME/uploads` and removed after `SR_CORE_UPLOAD_DAYS` days unopened (default 30); a link "
+    "to an upload lasts until the server restarts."
 )
 
 up = st.file_uploader("EOPatch archive", type=["zip", "gz", "tgz", "tar"], key="upload_file")
@@ -64,11 +72,15 @@ if up is not None:
             suffix = ".tar.gz" if up.name.endswith((".tar.gz", ".tgz")) else Path(up.name).suffix
             try:
                 if not target.exists():
+                    expire_uploads()  # uploads unopened for SR_CORE_UPLOAD_DAYS, scratch left by a stopped server
                     room = upload_room()  # the uploads' quota and the disk's reserve
                     if room < 2 * len(data):  # the archive itself and at least as much unpacked
                         st.error(f"The server's space for uploads is full (quota {upload_quota_bytes() / 1024**3:.0f} "
-                                 "GB, or the disk): nothing was stored. Ask the operator to clear old uploads from "
-                                 "`$SR_CORE_HOME/uploads` or to raise `SR_CORE_UPLOAD_QUOTA_GB`.")
+                                 "GB, or the disk): nothing was stored. "
+                                 + (f"Uploads are removed after {upload_days():g} days unopened; or ask "
+                                    if upload_days() else "Ask ")
+                                 + "the operator to raise `SR_CORE_UPLOAD_QUOTA_GB`"
+                                 + ("." if upload_days() else " or to clear old uploads."))
                         st.stop()
                     with tempfile.TemporaryDirectory(dir=uploads_dir()) as tmp:
                         # the archive keeps the user's file name, so any message about it names their file
@@ -82,6 +94,7 @@ if up is not None:
                         except OSError:  # the same bytes, finished meanwhile by another session or tab: use theirs
                             if not target.is_dir():
                                 raise
+                touch_upload(target)
                 st.session_state[Keys.UPLOAD_DIR] = str(target)
             except SRCoreError as exc:
                 st.error(f"**{shown_name(up.name)}** was refused: {shown(exc)}")

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -152,6 +155,91 @@ def upload_room() -> int:
                 continue
     free = shutil.disk_usage(d).free - DISK_RESERVE_BYTES
     return max(0, min(upload_quota_bytes() - used, free))
+
+
+ENV_UPLOAD_DAYS = "SR_CORE_UPLOAD_DAYS"
+DEFAULT_UPLOAD_DAYS = 30.0
+#: A scratch folder (an archive being checked, a submission being scored) older than this was left by a server that
+#: stopped mid-way: no live operation takes a day.
+SCRATCH_MAX_AGE_S = 24 * 3600
+#: The name of a kept upload: the first 16 hex digits of the archive's SHA-256 (the Upload page names it so).
+_UPLOAD_NAME = re.compile(r"[0-9a-f]{16}")
+
+
+def upload_days() -> float:
+    """Days an upload is kept after it was last opened: ``$SR_CORE_UPLOAD_DAYS`` (default 30; ``0`` keeps them for
+    good)."""
+    raw = os.environ.get(ENV_UPLOAD_DAYS, "").strip()
+    try:
+        days = float(raw) if raw else DEFAULT_UPLOAD_DAYS
+    except ValueError:
+        days = -1.0
+    if not (days >= 0 and math.isfinite(days)):
+        raise ConfigError(f"{ENV_UPLOAD_DAYS}={raw!r} is not a number of days; set e.g. {ENV_UPLOAD_DAYS}=30 "
+                          "(0 keeps uploads for good)")
+    return days
+
+
+def _upload_of(path: str | Path) -> Path | None:
+    """The kept upload folder (``uploads/<digest>``) that ``path`` lies in, or None."""
+    d = uploads_dir().resolve()
+    try:
+        rel = Path(path).resolve().relative_to(d)
+    except (OSError, ValueError):
+        return None
+    if not rel.parts or not _UPLOAD_NAME.fullmatch(rel.parts[0]):
+        return None
+    return d / rel.parts[0]
+
+
+def touch_upload(path: str | Path) -> None:
+    """Record that the kept upload holding ``path`` was opened now (its age for :func:`expire_uploads` counts from
+    here). The time goes to a side file ``<digest>.used`` beside the folder, never into the folder: a patch folder's
+    own modification time keys the app's caches."""
+    top = _upload_of(path)
+    if top is None or not top.is_dir():
+        return
+    mark = top.with_name(top.name + ".used")
+    try:
+        mark.touch()
+        os.utime(mark)
+    except OSError:  # a read-only data home: the upload then ages from when it was stored
+        pass
+
+
+def expire_uploads(now: float | None = None) -> list[str]:
+    """Remove kept uploads not opened for :func:`upload_days` days, and scratch folders older than a day that a
+    stopped server left behind. Returns the names removed (folder names only: digests and scratch names)."""
+    d = uploads_dir()
+    now = time.time() if now is None else now
+    days = upload_days()
+    removed = []
+    for entry in d.iterdir():
+        try:
+            info = entry.lstat()
+        except OSError:
+            continue
+        if entry.name.endswith(".used") and _UPLOAD_NAME.fullmatch(entry.name[:-5]):
+            if not (d / entry.name[:-5]).exists():  # its upload is gone
+                entry.unlink(missing_ok=True)
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            continue
+        if _UPLOAD_NAME.fullmatch(entry.name):
+            mark = d / (entry.name + ".used")
+            try:
+                last = max(info.st_mtime, mark.stat().st_mtime)
+            except OSError:  # never opened since it was stored
+                last = info.st_mtime
+            if days == 0 or now - last <= days * 86400:
+                continue
+        elif now - info.st_mtime <= SCRATCH_MAX_AGE_S:  # a scratch folder in use (or anything else in a live operation)
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        if not entry.exists():
+            removed.append(entry.name)
+            (d / (entry.name + ".used")).unlink(missing_ok=True)
+    return sorted(removed)
 
 
 @contextmanager

@@ -289,6 +289,22 @@ def test_an_archive_dropped_on_the_upload_page_is_extracted_within_the_quota(tmp
     assert list(at.dataframe[0].value["folder"]) == ["eopatch-z"]
     stored = [p for p in uploads_dir().iterdir() if p.is_dir()]
     assert len(stored) == 1 and (stored[0] / "eopatch-z").is_dir()
+    assert (uploads_dir() / f"{stored[0].name}.used").is_file()  # opened now
+
+    # 31 days unopened: the next upload clears it (SR_CORE_UPLOAD_DAYS, default 30) and is stored
+    import os
+    import time
+
+    gone = time.time() - 31 * 86400
+    for q in (stored[0], uploads_dir() / f"{stored[0].name}.used"):
+        os.utime(q, (gone, gone))
+    write_eopatch(app_patch("eopatch-y", 4), tmp_path / "src2" / "eopatch-y")
+    data2 = Path(shutil.make_archive(str(tmp_path / "drop2"), "zip", tmp_path / "src2")).read_bytes()
+    dropped.getvalue = lambda: data2
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    now_kept = [p for p in uploads_dir().iterdir() if p.is_dir()]
+    assert len(now_kept) == 1 and (now_kept[0] / "eopatch-y").is_dir() and not stored[0].exists()
 
 
 def test_upload_shows_the_chosen_patch_warnings_in_full(tmp_path, monkeypatch):
@@ -565,3 +581,30 @@ def test_the_model_note_of_an_untrained_file_says_so(tiny_model):
 
     lines = model_about(describe_checkpoint(tiny_model))
     assert "no training record" in lines[1] and not any("REAL" in s or "SIMULATED" in s for s in lines)
+
+
+def test_a_link_to_an_expired_upload_says_so(served):
+    """An upload's link outlives its folder when the folder expired (SR_CORE_UPLOAD_DAYS): the link then says the
+    server no longer holds it, instead of failing to read a folder that is gone."""
+    import shutil
+
+    from sr_core.io import write_eopatch
+    from sr_core.paths import uploads_dir
+    from ui.common import register_upload
+
+    folder = uploads_dir() / "0123456789abcdef" / "eopatch-u"
+    write_eopatch(app_patch("eopatch-u", 4), folder)
+    pid = register_upload(folder)
+    at = AppTest.from_file(str(REPO / "pages/1_Time_series.py"), default_timeout=TIMEOUT)
+    at.query_params["patch"] = pid
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert at.session_state["selected_patch_path"] == str(folder)
+
+    shutil.rmtree(folder.parent)  # expired
+    at = AppTest.from_file(str(REPO / "pages/1_Time_series.py"), default_timeout=TIMEOUT)
+    at.query_params["patch"] = pid
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("no longer holds" in e.value for e in at.error), [e.value for e in at.error]
+    assert "0123456789abcdef" not in str([e.value for e in at.error])

@@ -328,3 +328,59 @@ def test_uploads_share_a_quota_and_never_take_the_last_of_the_disk(monkeypatch):
         monkeypatch.setenv("SR_CORE_UPLOAD_QUOTA_GB", bad)
         with pytest.raises(ConfigError, match=r"SR_CORE_UPLOAD_QUOTA_GB=.* is not a size in GB"):
             upload_quota_bytes()
+
+
+def test_uploads_expire_when_unopened_and_stopped_servers_scratch_is_cleared(monkeypatch):
+    """An upload is removed after $SR_CORE_UPLOAD_DAYS days (default 30) since it was last opened, not since it was
+    stored; opening it records the time beside the folder (the folder's own time keys the app's caches and stays
+    put). A scratch folder older than a day was left by a stopped server and goes; a younger one is in use and
+    stays. 0 keeps uploads for good; nonsense is a clear error."""
+    import os
+    import time
+
+    from sr_core.errors import ConfigError
+    from sr_core.paths import expire_uploads, touch_upload, upload_days, uploads_dir
+
+    now = time.time()
+    day = 86400.0
+    d = uploads_dir()
+
+    def made(name: str, age_days: float) -> Path:
+        p = d / name / "eopatch-01"
+        p.mkdir(parents=True)
+        (p / "BANDS.npy").write_bytes(b"\0" * 10)
+        for q in (p / "BANDS.npy", p, p.parent):
+            os.utime(q, (now - age_days * day, now - age_days * day))
+        return p.parent
+
+    old_unopened = made("0123456789abcdef", 31)
+    old_opened = made("fedcba9876543210", 40)
+    young = made("00000000aaaaaaaa", 2)
+    stale_scratch = made("tmpk3j2h1", 1.5)
+    live_scratch = made("leaderboard-x1", 0.2)
+    before = old_opened.stat().st_mtime
+    touch_upload(old_opened / "eopatch-01")  # a page opened one of its patches just now
+    assert old_opened.stat().st_mtime == before  # the folder's own time is untouched
+    assert (d / "fedcba9876543210.used").is_file()
+    touch_upload(live_scratch / "eopatch-01")  # not an upload: nothing recorded
+    assert not (d / "leaderboard-x1.used").exists()
+
+    assert upload_days() == 30
+    assert expire_uploads(now=now) == ["0123456789abcdef", stale_scratch.name]
+    assert not old_unopened.exists() and not stale_scratch.exists()
+    assert old_opened.is_dir() and young.is_dir() and live_scratch.is_dir()
+
+    # opened 40 days ago is 40 days unopened: it goes, with its side file
+    os.utime(d / "fedcba9876543210.used", (now - 40 * day, now - 40 * day))
+    monkeypatch.setenv("SR_CORE_UPLOAD_DAYS", "1")
+    assert expire_uploads(now=now) == ["00000000aaaaaaaa", "fedcba9876543210"]
+    assert not (d / "fedcba9876543210.used").exists() and live_scratch.is_dir()
+
+    kept = made("1111111111111111", 400)
+    monkeypatch.setenv("SR_CORE_UPLOAD_DAYS", "0")  # keep for good
+    assert expire_uploads(now=now) == [] and kept.is_dir()
+    for bad in ("a month", "-3", "nan", "inf"):
+        monkeypatch.setenv("SR_CORE_UPLOAD_DAYS", bad)
+        with pytest.raises(ConfigError, match=r"SR_CORE_UPLOAD_DAYS=.* is not a number of days"):
+            expire_uploads(now=now)
+    assert kept.is_dir()

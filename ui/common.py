@@ -16,6 +16,7 @@ import streamlit as st
 
 from sr_core import Patch
 from sr_core.errors import SRCoreError
+from sr_core.paths import touch_upload
 
 
 class Keys:
@@ -198,7 +199,7 @@ def register_upload(path: str | Path) -> str:
 def patch_ids() -> dict[str, str]:
     """Every id a link may name → its folder: catalogue patches and registered uploads."""
     out = {r["id"]: r["path"] for r in catalog() if not r["error"]}
-    out.update({k: v for k, v in _upload_store().items() if not off_limits(v)})
+    out.update({k: v for k, v in _upload_store().items() if not off_limits(v) and Path(v).exists()})  # not expired
     return out
 
 
@@ -240,7 +241,8 @@ def sync_patch_from_url() -> None:
     if _ID_RE.fullmatch(want) and not want.startswith("up-"):
         what = f"names patch **{want}**, which is not in the catalogue"
     elif want.startswith("up-") and _ID_RE.fullmatch(want):
-        what = "names an upload that this server no longer holds (uploads are kept until the server restarts)"
+        what = ("names an upload that this server no longer holds (a link to an upload lasts until the server "
+                "restarts, and an upload is removed after days unopened)")
     else:
         what = "does not name a catalogue patch: links cannot open folders or files on the server"
     st.error(f"This link {what}. {LINK_HELP}", icon="🔗")
@@ -291,6 +293,7 @@ def derived_layers(path: str | Path) -> dict[str, np.ndarray]:
 def load_patch(path: str | Path) -> Patch:
     """Cached EOPatch loading (invalidated when the folder changes); never a benchmark folder."""
     p = _checked(path)
+    touch_upload(p)  # an upload in use never expires
     return _load(str(p), p.stat().st_mtime)
 
 
