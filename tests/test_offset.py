@@ -180,3 +180,23 @@ def test_the_reflectance_formula_shows_the_removed_offset(tmp_path):
     T = p.n_dates
     assert reflectance_formula(p) == f"reflectance = DN × 0.0001 − 0.1 (processing-baseline offset, {T} of {T} dates)"
     assert reflectance_formula(p.select_dates([0, 1])).endswith("(processing-baseline offset, 2 of 2 dates)")
+
+
+def test_a_corrected_patch_saved_again_is_not_corrected_twice(tmp_path, small_patch):
+    """A product that states ``boa_add_offset = -1000`` is read 0.1 darker; saved again (the Upload page's computed
+    cloud masks, ``clouds --save``, the benchmark's inputs) its corrected bands are written with ``harmonized: true``
+    in place of the stated offset, so every later read gives the same reflectance."""
+    d = tmp_path / "stated"
+    write_eopatch(small_patch, d)
+    _add_dn(d, 1000)
+    (d / "meta_info" / "boa_add_offset.json").write_text("-1000")
+    first = load_eopatch(d)
+    assert np.abs(first.bands - small_patch.bands).max() < 2e-4  # the DN rounding
+    assert first.info.meta["radiometric_offset"]["subtracted"] == pytest.approx(0.1)
+    write_eopatch(first, tmp_path / "again")
+    second = load_eopatch(tmp_path / "again")
+    assert np.abs(second.bands - first.bands).max() < 1e-6
+    assert second.info.meta.get("harmonized") is True and "boa_add_offset" not in second.info.meta
+    assert second.info.meta["radiometric_offset"]["source"] == "meta_info boa_add_offset = -1000"  # the history
+    write_eopatch(second, tmp_path / "third")
+    assert np.abs(load_eopatch(tmp_path / "third").bands - first.bands).max() < 1e-6

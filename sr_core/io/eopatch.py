@@ -481,6 +481,9 @@ def _harmonise(bands: np.ndarray, timestamps: Sequence[datetime], valid: np.ndar
                    "source": "reflectance statistics"}
 
 
+#: meta_info keys that state the processing-baseline offset or its absence (:func:`sr_core.quality.offset_from_meta`).
+_OFFSET_KEYS = ("boa_add_offset", "radio_add_offset", "harmonized", "harmonize_values", "harmonizevalues")
+
 #: meta_info keys that may name the band cube's bands, in order (e.g. ``["B02", "B03", "B04", "B08"]``).
 BAND_NAME_KEYS = ("bands", "band_names")
 _BAND_NAME = re.compile(r"B0?(\d{1,2})|B0?8A")
@@ -867,6 +870,9 @@ def write_eopatch(patch: Patch, path: str | Path, *, overwrite: bool = False, co
         _write_json(tmp / "bbox.geojson", patch.bbox.to_geojson())
         _write_json(tmp / "timestamps.json", [t.isoformat() for t in patch.timestamps])
         meta = dict(to_jsonable(dict(patch.info.meta)))
+        if "radiometric_offset" in meta:  # the bands are written as corrected: a second read must not subtract again
+            meta = {k: v for k, v in meta.items() if str(k).lower() not in _OFFSET_KEYS}
+            meta["harmonized"] = True
         meta.update(source=patch.info.source.value, product_level=patch.info.product_level.value,
                     notes=list(patch.info.notes))
         for key, value in meta.items():
