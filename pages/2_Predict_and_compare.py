@@ -106,9 +106,10 @@ SMOOTH_MAX_PX = 1024  # probability, weight, uncertainty: smooth layers, sent at
 
 
 def thin(x: np.ndarray) -> np.ndarray:
-    """A smooth layer subsampled to ≤ SMOOTH_MAX_PX before colouring (it still covers the whole patch footprint)."""
-    step = int(np.ceil(max(x.shape[:2]) / SMOOTH_MAX_PX))
-    return x[::step, ::step] if step > 1 else x
+    """A smooth layer averaged to ≤ SMOOTH_MAX_PX before colouring (block means over its exact footprint)."""
+    from ui.maps import coarsen
+
+    return coarsen(x, SMOOTH_MAX_PX)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

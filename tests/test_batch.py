@@ -311,6 +311,13 @@ def test_scheduler_spec_and_vrt_inputs_are_checked(tmp_path):
     b = write_submission(np.zeros((8, 8), np.uint8), BBox(0, 0, 20, 20, epsg=32634), tmp_path, name="b")
     with pytest.raises(ConfigError, match="one grid"):
         write_vrt([a, b], tmp_path / "m.vrt")
+    # the challenge's test bboxes were moved to arbitrary places: a patch 1.3 m off the other's 2.5 m grid would be
+    # resampled by the VRT (one source pixel drawn over two mosaic pixels); refused, naming the file
+    c = write_submission(np.zeros((8, 8), np.uint8), BBox(21.3, 0, 41.3, 20), tmp_path, name="c")
+    with pytest.raises(ConfigError, match=r"c\.tif: its pixels are off a\.tif's grid"):
+        write_vrt([a, c], tmp_path / "m.vrt")
+    d = write_submission(np.zeros((8, 8), np.uint8), BBox(20, 0, 40, 20), tmp_path, name="d")
+    assert write_vrt([a, d], tmp_path / "m.vrt").is_file()  # on the grid: one mosaic
     assert check_output(a, BBox(0, 0, 20, 20))[0] is None
     assert "bounds" in check_output(a, BBox(0, 0, 40, 40))[0]
     assert "CRS" in check_output(b, BBox(0, 0, 20, 20))[0]

@@ -18,6 +18,7 @@ from test_weight_map import reference_weight_map
 from sr_core import BBox, Patch, PatchInfo
 from sr_core.errors import ArchiveError, PatchFormatError, SubmissionError
 from sr_core.io.eopatch import write_eopatch
+from sr_core.io.geotiff import check_output, write_outputs
 from sr_core.io.submission import (
     TruthPatch,
     collect_eopatches,
@@ -149,6 +150,51 @@ def test_write_probability(tmp_path, dtype):
     np.testing.assert_allclose(got, proba, atol=0.5 / 255 + 1e-6 if dtype == "uint8" else 0)
     with pytest.raises(SubmissionError, match="dtype"):
         write_probability(pred, out_dir=tmp_path, dtype="int16")
+
+
+def test_every_map_names_its_band_and_says_what_made_it(tmp_path):
+    """QGIS shows a band's description as its name and the dataset tags under Information: each of the three maps
+    says what its band holds, and the uncertainty map carries the same provenance (season, dates) as the others."""
+    patch = make_patch(1)
+    rng = np.random.default_rng(1)
+    pred = Prediction(proba=rng.random((48, 48)).astype(np.float32), bbox=patch.bbox, name=patch.name,
+                      uncertainty=rng.random((48, 48)).astype(np.float32) * 0.1,
+                      extra={"input": {"season": 2019, "first_date": "2019-03-02", "last_date": "2019-08-30",
+                                       "dates_used": 20, "dates_total": 41, "cloud_source": "SCL"}})
+    paths = write_outputs(pred, patch, tmp_path / "sub", proba_dir=tmp_path / "p", uncertainty_dir=tmp_path / "u")
+    want = {"submission": "cultivated (1) or not (0)", "proba": "P(cultivated) x 255 (scale 1/255)",
+            "uncertainty": "std of P(cultivated) over 8 flips / rotations"}
+    for kind, path in paths.items():
+        with rasterio.open(path) as src:
+            assert src.descriptions == (want[kind],), kind
+            tags = src.tags()
+            assert tags["SR_SEASON"] == "2019" and tags["SR_DATES"].startswith("2019-03-02 … 2019-08-30"), kind
+
+
+def test_a_prediction_is_never_written_on_another_patch_grid(tmp_path):
+    """A prediction carries its own footprint: written with a different patch of the same size it is refused, not
+    placed silently where the other patch lies."""
+    patch = make_patch(1)
+    other = make_patch(2)
+    assert other.bbox != patch.bbox and other.label_shape == patch.label_shape
+    pred = Prediction(proba=np.full((48, 48), 0.9, np.float32), bbox=patch.bbox, name=patch.name)
+    for writer in (write_submission, write_probability):
+        with pytest.raises(SubmissionError, match="the prediction belongs to"):
+            writer(pred, other, tmp_path)
+    assert not list(tmp_path.iterdir())
+    assert write_submission(pred, patch, tmp_path).is_file()  # its own patch, or none
+    assert write_probability(pred, None, tmp_path).is_file()
+
+
+def test_a_finished_map_is_recognised_when_the_bbox_is_no_whole_number_of_10_m_pixels(tmp_path):
+    """A patch's grid follows its bbox: 40.3 m over 4 pixels is 10.075 m, its 2.5 m map 2.51875 m. The batch's check
+    of finished outputs accepts what the writer wrote, and still refuses a map at 10 m or off the bbox."""
+    q = BBox(600000.0, 5650000.0, 600040.3, 5650040.0, 32631)
+    path = write_submission(np.zeros((16, 16), np.uint8), q, tmp_path, name="odd")
+    assert check_output(path, q) == (None, 0.0)
+    coarse = write_submission(np.zeros((4, 4), np.uint8), q, tmp_path, name="coarse")
+    problem, _ = check_output(coarse, q)
+    assert problem is not None and "2.5 m grid" in problem
 
 
 # -- validation: the good case and every bad one ------------------------------------------------------------------

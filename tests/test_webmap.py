@@ -114,3 +114,22 @@ def test_capped_layers_keep_the_footprint():
     step = abs(small.transform[0])
     for a, b in zip(full.bounds_3857, small.bounds_3857, strict=True):
         assert abs(a - b) <= step
+
+
+def test_smooth_layers_are_coarsened_by_block_means_on_their_footprint():
+    """The Predict page sends probability, uncertainty and weight map at ≤ 1024 px. Each coarse pixel is the mean of
+    the fine pixels under it: a lone hot 2.5 m pixel stays where it was, at a quarter of its value, in the 5 m pixel
+    that covers it (every second pixel, as before, dropped it or drew it 1.25 m south-east of its place)."""
+    pytest.importorskip("folium")
+    from ui.maps import coarsen
+
+    x = np.zeros((2000, 2000), np.float32)
+    x[1, 1] = 1.0  # in the first 5 m block's south-east quarter
+    x[1998, 1999] = 1.0
+    c = coarsen(x, 1024)
+    assert c.shape == (1000, 1000)
+    assert c[0, 0] == pytest.approx(0.25) and c[999, 999] == pytest.approx(0.25)
+    assert c.sum() * 4 == pytest.approx(x.sum())
+    odd = np.zeros((2001, 2000), np.float32)
+    assert coarsen(odd, 1024) is odd  # no whole blocks: the warp's max_size coarsens it exactly
+    assert coarsen(x[:1000, :1000], 1024).shape == (1000, 1000)  # small enough already

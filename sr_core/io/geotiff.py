@@ -56,6 +56,11 @@ def _target_and_grid(
         bbox, shape, default = pred.bbox, None, pred.name
     else:
         raise SubmissionError(f"{what}: give the Patch (or its BBox) the map belongs to, got {type(patch_or_bbox).__name__}")
+    if pred is not None and pred.bbox is not None and pred.bbox != bbox:
+        raise SubmissionError(
+            f"{what}: the prediction belongs to {pred.bbox} but the map would be written on {bbox}; "
+            "pass the patch it was predicted from (or no patch: the prediction carries its own grid)"
+        )
     if pred is not None and default is None:
         default = pred.name
     final = name or default
@@ -72,8 +77,8 @@ def _target_and_grid(
     return arr, bbox, final, pred
 
 
-def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, scale: float | None = None, tags: dict | None = None,
-               dataset_tags: dict | None = None) -> Path:
+def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, description: str, scale: float | None = None,
+               tags: dict | None = None, dataset_tags: dict | None = None) -> Path:
     import rasterio
     from rasterio.crs import CRS
     from rasterio.transform import Affine
@@ -90,6 +95,7 @@ def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, scale: float | None 
     try:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(band, 1)
+            dst.set_band_description(1, description)  # the band's name in QGIS and gdalinfo
             if scale is not None:
                 dst.scales = (scale,)
             if tags:
@@ -140,7 +146,8 @@ def write_submission(
     """
     arr, bbox, final, pred = _target_and_grid(prediction_or_binary, patch_or_bbox, name, "write_submission")
     binary = pred.binary if pred is not None else _as_binary(arr, f"write_submission {final!r}")
-    return _write_tif(Path(out_dir) / f"{final}.tif", binary, bbox, dataset_tags=provenance_tags(pred))
+    return _write_tif(Path(out_dir) / f"{final}.tif", binary, bbox, description="cultivated (1) or not (0)",
+                      dataset_tags=provenance_tags(pred))
 
 
 def write_probability(
@@ -166,9 +173,10 @@ def write_probability(
     if dtype == "uint8":
         band = np.rint(p * 255).astype(np.uint8)
         return _write_tif(Path(out_dir) / f"{final}_proba.tif", band, bbox, scale=1 / 255, tags=tags,
-                          dataset_tags=provenance_tags(pred))
+                          description="P(cultivated) x 255 (scale 1/255)", dataset_tags=provenance_tags(pred))
     if dtype == "float32":
-        return _write_tif(Path(out_dir) / f"{final}_proba.tif", p, bbox, tags=tags, dataset_tags=provenance_tags(pred))
+        return _write_tif(Path(out_dir) / f"{final}_proba.tif", p, bbox, tags=tags, description="P(cultivated), 0-1",
+                          dataset_tags=provenance_tags(pred))
     raise SubmissionError(f"write_probability: dtype {dtype!r}; choose 'uint8' (0–255) or 'float32' (0–1)")
 
 
@@ -183,7 +191,9 @@ def write_uncertainty(prediction: Prediction | np.ndarray, patch_or_bbox: Patch 
     if u.ndim != 2:
         raise SubmissionError(f"write_uncertainty {final!r}: shape {u.shape}; expected a 2-D (4H, 4W) map")
     tags = {"meaning": "std of the cultivated probability over 8 flips/rotations"}
-    return _write_tif(Path(out_dir) / f"{final}_uncertainty.tif", u, bbox, tags=tags)
+    return _write_tif(Path(out_dir) / f"{final}_uncertainty.tif", u, bbox,
+                      description="std of P(cultivated) over 8 flips / rotations", tags=tags,
+                      dataset_tags=provenance_tags(pred))
 
 
 def write_outputs(
@@ -230,8 +240,11 @@ def check_output(
             want = (bbox.min_x, bbox.min_y, bbox.max_x, bbox.max_y)
             if max(abs(a - b) for a, b in zip(src.bounds, want, strict=True)) > tol:
                 return f"bounds {tuple(src.bounds)} differ from the patch bbox {want}", None
-            if abs(src.res[0] - OUTPUT_RES) > 1e-6 or abs(src.res[1] - OUTPUT_RES) > 1e-6:
-                return f"pixel size {src.res} is not {OUTPUT_RES} m", None
+            # the grid divides the bbox evenly, a quarter of its 10 m pixels: 2.5 m, or a little off it where the
+            # bbox is no whole number of 10 m pixels (a patch's grid follows its bbox)
+            even = bbox.pixel_size(src.width, src.height)
+            if any(abs(r - e) > 1e-6 or abs(r - OUTPUT_RES) > 0.05 * OUTPUT_RES for r, e in zip(src.res, even, strict=True)):
+                return f"pixel size {src.res} is not the patch's {OUTPUT_RES} m grid", None
             mean = float(src.read(1).mean()) if read else None
     except (RasterioError, OSError) as exc:
         return f"unreadable ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})", None

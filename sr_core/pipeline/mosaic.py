@@ -50,6 +50,12 @@ def write_vrt(sources: Sequence[str | Path], path: str | Path, *, nodata: float 
     y0 = min(i[6].bottom for i in infos)
     y1 = max(i[6].top for i in infos)
     rx, ry = res0
+    for p, *_rest, b, _blk, _sc in infos:  # a VRT places whole pixels: a source off the grid would be resampled
+        for v in ((b.left - x0) / rx, (y1 - b.top) / ry, (b.right - b.left) / rx, (b.top - b.bottom) / ry):
+            if abs(v - round(v)) > 1e-6:
+                raise ConfigError(f"{p.name}: its pixels are off {infos[0][0].name}'s grid by a fraction of a pixel "
+                                  "(patches at arbitrary places, e.g. the challenge's moved test bboxes); open the "
+                                  "GeoTIFFs side by side instead of as one mosaic")
     width, height = round((x1 - x0) / rx), round((y1 - y0) / ry)
     gdal_type = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32", "int32": "Int32",
                  "float32": "Float32", "float64": "Float64"}[dtype0]  # fmt: skip
