@@ -260,12 +260,12 @@ with st.expander("⚙️ Data sources", expanded=not rows):
         if st.button("Save folders"):
             save_real_folders(text.splitlines())
             catalog.clear()
-            missing = [f for f in text.splitlines() if f.strip() and not Path(f).expanduser().exists()]
-            if missing:
-                st.warning(f"These folders do not exist (yet): {', '.join(missing)}")
-            st.rerun()
+            st.rerun()  # the catalogue and the map above read the new folders
         if real_folders():
+            missing = [f for f in real_folders() if not Path(f).expanduser().exists()]
             st.caption("Active real folders: " + ", ".join(f"`{p}`" for p in real_folders()))
+            if missing:  # said after the rerun (a warning before st.rerun() is wiped at once)
+                st.warning("These folders do not exist (yet): " + ", ".join(f"`{p}`" for p in missing))
     else:
         st.caption(f"{len(real_folders())} real folder(s) configured by the server's operator. Folders can be edited "
                    "here only from a browser on the server itself (or with `SR_CORE_FOLDER_SETTINGS=on`).")

@@ -13,6 +13,7 @@ import streamlit as st
 
 from sr_core import BAND_NAMES, viz
 from sr_core.coreg import CROP, MIN_OFFSET, MIN_PIXELS, satellite_phase, satellite_split, subpixel_offsets
+from sr_core.errors import SRCoreError
 from sr_core.quality import reflectance_formula
 from ui.common import (
     Keys,
@@ -246,8 +247,8 @@ def viewer() -> None:
     if click and click != st.session_state.get("_ts_click"):
         st.session_state["_ts_click"] = click
         px = _pixel_at(click["lat"], click["lng"])
-        if px is not None and px != st.session_state.get("pixel"):
-            st.session_state["pixel"] = px
+        if px is not None and (PATH, *px) != st.session_state.get("pixel"):
+            st.session_state["pixel"] = (PATH, *px)  # with its patch: another patch starts at its own centre
             st.rerun(scope="app")  # the profiles beside the map follow the clicked pixel
     st.caption(f"{patch.timestamps[i]:%Y-%m-%d %H:%M} UTC · date {i + 1} of {patch.n_dates} · warped from "
                f"{patch.bbox.crs} to Web Mercator · co-registration: {_where(misregistration(PATH)[i])} · "
@@ -265,7 +266,9 @@ def viewer() -> None:
 
 
 def pixel_profile() -> None:
-    r, c = st.session_state.get("pixel", (patch.height // 2, patch.width // 2))
+    where, r, c = st.session_state.get("pixel", (None, 0, 0))
+    if where != PATH or not (0 <= r < patch.height and 0 <= c < patch.width):
+        r, c = patch.height // 2, patch.width // 2
     valid = L["valid"][:, r, c]
     prof = pd.DataFrame({"date": pd.to_datetime(list(patch.timestamps)), "NDVI": L["ndvi"][:, r, c],
                          "clear": np.where(valid, "clear", "cloud / no data")})
@@ -296,6 +299,13 @@ with col_side:
         st.info("This patch has no SCL layer (L1C products and some uploads have none).")
     if cloud_layer == "probability" and patch.cloud_prob is None:
         st.info("This patch has no cloud probability layer.")
+    if cloud_layer == "outline" and patch.cloud_mask is None:
+        use = {"CLP": "probability", "SCL": "SCL"}.get(patch.cloud_source or "")
+        st.info("This patch has no cloud mask (CLM) to outline"
+                + (f"; its clouds come from {patch.cloud_source}: choose **{use}** as the cloud layer." if use else "."))
+    if patch.cloud_source is None:
+        st.warning("This patch has no cloud layer at all (no CLM, CLP or SCL): every date is taken as clear, so the "
+                   "cloud chart shows 0 % everywhere. The Upload page can compute cloud masks with s2cloudless.")
     pixel_profile()
 
 if comp_key != "ndvi":
@@ -352,14 +362,20 @@ with st.expander("📐 Co-registration: how well the dates line up"):
 # -- export ---------------------------------------------------------------------------------------------------------------
 with st.expander("🎞️ Export the sequence"):
     fmt = st.radio("Format", ["GIF", "MP4"], horizontal=True, key="anim_fmt")
+    data = None
     if st.button("Render animation", key="anim_go"):
         f_up = max(1, 400 // max(patch.height, patch.width))
-        frames = [viz.label_frame(viz.upscale(render(PATH, i, comp_key, cloud_layer), f_up),
-                                  f"{patch.timestamps[i]:%Y-%m-%d} {comp_key}") for i in dates]
         suffix = ".gif" if fmt == "GIF" else ".mp4"
-        with tempfile.TemporaryDirectory() as tmp:
-            out = viz.export_animation(frames, str(Path(tmp) / f"{patch.name}_{comp_key}{suffix}"), fps=fps)
-            data = Path(out).read_bytes()
+        try:
+            with st.spinner(f"Rendering {len(dates)} frames and encoding the {fmt} …"):
+                frames = [viz.label_frame(viz.upscale(render(PATH, i, comp_key, cloud_layer), f_up),
+                                          f"{patch.timestamps[i]:%Y-%m-%d} {comp_key}") for i in dates]
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = viz.export_animation(frames, str(Path(tmp) / f"{patch.name}_{comp_key}{suffix}"), fps=fps)
+                    data = Path(out).read_bytes()
+        except (SRCoreError, OSError, RuntimeError, ValueError) as exc:  # an encoder missing or failing
+            st.error(f"The {fmt} could not be made: {shown(exc)}" + (" Try GIF." if fmt == "MP4" else ""))
+    if data is not None:
         st.download_button(f"Download {fmt} ({len(frames)} frames, {len(data) / 1e6:.1f} MB)", data,
                            file_name=f"{patch.name}_{comp_key}{suffix}", mime="image/gif" if fmt == "GIF" else "video/mp4")
     st.caption("Frames follow the current composite, cloud layer and cloud filter; each carries its date.")

@@ -277,11 +277,15 @@ with c_side:
     r1, r2 = st.columns([3, 2])
     right = r1.radio("Right of the swipe", ["label", "true colour"], key="cmp_right", horizontal=True,
                      disabled=not patch.has_labels, index=0 if patch.has_labels else 1)
+    if not patch.has_labels:  # the choice made on a labelled patch is kept, but there is no label here
+        right = "true colour"
     r2.toggle("OSM", key="cmp_basemap", help="Online OpenStreetMap under the layers; needs internet, and the map "
                                              "says so when the tiles cannot load.")
     st.caption("Drag the round handle to swipe (prediction left, " + ("label" if right == "label" else "true colour")
-               + " right); bottom-left slider: opacity; layer list: error, weight, probability"
-               + (", uncertainty" if pred.uncertainty is not None else "") + " and the label's parcels (click one). "
+               + " right); bottom-left slider: opacity; layer list: "
+               + ("error, weight, probability" if patch.has_labels else "probability")
+               + (", uncertainty" if pred.uncertainty is not None else "")
+               + (" and the label's parcels (click one)" if patch.has_labels else "") + ". "
                "All in the browser, no reload.")
     from ui.maps import gradient, rgb_css
 

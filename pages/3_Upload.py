@@ -30,6 +30,7 @@ from ui.common import (
     load_patch,
     output_file,
     page_setup,
+    patch_banner,
     prediction_key,
     redact,
     register_upload,
@@ -153,6 +154,7 @@ labels = {str(f.relative_to(folder)): f for f in ok}
 choice = st.selectbox("Patch", list(labels), key="upload_choice")
 path = labels[choice]
 p = load_patch(path)
+patch_banner(p)  # simulated or real, and the attribution
 for w in warnings_of.get(str(path), []):  # the key warnings in full, not only in the table's truncated cell
     st.warning(shown(w), icon="⚠️")
 if p.cloud_source == "SCL":

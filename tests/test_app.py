@@ -608,3 +608,46 @@ def test_a_link_to_an_expired_upload_says_so(served):
     assert not at.exception, [e.value for e in at.exception]
     assert any("no longer holds" in e.value for e in at.error), [e.value for e in at.error]
     assert "0123456789abcdef" not in str([e.value for e in at.error])
+
+
+def test_settings_survive_a_visit_to_another_page(served, monkeypatch):
+    """Streamlit forgets a widget's value when a run does not draw it: without page_setup's keep_settings, the
+    composite chosen on Time series was back to true colour (and Predict's device back to auto) after a look at
+    Home. Also a clicked pixel belongs to its patch: on a smaller patch the profile starts at that patch's centre."""
+    import ui.common
+
+    monkeypatch.setattr(ui.common, "_route_through_app", lambda: None)  # AppTest runs app.py's navigation itself
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    at.session_state["selected_patch_path"] = str(served[0])
+    at.run()
+    at.switch_page("pages/1_Time_series.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="composite").select("swir").run()
+    at.selectbox(key="cloud_layer").select("none").run()
+    at.switch_page("pages/0_Home.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page("pages/1_Time_series.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="composite").value == "swir" and at.selectbox(key="cloud_layer").value == "none"
+
+    at.session_state["pixel"] = (str(served[0]), 300, 400)  # a click on a large patch, then this small one
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_time_series_says_where_clouds_come_from_when_there_is_no_mask_to_outline(tmp_path, monkeypatch):
+    """An SCL-only patch (real L2A extractions come so): the default cloud layer, the CLM outline, has nothing to
+    draw, and the page points at the SCL layer; a patch with no cloud layer at all says its cloud chart is blind."""
+    from sr_core.io import write_eopatch
+
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    base = app_patch("eopatch-s", 4)
+    assert base.scl is not None
+    for name, patch, says in (("scl-only", base.replace(cloud_prob=None, cloud_mask=None), "choose **SCL**"),
+                              ("none", base.replace(cloud_prob=None, cloud_mask=None, scl=None), "no cloud layer")):
+        write_eopatch(patch, tmp_path / name / "eopatch-s")
+        at = AppTest.from_file(str(REPO / "pages/1_Time_series.py"), default_timeout=TIMEOUT)
+        at.session_state["selected_patch_path"] = str(tmp_path / name / "eopatch-s")
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any(says in m.value for m in [*at.info, *at.warning]), name

@@ -268,3 +268,15 @@ def test_folder_editor_is_for_the_server_only(served, monkeypatch):
     monkeypatch.setenv("SR_CORE_FOLDER_SETTINGS", "on")
     at = AppTest.from_file(str(REPO / "pages/0_Home.py"), default_timeout=TIMEOUT).run()
     assert at.text_area(key="real_folders_text") is not None
+
+
+def test_saved_folders_that_do_not_exist_are_flagged_after_the_save(served, monkeypatch, tmp_path):
+    """The warning about a folder that does not exist used to be drawn just before the rerun that follows the save,
+    which wiped it; the missing folder then stood among the active ones unflagged."""
+    monkeypatch.setenv("SR_CORE_FOLDER_SETTINGS", "on")
+    at = AppTest.from_file(str(REPO / "pages/0_Home.py"), default_timeout=TIMEOUT).run()
+    gone = tmp_path / "not-there"
+    at.text_area(key="real_folders_text").input(str(gone))
+    next(b for b in at.button if b.label == "Save folders").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("do not exist" in w.value and "not-there" in w.value for w in at.warning), [w.value for w in at.warning]

@@ -35,6 +35,28 @@ class Keys:
     BAD_LINK = "bad_link"  # set when the last ?patch= link was refused (the page says so instead of "no patch")
 
 
+#: Settings a visitor chose on one page and expects to find again after visiting another. Streamlit forgets a
+#: widget's value when a run does not draw that widget (any other page); :func:`page_setup` hands each of these
+#: back to the session first, so it survives. Buttons, uploads and tokens are not settings and are not kept.
+PERSISTENT_KEYS = (
+    "colour_by", "home_basemap",  # Home
+    Keys.FRAME, Keys.COMPOSITE, "cloud_layer", Keys.SKIP_CLOUDY, "max_cloud", "fps", "ts_basemap", "profile_bands",
+    "anim_fmt",  # Time series
+    Keys.DEVICE, "with_uncertainty", "cmp_right", "cmp_basemap",  # Predict & compare (and the season, by prefix)
+    "upload_basemap",  # Upload
+    "halluc_tta", "halluc_date_members", "halluc_answer", "halluc_margin", "halluc_basemap",  # Hallucinations
+    Keys.TEAM,  # Leaderboard
+)  # fmt: skip
+
+
+def keep_settings() -> None:
+    """Hand every setting in :data:`PERSISTENT_KEYS` (and each patch's chosen season) back to the session, so that
+    the widgets of the pages not shown in this run keep their values."""
+    for k in list(st.session_state.keys()):
+        if k in PERSISTENT_KEYS or str(k).startswith(f"{Keys.SEASON}:"):
+            st.session_state[k] = st.session_state[k]
+
+
 COMPACT_CSS = """<style>
 .block-container, [data-testid="stMainBlockContainer"] { padding-top: 3.4rem; padding-bottom: 2rem; }
 h1 { font-size: 1.7rem !important; padding: 0.2rem 0 0.3rem 0 !important; }
@@ -67,6 +89,7 @@ def page_setup(title: str, icon: str = "🛰️") -> None:
     _route_through_app()
     st.set_page_config(page_title=f"{title} · S2 SR inspector", page_icon=icon, layout="wide")
     st.html(COMPACT_CSS)  # a projector shows 1280 × 800: the main map or image belongs in the first screen
+    keep_settings()
     sync_patch_from_url()
 
 
