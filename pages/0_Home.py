@@ -16,7 +16,19 @@ import pandas as pd
 import streamlit as st
 
 from sr_core.errors import SRCoreError
-from ui.common import Keys, catalog, derived_layers, load_patch, page_setup, select_patch, shown, sidebar
+from ui.common import (
+    Keys,
+    catalog,
+    derived_layers,
+    load_patch,
+    page_setup,
+    patch_id,
+    resolve_link,
+    select_patch,
+    shown,
+    shown_name,
+    sidebar,
+)  # fmt: skip
 
 page_setup("Home")
 st.title("🛰️ Sentinel-2 super-resolution of farmland")
@@ -219,6 +231,15 @@ with c_side:
         kind = "🧪 SIMULATED" if r["source"] == "simulated" else "🛰️ REAL"
         st.success(f"Selected **{r['name']}** ({kind}, {r['n_dates']} dates). Open **Time series** or "
                    "**Predict & compare** in the sidebar.")
+    elif sel and resolve_link(patch_id(sel)) == sel:  # an upload: selected, not in the catalogue
+        try:
+            up = load_patch(sel)
+        except SRCoreError as exc:
+            st.warning(f"The selected upload cannot be read: {shown(exc)}")
+        else:
+            kind = "🧪 SIMULATED" if up.info.source.value == "simulated" else "🛰️ REAL"
+            st.success(f"Selected the upload **{shown_name(up.name)}** ({kind}, {up.n_dates} dates). Uploads are not "
+                       "listed on this map: open **Time series** or **Predict & compare** in the sidebar.")
     else:
         st.info("Pick a patch: click it on the map, a row of the table, or its name above.")
 

@@ -81,6 +81,9 @@ answer = c4.radio("10 m answer", ["auto", "pixel", "model"], horizontal=True, ke
 margin = c5.slider("Contradiction margin", 0.1, 0.9, 0.5, 0.05, key=HK.MARGIN,
                    help="a 10 m pixel contradicts the data when |map cover − 10 m evidence| exceeds this")
 KEY = _key(device, tta, members, answer, margin)
+SETTINGS = {"device": device, "flips/rotations": tta, "date-subset ensemble": members, "10 m answer": answer,
+            "margin": margin}
+LATEST = _key("latest")  # this patch's last inspection, whatever its settings: shown until the next one
 
 
 def run_inspection() -> None:
@@ -107,6 +110,7 @@ def run_inspection() -> None:
                     "weights into `models/`; then press **Inspect** again.", icon="🧠")
     else:
         _store()[KEY] = ins
+        _store()[LATEST] = (KEY, dict(SETTINGS), ins)
         st.session_state.pop(HK.REPORT_DATA, None)
     finally:
         bar.empty()
@@ -115,6 +119,13 @@ def run_inspection() -> None:
 if c6.button("🔍 Inspect", type="primary", key=HK.RUN, help="Inspect this patch"):
     run_inspection()
 ins = _store().get(KEY)
+if ins is None and LATEST in _store():  # the settings changed since: keep showing the last results, and say so
+    KEY, was, ins = _store()[LATEST]  # its maps, probes and report are cached under its own key
+    changed = [f"{k} {was[k]} → {SETTINGS[k]}" for k in SETTINGS if was[k] != SETTINGS[k]]
+    st.warning("Shown: the last inspection of this patch, with its own settings. Changed since: "
+               + ", ".join(changed) + ". Press **🔍 Inspect** to update.", icon="⏳")
+    tta, members, answer, margin = (was["flips/rotations"], was["date-subset ensemble"], was["10 m answer"],
+                                    was["margin"])
 if ins is None:
     if cached_prediction(PATH, "model", device, True) is not None:
         st.info("A model prediction with uncertainty is cached for this patch: **Inspect** reuses it.")

@@ -216,6 +216,13 @@ def test_hallucination_outcomes_are_a_map_layer(served, tiny_model):
     script = args["script"]
     assert "outcome vs the 10 m answer" in script and script.count("L.imageOverlay(") == 4
     assert "srOpacity(" in script and "srLegend(" in script and "hallucination" in script.lower()
+    # a setting changed after the inspection: its results stay on screen, marked as made with the old settings
+    at.slider(key="halluc_margin").set_value(0.7).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("margin 0.5 → 0.7" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert "outcome vs the 10 m answer" in map_args(at)["script"]
+    at.button(key="halluc_run").click().run()  # inspected again: current, no notice
+    assert not at.exception and not any("Changed since" in w.value for w in at.warning)
 
 
 def test_upload_page_reports_and_predicts(served, tiny_model, tmp_path):
@@ -651,3 +658,21 @@ def test_time_series_says_where_clouds_come_from_when_there_is_no_mask_to_outlin
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         assert any(says in m.value for m in [*at.info, *at.warning]), name
+
+
+def test_home_names_a_selected_upload(served, tmp_path):
+    """An upload opened from the Upload page is the selected patch everywhere; Home, whose map lists the catalogue
+    only, says so (it used to ask the visitor to pick a patch)."""
+    from sr_core.io import write_eopatch
+    from sr_core.paths import uploads_dir
+    from ui.common import register_upload
+
+    folder = uploads_dir() / "0123456789abcdee" / "eopatch-u"
+    write_eopatch(app_patch("eopatch-u", 4), folder)
+    register_upload(folder)
+    at = AppTest.from_file(str(REPO / "pages/0_Home.py"), default_timeout=TIMEOUT)
+    at.session_state["selected_patch_path"] = str(folder)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Selected the upload" in s.value and "eopatch-u" in s.value for s in at.success)
+    assert not any("Pick a patch" in i.value for i in at.info)
