@@ -26,6 +26,7 @@ from ui.common import (
     ceiling_scores,
     clearest_date,
     device_badge,
+    failure,
     in_fragment_rerun,
     label_layout,
     label_offset_of,
@@ -157,11 +158,12 @@ def run_all() -> None:
             if patch.has_labels:
                 _label_parcels(PATH, mtime)
         pred = run_predictor(PATH, "model", device, with_unc, progress=progress, season=season)
-    except SRCoreError as exc:
-        st.error(f"Prediction failed: {shown(exc)}")
+    except Exception as exc:
+        st.error(f"Prediction failed: {failure(exc)}")
     else:
-        bar.empty()
         st.toast(f"Predicted in {pred.seconds:.2f} s on {pred.device}")
+    finally:
+        bar.empty()
 
 
 if go:
@@ -401,29 +403,43 @@ if st.button(f"Score all {len(labelled)} labelled patches (model + baselines)", 
         for key in PREDICTORS:
             try:
                 run_predictor(r["path"], key, device if key == "model" else "cpu")
-            except SRCoreError as exc:
-                if key == "model":
-                    st.error(f"{r['name']}: {shown(exc)}")
+            except Exception as exc:
+                if key == "model" or not isinstance(exc, SRCoreError):
+                    st.error(f"{r['name']}: {failure(exc)}")
     bar.empty()
 from sr_core.metrics import Scores  # noqa: E402
 
-table, pooled = [], {}
+table, complete = [], {}  # complete: source -> per predictor, the scores of patches every predictor has scored
 for r in labelled:
     row = {"patch": r["name"], "source": r["source"]}
+    here = {}
     for key, label in PREDICTORS.items():
         dev = device if key == "model" else "cpu"
-        if cached_prediction(r["path"], key, dev) is None:
+        # the patch shown above is scored as run there (its season, with or without uncertainty)
+        how = (with_unc, season) if r["path"] == PATH and key == "model" else (False, None)
+        if cached_prediction(r["path"], key, dev, *how) is None:
             continue
-        s = scores_for(r["path"], key, dev)
+        s = scores_for(r["path"], key, dev, *how)
         row[label] = s.wmcc
-        pooled.setdefault(label, []).append(s)
+        here[label] = s
         if key == "model":
             st.session_state.setdefault(Keys.LAST_MCC, {})[r["path"]] = s.wmcc
+    if len(here) == len(PREDICTORS):
+        for label, s in here.items():
+            complete.setdefault(r["source"], {}).setdefault(label, []).append(s)
     table.append(row)
-if pooled:
+if any(len(row) > 2 for row in table):
     df = pd.DataFrame(table)
-    pooled_row = {"patch": "POOLED", "source": ""} | {k: Scores.pool(v).wmcc for k, v in pooled.items()}
-    df = pd.concat([df, pd.DataFrame([pooled_row])], ignore_index=True)
-    st.dataframe(df.style.format({k: "{:.3f}" for k in pooled}, na_rep="–"), hide_index=True, width="stretch")
-    st.caption("Weighted MCC per patch; patches not yet predicted show –.")
+    rows = []
+    for source in ("real", "simulated"):  # real first; never pooled together
+        if source in complete:
+            n = len(next(iter(complete[source].values())))
+            rows.append({"patch": f"POOLED {source} ({n})", "source": source}
+                        | {k: Scores.pool(v).wmcc for k, v in complete[source].items()})
+    df = pd.concat([df, pd.DataFrame(rows)], ignore_index=True) if rows else df
+    st.dataframe(df.style.format({k: "{:.3f}" for k in PREDICTORS.values() if k in df}, na_rep="–"), hide_index=True,
+                 width="stretch")
+    st.caption("Weighted MCC per patch; patches not yet predicted show –. Each POOLED row sums the weighted confusion "
+               "counts of the patches (their number in brackets) that every predictor has scored, real and simulated "
+               "apart.")
 sidebar()

@@ -27,6 +27,7 @@ from ui.common import (
     cached_prediction,
     clearest_date,
     device_badge,
+    failure,
     load_patch,
     output_file,
     page_setup,
@@ -172,8 +173,9 @@ elif p.cloud_source is None:
             with_clouds = ensure_cloud_masks(
                 p, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"s2cloudless: date {d}/{t}"))
             out = write_eopatch(with_clouds, Path(folder) / "with-clouds" / p.name, overwrite=True)
-        except SRCoreError as exc:
-            st.error(f"Could not compute cloud masks: {shown(exc)}")
+        except Exception as exc:
+            bar.empty()
+            st.error(f"Could not compute cloud masks: {failure(exc)}")
         else:
             bar.empty()
             st.success(f"Cloud masks computed and stored with the upload as `{out.relative_to(folder)}` (listed above "
@@ -245,8 +247,8 @@ if c2.button("▶ Predict", type="primary", key="upload_predict"):
         pred = run_predictor(path, "model", st.session_state.get(Keys.DEVICE, "auto"),
                              progress=lambda d, t: bar.progress(d / max(t, 1), text=f"tile pass {d}/{t}"))
         st.session_state["upload_pred_path"] = str(path)
-    except SRCoreError as exc:
-        st.error(f"Prediction failed: {shown(exc)}")
+    except Exception as exc:
+        st.error(f"Prediction failed: {failure(exc)}")
     bar.empty()
 
 if st.session_state.get("upload_pred_path") == str(path):

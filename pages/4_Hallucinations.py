@@ -20,6 +20,7 @@ from ui.common import (
     cached_prediction,
     device_badge,
     downsample_for_display,
+    failure,
     page_setup,
     patch_header,
     run_predictor,
@@ -103,8 +104,8 @@ def run_inspection() -> None:
                            progress=lambda d, n: progress("SR model", d, n))
         ins = inspect_patch(patch, prediction=pred, device=device, date_members=members, answer=answer, margin=margin,
                             progress=progress)
-    except SRCoreError as exc:
-        st.error(f"The inspection could not run: {shown(exc)}")
+    except Exception as exc:
+        st.error(f"The inspection could not run: {failure(exc)}")
         if "not found" in str(exc):
             st.info("No trained model is installed yet. Train one (`python -m sr_core train`), or put the bundled "
                     "weights into `models/`; then press **Inspect** again.", icon="🧠")

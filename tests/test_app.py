@@ -676,3 +676,46 @@ def test_home_names_a_selected_upload(served, tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     assert any("Selected the upload" in s.value and "eopatch-u" in s.value for s in at.success)
     assert not any("Pick a patch" in i.value for i in at.info)
+
+
+def test_pooled_scores_cover_the_same_patches_for_every_predictor(served, tiny_model):
+    """The table of all labelled patches pools each source apart (real never with simulated) and only over the
+    patches every predictor has scored: while one patch had the model only, its POOLED row compared the model on
+    one set of patches with the baselines on another."""
+    from ui.common import wait_for_baselines
+
+    at = _run("pages/2_Predict_and_compare.py", served[0])
+    at.button(key="run_model").click().run()
+    wait_for_baselines(served[0], timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[-1].value
+    pooled = table[table["patch"].str.startswith("POOLED")]
+    assert list(pooled["patch"]) == ["POOLED real (1)"]
+    row = table[table["patch"] == "eopatch-01"].iloc[0]
+    assert pooled.iloc[0]["SR model (bundled)"] == pytest.approx(row["SR model (bundled)"])  # the one complete patch
+    at.button(key="score_all").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[-1].value
+    assert list(table[table["patch"].str.startswith("POOLED")]["patch"]) == ["POOLED real (2)"]
+
+
+def test_a_failing_run_is_said_on_the_page_not_a_crash_screen(served, monkeypatch):
+    """Anything a model run can raise is the page's to say: the library's errors in full, a device out of memory
+    with what to do, and anything else by its type only (its message may hold server details; it goes to the log)."""
+    import ui.common
+
+    def boom(exc):
+        def run(*a, **k):
+            raise exc
+        return run
+
+    for exc, says in ((RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "Choose **cpu**"),
+                      (ValueError("secret /srv/internal/thing"), "unexpected error (ValueError)")):
+        monkeypatch.setattr(ui.common, "run_predictor", boom(exc))
+        at = _run("pages/2_Predict_and_compare.py", served[0])
+        at.button(key="run_model").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        errors = [e.value for e in at.error]
+        assert any(says in e for e in errors), errors
+        assert "secret" not in str(errors) and not at.get("progress")  # no stale progress bar either

@@ -146,6 +146,22 @@ def shown(text: object) -> str:
     return "`".join(p if i % 2 else shown_name(p) for i, p in enumerate(parts))
 
 
+def failure(exc: BaseException) -> str:
+    """What went wrong in a long run (a prediction, an inspection, cloud masks), for the page: the library's own
+    message, a device out of memory with what to do, or, for anything else, only its type (the traceback goes to the
+    server's log; a visitor never sees its details). The page keeps working either way."""
+    if isinstance(exc, SRCoreError):
+        return shown(exc)
+    if "out of memory" in str(exc).lower():
+        return ("the device ran out of memory, even with the smallest tiles. Choose **cpu** as the device, or close "
+                "other work on the GPU.")
+    import logging
+
+    logging.getLogger("sr_core.app").error("unexpected failure", exc_info=exc)
+    return (f"an unexpected error ({type(exc).__name__}); the details are in the server's log. The patch and the other "
+            "pages are unaffected.")
+
+
 def folder_settings_allowed() -> bool:
     """May this browser edit the list of real-data folders (server paths)? Only from the server itself when the app
     listens on every interface, or as ``SR_CORE_FOLDER_SETTINGS=on|off`` says; never from a remote browser by default,
