@@ -370,7 +370,8 @@ def test_write_clips_and_rounds_digital_numbers(tmp_path, small_patch):
 
 def test_write_refuses_to_overwrite(tmp_path, small_patch):
     out = write_eopatch(small_patch, tmp_path / "o")
-    with pytest.raises(EOPatchExistsError, match="already exists; pass overwrite=True"):
+    with pytest.raises(EOPatchExistsError,
+                       match=r"already exists; choose another folder, or replace it \(--overwrite .*overwrite=True in Python\)"):
         write_eopatch(small_patch, out)
     assert isinstance(EOPatchExistsError("x"), FileExistsError)
     one = small_patch.select_dates([0])

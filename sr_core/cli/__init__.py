@@ -86,6 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc.filename or exc}: no such file or folder", file=sys.stderr)
         return EXIT_USAGE
+    except (FileExistsError, NotADirectoryError) as exc:  # e.g. --out names a file where a folder is written
+        print(f"error: {exc.filename or exc}: a file is in the way of a folder this command writes; choose another "
+              "output location", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # permission denied, disk full, read-only file system, …: the user's to fix
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

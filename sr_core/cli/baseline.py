@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._args import COUNT, NONNEG, SIDE
+
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -54,12 +56,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     q.add_argument("--train-seeds", default="10000-10031", help="train-split seeds to learn from (default 10000-10031)")
     q.add_argument("--val-seeds", default="20000-20005",
                    help="train-split seeds that choose the threshold, disjoint from --train-seeds (default 20000-20005)")
-    q.add_argument("--size", type=int, default=160, help="training patch size in 10 m pixels (default 160)")
-    q.add_argument("--val-size", type=int, default=200, help="validation patch size (default 200)")
-    q.add_argument("--epochs", type=int, default=20, help="passes over the training pixels (default 20)")
+    q.add_argument("--size", type=SIDE, default=160, help="training patch size in 10 m pixels (default 160)")
+    q.add_argument("--val-size", type=SIDE, default=200, help="validation patch size (default 200)")
+    q.add_argument("--epochs", type=COUNT, default=20, help="passes over the training pixels (default 20)")
     q.add_argument("--hidden", default="64,64", help="hidden layer widths of the MLP (default 64,64)")
     q.add_argument("--unweighted", action="store_true", help="train without the benchmark weights as row weights")
-    q.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    q.add_argument("--threads", type=NONNEG, default=1, help="torch CPU threads (default 1)")
     q.add_argument("--seed", type=int, default=0,
                    help="seed of the first member's row sampling and initialisation; member k uses seed + k (default 0)")
     q.add_argument("--members", type=int, default=5,
@@ -71,7 +73,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="model file to write (default: <SR_CORE_HOME>/models/pixel-baseline.npz)")
     q.add_argument("--test-seeds", default=None,
                    help="afterwards, score it on these test-split seeds (e.g. 0-5), beside the NDVI baseline")
-    q.add_argument("--test-size", type=int, default=500, help="test patch size (default 500)")
+    q.add_argument("--test-size", type=SIDE, default=500, help="test patch size (default 500)")
     q.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=run_train_pixel)
@@ -83,7 +85,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     q.add_argument("--seeds", default="0-5",
                    help="test-split seeds (default 0-5, the first six of the ten `simulate --calibrate` uses)")
-    q.add_argument("--size", type=int, default=500, help="patch size in 10 m pixels (default 500)")
+    q.add_argument("--size", type=SIDE, default=500, help="patch size in 10 m pixels (default 500)")
     q.add_argument("--model", type=Path, default=None, help="pixel-baseline model file (default: the bundled one)")
     q.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -198,7 +200,7 @@ def predict_to_submission(args: argparse.Namespace, predict: Any, desc: str) -> 
     season and dates were used, with the warnings."""
     from ..pipeline import predict_submission
     from ..prepare import input_record, input_warnings, prepare_input
-    from .predict import input_summary
+    from .predict import FolderRun, input_summary
 
     season = getattr(args, "season", None)
     last: dict[str, Any] = {}
@@ -215,10 +217,12 @@ def predict_to_submission(args: argparse.Namespace, predict: Any, desc: str) -> 
         for w in dict.fromkeys([*last.get("warnings", ()), *getattr(pred, "warnings", ())]):
             print(f"warning: {w}", file=sys.stderr)
 
+    folder_run = FolderRun(args.out)
     paths = predict_submission(args.eopatches, run_one, args.out, probability_dir=args.proba_dir,
-                               progress=not args.quiet, desc=desc, on_result=report)
-    print(f"wrote {len(paths)} submission file(s) to {args.out}")
-    return 0
+                               progress=not args.quiet, desc=desc, on_result=report, on_error=folder_run.on_error)
+    print(f"wrote {len(paths)} submission file(s) to {args.out}"
+          + (f"; probability maps in {args.proba_dir}" if args.proba_dir and paths else ""))
+    return folder_run.finish(paths)
 
 
 def run_ndvi(args: argparse.Namespace) -> int:

@@ -10,6 +10,8 @@ import sys
 import time
 from typing import Any
 
+from ._args import COUNT, NONNEG, SIDE
+
 
 def register(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -23,12 +25,12 @@ def register(sub: Any) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda or mps")
-    p.add_argument("--runs", type=int, default=3, help="timed runs of each model (median reported)")
+    p.add_argument("--runs", type=COUNT, default=3, help="timed runs of each model (median reported)")
     p.add_argument("--model", default=None, help="checkpoint to time (default: the bundled weights)")
-    p.add_argument("--size", type=int, default=500, help="patch side in 10 m pixels (default 500)")
-    p.add_argument("--dates", type=int, default=38, help="number of dates T (default 38)")
-    p.add_argument("--crop", type=int, default=0, help="SRResNet crop side in 10 m px (default 64 on CPU, 256 on GPU)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    p.add_argument("--size", type=SIDE, default=500, help="patch side in 10 m pixels (default 500)")
+    p.add_argument("--dates", type=COUNT, default=38, help="number of dates T (default 38)")
+    p.add_argument("--crop", type=NONNEG, default=0, help="SRResNet crop side in 10 m px (default 64 on CPU, 256 on GPU)")
+    p.add_argument("--threads", type=NONNEG, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(func=run)
     return p

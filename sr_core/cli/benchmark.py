@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import EXIT_FAILURE, print_json
+from ._args import COUNT, SIDE
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -49,8 +50,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                                     f"builds in seconds; --n 25 --size {FULL_SIZE} is the challenge's scale), split "
                                     "them into public and private halves, export the label-free inputs archive and "
                                     "score the reference rows (bundled model, NDVI and pixel baselines)."))
-    q.add_argument("--n", type=int, default=DEFAULT_N, help=f"number of test patches (default {DEFAULT_N})")
-    q.add_argument("--size", type=int, default=DEFAULT_SIZE,
+    q.add_argument("--n", type=COUNT, default=DEFAULT_N, help=f"number of test patches (default {DEFAULT_N})")
+    q.add_argument("--size", type=SIDE, default=DEFAULT_SIZE,
                    help=f"patch side in 10 m pixels (default {DEFAULT_SIZE}; {FULL_SIZE} = full size)")
     q.add_argument("--seed", type=int, default=None,
                    help="benchmark seed (default: a secret random one; whoever knows it can regenerate the labels)")
@@ -116,7 +117,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     q = sub.add_parser("audit", parents=[db, js, adm], help="admin: the audit log (refusals, failed tokens, errors)",
                        description="Newest first: registrations, rotations, revocations, refused uploads, failed "
                                    "token checks and errors of ours while scoring (with their tracebacks).")
-    q.add_argument("--limit", type=int, default=50, help="lines to show (default 50; 0 = all)")
+    q.add_argument("--limit", type=COUNT, default=50, help="lines to show (default 50; 0 = all)")
     q.add_argument("--event", default=None, help="only this event (e.g. refused, auth_failed, internal_error)")
     q.add_argument("--team", default=None, help="only this team name (as given by the submitter)")
     q.set_defaults(func=run_audit)

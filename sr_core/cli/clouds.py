@@ -32,6 +32,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="also compute masks with B10 set to this constant reflectance (repeatable), for comparison")
     p.add_argument("--scale", type=int, default=1, metavar="K",
                    help="classify K × K block means (K=2: 20 m, K=4: 40 m; K² times faster), masks still at 10 m")
+    p.add_argument("--overwrite", action="store_true", help="with --save: replace an existing EOPatch folder")
     p.add_argument("--save", type=Path, default=None,
                    help="write the patch with computed masks (B10 true if present, else substitute) as an EOPatch "
                         "folder here (a single patch only)")
@@ -154,6 +155,15 @@ def run(args: argparse.Namespace) -> int:
         from ..errors import ConfigError
 
         raise ConfigError(f"--scale {args.scale}: must be 1 (10 m) or more")
+    if args.save is not None:  # before any work: --save takes one patch, and never replaces a folder unasked
+        from ..errors import ConfigError
+        from ..io.archive import find_eopatches
+
+        if path.is_dir() and len(find_eopatches(path)) > 1:
+            raise ConfigError(f"--save writes one patch; {path} holds {len(find_eopatches(path))}: run once per patch "
+                              "folder")
+        if args.save.exists() and not args.overwrite:
+            raise ConfigError(f"{args.save}: already exists; add --overwrite to replace it, or choose another --save")
     reference = load_eopatch(args.reference) if args.reference is not None else None
     facts = []
     saved = 0
@@ -170,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
                 raise ConfigError("--save writes one patch; PATH holds several: run once per patch folder")
             bare = patch.replace(cloud_prob=None, cloud_mask=None)
             out = clouds.ensure_cloud_masks(bare, b10=b10, scale=args.scale)
-            write_eopatch(out, args.save)
+            write_eopatch(out, args.save, overwrite=args.overwrite)
             saved += 1
             print(f"saved {args.save}", file=sys.stderr)
     if args.json:

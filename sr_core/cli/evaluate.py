@@ -11,6 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._args import NONNEG, OPEN_FRACTION, SIDE, at_least
+
+TTA = at_least(1)  # flips / rotations; above 8 the library says how many there are
+
 EVAL_SEED0 = 0  #: = sr_core.evaluation.EVAL_SEED0: test seeds 0…N−1 (training uses split="train"; validation 900000+)
 SIMULATE_N, SIMULATE_SIZE = 8, 500  #: defaults of --simulate (plain evaluation)
 
@@ -51,15 +55,15 @@ def register(sub: Any) -> argparse.ArgumentParser:
                    help="with --points: score every point (a model trained with --points on them has seen 80 %%)")
     p.add_argument("--simulate", type=int, default=None, metavar="N",
                    help=f"simulated test patches (default {SIMULATE_N}; --stress: 4)")
-    p.add_argument("--size", type=int, default=None,
+    p.add_argument("--size", type=SIDE, default=None,
                    help=f"side of simulated patches in 10 m px (default {SIMULATE_SIZE}; --stress: 160)")
     p.add_argument("--seed0", type=int, default=EVAL_SEED0, help="first simulated test seed (default 0)")
     p.add_argument("--season", type=int, default=None, metavar="YEAR",
                    help="growing season (1 March - 1 September of YEAR) to use; default: the latest complete one")
     p.add_argument("--model", type=Path, default=None, help="checkpoint (default: the bundled weights)")
     p.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda or mps")
-    p.add_argument("--threshold", type=float, default=None, help="override the checkpoint's tuned threshold")
-    p.add_argument("--tta", type=int, default=1, metavar="N",
+    p.add_argument("--threshold", type=OPEN_FRACTION, default=None, help="override the checkpoint's tuned threshold")
+    p.add_argument("--tta", type=TTA, default=1, metavar="N",
                    help="average the model over N flips / rotations (1–8; default 1, as predict does)")
     p.add_argument("--no-baselines", action="store_true", help="score the model only")
     p.add_argument("--pixel-model", type=Path, default=None, metavar="FILE",
@@ -72,7 +76,7 @@ def register(sub: Any) -> argparse.ArgumentParser:
                    help="also score the label oracles (they READ THE LABELS: the ceilings of a perfect 10 m unmixer "
                         "and a perfect 10 m classifier, to tell classification from 2.5 m geometry; with --simulate "
                         "also a perfect model's, the labels redrawn from the sown parcel edges; not with --stress)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    p.add_argument("--threads", type=NONNEG, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
     return p
@@ -106,6 +110,17 @@ def run(args: argparse.Namespace) -> int:
     if args.oracles and args.stress:
         raise ConfigError("--oracles does not apply to --stress: the oracles read the labels, which no perturbation "
                           "changes; run them with --simulate / --data / --real")
+    given = [f for f, on in (("--real", args.real is not None), ("--data", args.data is not None),
+                             ("--points", args.points is not None)) if on]
+    if given and not args.stress:
+        simulated_only = [f for f, on in (("--simulate", args.simulate is not None), ("--size", args.size is not None),
+                                          ("--seed0", args.seed0 != EVAL_SEED0)) if on]
+        if simulated_only:
+            raise ConfigError(f"{', '.join(simulated_only)} choose{'s' if len(simulated_only) == 1 else ''} simulated "
+                              f"patches; with {given[0]} the patches given are scored (use --n to take fewer)")
+    if args.points is not None and not args.points.is_dir():
+        raise ConfigError(f"--points {args.points}: no such folder (the WorldCereal points folder holds "
+                          "S2_monthly.npy.gz and labels.csv)")
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     if args.stress:
         baselines = () if args.no_baselines else ("pixel",)

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._args import COUNT, NONNEG, positive
+
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -26,10 +28,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             "any case fails."
         ),
     )
-    p.add_argument("--cases", type=int, default=1000, help="number of random cases (default 1000)")
+    p.add_argument("--cases", type=COUNT, default=1000, help="number of random cases (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="run seed: the same seed replays the same cases (default 0)")
-    p.add_argument("--case", type=int, default=None, metavar="I", help="run only case I of this seed (to reproduce)")
-    p.add_argument("--time-limit", type=float, default=20.0, metavar="S",
+    p.add_argument("--case", type=NONNEG, default=None, metavar="I", help="run only case I of this seed (to reproduce)")
+    p.add_argument("--time-limit", type=positive, default=20.0, metavar="S",
                    help="seconds one case may take before it counts as a hang (default 20)")
     p.add_argument("--work", type=Path, default=None, help="folder for the cases (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="machine-readable summary on stdout")

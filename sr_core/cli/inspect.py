@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from . import print_json
+from ._args import COUNT, NONNEG, SIDE, at_least, between
+
+TTA = at_least(1)  # flips / rotations; above 8 the library says how many there are
+MARGIN = between(0.0, 1.0, open_hi=True)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -27,18 +31,18 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("path", nargs="?", type=Path, help="EOPatch folder (omit with --simulate)")
-    p.add_argument("--simulate", type=int, metavar="N", default=None, help="inspect N fresh simulated test patches")
-    p.add_argument("--size", type=int, default=128, help="simulated patch side in 10 m pixels (default 128)")
+    p.add_argument("--simulate", type=COUNT, metavar="N", default=None, help="inspect N fresh simulated test patches")
+    p.add_argument("--size", type=SIDE, default=128, help="simulated patch side in 10 m pixels (default 128)")
     p.add_argument("--seed", type=int, default=None,
                    help="first simulation seed (default 500000: disjoint from training and `evaluate --simulate`)")
     p.add_argument("--model", type=Path, default=None, help="model checkpoint (default: the bundled weights)")
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, mps")
-    p.add_argument("--tta", type=int, default=8, help="test-time flips/rotations for the uncertainty (1 = none; default 8)")
-    p.add_argument("--date-members", type=int, default=0,
+    p.add_argument("--tta", type=TTA, default=8, help="test-time flips/rotations for the uncertainty (1 = none; default 8)")
+    p.add_argument("--date-members", type=NONNEG, default=0,
                    help="members of the date-subset ensemble (random halves of the dates; 0 = off, e.g. 4)")
     p.add_argument("--answer", choices=("auto", "pixel", "model"), default="auto",
                    help="the 10 m answer: pixel baseline, the model aggregated to 10 m, or auto (pixel when available)")
-    p.add_argument("--margin", type=float, default=0.5,
+    p.add_argument("--margin", type=MARGIN, default=0.5,
                    help="|cover − 10 m evidence| above this marks a 10 m pixel as contradicting the data (default 0.5)")
     p.add_argument("--probes", action="store_true", help="also run the probes (on the first patch with --simulate)")
     p.add_argument("--report", type=Path, default=None, metavar="OUT", help="write a one-page report (.html or .pdf)")
@@ -88,9 +92,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_patch(args: argparse.Namespace, bar: _Bar) -> int:
+    from ..errors import ConfigError
     from ..inspect import format_inspection, inspect_patch
     from ..io import load_eopatch
+    from ..io.archive import find_eopatches
 
+    if args.report is not None and args.report.suffix.lower() not in {".html", ".htm", ".pdf"}:  # before the work
+        raise ConfigError(f"--report {args.report}: unknown format {args.report.suffix or '(none)'}; name it .html or "
+                          ".pdf")
+    if args.path.is_dir() and not (args.path / "data").is_dir():
+        inside = find_eopatches(args.path)
+        if inside:
+            raise ConfigError(f"inspect takes one patch folder; {args.path} holds {len(inside)} (e.g. "
+                              f"{inside[0].relative_to(args.path)}): name one of them")
     patch = load_eopatch(args.path)
     ins = inspect_patch(patch, model=args.model, device=args.device, tta=args.tta, date_members=args.date_members,
                         answer=args.answer, margin=args.margin, probes=args.probes, progress=bar)

@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._args import NONNEG, SIDE, at_least
+
+TTA = at_least(1)  # flips / rotations; above 8 the library says how many there are
+
 
 def register(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -27,11 +31,11 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--proba", action="store_true", help="also write <name>_proba.tif (probability, uint8 0–255)")
     p.add_argument("--uncertainty", action="store_true",
                    help="8-fold flip/rotation ensemble; also write <name>_uncertainty.tif (std of the ensemble)")
-    p.add_argument("--tta", type=int, default=None, metavar="N",
+    p.add_argument("--tta", type=TTA, default=None, metavar="N",
                    help="average over N flips / rotations (1–8; default 1, or 8 with --uncertainty); N× slower")
     p.add_argument("--proba-dir", type=Path, default=None, help="folder for probability / uncertainty maps")
-    p.add_argument("--tile", type=int, default=None, help="tile side in 10 m px (default 272 on CPU, 512 on GPU)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    p.add_argument("--tile", type=SIDE, default=None, help="tile side in 10 m px (default 272 on CPU, 512 on GPU)")
+    p.add_argument("--threads", type=NONNEG, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--season", type=int, default=None, metavar="YEAR",
                    help="growing season (1 March – 1 September of YEAR) to use from a longer series (default: the "
                         "latest complete one in each patch); dates outside it are left out")
@@ -50,8 +54,10 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     g.add_argument("--scheduler", default=None, metavar="local[:N]|tcp://HOST:PORT",
                    help="run one task per patch on a Dask LocalCluster of N worker processes (local = one per core) "
                         "or on a running Dask scheduler; default: in this process")
-    g.add_argument("--force", action="store_true", help="redo patches whose valid output already exists (default: skip)")
-    g.add_argument("--retries", type=int, default=1, help="extra attempts for a failed patch (default 1)")
+    g.add_argument("--force", action="store_true",
+                   help="with --scheduler: redo patches whose valid output already exists (default there: skip); "
+                        "without --scheduler every patch is rewritten and the replaced files are listed")
+    g.add_argument("--retries", type=NONNEG, default=1, help="extra attempts for a failed patch (default 1)")
     g.add_argument("--mosaic", choices=("vrt", "none"), default="vrt",
                    help="write <out>_mosaic.vrt over all outputs beside --out (default vrt)")
     g.add_argument("--index", default=None, metavar="PATH.gpkg",
@@ -114,7 +120,56 @@ def input_summary(rec: dict[str, Any] | None) -> str:
     return out
 
 
+class FolderRun:
+    """What a ``predict`` / ``baseline`` run without ``--scheduler`` must tell at the end: the patches that failed
+    (the others went on) and the existing files in ``--out`` it replaced (a run rewrites every patch)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.before = {f.name for f in out.glob("*.tif")} if out.is_dir() else set()
+        self.failed: list[tuple[str, str]] = []
+
+    def on_error(self, name: str, exc: Exception) -> None:
+        from tqdm import tqdm
+
+        msg = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        self.failed.append((name, msg))
+        tqdm.write(f"failed: {name}: {msg}", file=sys.stderr)
+
+    def finish(self, paths: list[Path]) -> int:
+        """Print the summary lines (stderr for failures, stdout for the rest). Exit code: 0 when every patch has its
+        file, 1 when some failed, 2 (a usage error, as before) when none was predicted."""
+        replaced = sorted(p.name for p in paths if p.name in self.before)
+        if replaced:  # said even with --quiet, as the "wrote" line is
+            print(f"replaced {len(replaced)} existing file(s) in {self.out}: {', '.join(replaced[:5])}"
+                  + (" …" if len(replaced) > 5 else ""))
+        if self.failed and not paths:  # nothing came out: as for one bad patch, the input is the user's to fix
+            print(f"error: no patch was predicted ({len(self.failed)} failed, above)", file=sys.stderr)
+            return 2
+        if self.failed:
+            print(f"{len(self.failed)} patch(es) failed: {', '.join(n for n, _ in self.failed)}", file=sys.stderr)
+        return 1 if self.failed else 0
+
+
+def _check_folder_run(args: argparse.Namespace) -> None:
+    """Options that mean something only with --scheduler, or only without it, are refused rather than ignored."""
+    from ..errors import ConfigError
+
+    if args.uncertainty and args.tta is not None and args.tta < 2:
+        raise ConfigError("--uncertainty is the spread over flips / rotations: it needs --tta 2 or more (default 8)")
+    if getattr(args, "scheduler", None):
+        if args.tta is not None:
+            raise ConfigError("--tta is not supported with --scheduler yet; drop --tta, or predict without --scheduler")
+        return
+    batch_only = [flag for flag, on in (("--retries", args.retries != 1), ("--mosaic", args.mosaic != "vrt"),
+                                        ("--index", args.index is not None)) if on]
+    if batch_only:
+        raise ConfigError(f"{', '.join(batch_only)} appl{'ies' if len(batch_only) == 1 else 'y'} to batch runs only: "
+                          "add --scheduler local (or drop them)")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_folder_run(args)
     if getattr(args, "scheduler", None):  # batch on Dask: one task per patch, idempotent, retried, mosaic + index
         if args.compute_clouds:
             from ..errors import ConfigError
@@ -135,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     dev = select_device(args.device)
     model = get_model(args.model, dev)  # load once (and fail early on a bad checkpoint)
-    extra_dir = args.proba_dir or args.out.with_name(args.out.name + "-proba")
+    out_abs = args.out.resolve()  # `--out .` has no name of its own to put -proba after
+    extra_dir = args.proba_dir or out_abs.with_name(out_abs.name + "-proba")
     results: list[dict[str, Any]] = []
 
     def run_one(patch: Any) -> Any:
@@ -163,18 +219,21 @@ def run(args: argparse.Namespace) -> int:
             for w in pred.warnings:  # above the progress bar, not on its line
                 tqdm.write(f"warning: {name}: {w}", file=sys.stderr)
 
-    # --force (like --retries, --mosaic, --index) is a batch option: its skip-if-done default applies with
-    # --scheduler; without it `predict` overwrites every patch, as it always has
+    # skip-if-done (and so --force) applies with --scheduler; without it `predict` rewrites every patch, as it always
+    # has, and says which existing files it replaced
+    folder_run = FolderRun(args.out)
     paths = predict_submission(args.paths, run_one, args.out, probability_dir=extra_dir if args.proba else None,
                                uncertainty_dir=extra_dir if args.uncertainty else None, force=True,
-                               progress=not args.quiet and not args.json, desc=f"predict ({dev})", on_result=on_result)
+                               progress=not args.quiet and not args.json, desc=f"predict ({dev})", on_result=on_result,
+                               on_error=folder_run.on_error)
     if args.json:
         print_json({"out": str(args.out), "device": str(dev), "model": getattr(getattr(model, "info", None), "path", ""),
-                    "patches": results})
-    else:
-        for r in results:
-            print(f"{r['name']}: {r['cultivated_fraction']:.1%} cultivated{input_summary(r['input'])}, "
-                  f"{r['seconds']:.2f} s on {r['device']} -> {r['submission']}")
-        print(f"wrote {len(paths)} submission file(s) to {args.out}"
-              + (f"; probability / uncertainty maps in {extra_dir}" if args.proba or args.uncertainty else ""))
-    return 0
+                    "patches": results, "failed": [{"name": n, "error": e} for n, e in folder_run.failed]})
+        return 0 if not folder_run.failed else (1 if paths else 2)
+    for r in results:
+        print(f"{r['name']}: {r['cultivated_fraction']:.1%} cultivated{input_summary(r['input'])}, "
+              f"{r['seconds']:.2f} s on {r['device']} -> {r['submission']}")
+    extras = [w for w, on in (("probability", args.proba), ("uncertainty", args.uncertainty)) if on]
+    print(f"wrote {len(paths)} submission file(s) to {args.out}"
+          + (f"; {' / '.join(extras)} maps in {extra_dir}" if extras and paths else ""))
+    return folder_run.finish(paths)

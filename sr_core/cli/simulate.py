@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._args import COUNT, SIDE
+
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -29,10 +31,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--out", type=Path, help="folder to write eopatch-01 … into (created if missing)")
-    p.add_argument("--n", type=int, default=None,
+    p.add_argument("--n", type=COUNT, default=None,
                    help="number of patches (default 1; with --calibrate 10; for the realism statistics 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first patch; patch i uses seed + i (default 0)")
-    p.add_argument("--size", type=int, default=None,
+    p.add_argument("--size", type=SIDE, default=None,
                    help="patch size in 10 m pixels (default 500 = 5 km; for the realism statistics 200)")
     p.add_argument("--split", choices=("train", "test"), default="train", help="seed stream (default train)")
     p.add_argument("--region", default=None, help="region key (default: drawn from the seed); see --list-regions")
@@ -46,7 +48,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         "../shared/data/real) next to the simulator's, with targets and OK / OUT")
     p.add_argument("--quick", action="store_true",
                    help="with --calibrate: skip the slow figures (baselines, speed) and the realism statistics")
-    p.add_argument("--landscapes", type=int, default=8, metavar="N",
+    p.add_argument("--landscapes", type=COUNT, default=8, metavar="N",
                    help="with --calibrate: label-only 5 km landscapes the parcel-geometry rows are measured on "
                         "(default 8, about 6 s each; 0: measure them on the --n patches, which biases them low)")
     p.add_argument("--pixel-model", type=Path, default=None,

@@ -9,6 +9,10 @@ import sys
 import threading
 from typing import Any
 
+from ._args import COUNT, FRACTION, NONNEG, SIDE, between, positive
+
+NONNEG_F = between(0.0, float("inf"), open_hi=True)
+
 #: seconds between the plain status lines of a run whose stderr is not a terminal
 HEARTBEAT_S = 60.0
 
@@ -34,23 +38,23 @@ def register(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="checkpoint path, e.g. models/my-model.pt")
     p.add_argument("--data", default=None, help="folder/archive of real labelled EOPatches to train on as well")
-    p.add_argument("--steps", type=int, default=2000, help="total optimisation steps (default 2000)")
+    p.add_argument("--steps", type=COUNT, default=2000, help="total optimisation steps (default 2000)")
     p.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda or mps")
-    p.add_argument("--size", type=int, default=64, help="training crop side in 10 m pixels (default 64)")
-    p.add_argument("--batch", type=int, default=4, help="crops per step (default 4)")
+    p.add_argument("--size", type=SIDE, default=64, help="training crop side in 10 m pixels (default 64)")
+    p.add_argument("--batch", type=COUNT, default=4, help="crops per step (default 4)")
     p.add_argument("--config", default="small", choices=("tiny", "small", "base"),
                    help="network size preset (small: the bundled model)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (optimizer, step, RNG)")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    p.add_argument("--lr", type=positive, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, sampling and the training seed stream")
-    p.add_argument("--sim-size", type=int, default=160, help="side of simulated training patches (10 m px)")
-    p.add_argument("--pool", type=int, default=16, help="simulated patches held in memory")
-    p.add_argument("--refresh-every", type=int, default=8, help="steps between replacing one pool patch")
-    p.add_argument("--val-patches", type=int, default=4, help="held-out simulated validation patches (0: none)")
-    p.add_argument("--val-size", type=int, default=128, help="side of validation patches (10 m px)")
-    p.add_argument("--val-every", type=int, default=250, help="steps between validations")
-    p.add_argument("--ckpt-every", type=int, default=50, help="steps between checkpoints")
-    p.add_argument("--dice", type=float, default=0.5, help="weight of the soft Dice term (0: BCE only)")
+    p.add_argument("--sim-size", type=SIDE, default=160, help="side of simulated training patches (10 m px)")
+    p.add_argument("--pool", type=COUNT, default=16, help="simulated patches held in memory")
+    p.add_argument("--refresh-every", type=COUNT, default=8, help="steps between replacing one pool patch")
+    p.add_argument("--val-patches", type=NONNEG, default=4, help="held-out simulated validation patches (0: none)")
+    p.add_argument("--val-size", type=SIDE, default=128, help="side of validation patches (10 m px)")
+    p.add_argument("--val-every", type=COUNT, default=250, help="steps between validations")
+    p.add_argument("--ckpt-every", type=COUNT, default=50, help="steps between checkpoints")
+    p.add_argument("--dice", type=FRACTION, default=0.5, help="weight of the soft Dice term (0: BCE only)")
     p.add_argument("--init", default=None, metavar="CKPT",
                    help="start a new run from this checkpoint's weights (fine-tuning; new optimizer and schedule)")
     p.add_argument("--doy-hidden", action="store_true",
@@ -66,7 +70,7 @@ def register(sub: Any) -> argparse.ArgumentParser:
                         "with --init a wider encoder starts from the narrower one's function")
     p.add_argument("--width20", type=int, default=None, metavar="C", help="network option: channels at 20 m (small: 64)")
     p.add_argument("--width40", type=int, default=None, metavar="C", help="network option: channels at 40 m (small: 96)")
-    p.add_argument("--augment", type=float, default=1.0,
+    p.add_argument("--augment", type=NONNEG_F, default=1.0,
                    help="domain randomisation strength: gain/offset, band dropout, calendar shift, blur, shifts, haze, "
                         "L1C look (sr_core.train.AUGMENT; 0 = off, default 1)")
     p.add_argument("--ten-m-only", type=float, default=0.0, metavar="P",
@@ -83,12 +87,12 @@ def register(sub: Any) -> argparse.ArgumentParser:
                    help="folder of real labelled pixels with monthly series (S2_monthly.npy.gz + labels.csv, the "
                         "WorldCereal points format; see sr_core.points): an extra loss that teaches real phenology; "
                         "20 %% of the points are held out and scored at each validation")
-    p.add_argument("--points-weight", type=float, default=0.5, help="weight of the points loss (default 0.5)")
+    p.add_argument("--points-weight", type=NONNEG_F, default=0.5, help="weight of the points loss (default 0.5)")
     p.add_argument("--precision", default=None, choices=("auto", "float32", "bfloat16"),
                    help="autocast of the training step: auto (default) is bfloat16 on a GPU and float32 on a CPU; "
                         "bfloat16 on a CPU with AMX / AVX-512 BF16 (recent Xeons) runs a step about 1.6x faster. "
                         "With --resume it replaces the run's own (the run then no longer continues bit-exactly)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: all cores)")
+    p.add_argument("--threads", type=NONNEG, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="processes that simulate the next training patches ahead of need (default: on a GPU all "
                         "cores but two, at most 12; on a CPU 0 = in this process); the result does not depend on it")
@@ -135,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--ten-m-only {args.ten_m_only}: give a share between 0 and 1")
     if not 0.0 <= args.stack <= 1.0:
         raise ConfigError(f"--stack {args.stack}: give a share between 0 and 1")
+    from pathlib import Path
+
+    if Path(args.out).exists() and not args.resume:  # hours of training are not replaced by a typo
+        raise ConfigError(f"--out {args.out}: a checkpoint is already there; add --resume to continue that run, or "
+                          "choose another --out (delete the file first to start over under this name)")
     trainer = Trainer(args.out, cfg, device=args.device, resume=args.resume, log=log, model_overrides=overrides or None,
                       init_from=args.init, workers=args.workers, precision_given=args.precision is not None)
     log(f"training {trainer.model.n_params():,}-parameter model on {trainer.device} to step {trainer.cfg.steps}; "

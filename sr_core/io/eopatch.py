@@ -840,7 +840,8 @@ def write_eopatch(patch: Patch, path: str | Path, *, overwrite: bool = False, co
     target = Path(path)
     if target.exists() or target.is_symlink():
         if not overwrite:
-            raise EOPatchExistsError(f"{target}: already exists; pass overwrite=True or choose another folder")
+            raise EOPatchExistsError(f"{target}: already exists; choose another folder, or replace it (--overwrite on "
+                                     "the command line, overwrite=True in Python)")
         if target.is_symlink() or not target.is_dir() or not (is_eopatch(target) or not any(target.iterdir())):
             raise EOPatchExistsError(
                 f"{target}: exists and is not an EOPatch folder; refusing to replace it even with overwrite=True "

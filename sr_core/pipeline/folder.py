@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import PatchFormatError
+from ..errors import PatchFormatError, SRCoreError
 from ..io.inputs import collect_eopatches
 from ..patch import Patch
 from ..paths import scratch_dir
@@ -44,6 +44,7 @@ def write_predictions(
     desc: str = "predict",
     on_result: Callable[[str, Prediction | np.ndarray, Path], None] | None = None,
     force: bool = True,
+    on_error: Callable[[str, Exception], None] | None = None,
 ) -> list[Path]:
     """Predict each patch and write ``<out_dir>/<folder-name>.tif``; return the submission paths (written now or,
     without ``force``, already there).
@@ -57,7 +58,9 @@ def write_predictions(
     patch; ``force=False``: skip a patch whose outputs are finished (the mask, and the probability / uncertainty maps
     asked for, pass :func:`~sr_core.io.geotiff.check_output`; a companion the predictor does not give counts as
     missing), as a batch does. Each patch is one :func:`~sr_core.pipeline.one.predict_one`. ``on_result(name,
-    prediction, path)`` is called after each predicted patch (not for skipped ones; e.g. to print warnings). A tqdm
+    prediction, path)`` is called after each predicted patch (not for skipped ones; e.g. to print warnings). With
+    ``on_error(name, exc)``, a patch that cannot be read, predicted or written (an :class:`~sr_core.errors.SRCoreError`
+    or an ``OSError``) is handed to it and the others go on; without it the first such error ends the run. A tqdm
     bar on stderr shows progress.
     """
     items = list(sources)
@@ -65,8 +68,14 @@ def write_predictions(
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for src in _progress(items, desc, progress):
-        outcome = predict_one(src, predict, out_dir, proba_dir=probability_dir, uncertainty_dir=uncertainty_dir,
-                              force=force)
+        try:
+            outcome = predict_one(src, predict, out_dir, proba_dir=probability_dir, uncertainty_dir=uncertainty_dir,
+                                  force=force)
+        except (SRCoreError, OSError) as exc:
+            if on_error is None:
+                raise
+            on_error(src.name if isinstance(src, Patch) else Path(src).name, exc)
+            continue
         written.append(outcome.submission)
         if on_result is not None and outcome.prediction is not None:
             on_result(outcome.name, outcome.prediction, outcome.submission)
