@@ -367,8 +367,11 @@ def score_table() -> None:
 
 
 if patch.has_labels:
-    score_table()
-    if (off := label_offset_of(PATH, season)) is not None:
+    with st.spinner("Scoring against the labels (weight map, ceilings) …"):  # the first time per patch takes a while
+        score_table()
+    with st.spinner("Measuring where the labels sit against the imagery …"):
+        off = label_offset_of(PATH, season)
+    if off is not None:
         from sr_core.coreg import labels_off, offset_words
 
         say = st.warning if labels_off(off) else st.caption
@@ -385,8 +388,10 @@ st.subheader("Downloads")
 d1, d2, d3 = st.columns(3)
 d1.download_button("Submission GeoTIFF (uint8 0/1)", output_file(pred, patch, "submission"), f"{patch.name}.tif", "image/tiff",
                    key="dl_submission")
-d2.download_button("Probability GeoTIFF", output_file(pred, patch, "probability"), f"{patch.name}_proba.tif", "image/tiff",
-                   key="dl_probability")
+d2.download_button("Probability GeoTIFF (0–255, scale 1/255)", output_file(pred, patch, "probability"),
+                   f"{patch.name}_proba.tif", "image/tiff", key="dl_probability",
+                   help="uint8: the probability × 255, with the band scale 1/255 recorded (QGIS "
+                        "and GDAL show 0–1; tools that ignore the scale show 0–255)")
 d3.download_button("Predicted fields (GeoPackage)", output_file(pred, patch, "fields"), f"{patch.name}_fields.gpkg",
                    "application/geopackage+sqlite3", key="dl_fields")
 st.caption(f"All outputs are on the patch's 2.5 m grid in {patch.bbox.crs} and open in place in QGIS next to the input.")

@@ -120,33 +120,39 @@ if not found:
              "Zip the EOPatch folder itself, e.g. `zip -r patch.zip eopatch-01`.")
     st.stop()
 
-rows, ok = [], []
-table_warnings: set[str] = set()
-warnings_of: dict[str, list[str]] = {}
-for f in found:
-    try:
-        p = load_patch(f)
-    except SRCoreError as exc:
-        rows.append({"folder": str(f.relative_to(folder)), "status": "❌ " + redact(exc)})
-        continue
-    try:
-        from sr_core.quality import series_warnings
+@st.cache_data(show_spinner=False, max_entries=256)
+def _report(path_: str, mtime: float, rel: str) -> tuple[dict, list[str], bool]:
+    """One row of the validation report, the patch's warnings and whether it reads: computed once per folder (an
+    archive of 25 full-size patches is not re-read on every click; the patch cache holds only a few)."""
+    from sr_core.io import load_eopatch
+    from sr_core.quality import series_warnings
 
-        warns = series_warnings(p)
-        table_warnings.update(warns)
-    except ImportError:
-        warns = []
-    ok.append(f)
-    warnings_of[str(f)] = [redact(w) for w in warns]
-    rows.append({
-        "folder": str(f.relative_to(folder)), "status": "✅ readable", "source": p.info.source.value,
-        "level": p.info.product_level.value,
+    try:
+        p = load_eopatch(Path(path_))
+    except SRCoreError as exc:
+        return {"folder": rel, "status": "❌ " + redact(exc)}, [], False
+    warns = series_warnings(p)
+    return {
+        "folder": rel, "status": "✅ readable", "source": p.info.source.value, "level": p.info.product_level.value,
         "T": p.n_dates, "size (10 m px)": f"{p.height} × {p.width}",
         "dates": f"{p.timestamps[0]:%Y-%m-%d} … {p.timestamps[-1]:%Y-%m-%d}",
         "CRS": p.bbox.crs, "layers": ", ".join(p.features_present()),
         "mean cloud": float(np.nanmean(p.cloud_fraction())) if p.cloud_source is not None else None,
         "notes": redact("; ".join([*p.info.notes, *warns])),
-    })
+    }, warns, True
+
+
+rows, ok = [], []
+table_warnings: set[str] = set()
+warnings_of: dict[str, list[str]] = {}
+with st.spinner(f"Reading {len(found)} patch folder(s) …"):
+    for f in found:
+        row, warns, readable = _report(str(f), f.stat().st_mtime, str(f.relative_to(folder)))
+        rows.append(row)
+        if readable:
+            ok.append(f)
+            table_warnings.update(warns)
+            warnings_of[str(f)] = [redact(w) for w in warns]
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 if not ok:
     st.stop()
@@ -261,8 +267,10 @@ if st.session_state.get("upload_pred_path") == str(path):
 
     d1, d2, d3 = st.columns(3)
     d1.download_button("Submission GeoTIFF", output_file(pred, p, "submission"), f"{p.name}.tif", "image/tiff", key="up_dl_sub")
-    d2.download_button("Probability GeoTIFF", output_file(pred, p, "probability"), f"{p.name}_proba.tif", "image/tiff",
-                       key="up_dl_proba")
+    d2.download_button("Probability GeoTIFF (0–255, scale 1/255)", output_file(pred, p, "probability"),
+                       f"{p.name}_proba.tif", "image/tiff", key="up_dl_proba",
+                       help="uint8: the probability × 255, with the band scale 1/255 recorded (QGIS "
+                            "and GDAL show 0–1; tools that ignore the scale show 0–255)")
     d3.download_button("Fields (GeoPackage)", output_file(pred, p, "fields"), f"{p.name}_fields.gpkg",
                        "application/geopackage+sqlite3", key="up_dl_fields")
 with map_slot:

@@ -70,6 +70,26 @@ def _key(*parts: Any) -> tuple:
 
 # -- controls -------------------------------------------------------------------------------------------------------------
 from sr_core.inference import available_devices  # noqa: E402  (torch only once the page is open)
+from sr_core.prepare import choose_season  # noqa: E402
+
+# One growing season at a time, as the model reads it; the choice is shared with Predict & compare (the same key).
+season: int | None = None
+try:
+    SEASONS = choose_season(patch.timestamps)
+except SRCoreError:
+    SEASONS = None
+if SEASONS is not None and len(SEASONS.candidates) > 1:
+    years = list(SEASONS.candidates)
+    chosen = st.selectbox("Growing season", years, index=years.index(SEASONS.year), key=f"{Keys.SEASON}:{PATH}",
+                          help="This series spans several growing seasons (1 March – 1 September); the inspection, "
+                               "like the model, reads one. Shared with Predict & compare.")
+    season = None if chosen == SEASONS.year else int(chosen)
+if SEASONS is not None:
+    sel = choose_season(patch.timestamps, season)
+    if len(sel.index) < patch.n_dates:
+        patch = patch.select_dates(sel.index)  # everything below (maps, probes, report) sees that season's dates
+    st.caption(f"Season {sel.year}: {len(sel.index)} dates, {patch.timestamps[0]:%Y-%m-%d} … "
+               f"{patch.timestamps[-1]:%Y-%m-%d}.")
 
 c1, c2, c3, c4, c5, c6 = st.columns([2, 2, 2, 2.4, 2, 1.6], vertical_alignment="bottom")
 device = c1.selectbox("Device", ["auto", *available_devices()], key=Keys.DEVICE, help="auto = CUDA → MPS → CPU")
@@ -81,9 +101,9 @@ answer = c4.radio("10 m answer", ["auto", "pixel", "model"], horizontal=True, ke
                   help="pixel = the 10 m pixel baseline; model = the model averaged to 10 m; auto = pixel when available")
 margin = c5.slider("Contradiction margin", 0.1, 0.9, 0.5, 0.05, key=HK.MARGIN,
                    help="a 10 m pixel contradicts the data when |map cover − 10 m evidence| exceeds this")
-KEY = _key(device, tta, members, answer, margin)
-SETTINGS = {"device": device, "flips/rotations": tta, "date-subset ensemble": members, "10 m answer": answer,
-            "margin": margin}
+KEY = _key(season, device, tta, members, answer, margin)
+SETTINGS = {"season": season or "default", "device": device, "flips/rotations": tta, "date-subset ensemble": members,
+            "10 m answer": answer, "margin": margin}
 LATEST = _key("latest")  # this patch's last inspection, whatever its settings: shown until the next one
 
 
@@ -98,7 +118,8 @@ def run_inspection() -> None:
 
     try:
         if tta == 8:  # the Predict page's uncertainty run: shared cache
-            pred = run_predictor(PATH, "model", device, True, progress=lambda d, n: progress("SR model", d, n))
+            pred = run_predictor(PATH, "model", device, True, progress=lambda d, n: progress("SR model", d, n),
+                                 season=season)
         else:
             pred = predict(patch, device=device, uncertainty=tta > 1, tta=tta,
                            progress=lambda d, n: progress("SR model", d, n))
@@ -128,8 +149,9 @@ if ins is None and LATEST in _store():  # the settings changed since: keep showi
     tta, members, answer, margin = (was["flips/rotations"], was["date-subset ensemble"], was["10 m answer"],
                                     was["margin"])
 if ins is None:
-    if cached_prediction(PATH, "model", device, True) is not None:
-        st.info("A model prediction with uncertainty is cached for this patch: **Inspect** reuses it.")
+    if tta == 8 and cached_prediction(PATH, "model", device, True, season) is not None:
+        st.info("A model prediction with uncertainty (8 flips / rotations) is cached for this patch: **Inspect** "
+                "reuses it.")
     else:
         st.info("**Inspect this patch** with the 🔍 button. Results are cached per patch and setting.")
     st.caption(ABOUT)

@@ -719,3 +719,32 @@ def test_a_failing_run_is_said_on_the_page_not_a_crash_screen(served, monkeypatc
         errors = [e.value for e in at.error]
         assert any(says in e for e in errors), errors
         assert "secret" not in str(errors) and not at.get("progress")  # no stale progress bar either
+
+
+def test_hallucinations_inspects_the_season_chosen_on_predict(tmp_path, monkeypatch, tiny_model):
+    """A series over two growing seasons: Hallucinations offers the season (the same choice as Predict & compare,
+    one key) and inspects that season's dates only; it used to take the default season whatever Predict showed."""
+    from datetime import datetime, timedelta
+
+    from sr_core.io import write_eopatch
+
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    p = app_patch("eopatch-m", 8)
+    ts = [datetime(2018, 4, 1) + timedelta(days=20 * i) for i in range(4)]
+    ts += [datetime(2019, 4, 1) + timedelta(days=20 * i) for i in range(4)]
+    twice = {k: np.concatenate([getattr(p, k)] * 2) for k in ("bands", "cloud_prob", "cloud_mask", "is_data", "scl")}
+    folder = write_eopatch(p.replace(timestamps=ts, **twice), tmp_path / "two" / "eopatch-m")
+    at = AppTest.from_file(str(REPO / "pages/4_Hallucinations.py"), default_timeout=TIMEOUT)
+    at.session_state["selected_patch_path"] = str(folder)
+    at.session_state[f"season:{folder}"] = 2018  # chosen on Predict & compare
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key=f"season:{folder}").value == 2018
+    assert any("Season 2018: 4 dates, 2018-04-01 … 2018-05-31" in c.value for c in at.caption)
+    at.button(key="halluc_run").click().run()  # TTA 8: the Predict page's shared prediction, for that season
+    assert not at.exception, [e.value for e in at.exception]
+    from ui.common import cached_prediction
+
+    pred = cached_prediction(folder, "model", "auto", True, 2018)
+    assert pred is not None and pred.extra["input"]["season"] == 2018
+    assert cached_prediction(folder, "model", "auto", True, None) is None  # not the default season's
