@@ -300,6 +300,9 @@ def test_cli_train_and_eval_pixel(tmp_path, capsys):
     assert summary["config"]["ensemble"]["seeds"] == [3, 4] and len(load_pixel_baseline(out).members) == 2
     assert summary["dropout"]["config"]["ensemble"]["seeds"] == [3] and len(load_pixel_baseline(out).dropout.members) == 1
     capsys.readouterr()
+    before = out.read_bytes()  # a second run onto the same file is refused before any training, unless --overwrite
+    assert main(["baseline", "train-pixel", "--train-seeds", "0-1", "--out", str(out), "--quiet"]) == 2
+    assert "add --overwrite to replace it" in capsys.readouterr().err and out.read_bytes() == before
     assert main(["baseline", "train-pixel", "--members", "0", "--out", str(tmp_path / "no.npz"), "--quiet"]) == 2
     assert "--members 0" in capsys.readouterr().err and not (tmp_path / "no.npz").exists()
     assert main(["baseline", "train-pixel", "--dropout-members", "-1", "--out", str(tmp_path / "no.npz"), "--quiet"]) == 2
@@ -313,7 +316,7 @@ def test_cli_train_and_eval_pixel(tmp_path, capsys):
 def test_bundled_pixel_baseline_is_trained_on_the_current_simulator():
     """The pixel baseline is the bar the model must clear; one trained on an older simulator is a weaker bar (the
     2.0 file scored 0.582 on the real Flanders patch, the 2.6 retrain 0.684). Retrain it whenever
-    SIMULATOR_VERSION changes: ``python -m sr_core baseline train-pixel --out models/pixel-baseline.npz``."""
+    SIMULATOR_VERSION changes: ``python -m sr_core baseline train-pixel --out models/pixel-baseline.npz --overwrite``."""
     from sr_core.baselines.pixel import DEFAULT_MODEL, load_pixel_baseline
     from sr_core.simulate import SIMULATOR_VERSION
 

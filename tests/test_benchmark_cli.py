@@ -109,6 +109,10 @@ def test_cli_round_trip(tmp_path, capsys, monkeypatch):
     assert f"wrote {len(ref_rows) + 1} submission(s)" in capsys.readouterr().out
     with open(tmp_path / "lb.csv", newline="") as fh:
         assert len(list(csv.DictReader(fh))) == len(ref_rows) + 1
+    assert main(["benchmark", "export-csv", str(tmp_path / "lb.csv")]) == 2  # an existing file is kept unless asked
+    assert "add --overwrite" in capsys.readouterr().err
+    assert main(["benchmark", "export-csv", str(tmp_path / "lb.csv"), "--overwrite"]) == 0
+    assert "wrote" in capsys.readouterr().out
 
     audit = run_json(capsys, "benchmark", "audit", "--json")
     assert [e["event"] for e in audit][:4] == ["refused", "auth_failed", "auth_failed", "register"]

@@ -71,6 +71,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         "as it is and with a random set of bands filled); 0: none (default 5, the bundled file)")
     q.add_argument("--out", type=Path, default=None,
                    help="model file to write (default: <SR_CORE_HOME>/models/pixel-baseline.npz)")
+    q.add_argument("--overwrite", action="store_true", help="replace the --out file when it exists")
     q.add_argument("--test-seeds", default=None,
                    help="afterwards, score it on these test-split seeds (e.g. 0-5), beside the NDVI baseline")
     q.add_argument("--test-size", type=SIDE, default=500, help="test patch size (default 500)")
@@ -137,6 +138,8 @@ def run_train_pixel(args: argparse.Namespace) -> int:
     if args.dropout_members < 0:
         raise ConfigError(f"--dropout-members {args.dropout_members}: give 0 (none) or more")
     out = args.out if args.out is not None else subdir("models") / "pixel-baseline.npz"
+    if out.exists() and not args.overwrite:  # minutes of training do not replace a model file unasked
+        raise ConfigError(f"{out}: a model file is already there; add --overwrite to replace it, or choose another --out")
     bar, step = _bar(len(train) + args.epochs * (args.members + args.dropout_members) + len(val) + len(test), args.quiet,
                      "train pixel baseline")
     try:

@@ -134,6 +134,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                        help="admin: every submission (private scores included) as CSV")
     q.add_argument("file", type=Path, help="CSV file to write")
     q.add_argument("--all-benchmarks", action="store_true", help="include submissions to earlier benchmarks")
+    q.add_argument("--overwrite", action="store_true", help="replace FILE when it exists")
     q.set_defaults(func=run_export_csv)
 
     q = sub.add_parser("references", parents=[db, js], help="recompute the reference rows (model, NDVI, pixel)",
@@ -439,6 +440,10 @@ def run_reveal(args: argparse.Namespace) -> int:
 def run_export_csv(args: argparse.Namespace) -> int:
     from ..benchmark.definition import load_benchmark
 
+    if args.file.exists() and not args.overwrite:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{args.file}: already exists; add --overwrite to replace it, or name another file")
     bid = None if args.all_benchmarks else load_benchmark().id
     n = _admin_board(args, "export-csv").export_csv(args.file, bid)
     print(f"wrote {n} submission(s) to {args.file}")
