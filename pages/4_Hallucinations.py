@@ -207,7 +207,9 @@ def headline() -> None:
     m = st.columns(2)
     m[0].metric("Departures", pct(h["departure_fraction"], ".2%"),
                 help="share of pixels where the 2.5 m map departs from the 10 m answer")
-    m[1].metric("Hallucinated", pct(h["hallucination_rate"]), help="hallucinated / departing pixels (needs labels)")
+    m[1].metric("Wrong departures", pct(h["hallucination_rate"]),
+                help="share of the departures from the 10 m answer that are wrong: hallucinated / departing pixels "
+                     "(needs labels)")
     m = st.columns(2)
     m[0].metric("Gap recall", pct(h["gap_recall"]), help="thin gaps between touching parcels kept open (needs labels)")
     m[1].metric("ECE", pct(h["ece"], ".3f"), help="expected calibration error of the probability (needs labels)")
@@ -311,7 +313,9 @@ with tabs[0]:
                      width="stretch")
         st.markdown(
             f"**Hallucination** fraction {pct(h['hallucination_fraction'], '.2%')} of scored pixels, "
-            f"{pct(h['hallucination_rate'])} of the departures · **omission** fraction "
+            f"{pct(h['hallucination_rate'])} of the departures, {pct(h['sub10m_hallucination_share'])} of it inside "
+            "10 m pixels the map splits (invented sub-10 m detail; the rest are whole 10 m pixels decided wrongly "
+            "where the 10 m answer was right) · **omission** fraction "
             f"{pct(h['omission_fraction'], '.2%')}, {pct(h['omission_rate'])} of the sub-10 m detail the 10 m answer "
             f"misses · net gain over the 10 m answer {pct(h['net_gain_over_10m'], '+.2%')} of pixels.")
         if c.sown is not None:
@@ -382,8 +386,11 @@ with tabs[2]:
         show(viz.binary_image(cons.contradicts, on=(240, 60, 40)),
              f"10 m pixels contradicting the evidence (|gap| > {cons.margin:g})", grid10=True)
     cc = c.consistency
-    st.markdown(f"{pct(cc.contradiction_share, '.2%')} of the 10 m pixels contradict the 10 m evidence; mean |cover − "
-                f"evidence| {pct(cc.mean_abs_cover_gap, '.3f')}" + (
+    st.markdown((f"{pct(cc.contradiction_share, '.2%')} of the 10 m pixels contradict the 10 m evidence; "
+                 if cc.contradiction_share is not None else
+                 "Contradictions: n/a against the model's own 10 m answer (it cannot depart from itself by more "
+                 "than the margin); ")
+                + f"mean |cover − evidence| {pct(cc.mean_abs_cover_gap, '.3f')}" + (
                     f"; mean |4×4 mean probability − evidence| {pct(cc.mean_abs_proba_gap, '.3f')}."
                     if cc.mean_abs_proba_gap is not None else
                     ". The evidence is the model's own 10 m aggregate here, so this checks that the binary map keeps the "

@@ -545,7 +545,7 @@ def test_inspect_patch_runs_the_model_and_pools(sim_patch, tiny_model):
     fr = ins.counts.outcomes.fractions()
     assert sum(fr.values()) == pytest.approx(1.0)
     d = ins.to_dict()
-    assert d["headline"]["contradiction_share"] is not None and d["n_labelled"] == 1
+    assert d["headline"]["contradiction_share"] is None and d["n_labelled"] == 1  # n/a against its own answer
     pooled = ins.counts + ins.counts
     assert pooled.n_patches == 2 and pooled.headline()["hallucination_rate"] == ins.counts.headline()["hallucination_rate"]
     unlabelled = sim_patch.replace(cultivated=None, not_declared=None, all_polys=None)
@@ -592,3 +592,80 @@ def test_labels_off_the_imagery_are_said_in_the_notes():
         pred = Prediction(np.asarray(s.cultivated, np.float32), patch.bbox, patch.name)
         notes = inspect_patch(patch, prediction=pred, answer="model").notes
         assert any("labels sit" in n and "px south" in n for n in notes) is said, notes
+
+
+def test_the_unflagged_cloud_probe_tests_the_network_not_the_masking_rule(sim_patch):
+    """A network that paints everything cultivated: on `clouded` predict's rule (never-clear pixels are 0) hides it,
+    so that probe checks the rule; `clouded_unflagged` (the same clouds, no flag) shows what the network does."""
+    from sr_core.inspect import run_probes
+    from sr_core.model import SRNet, SRNetConfig
+
+    torch.manual_seed(0)
+    eager = SRNet(SRNetConfig.preset("tiny"))
+    last = [m for m in eager.modules() if isinstance(m, torch.nn.Conv2d) and m.out_channels == 1][-1]
+    with torch.no_grad():
+        last.bias.fill_(20.0)  # every logit far above any threshold
+    masked, unflagged = run_probes(sim_patch, model=eager, device="cpu", names=["clouded", "clouded_unflagged"])
+    assert masked.cultivated_fraction == 0.0  # the rule, whatever the network
+    assert unflagged.cultivated_fraction > 0.99 and unflagged.error is None
+    assert "checks the network" in unflagged.description
+
+
+def test_contradictions_are_not_claimed_against_the_models_own_answer_nor_where_no_date_is_clear():
+    """Against the model's own 10 m aggregate the gap is bounded by max(t, 1 − t) (≤ the default margin 0.5 at
+    t = 0.5): the share is n/a, not a "0 %" pass. Pixels never seen clear are not counted as contradicting."""
+    from sr_core.inspect.maps import answer_from_model, consistency
+
+    rng = np.random.default_rng(0)
+    p = rng.random((32, 32)).astype(np.float32)
+    own = consistency(p, p > 0.5, answer_from_model(p, 0.5).proba10, independent=False)
+    assert own.counts.contradiction_share is None and own.counts.to_dict()["contradiction_share"] is None
+    evidence = np.ones((8, 8), np.float32)  # an independent 10 m answer that calls everything cultivated
+    blind = np.zeros((8, 8), bool)
+    blind[:, :4] = True
+    valid = ~blind
+    none_painted = np.zeros((32, 32), np.float32)
+    c = consistency(none_painted, none_painted > 0.5, evidence, valid=valid)
+    assert c.counts.n == 32 and c.counts.contradicting == 32 and c.counts.contradiction_share == 1.0
+
+
+def test_inspect_patch_counts_contradictions_only_where_a_date_is_clear(sim_patch):
+    """A block of the patch clouded on every date: the model paints it 0 by rule; the pixel baseline's evidence is
+    not held against it there (those 10 m pixels are left out of the consistency counts)."""
+    cm = sim_patch.cloud_mask.copy()
+    cm[:, :, :8] = True  # the first 8 columns never clear
+    blind = sim_patch.replace(cloud_mask=cm)
+    pred = Prediction(blind.cultivated.astype(np.float32), blind.bbox, blind.name, predictor="oracle")
+    ins = inspect_patch(blind, prediction=pred, answer="pixel")
+    seen = blind.valid_mask().any(axis=0)
+    assert not seen[:, :8].any() and ins.counts.consistency.n == seen.sum()
+    assert not ins.consistency.contradicts[:, :8].any()
+    assert ins.counts.consistency.contradiction_share is not None  # independent evidence: a real check
+
+
+def test_hallucinations_are_split_into_invented_detail_and_whole_10m_pixels():
+    """The truth and the 10 m answer agree on a plain background; the map adds one whole 10 m pixel (a 10 m-scale
+    error) and splits another (invented sub-10 m detail): both are hallucinations, and the share inside split 10 m
+    pixels says which is which."""
+    from sr_core.inspect.maps import outcome_counts, outcome_map
+
+    t = np.zeros((16, 16), bool)
+    a = np.zeros((16, 16), bool)
+    p = np.zeros((16, 16), bool)
+    p[0:4, 0:4] = True  # a whole 10 m pixel
+    p[8:10, 8:12] = True  # half of another: 8 pixels of detail finer than 10 m
+    oc = outcome_counts(outcome_map(p, a, t), a, t, np.ones((16, 16)), pred=p)
+    assert oc.hallucinated() == 24 and oc.sub10m_hallucination_share() == pytest.approx(8 / 24)
+    assert outcome_counts(outcome_map(p, a, t), a, t, np.ones((16, 16))).sub10m_hallucination_share() == 0.0
+    assert oc.to_dict()["plain"]["sub10m_hallucination_share"] == pytest.approx(8 / 24)
+    pooled = oc + oc
+    assert pooled.sub10m_hallucination_share() == pytest.approx(8 / 24)
+
+
+def test_the_simulated_inspection_names_its_10m_answer(tiny_model):
+    from sr_core.inspect import inspect_simulated
+
+    res = inspect_simulated(2, 16, model=tiny_model, device="cpu", tta=1, answer="model", probes=False)
+    d = res.to_dict()
+    assert [r["answer_source"] for r in d["patches"]] == ["model aggregated to 10 m (4×4 mean), repeated to 2.5 m"] * 2
+    assert d["notes"][0] == "10 m answer: model aggregated to 10 m (4×4 mean), repeated to 2.5 m"

@@ -70,7 +70,7 @@ def test_page_inspects_a_labelled_patch_runs_probes_and_builds_the_report(patch_
     at.button(key="halluc_run").click().run()
     _ok(at)
     labels = {m.label: m.value for m in at.metric}
-    assert "Hallucinated" in labels and "Gap recall" in labels
+    assert "Wrong departures" in labels and "Gap recall" in labels
     assert labels["ECE"] != "–"  # labels present: calibration computed
     assert len(at.dataframe) >= 3  # outcomes, distance, parcel-size tables
     # a simulated patch: the page says how much of the error is the declared labels' own digitising offset
@@ -92,7 +92,7 @@ def test_page_shows_label_free_parts_for_an_unlabelled_patch(patch_dirs, tiny_mo
     at.button(key="halluc_run").click().run()
     _ok(at)
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Hallucinated"] == "–" and labels["Departures"] != "–"
+    assert labels["Wrong departures"] == "–" and labels["Departures"] != "–"
     assert any("needs labels" in i.value or "No labels" in i.value for i in at.info)
 
 

@@ -76,6 +76,7 @@ class InspectionCounts(Poolable):
             "departure_fraction": self.departure_fraction,
             "hallucination_fraction": None if o is None else o.hallucination_fraction(),
             "hallucination_rate": None if o is None else o.hallucination_rate(),
+            "sub10m_hallucination_share": None if o is None else o.sub10m_hallucination_share(),
             "omission_fraction": None if o is None else o.omission_fraction(),
             "omission_rate": None if o is None else o.omission_rate(),
             "improvement_fraction": None if o is None else o.fractions().get("improvement"),
@@ -262,7 +263,8 @@ def inspect_patch(
     tick("10 m answer", 1, 1)
     dep = departure_map(binary, ans.binary)
     valid10 = patch.valid_mask().any(axis=0)
-    cons = consistency(proba, binary, ans.proba10, margin, ans.independent)
+    # pixels never seen clear are painted 0 by rule, not by the network: no contradiction is counted there
+    cons = consistency(proba, binary, ans.proba10, margin, ans.independent, valid=valid10)
     if not valid10.all():
         notes.append(f"{(~valid10).mean():.1%} of the 10 m pixels are never seen clear: the model has no evidence there")
 
@@ -279,7 +281,7 @@ def inspect_patch(
         conf = confidence_uncertainty(proba, thr)
         counts = dataclasses.replace(
             counts,
-            outcomes=outcome_counts(outcomes, ans.binary, t, w),
+            outcomes=outcome_counts(outcomes, ans.binary, t, w, pred=binary),
             reliability=reliability(proba, t, scored),
             uncertainty=None if unc is None else uncertainty_errors(unc, binary, t, scored, kind),
             confidence=uncertainty_errors(conf, binary, t, scored, f"0.5 − |p − {thr:g}|"),
@@ -366,7 +368,7 @@ def inspect_simulated(
         ins = inspect_patch(patch, model=model, device=device, tta=tta, date_members=date_members, answer=answer,
                             margin=margin, probes=probes and i == 0, seed=i)
         total = ins.counts if total is None else total + ins.counts
-        rows.append({"name": ins.name, **ins.counts.headline()})
+        rows.append({"name": ins.name, "answer_source": ins.answer.source, **ins.counts.headline()})
         if i == 0:
             probe_results = ins.probes
             notes = list(ins.notes)
@@ -374,6 +376,10 @@ def inspect_simulated(
         if progress is not None:
             progress("patches", i + 1, n)
     assert total is not None
+    sources = list(dict.fromkeys(r["answer_source"] for r in rows))
+    notes.insert(0, f"10 m answer: {sources[0]}" if len(sources) == 1 else
+                 "10 m answer NOT the same on every patch, so the pooled departures mix two references: "
+                 + "; ".join(f"{s} ({sum(r['answer_source'] == s for r in rows)} patches)" for s in sources))
     return SimulatedInspection(total, rows, probe_results, predictor, device_used, size,
                                tuple(range(seed0, seed0 + n)), notes, time.perf_counter() - t0)
 
@@ -457,7 +463,9 @@ def format_counts(c: InspectionCounts) -> list[str]:
         for k, v in fr.items():
             lines.append(f"  {k:<22} {_f(v, '.2%')}")
         lines.append(f"hallucination fraction {_f(h['hallucination_fraction'], '.2%')}, rate (of departures) "
-                     f"{_f(h['hallucination_rate'], '.1%')}; omission fraction {_f(h['omission_fraction'], '.2%')}, rate "
+                     f"{_f(h['hallucination_rate'], '.1%')}, inside 10 m pixels the map splits (invented sub-10 m "
+                     f"detail) {_f(h['sub10m_hallucination_share'], '.1%')}; omission fraction "
+                     f"{_f(h['omission_fraction'], '.2%')}, rate "
                      f"(of sub-10 m detail missed at 10 m) {_f(h['omission_rate'], '.1%')}; net gain over 10 m "
                      f"{_f(h['net_gain_over_10m'], '+.2%')}")
     if c.sown is not None:

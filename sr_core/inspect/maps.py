@@ -206,6 +206,10 @@ class OutcomeCounts(Poolable):
     weighted: np.ndarray
     detail_missed_by_answer: float = 0.0
     detail_missed_by_answer_w: float = 0.0
+    #: hallucinated pixels inside 10 m pixels the 2.5 m map splits (both classes in the block: invented sub-10 m
+    #: detail), plain and weighted; the rest are whole 10 m pixels decided differently from the answer (and wrongly)
+    hallucinated_split: float = 0.0
+    hallucinated_split_w: float = 0.0
 
     def _c(self, o: Outcome, weighted: bool) -> float:
         return float((self.weighted if weighted else self.counts)[o])
@@ -229,6 +233,13 @@ class OutcomeCounts(Poolable):
         """Hallucinated pixels / scored pixels."""
         n = self.total(weighted)
         return self.hallucinated(weighted) / n if n > 0 else None
+
+    def sub10m_hallucination_share(self, weighted: bool = False) -> float | None:
+        """Share of the hallucinated pixels that lie inside 10 m pixels the map splits: detail finer than 10 m that
+        the truth does not hold. The rest are whole 10 m pixels the map decides wrongly where the 10 m answer was
+        right (a 10 m-scale error, not invented detail). None when nothing is hallucinated."""
+        h = self.hallucinated(weighted)
+        return (self.hallucinated_split_w if weighted else self.hallucinated_split) / h if h > 0 else None
 
     def omission_fraction(self, weighted: bool = False) -> float | None:
         """Omitted pixels / scored pixels."""
@@ -258,12 +269,15 @@ class OutcomeCounts(Poolable):
             out[key] = {"fractions": self.fractions(w), "hallucination_fraction": self.hallucination_fraction(w),
                         "omission_fraction": self.omission_fraction(w), "hallucination_rate": self.hallucination_rate(w),
                         "omission_rate": self.omission_rate(w), "net_gain": self.net_gain(w),
+                        "sub10m_hallucination_share": self.sub10m_hallucination_share(w),
                         "departure_fraction": (self.departures(w) / self.total(w)) if self.total(w) > 0 else None}
         return out
 
 
-def outcome_counts(outcomes: np.ndarray, answer: Any, truth: Any, weights: Any) -> OutcomeCounts:
-    """Counts of an :func:`outcome_map` (pixels with weight 0 are not counted)."""
+def outcome_counts(outcomes: np.ndarray, answer: Any, truth: Any, weights: Any, pred: Any = None) -> OutcomeCounts:
+    """Counts of an :func:`outcome_map` (pixels with weight 0 are not counted). With ``pred`` (the 2.5 m binary map)
+    the hallucinated pixels inside 10 m pixels the map splits are counted apart
+    (:meth:`OutcomeCounts.sub10m_hallucination_share`)."""
     codes = np.asarray(outcomes).ravel()
     w = np.asarray(weights, np.float64).ravel()
     keep = (codes != Outcome.IGNORED) & (w > 0)
@@ -273,7 +287,12 @@ def outcome_counts(outcomes: np.ndarray, answer: Any, truth: Any, weights: Any) 
     t = np.asarray(truth) != 0
     a = np.asarray(answer) != 0
     dm = (mixed_blocks(t) & (a != t)).ravel() & keep
-    return OutcomeCounts(counts, weighted, float(dm.sum()), float(w[dm].sum()))
+    split_h = np.zeros_like(keep)
+    if pred is not None:
+        halluc = np.isin(codes, (Outcome.HALLUCINATION_ADDED, Outcome.HALLUCINATION_REMOVED))
+        split_h = halluc & mixed_blocks(np.asarray(pred) != 0).ravel() & keep
+    return OutcomeCounts(counts, weighted, float(dm.sum()), float(w[dm].sum()), float(split_h.sum()),
+                         float(w[split_h].sum()))
 
 
 def outcome_image(codes: np.ndarray) -> np.ndarray:
@@ -307,7 +326,10 @@ class ConsistencyCounts(Poolable):
 
     @property
     def contradiction_share(self) -> float | None:
-        return self.contradicting / self.n if self.n > 0 else None
+        """Share of the 10 m pixels whose cover departs from the evidence by more than the margin; None (n/a) with
+        non-independent evidence: against the model's own 10 m aggregate |cover − evidence| ≤ max(t, 1 − t) for a
+        threshold t, so at the default margin 0.5 it cannot exceed the margin and "0 %" would look like a pass."""
+        return self.contradicting / self.n if self.n > 0 and self.independent else None
 
     @property
     def mean_abs_cover_gap(self) -> float | None:

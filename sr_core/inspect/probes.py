@@ -4,6 +4,9 @@
 probe                  input
 =====================  =================================================================================================
 ``clouded``            every date fully clouded: bright, smooth cloud reflectance, ``cloud_mask`` True, ``cloud_prob`` 1
+                       (a check of the masking rule: ``predict`` paints 0 where no date is clear, whatever the network)
+``clouded_unflagged``  the same cloud reflectance with every cloud flag cleared (a mask that missed it): what the
+                       *network* paints on cloud texture
 ``constant``           one spectrum (the patch's median clear spectrum) at every pixel and date, no clouds
 ``dates_shuffled``     the patch with its timestamps permuted against its bands (phenology out of order)
 ``pixels_shuffled``    the patch with its 10 m pixels permuted in space (one permutation for all dates and layers)
@@ -15,9 +18,10 @@ probe                  input
 
 For each probe: the cultivated share painted and a structure measure of the binary map (:func:`structure`): the
 number of parcel-like components, their density per km², the edge density, and the share of 10 m pixels the map
-splits (sub-10 m detail). On ``clouded``, ``constant`` and the forest scenes a trustworthy model paints ≈ 0 %
-cultivated and no parcels; on ``pixels_shuffled`` the parcel structure should collapse; on ``dates_shuffled`` a model
-that uses phenology should change its answer (agreement with the original map is reported).
+splits (sub-10 m detail). On ``clouded``, ``clouded_unflagged``, ``constant`` and the forest scenes a trustworthy
+model paints ≈ 0 % cultivated and no parcels; on ``pixels_shuffled`` the parcel structure should collapse; on
+``dates_shuffled`` a model that uses phenology should change its answer (agreement with the original map is
+reported).
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ from ..errors import ConfigError, PatchValidationError, SRCoreError
 from ..patch import SCALE, Patch
 from ..paths import ENV_SHARED_DATA, real_fixture, shared_data_dir
 
-PROBES: tuple[str, ...] = ("clouded", "constant", "dates_shuffled", "pixels_shuffled", "forest_simulated", "forest_real")
+PROBES: tuple[str, ...] = ("clouded", "clouded_unflagged", "constant", "dates_shuffled", "pixels_shuffled",
+                           "forest_simulated", "forest_real")
 PROBE_TEXT: dict[str, str] = {
-    "clouded": "every date fully clouded (opaque cloud, all masked)",
+    "clouded": "every date fully clouded (opaque cloud, all masked: checks the masking rule)",
+    "clouded_unflagged": "the same clouds, no cloud flag set (checks the network)",
     "constant": "one constant spectrum everywhere, every date",
     "dates_shuffled": "timestamps permuted against the bands",
     "pixels_shuffled": "10 m pixels permuted in space (same for all dates)",
@@ -44,7 +50,7 @@ PROBE_TEXT: dict[str, str] = {
     "forest_real": "real forest patch, Slovenia (L1C, 2015, 5 frames)",
 }
 #: probes on which a trustworthy model paints (almost) no cultivated land
-NO_FIELD_PROBES = ("clouded", "constant", "forest_simulated", "forest_real")
+NO_FIELD_PROBES = ("clouded", "clouded_unflagged", "constant", "forest_simulated", "forest_real")
 MIN_PARCEL_PX = 4  #: components smaller than this (2.5 m pixels) are not counted as painted parcels
 FOREST_CODE = 2000  #: RABA land-use code of forest (``sr_core.simulate.classes``)
 REAL_FOREST_NAME = "slovenia-forest-l1c-5frames"
@@ -124,6 +130,17 @@ def clouded_probe(patch: Patch, seed: int = 0) -> Patch:
                                    cloud_mask=np.ones((T, H, W), bool), is_data=np.ones((T, H, W), bool),
                                    scl=None if p.scl is None else np.full((T, H, W), 9, np.uint8)),
                          "clouded", "all dates opaque cloud, cloud_mask all True")
+
+
+def clouded_unflagged_probe(patch: Patch, seed: int = 0) -> Patch:
+    """:func:`clouded_probe`'s cloud reflectance with every flag cleared (``cloud_mask`` False, ``cloud_prob`` 0,
+    SCL vegetation): ``predict`` cannot fall back on its rule for never-clear pixels, so this measures what the network
+    itself reads into cloud texture."""
+    p = clouded_probe(patch, seed)
+    T, H, W = p.shape
+    info = p.info.with_note("probe clouded_unflagged: the clouds' flags cleared")
+    return p.replace(cloud_prob=np.zeros((T, H, W), np.float32), cloud_mask=np.zeros((T, H, W), bool),
+                     scl=None if p.scl is None else np.full((T, H, W), 4, np.uint8), info=info)
 
 
 def median_clear_spectrum(patch: Patch) -> np.ndarray:
@@ -244,6 +261,8 @@ def make_probe(patch: Patch, name: str, seed: int = 0) -> Patch:
     for the simulated forest scene's size)."""
     if name == "clouded":
         return clouded_probe(patch, seed)
+    if name == "clouded_unflagged":
+        return clouded_unflagged_probe(patch, seed)
     if name == "constant":
         return constant_probe(patch)
     if name == "dates_shuffled":
