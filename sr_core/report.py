@@ -182,7 +182,7 @@ def build_figure(patch: Patch, ins: Inspection) -> Figure:
         rows = u.bins()
         ax.bar(range(len(rows)), [r["error_rate"] for r in rows], color="#c64")
         ax.set_xticks(range(len(rows)), [f"{r['lo']:.2g}–{r['hi']:.2g}" for r in rows], rotation=30, fontsize=4.5)
-        ax.set_title(f"Error rate by uncertainty\n(error-detection AUC {_fmt(u.auc, '.2f')})", fontsize=6.5, pad=2)
+        ax.set_title(f"Error rate by {u.kind}\n(error-detection AUC {_fmt(u.auc, '.2f')})", fontsize=6.5, pad=2)
         ax.set_ylim(0, 1)
     elif ins.uncertainty is not None:
         ax.hist(ins.uncertainty.ravel(), bins=30, color="#a5a")
@@ -191,8 +191,8 @@ def build_figure(patch: Patch, ins: Inspection) -> Figure:
         _empty(ax, "Uncertainty", "not available")
     ax = fig.add_subplot(gs[3, 2])
     if c.resolution is not None:
-        rows = c.resolution.distance_table()
-        ax.bar([r["distance_px"] for r in rows], [r["accuracy"] or 0 for r in rows], color="#48c")
+        rows = [r for r in c.resolution.distance_table() if r["accuracy"] is not None]  # a bin with no pixel: no bar
+        ax.bar([r["distance_px"] for r in rows], [r["accuracy"] for r in rows], color="#48c")
         ax.set_ylim(0, 1)
         ax.set_title("Accuracy by distance\nto the nearest boundary (px)", fontsize=6.5, pad=2)
     else:
@@ -200,8 +200,13 @@ def build_figure(patch: Patch, ins: Inspection) -> Figure:
     ax = fig.add_subplot(gs[3, 3])
     if c.resolution is not None:
         rows = c.resolution.object_table()
-        ax.bar(range(len(rows)), [r["detection_rate"] or 0 for r in rows], color="#6a4")
-        ax.set_xticks(range(len(rows)), [r["size"].split(" (")[0] for r in rows], rotation=30, fontsize=4.5)
+        rates = [r["detection_rate"] for r in rows]
+        ax.bar([i for i, v in enumerate(rates) if v is not None], [v for v in rates if v is not None], color="#6a4")
+        for i, v in enumerate(rates):
+            if v is None:  # no parcel of that size here: said, not drawn as 0 % detected
+                ax.text(i, 0.03, "none", ha="center", fontsize=4.5, color="#888")
+        ax.set_xticks(range(len(rows)), [f"{r['size'].split(' (')[0]}\n(n={r['parcels']})" for r in rows], rotation=30,
+                      fontsize=4.5)
         ax.set_ylim(0, 1)
         ax.set_title(f"Parcels detected, by size\n(gap recall {_fmt(c.resolution.gaps.recall, '.0%')})", fontsize=6.5, pad=2)
     elif ins.probes:

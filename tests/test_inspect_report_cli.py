@@ -130,3 +130,24 @@ def test_cli_inspect_usage_errors(tmp_path, checkpoint, capsys):
     assert main(["inspect", "--simulate", "1", "--size", "16", "--model", str(tmp_path / "missing.pt")]) == 2
     assert "not found" in capsys.readouterr().err
 
+
+
+def test_report_draws_no_bar_for_a_size_class_without_parcels(sim_patch):
+    """A perfect map of a small patch: most parcel-size classes hold no parcel. Those are written "none" on the
+    chart, not drawn as 0 % detected (every bar drawn is a measured rate, here 100 %)."""
+    import numpy as np
+
+    from sr_core.inspect import inspect_patch
+    from sr_core.prediction import Prediction
+    from sr_core.report import build_figure
+
+    pred = Prediction(sim_patch.cultivated.astype(np.float32), sim_patch.bbox, sim_patch.name, predictor="oracle")
+    ins = inspect_patch(sim_patch, prediction=pred, answer="model")
+    rows = ins.counts.resolution.object_table()
+    empty = [r for r in rows if r["detection_rate"] is None]
+    assert empty, "the fixture should leave a size class without parcels"
+    fig = build_figure(sim_patch, ins)
+    ax = next(a for a in fig.axes if a.get_title().startswith("Parcels detected"))
+    heights = [b.get_height() for b in ax.patches]
+    assert len(heights) == len(rows) - len(empty) and all(h == 1.0 for h in heights)
+    assert sum(t.get_text() == "none" for t in ax.texts) == len(empty)
