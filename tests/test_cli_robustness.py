@@ -93,6 +93,7 @@ def test_one_bad_patch_does_not_stop_the_others_and_replaced_files_are_named(tmp
     (["--retries", "3"], "--retries applies to batch runs only: add --scheduler local"),
     (["--mosaic", "none", "--index", "x.gpkg"], "--mosaic, --index apply to batch runs only"),
     (["--scheduler", "local:1", "--tta", "4"], "--tta is not supported with --scheduler"),
+    (["--proba-dir", "maps"], "--proba-dir is where --proba / --uncertainty maps go"),
 ])
 def test_options_that_would_be_ignored_are_refused(tmp_path, two, ckpt, extra, says, capsys):
     rc = main(["predict", str(two / "a"), "--out", str(tmp_path / "o"), "--model", str(ckpt), *FAST, *extra])

@@ -227,7 +227,8 @@ def test_stress_flags_that_do_not_belong_together_are_refused(capsys, tmp_path):
     for argv, msg in ((("--draws", "3", "--simulate", "1"), "--draws goes with --stress"),
                       (("--stress", "--draws", "0"), "give at least 1"),
                       (("--stress", "--points", str(tmp_path)), "--stress does not apply to --points"),
-                      (("--stress", "--real", str(tmp_path), "--simulate", "2"), "--simulate / --size choose")):
+                      (("--stress", "--real", str(tmp_path), "--simulate", "2"), "--simulate / --size / --seed0 choose"),
+                      (("--stress", "--real", str(tmp_path), "--seed0", "7"), "--simulate / --size / --seed0 choose")):
         assert main(["evaluate", *argv, *CPU]) == 2
         assert msg in capsys.readouterr().err
 

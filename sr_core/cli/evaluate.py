@@ -161,9 +161,9 @@ def run(args: argparse.Namespace) -> int:
             if given is None:
                 doc = ev.evaluate_stress(preds, n=n, seed0=args.seed0, size=size, progress=step, draws=args.draws)
             else:
-                if args.simulate is not None or args.size is not None:
-                    raise ConfigError("--simulate / --size choose simulated patches; with --real or --data the gate "
-                                      "runs on the patches given (use --n to take fewer)")
+                if args.simulate is not None or args.size is not None or args.seed0 != EVAL_SEED0:
+                    raise ConfigError("--simulate / --size / --seed0 choose simulated patches; with --real or --data "
+                                      "the gate runs on the patches given (use --n to take fewer)")
                 skipped: list[str] = []
                 where = ", ".join(map(str, given))
                 doc = ev.evaluate_stress(preds, progress=step, source=where, draws=args.draws,

@@ -155,6 +155,8 @@ def _check_folder_run(args: argparse.Namespace) -> None:
     """Options that mean something only with --scheduler, or only without it, are refused rather than ignored."""
     from ..errors import ConfigError
 
+    if args.proba_dir is not None and not (args.proba or args.uncertainty):
+        raise ConfigError("--proba-dir is where --proba / --uncertainty maps go: add one of them (or drop --proba-dir)")
     if args.uncertainty and args.tta is not None and args.tta < 2:
         raise ConfigError("--uncertainty is the spread over flips / rotations: it needs --tta 2 or more (default 8)")
     if getattr(args, "scheduler", None):
