@@ -575,6 +575,11 @@ class Trainer:
             self._restore(ckpt["train_state"])
         else:
             self.pool_seeds = []
+            if init_from is not None:
+                read_checkpoint(init_from)  # a missing or unreadable file is said now, not after the pool is simulated
+            log(f"simulating the first {cfg.pool} training patches ({cfg.sim_size} px)"
+                + (f" and {cfg.val_patches} validation patches ({cfg.val_size} px)" if cfg.val_patches else "")
+                + " before the first step …")
             if self.prefetch is not None:  # the whole first pool at once
                 self.prefetch.submit(range(self.next_seed, self.next_seed + cfg.pool))
             first = [self._fresh() for _ in range(cfg.pool)]

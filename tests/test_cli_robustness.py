@@ -131,3 +131,13 @@ def test_inspect_and_evaluate_refuse_before_the_work(tmp_path, two, ckpt, capsys
     assert "--simulate chooses simulated patches; with --real the patches given are scored" in capsys.readouterr().err
     assert main(["evaluate", "--points", str(tmp_path / "nowhere"), "--model", str(ckpt), *FAST]) == 2
     assert "nowhere: no such folder" in capsys.readouterr().err
+
+
+def test_train_says_what_it_prepares_and_checks_init_first(tmp_path, capsys):
+    """Before its first step a run simulates its patch pool (a minute on a CPU with the defaults): it says so, and a
+    bad --init is refused before that work, not after."""
+    rc = main(["train", "--out", str(tmp_path / "t.pt"), "--config", "tiny", "--steps", "1", "--val-patches", "0",
+               "--pool", "1", "--sim-size", "16", "--size", "16", "--batch", "1", "--device", "cpu",
+               "--init", str(tmp_path / "nowhere.pt")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nowhere.pt not found" in err and "simulating the first" not in err
