@@ -13,11 +13,11 @@ import streamlit as st
 
 from sr_core import BAND_NAMES, viz
 from sr_core.coreg import CROP, MIN_OFFSET, MIN_PIXELS, satellite_phase, satellite_split, subpixel_offsets
-from sr_core.errors import SRCoreError
 from sr_core.quality import reflectance_formula
 from ui.common import (
     Keys,
     derived_layers,
+    failure,
     load_patch,
     page_setup,
     patch_banner,
@@ -373,8 +373,8 @@ with st.expander("🎞️ Export the sequence"):
                 with tempfile.TemporaryDirectory() as tmp:
                     out = viz.export_animation(frames, str(Path(tmp) / f"{patch.name}_{comp_key}{suffix}"), fps=fps)
                     data = Path(out).read_bytes()
-        except (SRCoreError, OSError, RuntimeError, ValueError) as exc:  # an encoder missing or failing
-            st.error(f"The {fmt} could not be made: {shown(exc)}" + (" Try GIF." if fmt == "MP4" else ""))
+        except Exception as exc:
+            st.error(f"The {fmt} could not be made: {failure(exc)}" + (" Try GIF." if fmt == "MP4" else ""))
     if data is not None:
         st.download_button(f"Download {fmt} ({len(frames)} frames, {len(data) / 1e6:.1f} MB)", data,
                            file_name=f"{patch.name}_{comp_key}{suffix}", mime="image/gif" if fmt == "GIF" else "video/mp4")

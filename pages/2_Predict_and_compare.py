@@ -421,7 +421,7 @@ for r in labelled:
     for key, label in PREDICTORS.items():
         dev = device if key == "model" else "cpu"
         # the patch shown above is scored as run there (its season, with or without uncertainty)
-        how = (with_unc, season) if r["path"] == PATH and key == "model" else (False, None)
+        how = ((with_unc if key == "model" else False), season) if r["path"] == PATH else (False, None)
         if cached_prediction(r["path"], key, dev, *how) is None:
             continue
         s = scores_for(r["path"], key, dev, *how)

@@ -84,7 +84,7 @@ if up is not None:
                                  + "the operator to raise `SR_CORE_UPLOAD_QUOTA_GB`"
                                  + ("." if upload_days() else " or to clear old uploads."))
                         st.stop()
-                    with tempfile.TemporaryDirectory(dir=uploads_dir()) as tmp:
+                    with tempfile.TemporaryDirectory(prefix="upload-", dir=uploads_dir()) as tmp:
                         # the archive keeps the user's file name, so any message about it names their file
                         stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(up.name).name)[:80].lstrip(".") or "upload"
                         arch = Path(tmp) / (stem if stem.endswith(suffix) else f"{stem}{suffix}")

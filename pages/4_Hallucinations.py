@@ -84,6 +84,17 @@ if SEASONS is not None and len(SEASONS.candidates) > 1:
                           help="This series spans several growing seasons (1 March – 1 September); the inspection, "
                                "like the model, reads one. Shared with Predict & compare.")
     season = None if chosen == SEASONS.year else int(chosen)
+FULL = patch  # every date; `patch` below is the season inspected
+
+
+def _season_cut(full, season_: int | None):
+    """``full`` cut to growing season ``season_`` (None: the default), as the model reads it."""
+    if SEASONS is None:
+        return full
+    idx = choose_season(full.timestamps, season_).index
+    return full.select_dates(idx) if len(idx) < full.n_dates else full
+
+
 if SEASONS is not None:
     sel = choose_season(patch.timestamps, season)
     if len(sel.index) < patch.n_dates:
@@ -132,7 +143,7 @@ def run_inspection() -> None:
                     "weights into `models/`; then press **Inspect** again.", icon="🧠")
     else:
         _store()[KEY] = ins
-        _store()[LATEST] = (KEY, dict(SETTINGS), ins)
+        _store()[LATEST] = (KEY, dict(SETTINGS), ins, season, device)
         st.session_state.pop(HK.REPORT_DATA, None)
     finally:
         bar.empty()
@@ -142,7 +153,8 @@ if c6.button("🔍 Inspect", type="primary", key=HK.RUN, help="Inspect this patc
     run_inspection()
 ins = _store().get(KEY)
 if ins is None and LATEST in _store():  # the settings changed since: keep showing the last results, and say so
-    KEY, was, ins = _store()[LATEST]  # its maps, probes and report are cached under its own key
+    KEY, was, ins, season, device = _store()[LATEST]  # its maps, probes and report are cached under its own key
+    patch = _season_cut(FULL, season)  # and are made from its own season's dates, on its own device
     changed = [f"{k} {was[k]} → {SETTINGS[k]}" for k in SETTINGS if was[k] != SETTINGS[k]]
     st.warning("Shown: the last inspection of this patch, with its own settings. Changed since: "
                + ", ".join(changed) + ". Press **🔍 Inspect** to update.", icon="⏳")
@@ -386,10 +398,13 @@ with tabs[2]:
         show(viz.binary_image(cons.contradicts, on=(240, 60, 40)),
              f"10 m pixels contradicting the evidence (|gap| > {cons.margin:g})", grid10=True)
     cc = c.consistency
-    st.markdown((f"{pct(cc.contradiction_share, '.2%')} of the 10 m pixels contradict the 10 m evidence; "
-                 if cc.contradiction_share is not None else
-                 "Contradictions: n/a against the model's own 10 m answer (it cannot depart from itself by more "
-                 "than the margin); ")
+    bound = max(pred.threshold, 1 - pred.threshold)
+    st.markdown((f"{pct(cc.contradiction_share, '.2%')} of the 10 m pixels contradict the 10 m evidence"
+                 + ("" if cc.independent else f" (the model's own answer: only a thresholding that moves a 10 m "
+                                              f"pixel's share by more than the margin, possible below {bound:g})")
+                 + "; " if cc.contradiction_share is not None else
+                 f"Contradictions: n/a against the model's own 10 m answer at this margin (the map cannot depart from "
+                 f"it by more than {bound:g}, its threshold's max(t, 1 − t)); ")
                 + f"mean |cover − evidence| {pct(cc.mean_abs_cover_gap, '.3f')}" + (
                     f"; mean |4×4 mean probability − evidence| {pct(cc.mean_abs_proba_gap, '.3f')}."
                     if cc.mean_abs_proba_gap is not None else
@@ -454,7 +469,7 @@ with tabs[4]:
             if p.binary is not None:
                 col.image(downsample_for_display(viz.binary_image(p.binary), 300), caption=p.name, width="stretch")
     else:
-        st.info("Press **Run the probes** (six extra model runs on small inputs).")
+        st.info("Press **Run the probes** (seven extra model runs on small inputs).")
 
 with tabs[5]:
     st.markdown("A one-page summary (maps, reliability curve, skill by distance and size, probes) to share.")

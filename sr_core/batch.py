@@ -269,7 +269,7 @@ def run_batch(
         select_device(device)  # an absent explicit device fails now
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    extra = Path(proba_dir) if proba_dir else out.with_name(out.name + "-proba")
+    extra = Path(proba_dir) if proba_dir else out.resolve().with_name(out.resolve().name + "-proba")
     pdir = extra if proba else None
     model_path = _resolve_model(model)
     paths = resolve_inputs(inputs)

@@ -159,9 +159,12 @@ def upload_room() -> int:
 
 ENV_UPLOAD_DAYS = "SR_CORE_UPLOAD_DAYS"
 DEFAULT_UPLOAD_DAYS = 30.0
-#: A scratch folder (an archive being checked, a submission being scored) older than this was left by a server that
-#: stopped mid-way: no live operation takes a day.
+#: A scratch folder of the app's own (an upload being checked, a submission being scored on the Leaderboard page) older
+#: than this was left by a server that stopped mid-way: no such operation takes a day.
 SCRATCH_MAX_AGE_S = 24 * 3600
+#: The app's scratch folders under ``uploads/`` (the Upload and Leaderboard pages'; ``tmp`` from before they were
+#: named). The command line's (``batch-``, ``predict-``, …) are never touched: a long run keeps its own for days.
+APP_SCRATCH_PREFIXES = ("upload-", "leaderboard-", "tmp")
 #: The name of a kept upload: the first 16 hex digits of the archive's SHA-256 (the Upload page names it so).
 _UPLOAD_NAME = re.compile(r"[0-9a-f]{16}")
 
@@ -196,20 +199,21 @@ def touch_upload(path: str | Path) -> None:
     """Record that the kept upload holding ``path`` was opened now (its age for :func:`expire_uploads` counts from
     here). The time goes to a side file ``<digest>.used`` beside the folder, never into the folder: a patch folder's
     own modification time keys the app's caches."""
-    top = _upload_of(path)
-    if top is None or not top.is_dir():
-        return
-    mark = top.with_name(top.name + ".used")
     try:
+        top = _upload_of(path)
+        if top is None or not top.is_dir():
+            return
+        mark = top.with_name(top.name + ".used")
         mark.touch()
         os.utime(mark)
-    except OSError:  # a read-only data home: the upload then ages from when it was stored
+    except (OSError, ConfigError):  # a read-only data home: the upload then ages from when it was stored
         pass
 
 
 def expire_uploads(now: float | None = None) -> list[str]:
-    """Remove kept uploads not opened for :func:`upload_days` days, and scratch folders older than a day that a
-    stopped server left behind. Returns the names removed (folder names only: digests and scratch names)."""
+    """Remove kept uploads not opened for :func:`upload_days` days, and the app's scratch folders
+    (:data:`APP_SCRATCH_PREFIXES`) older than a day that a stopped server left behind. Returns the names removed
+    (folder names only: digests and scratch names)."""
     d = uploads_dir()
     now = time.time() if now is None else now
     days = upload_days()
@@ -233,8 +237,8 @@ def expire_uploads(now: float | None = None) -> list[str]:
                 last = info.st_mtime
             if days == 0 or now - last <= days * 86400:
                 continue
-        elif now - info.st_mtime <= SCRATCH_MAX_AGE_S:  # a scratch folder in use (or anything else in a live operation)
-            continue
+        elif not entry.name.startswith(APP_SCRATCH_PREFIXES) or now - info.st_mtime <= SCRATCH_MAX_AGE_S:
+            continue  # not the app's, or in use
         shutil.rmtree(entry, ignore_errors=True)
         if not entry.exists():
             removed.append(entry.name)

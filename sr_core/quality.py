@@ -294,7 +294,7 @@ def removed_offset(patch: Patch) -> tuple[float, list[int], str]:
     have been cut to a season since): the reflectance subtracted, the indices of the patch's dates it was subtracted
     from (empty: none), and how the offset was found."""
     rec = patch.info.meta.get("radiometric_offset")
-    if not isinstance(rec, dict):
+    if not isinstance(rec, dict) or patch.info.meta.get("harmonized") is True:  # saved as corrected: none now
         return 0.0, [], ""
     fixed = set(rec.get("dates", []))
     dates = [t for t, ts in enumerate(patch.timestamps) if f"{ts:%Y-%m-%d}" in fixed]

@@ -356,8 +356,9 @@ def test_uploads_expire_when_unopened_and_stopped_servers_scratch_is_cleared(mon
     old_unopened = made("0123456789abcdef", 31)
     old_opened = made("fedcba9876543210", 40)
     young = made("00000000aaaaaaaa", 2)
-    stale_scratch = made("tmpk3j2h1", 1.5)
+    stale_scratch = made("upload-k3j2h1", 1.5)
     live_scratch = made("leaderboard-x1", 0.2)
+    cli_scratch = made("batch-a1b2", 9)  # a long command-line run's: never the app's to remove
     before = old_opened.stat().st_mtime
     touch_upload(old_opened / "eopatch-01")  # a page opened one of its patches just now
     assert old_opened.stat().st_mtime == before  # the folder's own time is untouched
@@ -368,7 +369,7 @@ def test_uploads_expire_when_unopened_and_stopped_servers_scratch_is_cleared(mon
     assert upload_days() == 30
     assert expire_uploads(now=now) == ["0123456789abcdef", stale_scratch.name]
     assert not old_unopened.exists() and not stale_scratch.exists()
-    assert old_opened.is_dir() and young.is_dir() and live_scratch.is_dir()
+    assert old_opened.is_dir() and young.is_dir() and live_scratch.is_dir() and cli_scratch.is_dir()
 
     # opened 40 days ago is 40 days unopened: it goes, with its side file
     os.utime(d / "fedcba9876543210.used", (now - 40 * day, now - 40 * day))

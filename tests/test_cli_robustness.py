@@ -141,3 +141,21 @@ def test_train_says_what_it_prepares_and_checks_init_first(tmp_path, capsys):
                "--init", str(tmp_path / "nowhere.pt")])
     err = capsys.readouterr().err
     assert rc == 2 and "nowhere.pt not found" in err and "simulating the first" not in err
+
+
+def test_the_admin_audit_limit_of_zero_means_all_and_dice_may_weigh_more_than_one(capsys):
+    """Two argument types that were too strict: `audit --limit 0` is documented as "all", `--dice` is a weight."""
+    from sr_core.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["benchmark", "audit", "--limit", "0"]).limit == 0
+    assert parser.parse_args(["train", "--out", "t.pt", "--dice", "2"]).dice == 2.0
+
+
+def test_batch_into_the_current_folder(tmp_path, two, ckpt, monkeypatch, capsys):
+    work = tmp_path / "here"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    rc = main(["predict", str(two / "a"), "--out", ".", "--model", str(ckpt), "--device", "cpu", "--scheduler",
+               "local:1", "--quiet", "--threads", "1"])
+    assert rc == 0 and (work / "a.tif").is_file() and (tmp_path / "here_mosaic.vrt").is_file()

@@ -618,8 +618,17 @@ def test_contradictions_are_not_claimed_against_the_models_own_answer_nor_where_
 
     rng = np.random.default_rng(0)
     p = rng.random((32, 32)).astype(np.float32)
-    own = consistency(p, p > 0.5, answer_from_model(p, 0.5).proba10, independent=False)
+    own = consistency(p, p > 0.5, answer_from_model(p, 0.5).proba10, independent=False, threshold=0.5)
     assert own.counts.contradiction_share is None and own.counts.to_dict()["contradiction_share"] is None
+    assert not own.contradicts.any()  # none could
+    # at t = 0.55 the bound is 0.55: a margin of 0.5 can be exceeded (a block of p in (0.5, 0.55]), so it is measured
+    q = np.full((32, 32), 0.2, np.float32)
+    q[:4, :4] = 0.45  # cover 0 against evidence 0.45: within the margin
+    own55 = consistency(q, q > 0.55, answer_from_model(q, 0.55).proba10, independent=False, threshold=0.55)
+    assert own55.counts.contradiction_share == pytest.approx(0.0)
+    q[:4, :4] = 0.54  # cover 0 against evidence 0.54 > margin 0.5
+    own55 = consistency(q, q > 0.55, answer_from_model(q, 0.55).proba10, independent=False, threshold=0.55)
+    assert own55.counts.contradicting == 1 and own55.counts.contradiction_share == pytest.approx(1 / 64)
     evidence = np.ones((8, 8), np.float32)  # an independent 10 m answer that calls everything cultivated
     blind = np.zeros((8, 8), bool)
     blind[:, :4] = True
@@ -656,7 +665,7 @@ def test_hallucinations_are_split_into_invented_detail_and_whole_10m_pixels():
     p[8:10, 8:12] = True  # half of another: 8 pixels of detail finer than 10 m
     oc = outcome_counts(outcome_map(p, a, t), a, t, np.ones((16, 16)), pred=p)
     assert oc.hallucinated() == 24 and oc.sub10m_hallucination_share() == pytest.approx(8 / 24)
-    assert outcome_counts(outcome_map(p, a, t), a, t, np.ones((16, 16))).sub10m_hallucination_share() == 0.0
+    assert outcome_counts(outcome_map(p, a, t), a, t, np.ones((16, 16))).sub10m_hallucination_share() is None  # no map
     assert oc.to_dict()["plain"]["sub10m_hallucination_share"] == pytest.approx(8 / 24)
     pooled = oc + oc
     assert pooled.sub10m_hallucination_share() == pytest.approx(8 / 24)

@@ -200,3 +200,18 @@ def test_a_corrected_patch_saved_again_is_not_corrected_twice(tmp_path, small_pa
     assert second.info.meta["radiometric_offset"]["source"] == "meta_info boa_add_offset = -1000"  # the history
     write_eopatch(second, tmp_path / "third")
     assert np.abs(load_eopatch(tmp_path / "third").bands - first.bands).max() < 1e-6
+
+
+def test_a_corrected_patch_saved_again_no_longer_says_the_offset_is_subtracted(tmp_path, small_patch):
+    """Saved as corrected (``harmonized: true``), the next read subtracts nothing, and its reflectance formula says
+    so (it kept saying "− 0.1" from the record of the first read)."""
+    from sr_core.quality import reflectance_formula
+
+    d = tmp_path / "stated"
+    write_eopatch(small_patch, d)
+    _add_dn(d, 1000)
+    (d / "meta_info" / "boa_add_offset.json").write_text("-1000")
+    first = load_eopatch(d)
+    assert "− 0.1" in reflectance_formula(first)
+    write_eopatch(first, tmp_path / "again")
+    assert "− 0.1" not in reflectance_formula(load_eopatch(tmp_path / "again"))

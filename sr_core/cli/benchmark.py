@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import EXIT_FAILURE, print_json
-from ._args import COUNT, SIDE
+from ._args import COUNT, NONNEG, SIDE
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -117,7 +117,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     q = sub.add_parser("audit", parents=[db, js, adm], help="admin: the audit log (refusals, failed tokens, errors)",
                        description="Newest first: registrations, rotations, revocations, refused uploads, failed "
                                    "token checks and errors of ours while scoring (with their tracebacks).")
-    q.add_argument("--limit", type=COUNT, default=50, help="lines to show (default 50; 0 = all)")
+    q.add_argument("--limit", type=NONNEG, default=50, help="lines to show (default 50; 0 = all)")
     q.add_argument("--event", default=None, help="only this event (e.g. refused, auth_failed, internal_error)")
     q.add_argument("--team", default=None, help="only this team name (as given by the submitter)")
     q.set_defaults(func=run_audit)

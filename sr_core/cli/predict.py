@@ -132,7 +132,8 @@ class FolderRun:
     def on_error(self, name: str, exc: Exception) -> None:
         from tqdm import tqdm
 
-        msg = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        msg = (f"{str(exc.filename) + ': ' if exc.filename else ''}{exc.strerror}" if isinstance(exc, OSError) and exc.strerror
+               else str(exc))
         self.failed.append((name, msg))
         tqdm.write(f"failed: {name}: {msg}", file=sys.stderr)
 

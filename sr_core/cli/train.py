@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Any
 
-from ._args import COUNT, FRACTION, NONNEG, SIDE, between, positive
+from ._args import COUNT, NONNEG, SIDE, between, positive
 
 NONNEG_F = between(0.0, float("inf"), open_hi=True)
 
@@ -54,7 +54,7 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--val-size", type=SIDE, default=128, help="side of validation patches (10 m px)")
     p.add_argument("--val-every", type=COUNT, default=250, help="steps between validations")
     p.add_argument("--ckpt-every", type=COUNT, default=50, help="steps between checkpoints")
-    p.add_argument("--dice", type=FRACTION, default=0.5, help="weight of the soft Dice term (0: BCE only)")
+    p.add_argument("--dice", type=NONNEG_F, default=0.5, help="weight of the soft Dice term (0: BCE only)")
     p.add_argument("--init", default=None, metavar="CKPT",
                    help="start a new run from this checkpoint's weights (fine-tuning; new optimizer and schedule)")
     p.add_argument("--doy-hidden", action="store_true",

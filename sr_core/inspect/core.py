@@ -264,7 +264,7 @@ def inspect_patch(
     dep = departure_map(binary, ans.binary)
     valid10 = patch.valid_mask().any(axis=0)
     # pixels never seen clear are painted 0 by rule, not by the network: no contradiction is counted there
-    cons = consistency(proba, binary, ans.proba10, margin, ans.independent, valid=valid10)
+    cons = consistency(proba, binary, ans.proba10, margin, ans.independent, valid=valid10, threshold=thr)
     if not valid10.all():
         notes.append(f"{(~valid10).mean():.1%} of the 10 m pixels are never seen clear: the model has no evidence there")
 

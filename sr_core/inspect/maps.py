@@ -208,8 +208,8 @@ class OutcomeCounts(Poolable):
     detail_missed_by_answer_w: float = 0.0
     #: hallucinated pixels inside 10 m pixels the 2.5 m map splits (both classes in the block: invented sub-10 m
     #: detail), plain and weighted; the rest are whole 10 m pixels decided differently from the answer (and wrongly)
-    hallucinated_split: float = 0.0
-    hallucinated_split_w: float = 0.0
+    hallucinated_split: float | None = None
+    hallucinated_split_w: float | None = None
 
     def _c(self, o: Outcome, weighted: bool) -> float:
         return float((self.weighted if weighted else self.counts)[o])
@@ -239,7 +239,8 @@ class OutcomeCounts(Poolable):
         the truth does not hold. The rest are whole 10 m pixels the map decides wrongly where the 10 m answer was
         right (a 10 m-scale error, not invented detail). None when nothing is hallucinated."""
         h = self.hallucinated(weighted)
-        return (self.hallucinated_split_w if weighted else self.hallucinated_split) / h if h > 0 else None
+        split = self.hallucinated_split_w if weighted else self.hallucinated_split
+        return split / h if h > 0 and split is not None else None  # None: counted without the map
 
     def omission_fraction(self, weighted: bool = False) -> float | None:
         """Omitted pixels / scored pixels."""
@@ -287,10 +288,10 @@ def outcome_counts(outcomes: np.ndarray, answer: Any, truth: Any, weights: Any, 
     t = np.asarray(truth) != 0
     a = np.asarray(answer) != 0
     dm = (mixed_blocks(t) & (a != t)).ravel() & keep
-    split_h = np.zeros_like(keep)
-    if pred is not None:
-        halluc = np.isin(codes, (Outcome.HALLUCINATION_ADDED, Outcome.HALLUCINATION_REMOVED))
-        split_h = halluc & mixed_blocks(np.asarray(pred) != 0).ravel() & keep
+    if pred is None:
+        return OutcomeCounts(counts, weighted, float(dm.sum()), float(w[dm].sum()))
+    halluc = np.isin(codes, (Outcome.HALLUCINATION_ADDED, Outcome.HALLUCINATION_REMOVED))
+    split_h = halluc & mixed_blocks(np.asarray(pred) != 0).ravel() & keep
     return OutcomeCounts(counts, weighted, float(dm.sum()), float(w[dm].sum()), float(split_h.sum()),
                          float(w[split_h].sum()))
 
@@ -323,13 +324,15 @@ class ConsistencyCounts(Poolable):
     sum_abs_cover_gap: float = 0.0
     sum_abs_proba_gap: float = 0.0
     independent: bool = True
+    #: whether a contradiction is possible at all: against the model's own 10 m aggregate |cover − evidence| ≤
+    #: max(t, 1 − t) for its threshold t, so a margin at or above that can never be exceeded
+    can_contradict: bool = True
 
     @property
     def contradiction_share(self) -> float | None:
-        """Share of the 10 m pixels whose cover departs from the evidence by more than the margin; None (n/a) with
-        non-independent evidence: against the model's own 10 m aggregate |cover − evidence| ≤ max(t, 1 − t) for a
-        threshold t, so at the default margin 0.5 it cannot exceed the margin and "0 %" would look like a pass."""
-        return self.contradicting / self.n if self.n > 0 and self.independent else None
+        """Share of the 10 m pixels whose cover departs from the evidence by more than the margin; None (n/a) where
+        no pixel could (:attr:`can_contradict` false), where "0 %" would read as a pass."""
+        return self.contradicting / self.n if self.n > 0 and self.can_contradict else None
 
     @property
     def mean_abs_cover_gap(self) -> float | None:
@@ -344,7 +347,7 @@ class ConsistencyCounts(Poolable):
     def to_dict(self) -> dict[str, Any]:
         return {"pixels_10m": self.n, "contradicting": self.contradicting, "contradiction_share": self.contradiction_share,
                 "mean_abs_cover_gap": self.mean_abs_cover_gap, "mean_abs_proba_gap": self.mean_abs_proba_gap,
-                "independent_evidence": self.independent}
+                "independent_evidence": self.independent, "can_contradict": self.can_contradict}
 
 
 @dataclass(frozen=True, eq=False)
@@ -366,9 +369,11 @@ class Consistency:
 
 
 def consistency(proba: Any, binary: Any, evidence: Any, margin: float = CONTRADICTION_MARGIN, independent: bool = True,
-                valid: Any = None) -> Consistency:
+                valid: Any = None, threshold: float | None = None) -> Consistency:
     """Compare the 2.5 m map aggregated to 10 m with the 10 m ``evidence`` (H, W probabilities); only 10 m pixels
-    where ``valid`` (H, W) is True are counted (default all)."""
+    where ``valid`` (H, W) is True are counted (default all). With non-independent evidence (the model's own
+    aggregate, thresholded at ``threshold``) a contradiction is possible only below a margin of max(t, 1 − t); at or
+    above it (or with no threshold given) the contradiction share is n/a."""
     if not 0 <= margin < 1:
         raise ValueError("margin must lie in [0, 1)")
     cover = block_mean(np.asarray(binary) != 0)
@@ -379,6 +384,7 @@ def consistency(proba: Any, binary: Any, evidence: Any, margin: float = CONTRADI
     v = np.ones(cover.shape, bool) if valid is None else np.asarray(valid, bool)
     gap = np.abs(cover - ev)
     contra = (gap > margin) & v
+    can = independent or (threshold is not None and margin < max(threshold, 1 - threshold))
     counts = ConsistencyCounts(float(v.sum()), float(contra.sum()), float(gap[v].sum()),
-                               float(np.abs(p10 - ev)[v].sum()), independent)
+                               float(np.abs(p10 - ev)[v].sum()), independent, can)
     return Consistency(cover, p10, ev, contra, float(margin), counts)

@@ -137,13 +137,13 @@ def write_index(results: Sequence[PatchResult], path: str | Path, *, layer: str 
 
 def default_mosaic_path(out_dir: str | Path, proba: bool = False) -> Path:
     """``<out>_mosaic.vrt`` beside the output folder (the submission folder itself keeps only the masks)."""
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()  # `.` has no name of its own
     return out.with_name(f"{out.name}_{'proba_' if proba else ''}mosaic.vrt")
 
 
 def default_index_path(out_dir: str | Path) -> Path:
     """``<out>_index.gpkg`` beside the output folder."""
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()
     return out.with_name(f"{out.name}_index.gpkg")
 
 
