@@ -217,10 +217,12 @@ with guarded("Reading the leaderboard"):
         if not standings:
             st.info("No submissions yet: be the first.")
         else:
-            rank, table = 0, []
+            rank, seen, last, table = 0, 0, None, []
             for s in standings:
                 if not s.is_reference and s.best_public is not None:
-                    rank += 1
+                    seen += 1
+                    rank = rank if s.best_public == last and rank else seen  # a tie shares its rank
+                    last = s.best_public
                 table.append({
                     "rank": "★" if s.is_reference else (str(rank) if s.best_public is not None else "–"),
                     "team": s.team,

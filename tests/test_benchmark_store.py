@@ -336,3 +336,40 @@ def test_a_database_path_that_cannot_be_opened_is_a_config_error(tmp_path):
             Leaderboard(f"sqlite:///{tmp_path / 'adir'}")
     finally:
         dispose_engines()
+
+
+def test_equal_scores_rank_whoever_got_there_first_not_the_name(db):
+    """Several teams submitting the same baseline tie exactly: the earlier submission ranks first (it was ordered by
+    name, so "Aardvark" always beat "Zebra"), on the public standing and on the reveal."""
+    clock = Clock()
+    lb = Leaderboard(db, clock=clock)
+    b = Board(lb)
+    b.rec(sub(team="Zebra", sha="1", public=0.7))
+    clock.advance(60)
+    b.rec(sub(team="Aardvark", sha="2", public=0.7))
+    assert [s.team for s in lb.standings("bm-test")] == ["Zebra", "Aardvark"]
+    assert [s.team for s in lb.standings("bm-test", by="private")] == ["Zebra", "Aardvark"]
+
+
+def test_the_rate_limit_wait_is_the_same_before_and_inside_the_transaction(db):
+    """With more submissions in the window than the limit (it was lowered meanwhile), the pre-check said to wait for
+    the oldest to leave, while a new one fits only once enough have left."""
+    clock = Clock()
+    lb = Leaderboard(db, clock=clock)
+    b = Board(lb)
+    for i in range(4):
+        b.rec(sub(sha=str(i)))
+        clock.advance(100)
+    limit = RateLimit(2, 3600)
+    n, pre = lb.recent_count("Team A", limit.window_s, limit.max_count)
+    inside = b.rec(sub(sha="x"), rate_limit=limit)
+    assert n == 4 and inside.status == "rate_limited" and pre == pytest.approx(inside.retry_after_s, abs=1)
+
+
+def test_exported_csv_cells_never_start_a_formula(db, tmp_path):
+    lb = Leaderboard(db, clock=Clock())
+    Board(lb).rec(sub(file_name="=HYPERLINK(\"http://x\")+1.zip"))
+    lb.export_csv(tmp_path / "x.csv")
+    with open(tmp_path / "x.csv", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["file_name"] == "'=HYPERLINK(\"http://x\")+1.zip" and float(row["public_wmcc"]) == 0.5

@@ -401,3 +401,36 @@ def test_collect_eopatches_errors(truth_dir, tmp_path):
         collect_eopatches([truth_dir, other], tmp_path / "w2")
     with pytest.raises(PatchFormatError, match="no such file"):
         collect_eopatches([tmp_path / "nope"], tmp_path / "w3")
+
+
+def test_nothing_is_scored_when_any_file_is_invalid(truth_dir, tmp_path, monkeypatch):
+    """Every file is checked before any is scored: an archive whose last file is broken used to have the others
+    scored first (a way to use the scoring CPU without limit, since refusals are not rate-limited)."""
+    import sr_core.metrics
+
+    sub = perfect_submission(truth_dir, tmp_path / "sub")
+    t3 = load_truth(truth_dir / "eopatch-03")
+    bad = t3.cultivated.astype(np.uint8)
+    bad[0, 0] = 2
+    write_tif(sub / "eopatch-03.tif", bad, t3.bbox)
+    calls = []
+    real = sr_core.metrics.evaluate
+    monkeypatch.setattr(sr_core.metrics, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    result = score_submission(sub, truth_dir)
+    assert not result.ok and calls == [] and "eopatch-03" in "\n".join(result.validation.lines())
+    (sub / "eopatch-03.tif").unlink()
+    write_submission(t3.cultivated, t3.bbox, sub, name="eopatch-03")
+    assert score_submission(sub, truth_dir).ok and len(calls) == 3
+
+
+def test_deeply_nested_and_miscased_files_are_found_or_named(truth_dir, tmp_path):
+    """`zip -r ours.zip /home/u/work/pred` stores home/u/work/pred/eopatch-01.tif: found (three folders deep was
+    'missing' for every patch). A name that differs only in case is told to rename, not just 'extra' + 'missing'."""
+    deep = tmp_path / "deep"
+    perfect_submission(truth_dir, deep / "home" / "u" / "work" / "pred")
+    assert validate_submission(deep, truth_dir).ok
+    sub = perfect_submission(truth_dir, tmp_path / "sub")
+    (sub / "eopatch-02.tif").rename(sub / "EOPATCH-02.tif")
+    report = validate_submission(sub, truth_dir)
+    assert not report.ok
+    assert any("rename it eopatch-02.tif (file names are case-sensitive)" in line for line in report.lines())

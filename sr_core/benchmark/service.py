@@ -323,7 +323,7 @@ def _submit(
     if dup is not None:
         return _duplicate(base, dup, t0, 0)
     if limit is not None and not limit.unlimited:
-        n, wait = lb.recent_count(name, limit.window_s)
+        n, wait = lb.recent_count(name, limit.window_s, limit.max_count)
         if n >= limit.max_count:
             return _limited(base, n, limit, wait or limit.window_s, t0, 0)
 

@@ -264,6 +264,14 @@ class SubmissionRow:
         return d
 
 
+def _csv_cell(v: Any) -> Any:
+    """A participant's text (a file name, an error quoting it) as a CSV cell a spreadsheet shows as text: a leading
+    ``= + - @`` (or tab / CR) would make it a formula, run when the admin opens the file."""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v
+
+
 @dataclass(frozen=True)
 class Standing:
     """A team's line of the leaderboard.
@@ -949,14 +957,16 @@ class Leaderboard:
             q = q.where(SUBMISSIONS.c.status == status)
         return self._read(q.order_by(SUBMISSIONS.c.created_at, SUBMISSIONS.c.id))
 
-    def recent_count(self, team: str, window_s: float) -> tuple[int, float | None]:
-        """Scored submissions of ``team`` within the last ``window_s`` seconds, and seconds until the oldest leaves."""
+    def recent_count(self, team: str, window_s: float, max_count: int = 1) -> tuple[int, float | None]:
+        """Scored submissions of ``team`` within the last ``window_s`` seconds, and seconds until a new one fits under
+        ``max_count`` (until enough of them have left the window: the same rule :meth:`record` applies)."""
         now = self.clock()
         since = now - timedelta(seconds=window_s)
         rows = [r for r in self.submissions(team=team, status=STATUS_SCORED) if r.created_at > since]
         if not rows:
             return 0, None
-        return len(rows), max(0.0, (rows[0].created_at + timedelta(seconds=window_s) - now).total_seconds())
+        k = max(0, len(rows) - max(1, int(max_count)))
+        return len(rows), max(0.0, (rows[k].created_at + timedelta(seconds=window_s) - now).total_seconds())
 
     def teams(self) -> list[dict[str, Any]]:
         """Every team row as plain values (no token hash); see :meth:`team_list` for the token states."""
@@ -987,7 +997,8 @@ class Leaderboard:
 
         def key(s: Standing) -> tuple:
             score = s.best_public if by == "public" else s.private_of_ranked
-            return (score is None, -(score or 0.0), s.team.casefold())
+            # a tie goes to whoever reached the score first (submission ids grow with time), never to the name
+            return (score is None, -(score or 0.0), s.ranked_id if s.ranked_id is not None else math.inf)
 
         return sorted(out, key=key)
 
@@ -1005,7 +1016,7 @@ class Leaderboard:
             w.writerow(cols)
             for r in rows:
                 d = r.to_dict(private=True)
-                w.writerow(["" if d[c] is None else d[c] for c in cols])
+                w.writerow(["" if d[c] is None else _csv_cell(d[c]) for c in cols])
         tmp.replace(path)
         return len(rows)
 

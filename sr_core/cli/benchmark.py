@@ -392,11 +392,14 @@ def _standings_table(lines: list[Any], private: bool) -> None:
     head = f"{'rank':>4}  {'team':<{tw}}  {'public':>7}"
     head += f"  {'private':>7}" if private else ""
     print(head + "  scored  last (UTC)")
-    rank = 0
+    rank, seen, last = 0, 0, None
     for s in lines:
         mark = "ref" if s.is_reference else ""
+        score = s.private_of_ranked if private else s.best_public
         if not s.is_reference and s.best_public is not None:
-            rank += 1
+            seen += 1
+            rank = rank if score == last and rank else seen  # equal scores share a rank (listed by who got there first)
+            last = score
             mark = str(rank)
         line = f"{mark:>4}  {s.team:<{tw}}  {_fmt(s.best_public)}"
         line += f"  {_fmt(s.private_of_ranked)}" if private else ""

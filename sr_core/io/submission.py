@@ -49,7 +49,9 @@ class _Listing:
     others: list[str] = field(default_factory=list)
 
 
-def _list_submission(folder: Path, max_depth: int = 3) -> _Listing:
+def _list_submission(folder: Path, max_depth: int = 12) -> _Listing:
+    # deep enough for `zip -r ours.zip /home/u/work/pred` (home/u/work/pred/eopatch-01.tif); the archive's file count
+    # and size are bounded by SUBMISSION_ARCHIVE_LIMITS
     out = _Listing()
     base = len(folder.parts)
     for root, dirs, files in os.walk(folder, followlinks=False):
@@ -334,8 +336,13 @@ def _check_listing(report: SubmissionReport, listing: _Listing, expected: Sequen
         for p in probs:
             report.add(name, p)
     exp = set(expected)
+    by_case = {n.casefold(): n for n in exp}
     for name in sorted(set(listing.tifs) - exp):
-        report.add(name, f"extra file; no patch named {name!r} among the {len(exp)} expected: remove it")
+        meant = by_case.get(name.casefold())
+        if meant is not None and meant not in listing.tifs:
+            report.add(name, f"named {name!r}: rename it {meant}.tif (file names are case-sensitive)")
+        else:
+            report.add(name, f"extra file; no patch named {name!r} among the {len(exp)} expected: remove it")
     for name in sorted(exp - set(listing.tifs)):
         report.add(name, "missing; the submission needs one file per patch")
 
@@ -372,7 +379,8 @@ def _run(
             report.add("", f"two truth patches are named {n!r}; each needs a unique folder name")
         _check_listing(report, listing, names)
         todo = [(n, load) for n, load in sorted(items, key=lambda x: x[0]) if n in listing.tifs]
-        bar = _progress(todo, "score" if score else "validate", progress)
+        bar = _progress(todo, "validate", progress)
+        ready = []  # every file is checked before any is scored: an archive with one bad file costs no scoring
         for name, load in bar:
             truth_patch = load()
             if score and truth_patch.cultivated is None:
@@ -381,9 +389,11 @@ def _run(
             for p in probs:
                 report.add(name, p)
             if score and band is not None and truth_patch.cultivated is not None and report.ok:
-                scores.append(evaluate(truth_patch.cultivated, band, truth_patch.not_declared, name=name,
-                                       diagnostics=diagnostics))
+                ready.append((name, band, truth_patch.cultivated, truth_patch.not_declared))
             del truth_patch, band
+        if score and report.ok:
+            for name, band, cultivated, not_declared in _progress(ready, "score", progress):
+                scores.append(evaluate(cultivated, band, not_declared, name=name, diagnostics=diagnostics))
     return report, scores
 
 
