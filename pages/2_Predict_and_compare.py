@@ -408,6 +408,7 @@ if st.button(f"Score all {len(labelled)} labelled patches (model + baselines)", 
         for key in PREDICTORS:
             try:
                 run_predictor(r["path"], key, device if key == "model" else "cpu")
+                scores_for(r["path"], key, device if key == "model" else "cpu")  # kept when the maps are dropped
             except Exception as exc:
                 if key == "model" or not isinstance(exc, SRCoreError):
                     st.error(f"{r['name']}: {failure(exc)}")
@@ -422,9 +423,9 @@ for r in labelled:
         dev = device if key == "model" else "cpu"
         # the patch shown above is scored as run there (its season, with or without uncertainty)
         how = ((with_unc if key == "model" else False), season) if r["path"] == PATH else (False, None)
-        if cached_prediction(r["path"], key, dev, *how) is None:
+        s = scores_for(r["path"], key, dev, *how)  # kept scores first: no patch is read for them
+        if s is None:
             continue
-        s = scores_for(r["path"], key, dev, *how)
         row[label] = s.wmcc
         here[label] = s
         if key == "model":

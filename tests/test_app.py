@@ -748,3 +748,24 @@ def test_hallucinations_inspects_the_season_chosen_on_predict(tmp_path, monkeypa
     pred = cached_prediction(folder, "model", "auto", True, 2018)
     assert pred is not None and pred.extra["input"]["season"] == 2018
     assert cached_prediction(folder, "model", "auto", True, None) is None  # not the default season's
+
+
+def test_predictions_are_kept_for_a_few_patches_and_scores_for_good(served, tiny_model, monkeypatch):
+    """Memory: each patch's maps take 70–100 MB at full size, so only the last PREDICTION_PATCHES patches keep
+    theirs; a patch's scores stay, and asking for them reads no patch (the table of all patches asked every patch
+    on every rerun, and the patch cache of four thrashed with five)."""
+    import ui.common
+    from ui.common import PerPatchStore, run_predictor, scores_for
+
+    s = PerPatchStore(2)
+    for path in ("a", "b", "a", "c"):
+        s[(path, 1)] = path
+    assert sorted(s) == [("a", 1), ("c", 1)] and s.order == ["a", "c"]
+
+    run_predictor(served[0], "model", "cpu")
+    first = scores_for(served[0], "model", "cpu")
+    assert first is not None
+    loads = []
+    monkeypatch.setattr(ui.common, "load_patch", lambda p: loads.append(p))
+    ui.common._prediction_store().clear()  # the maps left the memory
+    assert scores_for(served[0], "model", "cpu") is first and loads == []

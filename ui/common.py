@@ -535,9 +535,42 @@ def clearest_date(patch: Patch, among: Any = None) -> int:
 PREDICTORS = {"model": "SR model (bundled)", "ndvi": "NDVI threshold (organisers' baseline)", "pixel": "10 m pixel baseline"}
 
 
+class PerPatchStore(dict):
+    """Entries keyed by tuples whose first element is a patch path, holding at most ``patches`` patches' entries:
+    storing one for a new patch drops every entry of the patch stored least recently. A 500 × 500 patch's model,
+    uncertainty and baseline maps take 70–100 MB, so an unbounded store grew by that for every patch ever shown."""
+
+    def __init__(self, patches: int) -> None:
+        super().__init__()
+        self.patches = patches
+        self.order: list[str] = []  # patch paths, the most recently stored last
+        self.lock = threading.Lock()
+
+    def __setitem__(self, key: tuple, value: Any) -> None:
+        with self.lock:
+            path = key[0]
+            if path in self.order:
+                self.order.remove(path)
+            self.order.append(path)
+            while len(self.order) > self.patches:
+                old = self.order.pop(0)
+                for k in [k for k in list(self.keys()) if k[0] == old]:
+                    super().pop(k, None)
+            super().__setitem__(key, value)
+
+    def clear(self) -> None:
+        with self.lock:
+            super().clear()
+            self.order.clear()
+
+
+#: Patches whose predictions stay in memory (every session together); their scores (small) are kept for good.
+PREDICTION_PATCHES = 8
+
+
 @st.cache_resource
-def _prediction_store() -> dict[tuple, Any]:
-    return {}
+def _prediction_store() -> PerPatchStore:
+    return PerPatchStore(PREDICTION_PATCHES)
 
 
 @st.cache_resource
@@ -685,15 +718,20 @@ def in_fragment_rerun() -> bool:
 
 def scores_for(path: str | Path, predictor: str, device: str = "auto", uncertainty: bool = False,
                season: int | None = None):
-    """:class:`sr_core.metrics.Scores` of a cached prediction against the patch labels (None when either is missing)."""
+    """:class:`sr_core.metrics.Scores` of a prediction against the patch labels: kept once computed (even after the
+    prediction left the memory); else computed from the cached prediction; None when it or the labels are missing."""
     from sr_core.metrics import evaluate
 
-    pred = cached_prediction(path, predictor, device, uncertainty, season)
-    patch = load_patch(path)
-    if pred is None or not patch.has_labels:
-        return None
     key = prediction_key(path, predictor, device, uncertainty, season)
     store = _score_store()
+    if key in store:  # before any loading: the table of all patches asks for every patch on every rerun
+        return store[key]
+    pred = cached_prediction(path, predictor, device, uncertainty, season)
+    if pred is None:
+        return None
+    patch = load_patch(path)
+    if not patch.has_labels:
+        return None
     if key not in store:
         layout, weights = label_layout(path)
         store[key] = evaluate(patch.cultivated, pred, patch.not_declared, weights=weights, layout=layout,
