@@ -17,6 +17,7 @@ from sr_core import viz
 from sr_core.errors import SRCoreError
 from ui.common import (
     Keys,
+    PerPatchStore,
     cached_prediction,
     device_badge,
     downsample_for_display,
@@ -57,8 +58,9 @@ ABOUT = (
 
 
 @st.cache_resource
-def _store() -> dict[tuple, Any]:
-    return {}
+def _store() -> PerPatchStore:
+    """Inspections (80–100 MB each at full size), their maps, probes: those of the last four patches inspected."""
+    return PerPatchStore(4)
 
 
 def _key(*parts: Any) -> tuple:
