@@ -345,7 +345,7 @@ def score_table() -> None:
             for w in s.warnings:
                 st.warning(w)
     # what deciding every 10 m pixel right would score: read the model against it
-    rows += [row(CEILINGS[key], s) for key, s in ceiling_scores(PATH).items()]
+    rows += [row(CEILINGS[key], s) for key, s in ceiling_scores(PATH, compute=not pending).items()]
     st.subheader("Scores on this patch")
     st.dataframe(pd.DataFrame(rows).set_index("predictor").style.format("{:.3f}", na_rep="–"), width="stretch")
     for b, err in baseline_errors(PATH, season).items():
