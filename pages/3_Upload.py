@@ -64,8 +64,16 @@ st.caption(
 
 up = st.file_uploader("EOPatch archive", type=["zip", "gz", "tgz", "tar"], key="upload_file")
 if up is not None:
-    data = up.getvalue()
-    digest = hashlib.sha256(data).hexdigest()[:16]
+    # the digest once per uploaded file (Streamlit's file_id), not on every rerun: 400 MB hash and copy each time
+    fid = getattr(up, "file_id", None)
+    known = st.session_state.get("_upload_digest")
+    if fid is not None and known and known[0] == fid:
+        data, digest = None, known[1]
+    else:
+        data = up.getvalue()
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        if fid is not None:
+            st.session_state["_upload_digest"] = (fid, digest)
     target = uploads_dir() / digest
     if st.session_state.get(Keys.UPLOAD_DIR) != str(target):
         with st.spinner("Checking and extracting the archive …"):
@@ -74,6 +82,7 @@ if up is not None:
             suffix = ".tar.gz" if up.name.endswith((".tar.gz", ".tgz")) else Path(up.name).suffix
             try:
                 if not target.exists():
+                    data = up.getvalue() if data is None else data
                     expire_uploads()  # uploads unopened for SR_CORE_UPLOAD_DAYS, scratch left by a stopped server
                     room = upload_room()  # the uploads' quota and the disk's reserve
                     if room < 2 * len(data):  # the archive itself and at least as much unpacked

@@ -769,3 +769,27 @@ def test_predictions_are_kept_for_a_few_patches_and_scores_for_good(served, tiny
     monkeypatch.setattr(ui.common, "load_patch", lambda p: loads.append(p))
     ui.common._prediction_store().clear()  # the maps left the memory
     assert scores_for(served[0], "model", "cpu") is first and loads == []
+
+
+def test_an_uploaded_archive_is_read_and_hashed_once_not_on_every_rerun(tmp_path, monkeypatch):
+    """Each rerun of the Upload page (any click) copied and hashed the whole archive again (~0.3 s at 400 MB); the
+    digest is kept per uploaded file."""
+    import shutil
+    import types
+
+    import streamlit
+
+    from sr_core.io import write_eopatch
+
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    write_eopatch(app_patch("eopatch-z", 5), tmp_path / "src" / "eopatch-z")
+    data = Path(shutil.make_archive(str(tmp_path / "drop"), "zip", tmp_path / "src")).read_bytes()
+    reads = []
+    dropped = types.SimpleNamespace(name="fields.zip", file_id="f-1", getvalue=lambda: reads.append(1) or data)
+    monkeypatch.setattr(streamlit, "file_uploader", lambda *a, **k: dropped)
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    at.run()
+    at.run()
+    assert not at.exception and list(at.dataframe[0].value["folder"]) == ["eopatch-z"]
+    assert len(reads) == 1
