@@ -39,6 +39,7 @@ from ui.common import (
     prediction_key,
     run_predictor,
     scores_for,
+    season_picker,
     shown,
     sidebar,
     start_baselines,
@@ -50,31 +51,14 @@ patch, PATH = patch_header()
 
 # -- run ----------------------------------------------------------------------------------------------------------------
 from sr_core.inference import available_devices  # noqa: E402  (torch import only once the page is open)
-from sr_core.prepare import choose_season, season_is_complete  # noqa: E402
+from sr_core.prepare import choose_season  # noqa: E402
 
 # Growing season: offered only when the series spans several (real extractions often run over more than a year). The
 # model reads the day of year, so one season is used at a time; None = the default (the latest complete season).
-season: int | None = None
-try:
-    default_season = choose_season(patch.timestamps)
-except SRCoreError as exc:
-    default_season = None
-    st.warning(f"Growing season: {shown(exc)}")
+season, default_season = season_picker(
+    patch, PATH, help="This series spans several growing seasons (1 March – 1 September). The model reads the day of "
+                      "year, so it is run on one season at a time; the default is the latest complete one.")
 if default_season is not None and len(default_season.candidates) > 1:
-    def _season_label(y: int) -> str:
-        tags = (["default, latest complete"] if y == default_season.year and default_season.complete
-                else ["default"] if y == default_season.year else [])
-        tags += [] if season_is_complete(patch.timestamps, y) else ["incomplete"]
-        return f"{y} ({', '.join(tags)})" if tags else str(y)
-
-    years = list(default_season.candidates)
-    chosen = st.selectbox(
-        "Growing season", years, index=years.index(default_season.year), format_func=_season_label,
-        key=f"{Keys.SEASON}:{PATH}",
-        help="This series spans several growing seasons (1 March – 1 September). The model reads the day of year, so "
-             "it is run on one season at a time; the default is the latest complete one.",
-    )
-    season = None if chosen == default_season.year else int(chosen)
     sel = choose_season(patch.timestamps, season)
     st.caption(f"Season {sel.year}: {len(sel.index)} of {patch.n_dates} dates used, "
                f"{patch.timestamps[sel.index[0]]:%Y-%m-%d} … {patch.timestamps[sel.index[-1]]:%Y-%m-%d}.")

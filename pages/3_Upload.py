@@ -86,12 +86,12 @@ if up is not None:
                     expire_uploads()  # uploads unopened for SR_CORE_UPLOAD_DAYS, scratch left by a stopped server
                     room = upload_room()  # the uploads' quota and the disk's reserve
                     if room < 2 * len(data):  # the archive itself and at least as much unpacked
+                        days = upload_days()
+                        raise_quota = "the operator to raise `SR_CORE_UPLOAD_QUOTA_GB`"
                         st.error(f"The server's space for uploads is full (quota {upload_quota_bytes() / 1024**3:.0f} "
                                  "GB, or the disk): nothing was stored. "
-                                 + (f"Uploads are removed after {upload_days():g} days unopened; or ask "
-                                    if upload_days() else "Ask ")
-                                 + "the operator to raise `SR_CORE_UPLOAD_QUOTA_GB`"
-                                 + ("." if upload_days() else " or to clear old uploads."))
+                                 + (f"Uploads are removed after {days:g} days unopened; or ask {raise_quota}." if days
+                                    else f"Ask {raise_quota} or to clear old uploads."))
                         st.stop()
                     with tempfile.TemporaryDirectory(prefix="upload-", dir=uploads_dir()) as tmp:
                         # the archive keeps the user's file name, so any message about it names their file
@@ -189,13 +189,13 @@ elif p.cloud_source is None:
                 p, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"s2cloudless: date {d}/{t}"))
             out = write_eopatch(with_clouds, Path(folder) / "with-clouds" / p.name, overwrite=True)
         except Exception as exc:
-            bar.empty()
             st.error(f"Could not compute cloud masks: {failure(exc)}")
         else:
-            bar.empty()
             st.success(f"Cloud masks computed and stored with the upload as `{out.relative_to(folder)}` (listed above "
                        "as a new folder).")
             st.rerun()
+        finally:
+            bar.empty()
 
 
 @st.cache_data(show_spinner="Warping the upload to the map …", max_entries=8)

@@ -25,6 +25,7 @@ from ui.common import (
     page_setup,
     patch_header,
     run_predictor,
+    season_picker,
     shown,
     sidebar,
 )  # fmt: skip
@@ -75,17 +76,9 @@ from sr_core.inference import available_devices  # noqa: E402  (torch only once 
 from sr_core.prepare import choose_season  # noqa: E402
 
 # One growing season at a time, as the model reads it; the choice is shared with Predict & compare (the same key).
-season: int | None = None
-try:
-    SEASONS = choose_season(patch.timestamps)
-except SRCoreError:
-    SEASONS = None
-if SEASONS is not None and len(SEASONS.candidates) > 1:
-    years = list(SEASONS.candidates)
-    chosen = st.selectbox("Growing season", years, index=years.index(SEASONS.year), key=f"{Keys.SEASON}:{PATH}",
-                          help="This series spans several growing seasons (1 March – 1 September); the inspection, "
-                               "like the model, reads one. Shared with Predict & compare.")
-    season = None if chosen == SEASONS.year else int(chosen)
+season, SEASONS = season_picker(patch, PATH, help="This series spans several growing seasons (1 March – 1 September); "
+                                                  "the inspection, like the model, reads one. Shared with Predict & "
+                                                  "compare.")
 FULL = patch  # every date; `patch` below is the season inspected
 
 
@@ -97,12 +90,10 @@ def _season_cut(full, season_: int | None):
     return full.select_dates(idx) if len(idx) < full.n_dates else full
 
 
+patch = _season_cut(FULL, season)  # everything below (maps, probes, report) sees that season's dates
 if SEASONS is not None:
-    sel = choose_season(patch.timestamps, season)
-    if len(sel.index) < patch.n_dates:
-        patch = patch.select_dates(sel.index)  # everything below (maps, probes, report) sees that season's dates
-    st.caption(f"Season {sel.year}: {len(sel.index)} dates, {patch.timestamps[0]:%Y-%m-%d} … "
-               f"{patch.timestamps[-1]:%Y-%m-%d}.")
+    st.caption(f"Season {SEASONS.year if season is None else season}: {patch.n_dates} dates, "
+               f"{patch.timestamps[0]:%Y-%m-%d} … {patch.timestamps[-1]:%Y-%m-%d}.")
 
 c1, c2, c3, c4, c5, c6 = st.columns([2, 2, 2, 2.4, 2, 1.6], vertical_alignment="bottom")
 device = c1.selectbox("Device", ["auto", *available_devices()], key=Keys.DEVICE, help="auto = CUDA → MPS → CPU")

@@ -130,15 +130,21 @@ DEFAULT_UPLOAD_QUOTA_GB = 20.0
 DISK_RESERVE_BYTES = 1024**3
 
 
+def _env_amount(name: str, default: float, what: str) -> float:
+    """A finite number ≥ 0 from ``$name`` (``default`` when unset), or a ConfigError that says ``what`` it is."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        v = float(raw) if raw else default
+    except ValueError:
+        v = -1.0
+    if not (v >= 0 and math.isfinite(v)):  # also NaN and inf
+        raise ConfigError(f"{name}={raw!r} is not {what}")
+    return v
+
+
 def upload_quota_bytes() -> int:
     """All uploads together may take ``$SR_CORE_UPLOAD_QUOTA_GB`` (default 20 GB)."""
-    raw = os.environ.get(ENV_UPLOAD_QUOTA, "").strip()
-    try:
-        gb = float(raw) if raw else DEFAULT_UPLOAD_QUOTA_GB
-    except ValueError:
-        gb = -1.0
-    if not (gb >= 0 and math.isfinite(gb)):  # also NaN and inf
-        raise ConfigError(f"{ENV_UPLOAD_QUOTA}={raw!r} is not a size in GB; set e.g. {ENV_UPLOAD_QUOTA}=20")
+    gb = _env_amount(ENV_UPLOAD_QUOTA, DEFAULT_UPLOAD_QUOTA_GB, f"a size in GB; set e.g. {ENV_UPLOAD_QUOTA}=20")
     return int(gb * 1024**3)
 
 
@@ -172,15 +178,8 @@ _UPLOAD_NAME = re.compile(r"[0-9a-f]{16}")
 def upload_days() -> float:
     """Days an upload is kept after it was last opened: ``$SR_CORE_UPLOAD_DAYS`` (default 30; ``0`` keeps them for
     good)."""
-    raw = os.environ.get(ENV_UPLOAD_DAYS, "").strip()
-    try:
-        days = float(raw) if raw else DEFAULT_UPLOAD_DAYS
-    except ValueError:
-        days = -1.0
-    if not (days >= 0 and math.isfinite(days)):
-        raise ConfigError(f"{ENV_UPLOAD_DAYS}={raw!r} is not a number of days; set e.g. {ENV_UPLOAD_DAYS}=30 "
-                          "(0 keeps uploads for good)")
-    return days
+    return _env_amount(ENV_UPLOAD_DAYS, DEFAULT_UPLOAD_DAYS,
+                       f"a number of days; set e.g. {ENV_UPLOAD_DAYS}=30 (0 keeps uploads for good)")
 
 
 def _upload_of(path: str | Path) -> Path | None:
@@ -203,9 +202,7 @@ def touch_upload(path: str | Path) -> None:
         top = _upload_of(path)
         if top is None or not top.is_dir():
             return
-        mark = top.with_name(top.name + ".used")
-        mark.touch()
-        os.utime(mark)
+        top.with_name(top.name + ".used").touch()  # creates it, or sets its time to now
     except (OSError, ConfigError):  # a read-only data home: the upload then ages from when it was stored
         pass
 

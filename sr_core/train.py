@@ -575,8 +575,8 @@ class Trainer:
             self._restore(ckpt["train_state"])
         else:
             self.pool_seeds = []
-            if init_from is not None:
-                read_checkpoint(init_from)  # a missing or unreadable file is said now, not after the pool is simulated
+            # read now: a missing or unreadable file is said at once, not after the pool is simulated
+            init_ck = read_checkpoint(init_from) if init_from is not None else None
             log(f"simulating the first {cfg.pool} training patches ({cfg.sim_size} px)"
                 + (f" and {cfg.val_patches} validation patches ({cfg.val_size} px)" if cfg.val_patches else "")
                 + " before the first step …")
@@ -585,7 +585,7 @@ class Trainer:
             first = [self._fresh() for _ in range(cfg.pool)]
             stats = log_band_stats(np.concatenate([clear_samples(p, self.rng) for p in first + self.real]))
             if init_from is not None:
-                self.model = self._init_from(init_from, model_overrides or {})
+                self.model = self._init_from(init_from, init_ck, model_overrides or {})
             else:
                 self.model = SRNet(SRNetConfig.preset(cfg.preset, **(model_overrides or {}), **stats))
             self.pool = first
@@ -625,11 +625,10 @@ class Trainer:
                  f"for the points score, from {Path(path).name}")
         return train, held
 
-    def _init_from(self, path: str | Path, overrides: dict[str, Any]) -> SRNet:
-        """A new run starting from a checkpoint's weights (and normalisation); parameters that the overridden
-        config adds keep their initialisation (zero for ``doy_hidden``; added residual blocks start with gain 0), so
-        the function is unchanged."""
-        ck = read_checkpoint(path)
+    def _init_from(self, path: str | Path, ck: dict[str, Any], overrides: dict[str, Any]) -> SRNet:
+        """A new run starting from the weights (and normalisation) of checkpoint ``ck``, read from ``path``;
+        parameters that the overridden config adds keep their initialisation (zero for ``doy_hidden``; added residual
+        blocks start with gain 0), so the function is unchanged."""
         model = SRNet(SRNetConfig.from_dict({**dict(ck["config"]), **overrides}))
         try:
             widened, missing = grow_widths(model, ck["state_dict"])

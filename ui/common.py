@@ -365,6 +365,32 @@ def source_badge(patch_or_source: Patch | str) -> None:
         st.success("**REAL data** — Sentinel-2 observations read from an EOPatch.", icon="🛰️")
 
 
+def season_picker(patch: Patch, path: str | Path, help: str) -> tuple[int | None, Any]:
+    """The growing season to use: a selectbox when the series spans several (its choice shared by every page through
+    one key per patch), nothing otherwise. Returns the chosen season (None: the default, the latest complete one) and
+    the default :class:`~sr_core.prepare.SeasonChoice` (None when the dates allow no season; a warning says why)."""
+    from sr_core.prepare import choose_season, season_is_complete
+
+    try:
+        default = choose_season(patch.timestamps)
+    except SRCoreError as exc:
+        st.warning(f"Growing season: {shown(exc)}")
+        return None, None
+    if len(default.candidates) < 2:
+        return None, default
+
+    def label(y: int) -> str:
+        tags = (["default, latest complete"] if y == default.year and default.complete
+                else ["default"] if y == default.year else [])
+        tags += [] if season_is_complete(patch.timestamps, y) else ["incomplete"]
+        return f"{y} ({', '.join(tags)})" if tags else str(y)
+
+    years = list(default.candidates)
+    chosen = st.selectbox("Growing season", years, index=years.index(default.year), format_func=label,
+                          key=f"{Keys.SEASON}:{path}", help=help)
+    return (None if chosen == default.year else int(chosen)), default
+
+
 def patch_banner(p: Patch) -> None:
     """One compact line: a SIMULATED / REAL badge, the patch caption and the attribution (the map stays in the first
     screen at 1280 × 800)."""
@@ -736,10 +762,8 @@ def scores_for(path: str | Path, predictor: str, device: str = "auto", uncertain
     patch = load_patch(path)
     if not patch.has_labels:
         return None
-    if key not in store:
-        layout, weights = label_layout(path)
-        store[key] = evaluate(patch.cultivated, pred, patch.not_declared, weights=weights, layout=layout,
-                              name=patch.name)
+    layout, weights = label_layout(path)
+    store[key] = evaluate(patch.cultivated, pred, patch.not_declared, weights=weights, layout=layout, name=patch.name)
     return store[key]
 
 
@@ -749,9 +773,13 @@ CEILINGS = {"oracle_block": "ceiling: perfect 10 m classifier (reads the labels)
             "oracle_sown": "ceiling: perfect model (SIMULATED patches only: labels from the sown edges)"}
 
 
+def _ceiling_key(path: str | Path, name: str) -> tuple:
+    return ("ceiling", str(_checked(path)), name)
+
+
 def _ceilings_done(path: str | Path) -> bool:
     store = _score_store()
-    return all(("ceiling", str(_checked(path)), name) in store for name in CEILINGS)
+    return all(_ceiling_key(path, name) in store for name in CEILINGS)
 
 
 def ceiling_scores(path: str | Path, compute: bool = True) -> dict[str, Any]:
@@ -766,14 +794,14 @@ def ceiling_scores(path: str | Path, compute: bool = True) -> dict[str, Any]:
 
     store = _score_store()
     if not compute:  # what the background job has stored so far (it simulates the sown edges: seconds)
-        keys = [("ceiling", str(_checked(path)), name) for name in CEILINGS]
-        return {k[2]: store[k] for k in keys if store.get(k) is not None}
+        found = {name: store.get(_ceiling_key(path, name)) for name in CEILINGS}
+        return {name: s for name, s in found.items() if s is not None}
     patch = load_patch(path)
     if not patch.has_labels:
         return {}
     out = {}
     for name in CEILINGS:
-        key = ("ceiling", str(_checked(path)), name)
+        key = _ceiling_key(path, name)
         if key not in store:
             layout, weights = label_layout(path)
             try:

@@ -107,11 +107,13 @@ def coarsen(x: np.ndarray, max_px: int) -> np.ndarray:
     """A smooth 2-D layer averaged over whole ``step × step`` blocks so that its longer side is ≤ ``max_px`` (each
     coarse pixel is the mean of exactly the fine pixels under it, so the layer still lies on its footprint). Where
     the blocks do not tile the layer it is returned as is: :func:`warp`'s ``max_size`` coarsens that exactly."""
+    from sr_core.resample import block_mean
+
     step = int(np.ceil(max(x.shape[:2]) / max_px))
     h, w = x.shape[:2]
     if step <= 1 or h % step or w % step:
         return x
-    return x.reshape(h // step, step, w // step, step).mean(axis=(1, 3))
+    return block_mean(x, step)
 
 
 def bbox_latlon(bbox: Any) -> list[list[float]]:

@@ -69,6 +69,12 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, default=default) + "\n")
 
 
+def os_error_text(exc: OSError) -> str:
+    """``file: reason`` of an operating-system error (``reason`` alone when it names no file)."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -91,8 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "output location", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # permission denied, disk full, read-only file system, …: the user's to fix
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {os_error_text(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -44,13 +44,12 @@ def between(lo: float, hi: float, *, open_lo: bool = False, open_hi: bool = Fals
     return parse
 
 
-def positive(text: str) -> float:
-    """A finite number > 0."""
-    return between(0.0, float("inf"), open_lo=True, open_hi=True)(text)
-
-
 COUNT = at_least(1)  #: how many (patches, runs, steps, members, …)
 NONNEG = at_least(0)  #: 0 means none or auto (threads, retries, crop, …)
 SIDE = at_least(MIN_SIDE)  #: a patch, crop or tile side in 10 m pixels
 FRACTION = between(0.0, 1.0)  #: a probability or share, 0–1
 OPEN_FRACTION = between(0.0, 1.0, open_lo=True, open_hi=True)  #: a threshold strictly inside 0–1
+MARGIN = between(0.0, 1.0, open_hi=True)  #: a margin in [0, 1)
+positive = between(0.0, float("inf"), open_lo=True, open_hi=True)  #: a finite number > 0 (a rate, a time limit)
+NONNEG_F = between(0.0, float("inf"), open_hi=True)  #: a finite weight ≥ 0
+TTA = at_least(1)  #: flips / rotations; above 8 the library says how many there are

@@ -131,8 +131,6 @@ def run_train_pixel(args: argparse.Namespace) -> int:
         hidden = ()
     if not hidden or min(hidden) < 1:
         raise ConfigError(f"--hidden {args.hidden!r}: give positive layer widths, e.g. 64,64")
-    if args.epochs < 1 or args.size < 8 or args.val_size < 8:
-        raise ConfigError("--epochs must be ≥ 1 and --size / --val-size ≥ 8 pixels")
     if args.members < 1:
         raise ConfigError(f"--members {args.members}: give at least 1 (the number of MLPs averaged)")
     if args.dropout_members < 0:

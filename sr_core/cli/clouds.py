@@ -159,9 +159,9 @@ def run(args: argparse.Namespace) -> int:
         from ..errors import ConfigError
         from ..io.archive import find_eopatches
 
-        if path.is_dir() and len(find_eopatches(path)) > 1:
-            raise ConfigError(f"--save writes one patch; {path} holds {len(find_eopatches(path))}: run once per patch "
-                              "folder")
+        n = len(find_eopatches(path)) if path.is_dir() else 1
+        if n > 1:
+            raise ConfigError(f"--save writes one patch; {path} holds {n}: run once per patch folder")
         if args.save.exists() and not args.overwrite:
             raise ConfigError(f"{args.save}: already exists; add --overwrite to replace it, or choose another --save")
     reference = load_eopatch(args.reference) if args.reference is not None else None

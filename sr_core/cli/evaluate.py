@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._args import NONNEG, OPEN_FRACTION, SIDE, at_least
-
-TTA = at_least(1)  # flips / rotations; above 8 the library says how many there are
+from ._args import NONNEG, OPEN_FRACTION, SIDE, TTA
 
 EVAL_SEED0 = 0  #: = sr_core.evaluation.EVAL_SEED0: test seeds 0…N−1 (training uses split="train"; validation 900000+)
 SIMULATE_N, SIMULATE_SIZE = 8, 500  #: defaults of --simulate (plain evaluation)

@@ -61,15 +61,10 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     import warnings
 
-    from ..errors import ConfigError
     from . import EXIT_FAILURE, print_json
 
     run_fuzz = _harness().run_fuzz
 
-    if args.cases < 1 and args.case is None:
-        raise ConfigError("--cases must be at least 1")
-    if args.time_limit <= 0:
-        raise ConfigError("--time-limit must be positive")
     bar = None
     if not args.json:
         from tqdm import tqdm

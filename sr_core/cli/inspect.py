@@ -14,10 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import print_json
-from ._args import COUNT, NONNEG, SIDE, at_least, between
-
-TTA = at_least(1)  # flips / rotations; above 8 the library says how many there are
-MARGIN = between(0.0, 1.0, open_hi=True)
+from ._args import COUNT, MARGIN, NONNEG, SIDE, TTA
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._args import NONNEG, SIDE, at_least
-
-TTA = at_least(1)  # flips / rotations; above 8 the library says how many there are
+from ._args import NONNEG, SIDE, TTA
 
 
 def register(sub: Any) -> argparse.ArgumentParser:
@@ -132,24 +130,27 @@ class FolderRun:
     def on_error(self, name: str, exc: Exception) -> None:
         from tqdm import tqdm
 
-        msg = (f"{str(exc.filename) + ': ' if exc.filename else ''}{exc.strerror}" if isinstance(exc, OSError) and exc.strerror
-               else str(exc))
+        from . import os_error_text
+
+        msg = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
         self.failed.append((name, msg))
         tqdm.write(f"failed: {name}: {msg}", file=sys.stderr)
 
+    def exit_code(self, paths: list[Path]) -> int:
+        """0 when every patch has its file, 1 when some failed, 2 (a usage error, as before) when none was predicted."""
+        return 0 if not self.failed else (1 if paths else 2)
+
     def finish(self, paths: list[Path]) -> int:
-        """Print the summary lines (stderr for failures, stdout for the rest). Exit code: 0 when every patch has its
-        file, 1 when some failed, 2 (a usage error, as before) when none was predicted."""
+        """Print the summary lines (stderr for failures, stdout for the rest) and return :meth:`exit_code`."""
         replaced = sorted(p.name for p in paths if p.name in self.before)
         if replaced:  # said even with --quiet, as the "wrote" line is
             print(f"replaced {len(replaced)} existing file(s) in {self.out}: {', '.join(replaced[:5])}"
                   + (" …" if len(replaced) > 5 else ""))
         if self.failed and not paths:  # nothing came out: as for one bad patch, the input is the user's to fix
             print(f"error: no patch was predicted ({len(self.failed)} failed, above)", file=sys.stderr)
-            return 2
-        if self.failed:
+        elif self.failed:
             print(f"{len(self.failed)} patch(es) failed: {', '.join(n for n, _ in self.failed)}", file=sys.stderr)
-        return 1 if self.failed else 0
+        return self.exit_code(paths)
 
 
 def _check_folder_run(args: argparse.Namespace) -> None:
@@ -232,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"out": str(args.out), "device": str(dev), "model": getattr(getattr(model, "info", None), "path", ""),
                     "patches": results, "failed": [{"name": n, "error": e} for n, e in folder_run.failed]})
-        return 0 if not folder_run.failed else (1 if paths else 2)
+        return folder_run.exit_code(paths)
     for r in results:
         print(f"{r['name']}: {r['cultivated_fraction']:.1%} cultivated{input_summary(r['input'])}, "
               f"{r['seconds']:.2f} s on {r['device']} -> {r['submission']}")

@@ -9,9 +9,7 @@ import sys
 import threading
 from typing import Any
 
-from ._args import COUNT, NONNEG, SIDE, between, positive
-
-NONNEG_F = between(0.0, float("inf"), open_hi=True)
+from ._args import COUNT, NONNEG, NONNEG_F, SIDE, positive
 
 #: seconds between the plain status lines of a run whose stderr is not a terminal
 HEARTBEAT_S = 60.0
