@@ -45,6 +45,7 @@ class HK:
     ZOOM = "halluc_zoom"
     ZOOM_ROW = "halluc_zoom_row"
     ZOOM_COL = "halluc_zoom_col"
+    TAB = "halluc_tab"
 
 
 page_setup("Hallucinations", "🔍")
@@ -246,7 +247,13 @@ def show(img: np.ndarray, caption: str, grid10: bool = False) -> None:
     st.image(viz.upscale(img, f) if f > 1 else downsample_for_display(img), caption=caption, width="stretch")
 
 
-tabs = st.tabs(["Hallucination map", "Uncertainty", "Consistency", "Effective resolution", "Probes", "Report"])
+# Only the open tab runs (on_change="rerun"): each tab's pictures and tables cost 0.1–1 s per rerun at full size, and
+# every widget on the page reruns the whole page.
+tabs = st.tabs(["Hallucination map", "Uncertainty", "Consistency", "Effective resolution", "Probes", "Report"],
+               key=HK.TAB, on_change="rerun")
+probe_key = (*KEY, "probes")
+if _store().get(probe_key):
+    ins.probes = _store()[probe_key]  # the report includes them, whichever tab is open
 
 def outcome_map():
     """The outcome (or departure) map as a layer over the true colour, with the 10 m answer and the 2.5 m map as
@@ -288,195 +295,202 @@ def outcome_map():
     return m
 
 
-with tabs[0]:
-    from ui.maps import show as show_map
+if tabs[0].open:
+    with tabs[0]:
+        from ui.maps import show as show_map
 
-    a, b = st.columns([3, 2])
-    with a:
-        show_map(outcome_map(), key=f"halluc_map:{KEY}", height=400)
-    with b:
-        headline()
-        for v in ins.verdicts():  # the verdicts beside the map, in the first screen
-            (st.error if v.startswith("BAD") else st.warning if v.startswith("MIXED") else
-             st.success if v.startswith("GOOD") else st.info)(v)
-        st.toggle("OSM basemap", key="halluc_basemap", help="Online OpenStreetMap under the layers; needs internet, "
-                                                            "and the map says so when the tiles cannot load.")
-        st.caption("The outcome of every 2.5 m pixel against the 10 m answer, over the true colour; switch to the 10 m "
-                   "answer or the 2.5 m map in the layer list, fade with the slider at the bottom left.")
-        if ins.outcomes is not None:
-            legend({OUTCOME_LABELS[o]: OUTCOME_COLOURS[o] for o in Outcome})
-        else:
-            legend({DEPARTURE_LABELS[k]: DEPARTURE_COLOURS[k] for k in DEPARTURE_LABELS})
-    for n in ins.notes:
-        st.caption(f"ℹ️ {n}")
-    with st.expander("What this page measures"):
-        st.markdown(ABOUT)
-    if c.outcomes is not None:
-        fr, frw = c.outcomes.fractions(), c.outcomes.fractions(weighted=True)
-        st.dataframe(pd.DataFrame({"share of scored pixels": fr, "share (benchmark weights)": frw})
-                     .rename(index=lambda k: OUTCOME_LABELS[Outcome[k.upper()]]).style.format("{:.2%}", na_rep="–"),
-                     width="stretch")
-        st.markdown(
-            f"**Hallucination** fraction {pct(h['hallucination_fraction'], '.2%')} of scored pixels, "
-            f"{pct(h['hallucination_rate'])} of the departures, {pct(h['sub10m_hallucination_share'])} of it inside "
-            "10 m pixels the map splits (invented sub-10 m detail; the rest are whole 10 m pixels decided wrongly "
-            "where the 10 m answer was right) · **omission** fraction "
-            f"{pct(h['omission_fraction'], '.2%')}, {pct(h['omission_rate'])} of the sub-10 m detail the 10 m answer "
-            f"misses · net gain over the 10 m answer {pct(h['net_gain_over_10m'], '+.2%')} of pixels.")
-        if c.sown is not None:
+        a, b = st.columns([3, 2])
+        with a:
+            show_map(outcome_map(), key=f"halluc_map:{KEY}", height=400)
+        with b:
+            headline()
+            for v in ins.verdicts():  # the verdicts beside the map, in the first screen
+                (st.error if v.startswith("BAD") else st.warning if v.startswith("MIXED") else
+                 st.success if v.startswith("GOOD") else st.info)(v)
+            st.toggle("OSM basemap", key="halluc_basemap", help="Online OpenStreetMap under the layers; needs internet, "
+                                                                "and the map says so when the tiles cannot load.")
+            st.caption("The outcome of every 2.5 m pixel against the 10 m answer, over the true colour; switch to the 10 m "
+                       "answer or the 2.5 m map in the layer list, fade with the slider at the bottom left.")
+            if ins.outcomes is not None:
+                legend({OUTCOME_LABELS[o]: OUTCOME_COLOURS[o] for o in Outcome})
+            else:
+                legend({DEPARTURE_LABELS[k]: DEPARTURE_COLOURS[k] for k in DEPARTURE_LABELS})
+        for n in ins.notes:
+            st.caption(f"ℹ️ {n}")
+        with st.expander("What this page measures"):
+            st.markdown(ABOUT)
+        if c.outcomes is not None:
+            fr, frw = c.outcomes.fractions(), c.outcomes.fractions(weighted=True)
+            st.dataframe(pd.DataFrame({"share of scored pixels": fr, "share (benchmark weights)": frw})
+                         .rename(index=lambda k: OUTCOME_LABELS[Outcome[k.upper()]]).style.format("{:.2%}", na_rep="–"),
+                         width="stretch")
             st.markdown(
-                f"**The labels' own error** (SIMULATED patch: the simulator knows the parcels' sown edges): "
-                f"{pct(h['hallucinations_on_label_offset'])} of the hallucination pixels and "
-                f"{pct(h['errors_on_label_offset'])} of all errors (by benchmark weight) are where the map follows the "
-                "sown edge and only the declared label, digitised a metre or two off, says otherwise. Those are the "
-                "label's, not the model's; on real data they cannot be told apart.")
-    else:
-        st.info("No labels: only where the map departs from the 10 m answer can be shown, not whether it is right.")
-
-with tabs[1]:
-    zoom_window()
-    a, b = st.columns(2)
-    with a:
-        if ins.uncertainty is not None:
-            vmax = float(max(np.percentile(ins.uncertainty, 99), 1e-6))
-            show(viz.colormap(ins.uncertainty, 0, vmax, "magma"), f"Uncertainty: {ins.uncertainty_kind} (0 … {vmax:.3f})")
+                f"**Hallucination** fraction {pct(h['hallucination_fraction'], '.2%')} of scored pixels, "
+                f"{pct(h['hallucination_rate'])} of the departures, {pct(h['sub10m_hallucination_share'])} of it inside "
+                "10 m pixels the map splits (invented sub-10 m detail; the rest are whole 10 m pixels decided wrongly "
+                "where the 10 m answer was right) · **omission** fraction "
+                f"{pct(h['omission_fraction'], '.2%')}, {pct(h['omission_rate'])} of the sub-10 m detail the 10 m answer "
+                f"misses · net gain over the 10 m answer {pct(h['net_gain_over_10m'], '+.2%')} of pixels.")
+            if c.sown is not None:
+                st.markdown(
+                    f"**The labels' own error** (SIMULATED patch: the simulator knows the parcels' sown edges): "
+                    f"{pct(h['hallucinations_on_label_offset'])} of the hallucination pixels and "
+                    f"{pct(h['errors_on_label_offset'])} of all errors (by benchmark weight) are where the map follows the "
+                    "sown edge and only the declared label, digitised a metre or two off, says otherwise. Those are the "
+                    "label's, not the model's; on real data they cannot be told apart.")
         else:
-            st.info("No ensemble ran (TTA = 1, no date subsets): raise TTA or add date subsets for an uncertainty map.")
-        show(viz.colormap(pred.proba, 0, 1, "viridis"), "Probability of cultivated land")
-    with b:
-        if c.reliability is not None:
-            from matplotlib.figure import Figure
+            st.info("No labels: only where the map departs from the 10 m answer can be shown, not whether it is right.")
 
-            rel = c.reliability
-            ok = rel.n > 0
-            fig = Figure(figsize=(4, 3.2))
-            ax = fig.add_subplot()
-            ax.plot([0, 1], [0, 1], "--", color="#999", lw=1, label="perfect calibration")
-            ax.plot(rel.mean_proba[ok], rel.frequency[ok], "o-", label="model")
-            ax.set_xlabel("mean predicted probability")
-            ax.set_ylabel("observed share cultivated")
-            ax.set_title(f"Reliability curve · ECE {pct(rel.ece, '.3f')} · Brier {pct(rel.brier, '.3f')}", fontsize=9)
-            ax.legend(fontsize=7)
-            fig.tight_layout()
-            st.pyplot(fig)
-            for u in (c.uncertainty, c.confidence):
-                if u is None:
-                    continue
-                hi, lo = u.top_share_error(0.1)
-                st.markdown(f"**{u.kind}** — error-detection AUC {pct(u.auc, '.3f')} (0.5 = chance); error rate of the "
-                            f"10 % most uncertain pixels {pct(hi)} vs {pct(lo)} for the rest.")
-                rows = pd.DataFrame(u.bins())
-                if not rows.empty:
-                    import altair as alt
-
-                    rows = rows.sort_values("lo").reset_index(drop=True)
-                    rows["bin"] = [f"{r.lo:.3g}–{r.hi:.3g}" for r in rows.itertuples()]
-                    order = list(rows["bin"])  # numeric order of the bins, not text order
-                    st.altair_chart(alt.Chart(rows).mark_bar().encode(
-                        x=alt.X("bin:N", sort=order, title="uncertainty bin (equal pixel counts)",
-                                axis=alt.Axis(labelAngle=-40, labelLimit=120, titlePadding=8)),
-                        y=alt.Y("error_rate:Q", title="error rate", axis=alt.Axis(format="%")),
-                    ).properties(height=220, padding={"bottom": 10}), width="stretch")
-        else:
-            st.info("Calibration needs labels (do uncertain pixels really err more?). Run on a simulated or training "
-                    "patch, or `python -m sr_core inspect --simulate N` for pooled figures.")
-
-with tabs[2]:
-    cons = ins.consistency
-    a, b = st.columns(2)
-    with a:
-        show(viz.colormap(cons.gap, -1, 1, "RdBu_r"),
-             "Map cover − 10 m evidence per 10 m pixel (red: paints more than the evidence, blue: less)", grid10=True)
-    with b:
-        show(viz.binary_image(cons.contradicts, on=(240, 60, 40)),
-             f"10 m pixels contradicting the evidence (|gap| > {cons.margin:g})", grid10=True)
-    cc = c.consistency
-    bound = max(pred.threshold, 1 - pred.threshold)
-    st.markdown((f"{pct(cc.contradiction_share, '.2%')} of the 10 m pixels contradict the 10 m evidence"
-                 + ("" if cc.independent else f" (the model's own answer: only a thresholding that moves a 10 m "
-                                              f"pixel's share by more than the margin, possible below {bound:g})")
-                 + "; " if cc.contradiction_share is not None else
-                 f"Contradictions: n/a against the model's own 10 m answer at this margin (the map cannot depart from "
-                 f"it by more than {bound:g}, its threshold's max(t, 1 − t)); ")
-                + f"mean |cover − evidence| {pct(cc.mean_abs_cover_gap, '.3f')}" + (
-                    f"; mean |4×4 mean probability − evidence| {pct(cc.mean_abs_proba_gap, '.3f')}."
-                    if cc.mean_abs_proba_gap is not None else
-                    ". The evidence is the model's own 10 m aggregate here, so this checks that the binary map keeps the "
-                    "cultivated share its probability implies; the pixel baseline gives an independent check."))
-
-with tabs[3]:
-    if c.resolution is None or c.scores is None:
-        st.info("Effective resolution needs labels (distance to true parcel boundaries, parcel sizes, gaps).")
-    else:
-        r, s = c.resolution, c.scores
+if tabs[1].open:
+    with tabs[1]:
+        zoom_window()
         a, b = st.columns(2)
         with a:
-            dist = pd.DataFrame(r.distance_table()).set_index("distance_px")
-            st.markdown("**Skill by distance to the nearest parcel boundary** (2.5 m px)")
-            st.bar_chart(dist["accuracy"], height=200, x_label="distance (px)", y_label="accuracy")
-            st.dataframe(dist.style.format(number_formats(dist), na_rep="–"), width="stretch")
+            if ins.uncertainty is not None:
+                vmax = float(max(np.percentile(ins.uncertainty, 99), 1e-6))
+                show(viz.colormap(ins.uncertainty, 0, vmax, "magma"), f"Uncertainty: {ins.uncertainty_kind} (0 … {vmax:.3f})")
+            else:
+                st.info("No ensemble ran (TTA = 1, no date subsets): raise TTA or add date subsets for an uncertainty map.")
+            show(viz.colormap(pred.proba, 0, 1, "viridis"), "Probability of cultivated land")
         with b:
-            obj = pd.DataFrame(r.object_table()).set_index("size")
-            st.markdown("**Parcels detected** (≥ half their pixels) **by size**")
-            st.dataframe(obj.style.format({**number_formats(obj), "detection_rate": "{:.1%}"}, na_rep="–"),
-                         width="stretch")
-            st.dataframe(pd.DataFrame({"weighted MCC": s.size_class_mcc(), "parcels": dict(s.parcels)})
-                         .style.format({"weighted MCC": "{:.3f}"}, na_rep="–"), width="stretch")
-            st.markdown(f"**Gap recall** {pct(r.gaps.recall)} of {r.gaps.n:.0f} gap pixels (weighted "
-                        f"{pct(r.gaps.recall_weighted)}) · **boundary F1** " + ", ".join(
-                            f"{k} px {pct(v, '.3f')}" for k, v in s.boundary_f1().items()))
-        if ins.gaps is not None and ins.gaps.any():
-            img = viz.binary_image(pred.binary, on=(70, 110, 70), off=(30, 30, 30))
-            img[ins.gaps & (pred.binary == 0)] = (60, 200, 255)
-            img[ins.gaps & (pred.binary == 1)] = (240, 60, 40)
-            show(img, "Gap pixels between touching parcels: blue = kept open, red = filled (parcels merge)")
+            if c.reliability is not None:
+                from matplotlib.figure import Figure
 
-with tabs[4]:
-    from sr_core.inspect import PROBES
+                rel = c.reliability
+                ok = rel.n > 0
+                fig = Figure(figsize=(4, 3.2))
+                ax = fig.add_subplot()
+                ax.plot([0, 1], [0, 1], "--", color="#999", lw=1, label="perfect calibration")
+                ax.plot(rel.mean_proba[ok], rel.frequency[ok], "o-", label="model")
+                ax.set_xlabel("mean predicted probability")
+                ax.set_ylabel("observed share cultivated")
+                ax.set_title(f"Reliability curve · ECE {pct(rel.ece, '.3f')} · Brier {pct(rel.brier, '.3f')}", fontsize=9)
+                ax.legend(fontsize=7)
+                fig.tight_layout()
+                st.pyplot(fig)
+                for u in (c.uncertainty, c.confidence):
+                    if u is None:
+                        continue
+                    hi, lo = u.top_share_error(0.1)
+                    st.markdown(f"**{u.kind}** — error-detection AUC {pct(u.auc, '.3f')} (0.5 = chance); error rate of the "
+                                f"10 % most uncertain pixels {pct(hi)} vs {pct(lo)} for the rest.")
+                    rows = pd.DataFrame(u.bins())
+                    if not rows.empty:
+                        import altair as alt
 
-    st.markdown("Inputs with **no field information**: a trustworthy model paints ≈ 0 % cultivated land and no parcels "
-                "on the clouded, constant and forest scenes, and loses its parcel structure when pixels are shuffled.")
-    probe_key = (*KEY, "probes")
-    if st.button("🧪 Run the probes", key=HK.PROBES):
-        from sr_core.inspect import run_probes
+                        rows = rows.sort_values("lo").reset_index(drop=True)
+                        rows["bin"] = [f"{r.lo:.3g}–{r.hi:.3g}" for r in rows.itertuples()]
+                        order = list(rows["bin"])  # numeric order of the bins, not text order
+                        st.altair_chart(alt.Chart(rows).mark_bar().encode(
+                            x=alt.X("bin:N", sort=order, title="uncertainty bin (equal pixel counts)",
+                                    axis=alt.Axis(labelAngle=-40, labelLimit=120, titlePadding=8)),
+                            y=alt.Y("error_rate:Q", title="error rate", axis=alt.Axis(format="%")),
+                        ).properties(height=220, padding={"bottom": 10}), width="stretch")
+            else:
+                st.info("Calibration needs labels (do uncertain pixels really err more?). Run on a simulated or training "
+                        "patch, or `python -m sr_core inspect --simulate N` for pooled figures.")
 
-        with st.spinner("Running the probes …"):
-            try:
-                _store()[probe_key] = run_probes(patch, device=device, threshold=pred.threshold,
-                                                 original=pred.binary.astype(bool))
-            except SRCoreError as exc:
-                st.error(f"The probes could not run: {shown(exc)}")
-    results = _store().get(probe_key)
-    if results:
-        ins.probes = results  # the report includes them
-        st.dataframe(pd.DataFrame([{"probe": p.name, "input": p.description, "cultivated": p.cultivated_fraction,
-                                    "mean p": p.mean_proba,
-                                    "parcels": None if p.structure is None else p.structure.n_parcels,
-                                    "parcels / km²": None if p.structure is None else p.structure.parcels_per_km2,
-                                    "10 m pixels split": None if p.structure is None else p.structure.split_10m_share,
-                                    "note": p.error or ""} for p in results]).set_index("probe")
-                     .style.format({"cultivated": "{:.1%}", "mean p": "{:.3f}", "parcels / km²": "{:.1f}",
-                                    "10 m pixels split": "{:.1%}"}, na_rep="–"), width="stretch")
-        cols = st.columns(len(PROBES))
-        for col, p in zip(cols, results, strict=False):
-            if p.binary is not None:
-                col.image(downsample_for_display(viz.binary_image(p.binary), 300), caption=p.name, width="stretch")
-    else:
-        st.info("Press **Run the probes** (seven extra model runs on small inputs).")
+if tabs[2].open:
+    with tabs[2]:
+        zoom_window()
+        cons = ins.consistency
+        a, b = st.columns(2)
+        with a:
+            show(viz.colormap(cons.gap, -1, 1, "RdBu_r"),
+                 "Map cover − 10 m evidence per 10 m pixel (red: paints more than the evidence, blue: less)", grid10=True)
+        with b:
+            show(viz.binary_image(cons.contradicts, on=(240, 60, 40)),
+                 f"10 m pixels contradicting the evidence (|gap| > {cons.margin:g})", grid10=True)
+        cc = c.consistency
+        bound = max(pred.threshold, 1 - pred.threshold)
+        st.markdown((f"{pct(cc.contradiction_share, '.2%')} of the 10 m pixels contradict the 10 m evidence"
+                     + ("" if cc.independent else f" (the model's own answer: only a thresholding that moves a 10 m "
+                                                  f"pixel's share by more than the margin, possible below {bound:g})")
+                     + "; " if cc.contradiction_share is not None else
+                     f"Contradictions: n/a against the model's own 10 m answer at this margin (the map cannot depart from "
+                     f"it by more than {bound:g}, its threshold's max(t, 1 − t)); ")
+                    + f"mean |cover − evidence| {pct(cc.mean_abs_cover_gap, '.3f')}" + (
+                        f"; mean |4×4 mean probability − evidence| {pct(cc.mean_abs_proba_gap, '.3f')}."
+                        if cc.mean_abs_proba_gap is not None else
+                        ". The evidence is the model's own 10 m aggregate here, so this checks that the binary map keeps the "
+                        "cultivated share its probability implies; the pixel baseline gives an independent check."))
 
-with tabs[5]:
-    st.markdown("A one-page summary (maps, reliability curve, skill by distance and size, probes) to share.")
-    if st.button("📄 Prepare the report", key=HK.REPORT):
-        from sr_core.report import report_bytes
+if tabs[3].open:
+    with tabs[3]:
+        if c.resolution is None or c.scores is None:
+            st.info("Effective resolution needs labels (distance to true parcel boundaries, parcel sizes, gaps).")
+        else:
+            r, s = c.resolution, c.scores
+            a, b = st.columns(2)
+            with a:
+                dist = pd.DataFrame(r.distance_table()).set_index("distance_px")
+                st.markdown("**Skill by distance to the nearest parcel boundary** (2.5 m px)")
+                st.bar_chart(dist["accuracy"], height=200, x_label="distance (px)", y_label="accuracy")
+                st.dataframe(dist.style.format(number_formats(dist), na_rep="–"), width="stretch")
+            with b:
+                obj = pd.DataFrame(r.object_table()).set_index("size")
+                st.markdown("**Parcels detected** (≥ half their pixels) **by size**")
+                st.dataframe(obj.style.format({**number_formats(obj), "detection_rate": "{:.1%}"}, na_rep="–"),
+                             width="stretch")
+                st.dataframe(pd.DataFrame({"weighted MCC": s.size_class_mcc(), "parcels": dict(s.parcels)})
+                             .style.format({"weighted MCC": "{:.3f}"}, na_rep="–"), width="stretch")
+                st.markdown(f"**Gap recall** {pct(r.gaps.recall)} of {r.gaps.n:.0f} gap pixels (weighted "
+                            f"{pct(r.gaps.recall_weighted)}) · **boundary F1** " + ", ".join(
+                                f"{k} px {pct(v, '.3f')}" for k, v in s.boundary_f1().items()))
+            if ins.gaps is not None and ins.gaps.any():
+                zoom_window()
+                img = viz.binary_image(pred.binary, on=(70, 110, 70), off=(30, 30, 30))
+                img[ins.gaps & (pred.binary == 0)] = (60, 200, 255)
+                img[ins.gaps & (pred.binary == 1)] = (240, 60, 40)
+                show(img, "Gap pixels between touching parcels: blue = kept open, red = filled (parcels merge)")
 
-        with st.spinner("Rendering …"):
-            st.session_state[HK.REPORT_DATA] = {"html": report_bytes(patch, ins, "html"),
-                                                "pdf": report_bytes(patch, ins, "pdf"), "key": KEY}
-    data = st.session_state.get(HK.REPORT_DATA)
-    if data and data.get("key") == KEY:
-        d1, d2 = st.columns(2)
-        d1.download_button("Download HTML", data["html"], f"{patch.name}_inspection.html", "text/html",
-                           key="halluc_dl_html")
-        d2.download_button("Download PDF", data["pdf"], f"{patch.name}_inspection.pdf", "application/pdf",
-                           key="halluc_dl_pdf")
+if tabs[4].open:
+    with tabs[4]:
+        from sr_core.inspect import PROBES
+
+        st.markdown("Inputs with **no field information**: a trustworthy model paints ≈ 0 % cultivated land and no parcels "
+                    "on the clouded, constant and forest scenes, and loses its parcel structure when pixels are shuffled.")
+        if st.button("🧪 Run the probes", key=HK.PROBES):
+            from sr_core.inspect import run_probes
+
+            with st.spinner("Running the probes …"):
+                try:
+                    _store()[probe_key] = run_probes(patch, device=device, threshold=pred.threshold,
+                                                     original=pred.binary.astype(bool))
+                except SRCoreError as exc:
+                    st.error(f"The probes could not run: {shown(exc)}")
+        results = _store().get(probe_key)
+        if results:
+            ins.probes = results  # the report includes them
+            st.dataframe(pd.DataFrame([{"probe": p.name, "input": p.description, "cultivated": p.cultivated_fraction,
+                                        "mean p": p.mean_proba,
+                                        "parcels": None if p.structure is None else p.structure.n_parcels,
+                                        "parcels / km²": None if p.structure is None else p.structure.parcels_per_km2,
+                                        "10 m pixels split": None if p.structure is None else p.structure.split_10m_share,
+                                        "note": p.error or ""} for p in results]).set_index("probe")
+                         .style.format({"cultivated": "{:.1%}", "mean p": "{:.3f}", "parcels / km²": "{:.1f}",
+                                        "10 m pixels split": "{:.1%}"}, na_rep="–"), width="stretch")
+            cols = st.columns(len(PROBES))
+            for col, p in zip(cols, results, strict=False):
+                if p.binary is not None:
+                    col.image(downsample_for_display(viz.binary_image(p.binary), 300), caption=p.name, width="stretch")
+        else:
+            st.info("Press **Run the probes** (seven extra model runs on small inputs).")
+
+if tabs[5].open:
+    with tabs[5]:
+        st.markdown("A one-page summary (maps, reliability curve, skill by distance and size, probes) to share.")
+        if st.button("📄 Prepare the report", key=HK.REPORT):
+            from sr_core.report import report_bytes
+
+            with st.spinner("Rendering …"):
+                st.session_state[HK.REPORT_DATA] = {"html": report_bytes(patch, ins, "html"),
+                                                    "pdf": report_bytes(patch, ins, "pdf"), "key": KEY}
+        data = st.session_state.get(HK.REPORT_DATA)
+        if data and data.get("key") == KEY:
+            d1, d2 = st.columns(2)
+            d1.download_button("Download HTML", data["html"], f"{patch.name}_inspection.html", "text/html",
+                               key="halluc_dl_html")
+            d2.download_button("Download PDF", data["pdf"], f"{patch.name}_inspection.pdf", "application/pdf",
+                               key="halluc_dl_pdf")
 sidebar()

@@ -642,6 +642,29 @@ def test_settings_survive_a_visit_to_another_page(served, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
 
 
+def test_hallucinations_runs_only_the_open_tab_and_keeps_it_across_pages(served, tiny_model, monkeypatch):
+    """Each tab of Hallucinations costs 0.1–1 s of pictures per rerun at full size: only the open one runs. Which tab
+    is open is a setting like the others, so a look at Home leaves the page on the tab it was on."""
+    import ui.common
+
+    monkeypatch.setattr(ui.common, "_route_through_app", lambda: None)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+    at.session_state["selected_patch_path"] = str(served[0])
+    at.run()
+    at.switch_page("pages/4_Hallucinations.py").run()
+    at.select_slider(key="halluc_tta").set_value(2).run()
+    at.button(key="halluc_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.metric and not [b for b in at.button if b.key == "halluc_probes"]  # the map tab only
+    at.session_state["halluc_tab"] = "Probes"
+    at.run()
+    assert [b for b in at.button if b.key == "halluc_probes"] and not at.metric  # the map tab's headline not drawn
+    at.switch_page("pages/0_Home.py").run()
+    at.switch_page("pages/4_Hallucinations.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [b for b in at.button if b.key == "halluc_probes"], "back on the first tab after a visit to Home"
+
+
 def test_time_series_says_where_clouds_come_from_when_there_is_no_mask_to_outline(tmp_path, monkeypatch):
     """An SCL-only patch (real L2A extractions come so): the default cloud layer, the CLM outline, has nothing to
     draw, and the page points at the SCL layer; a patch with no cloud layer at all says its cloud chart is blind."""

@@ -72,17 +72,30 @@ def test_page_inspects_a_labelled_patch_runs_probes_and_builds_the_report(patch_
     labels = {m.label: m.value for m in at.metric}
     assert "Wrong departures" in labels and "Gap recall" in labels
     assert labels["ECE"] != "–"  # labels present: calibration computed
-    assert len(at.dataframe) >= 3  # outcomes, distance, parcel-size tables
+    assert len(at.dataframe) == 1  # the outcome table; the other tabs' content runs only when opened
+    assert not any("Skill by distance" in m.value for m in at.markdown)
     # a simulated patch: the page says how much of the error is the declared labels' own digitising offset
     assert any("The labels' own error" in m.value and "SIMULATED" in m.value for m in at.markdown)
+    at.session_state["halluc_tab"] = "Effective resolution"
+    at.run()
+    _ok(at)
+    assert len(at.dataframe) == 3  # distance, parcels detected, MCC by parcel size
+    assert any("Skill by distance" in m.value for m in at.markdown)
+    assert not at.metric  # the first tab's headline is not drawn
+    at.session_state["halluc_tab"] = "Probes"
+    at.run()
     at.button(key="halluc_probes").click().run()
     _ok(at)
     probes = at.dataframe[-1].value
     assert {"clouded", "constant", "dates_shuffled", "pixels_shuffled", "forest_simulated"} <= set(probes.index)
     assert probes["cultivated"].dropna().between(0, 1).all()
+    at.session_state["halluc_tab"] = "Report"
+    at.run()
     at.button(key="halluc_report").click().run()
     _ok(at)
-    assert at.session_state["halluc_report_data"]["pdf"].startswith(b"%PDF")
+    report = at.session_state["halluc_report_data"]
+    assert report["pdf"].startswith(b"%PDF")
+    assert b"pixels_shuffled" in report["html"]  # the probes run on their tab are in the report made on another
 
 
 def test_page_shows_label_free_parts_for_an_unlabelled_patch(patch_dirs, tiny_model):

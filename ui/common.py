@@ -44,7 +44,7 @@ PERSISTENT_KEYS = (
     "anim_fmt",  # Time series
     Keys.DEVICE, "with_uncertainty", "cmp_right", "cmp_basemap",  # Predict & compare (and the season, by prefix)
     "upload_basemap",  # Upload
-    "halluc_tta", "halluc_date_members", "halluc_answer", "halluc_margin", "halluc_basemap",  # Hallucinations
+    "halluc_tta", "halluc_date_members", "halluc_answer", "halluc_margin", "halluc_basemap", "halluc_tab",  # Hallucinations
     Keys.TEAM,  # Leaderboard
 )  # fmt: skip
 
