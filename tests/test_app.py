@@ -288,6 +288,11 @@ def test_an_archive_dropped_on_the_upload_page_is_extracted_within_the_quota(tmp
     assert not at.exception, [e.value for e in at.exception]
     assert any("space for uploads is full" in e.value and "SR_CORE_UPLOAD_QUOTA_GB" in e.value for e in at.error)
     assert not any(p.is_dir() for p in uploads_dir().iterdir())  # nothing stored
+    # room for the archive but not for as much again unpacked: refused too
+    monkeypatch.setenv("SR_CORE_UPLOAD_QUOTA_GB", str(1.5 * len(data) / 1024**3))
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT).run()
+    assert any("space for uploads is full" in e.value for e in at.error), [e.value for e in at.error]
+    assert not any(p.is_dir() for p in uploads_dir().iterdir())
 
     monkeypatch.delenv("SR_CORE_UPLOAD_QUOTA_GB")
     at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT).run()

@@ -324,6 +324,15 @@ def test_uploads_share_a_quota_and_never_take_the_last_of_the_disk(monkeypatch):
     assert upload_room() == 0  # over the quota: nothing more
     monkeypatch.delenv("SR_CORE_UPLOAD_QUOTA_GB")
     assert upload_quota_bytes() == 20 * 1024**3
+    # a nearly full disk: the quota is far from used, the disk's last DISK_RESERVE_BYTES are never given
+    import sr_core.paths
+
+    disk_usage = shutil.disk_usage
+    usage = disk_usage(uploads_dir())
+    for free, room in ((DISK_RESERVE_BYTES + 1_000_000, 1_000_000), (DISK_RESERVE_BYTES - 1, 0), (0, 0)):
+        monkeypatch.setattr(sr_core.paths.shutil, "disk_usage", lambda _p, f=free: usage._replace(free=f))
+        assert upload_room() == room
+    monkeypatch.setattr(sr_core.paths.shutil, "disk_usage", disk_usage)
     for bad in ("lots", "-1", "nan", "inf"):
         monkeypatch.setenv("SR_CORE_UPLOAD_QUOTA_GB", bad)
         with pytest.raises(ConfigError, match=r"SR_CORE_UPLOAD_QUOTA_GB=.* is not a size in GB"):

@@ -32,9 +32,20 @@ def test_malformed_hashes_never_match(stored):
     assert not verify_secret("srt_anything", stored)
 
 
-def test_overlong_or_empty_secrets_are_not_hashed():
+def test_overlong_or_empty_secrets_are_not_hashed(monkeypatch):
+    """scrypt costs ≈ 16 MiB and tens of ms per check, so a hostile token (empty, or megabytes long) is refused before
+    it is hashed; one of a plausible length is hashed and checked."""
+    import sr_core.benchmark.credentials as cred
+
     h = hash_secret("srt_x")
+    hashed = []
+    real = cred._scrypt
+    monkeypatch.setattr(cred, "_scrypt", lambda secret, *a: hashed.append(len(secret)) or real(secret, *a))
     assert not verify_secret("", h) and not verify_secret(None, h) and not verify_secret("x" * 10_000, h)
+    assert not verify_secret("x" * (cred.MAX_TOKEN_CHARS + 1), h)
+    assert hashed == []
+    assert verify_secret("srt_x", h) and not verify_secret("x" * cred.MAX_TOKEN_CHARS, h)
+    assert hashed == [5, cred.MAX_TOKEN_CHARS]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")

@@ -22,6 +22,7 @@ from sr_core.prepare import (
     input_warnings,
     missing_bands,
     prepare_input,
+    season_is_complete,
     season_window,
 )  # fmt: skip
 from tests.conftest import REAL, need
@@ -241,6 +242,16 @@ def test_a_long_series_keeps_the_latest_complete_season_only():
     warns = input_warnings(q)
     assert any(f"season 2019: {q.n_dates} of {len(LONG)} dates used" in w for w in warns)
     assert not any("incomplete" in w for w in warns)
+
+
+def test_of_two_complete_seasons_the_latest_is_chosen():
+    """The rule is the *latest* complete season: with 2018 and 2019 both complete (and 2020 begun), 2019."""
+    ts = _series(datetime(2018, 2, 20, 10), datetime(2020, 4, 10, 10))
+    choice = choose_season(ts)
+    assert choice.candidates == (2018, 2019, 2020)
+    assert season_is_complete(ts, 2018) and season_is_complete(ts, 2019) and not season_is_complete(ts, 2020)
+    assert choice.year == 2019 and choice.complete
+    assert choose_season(list(reversed(ts))).year == 2019  # whatever order the dates come in
 
 
 def test_season_2018_takes_its_dates_and_warns_that_it_is_incomplete():
