@@ -4,6 +4,7 @@ running the model shows metrics. The demo build is switched off; a small labelle
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -123,13 +124,27 @@ def test_time_series_page_changes_date_and_composite(served):
     script = args["script"]
     slider.set_value(3).run()
     assert map_args(at)["script"] == script
+
+    def frame_url() -> str:  # the date's image: the first overlay of the group swapped per date
+        return re.search(r'L\.imageOverlay\(\s*"([^"]+)"', map_args(at)["feature_group"]).group(1)
+
+    seen = {"true": frame_url()}
     for comp in ("false", "swir", "ndvi"):
         at.selectbox(key="composite").set_value(comp).run()
         assert not at.exception
+        seen[comp] = frame_url()
+        assert ("NDVI" in map_args(at)["script"]) == (comp == "ndvi")  # the NDVI colour bar, with NDVI only
+    assert len(set(seen.values())) == 4, "each composite draws its own image"
     at.selectbox(key="cloud_layer").set_value("SCL").run()
     assert not at.exception
+    args = map_args(at)
+    assert args["feature_group"].count("L.imageOverlay(") == 2 and '"opacity": 0.7' in args["feature_group"]
+    assert "SCL classes" in args["script"] and "Vegetation" in args["script"]  # its switch and the SCL legend
     at.toggle(key="skip_cloudy").set_value(True).run()
+    at.slider(key="max_cloud").set_value(0.1).run()
     assert not at.exception
+    kept = at.select_slider(key="frame_index").options  # these dates: 11 %, 9 %, 10 %, 10 % cloud
+    assert "2019-04-13 (9% cloud)" in kept and not any(o.startswith("2019-04-01") for o in kept)
     # the co-registration diagnostic: these 12 × 16 px patches are too small to measure, and the page says so
     assert any("co-registration: not measured" in c.value for c in at.caption)
     assert any("0 of 4 dates are half a 10 m pixel or more off" in c.value and "left out: 4 here" in c.value
