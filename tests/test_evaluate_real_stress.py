@@ -89,6 +89,44 @@ def test_real_folder_of_tiny_crops_written_to_disk(tmp_path, capsys):
     assert legacy["n_patches"] == 1 and {"model", "ndvi", "pixel"} <= set(legacy["pooled"])
 
 
+def test_real_input_path_on_a_patch_laid_out_as_real_extractions_come(tmp_path, capsys):
+    """CI has no real data, so the real input path is exercised here on a patch *laid out* as the Flanders
+    extraction is (the imagery and labels are simulated ones, written without the simulated flag): two growing
+    seasons, clouds in SCL only, B01 / B09 never delivered, EPSG:32631. `evaluate --real` must choose the latest
+    complete season, take the clouds from SCL, fill the two bands, say so per patch, and head its table REAL."""
+    from datetime import timedelta
+
+    from sr_core.bands import BAND_NAMES
+    from sr_core.geo import BBox
+    from sr_core.io import write_eopatch
+    from sr_core.patch import PatchInfo
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(4, size=24, split="test")
+    assert sim.scl is not None and sim.has_labels
+    T = sim.n_dates
+    ts = [t - timedelta(days=365) for t in sim.timestamps] + list(sim.timestamps)  # 2018 and 2019, both complete
+    bands = np.concatenate([sim.bands, sim.bands])
+    bands[..., [BAND_NAMES.index("B01"), BAND_NAMES.index("B09")]] = 0  # never delivered, as in Flanders
+    x0, y0 = 574680.0, 5621800.0
+    real_layout = sim.replace(
+        bands=bands, timestamps=ts, scl=np.concatenate([sim.scl, sim.scl]), is_data=None, cloud_prob=None,
+        cloud_mask=None, bbox=BBox(x0, y0, x0 + 240, y0 + 240, 32631), info=PatchInfo(name="real-layout"))
+    write_eopatch(real_layout, tmp_path / "in" / "real-layout")
+    doc = _run(capsys, "--real", str(tmp_path / "in"))
+    assert doc["data"] == "real" and doc["n_patches"] == 1
+    _check_pooled(doc)
+    row = doc["patches"][0]
+    assert row["source"] == "real"
+    rec = row["input"]
+    assert rec["season"] == 2019 and rec["season_complete"] and (rec["dates_used"], rec["dates_total"]) == (T, 2 * T)
+    assert rec["first_date"] == f"{sim.timestamps[0]:%Y-%m-%d}" and rec["cloud_source"] == "SCL"
+    assert set(rec["filled_bands"]) == {"B01", "B09"}
+    assert any("B01" in w for w in row["warnings"]) and any(f"{T} of {2 * T}" in w for w in row["warnings"])
+    assert 0.0 < row["true_cultivated"] < 1.0
+    assert ev.real_table(doc).startswith("REAL data: 1 labelled patch")
+
+
 def test_real_with_no_labelled_patch_is_a_clear_config_error(tmp_path, small_patch, capsys):
     from sr_core.io import write_eopatch
 
