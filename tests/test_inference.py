@@ -14,6 +14,8 @@ from sr_core.errors import ConfigError
 from sr_core.inference import _axis_weights, get_model, predict, select_device, tile_starts
 from sr_core.inspect import repeat_up
 from sr_core.model import SRNet, SRNetConfig, default_model_path, save_checkpoint
+from sr_core.patch import DATE_LAYERS
+from sr_core.simulate import simulate_patch
 from tests.conftest import REAL_CHALLENGE, REAL_L1C, need
 
 torch.set_num_threads(1)
@@ -97,6 +99,61 @@ def test_uncertainty_from_flips_and_rotations(model):
     # the identity member alone reproduces the plain prediction
     one = predict(patch, device="cpu", model=model, tta=1)
     np.testing.assert_allclose(one.proba, plain.proba, atol=1e-6)
+
+
+def _dihedral(a: np.ndarray, r: int, flip: bool, axes: tuple[int, int]) -> np.ndarray:
+    """``a`` flipped left-right (if ``flip``), then turned ``r`` quarter turns, on ``axes`` (rows, columns)."""
+    if flip:
+        a = np.flip(a, axis=axes[1])
+    return np.ascontiguousarray(np.rot90(a, r, axes=axes))
+
+
+def _undo_dihedral(a: np.ndarray, r: int, flip: bool) -> np.ndarray:
+    """The inverse of :func:`_dihedral` on a 2-D map: turned back ``r`` quarter turns, then flipped back."""
+    a = np.rot90(a, -r, axes=(0, 1))
+    return np.ascontiguousarray(np.flip(a, axis=1) if flip else a)
+
+
+def _dihedral_patch(patch: Patch, r: int, flip: bool) -> Patch:
+    """A square patch with every 10 m layer (T, H, W[, 12]) and every 2.5 m label (4H, 4W) transformed alike; the
+    bbox of a square stays the same."""
+    assert patch.height == patch.width
+    dates = {k: _dihedral(getattr(patch, k), r, flip, (1, 2)) for k in DATE_LAYERS if getattr(patch, k) is not None}
+    labels = {k: _dihedral(getattr(patch, k), r, flip, (0, 1)) for k in ("cultivated", "not_declared", "all_polys")
+              if getattr(patch, k) is not None}
+    return patch.replace(bands=_dihedral(patch.bands, r, flip, (1, 2)), **dates, **labels)
+
+
+def test_every_flip_and_rotation_is_undone_before_the_members_are_averaged(model):
+    """Each test-time member is the plain prediction of the transformed patch, transformed back: the TTA mean and
+    standard deviation equal those of the 8 maps computed here independently, one ``predict`` per transformed patch
+    (numpy does the transforms), and so does every single member. A member left flipped or turned (a wrong inverse)
+    misses by far more than the float tolerance, because no member map is symmetric under any flip or turn (checked)."""
+    patch = simulate_patch(7, size=32, split="test")
+    patch = patch.select_dates(range(0, patch.n_dates, 4))  # 12 of 48 dates: fast, still the simulated field layout
+    tta = predict(patch, device="cpu", model=model, uncertainty=True)
+    assert tta.extra["tta"] == 8 and tta.extra["blind_fraction"] == 0  # no blind pixel zeroed after the averaging
+    transforms = [(r, flip) for flip in (False, True) for r in range(4)]
+    maps = np.stack([_undo_dihedral(predict(_dihedral_patch(patch, r, flip), device="cpu", model=model).proba, r, flip)
+                     for r, flip in transforms])
+    assert maps.shape == (8, *tta.proba.shape)
+    np.testing.assert_allclose(maps[0], predict(patch, device="cpu", model=model).proba, atol=1e-6)
+    # the test can fail: a member map moved by any other flip / turn differs from itself by far more than atol
+    others = transforms[1:]
+    asym = min(float(np.abs(_dihedral(m, r, flip, (0, 1)) - m).max()) for m in maps for r, flip in others)
+    assert asym > 1e-3, f"a member map is (nearly) symmetric: {asym:.2e}"
+    np.testing.assert_allclose(tta.proba, maps.mean(0), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(tta.uncertainty, maps.std(0), atol=1e-5, rtol=0)
+    # member by member: ``tta=k`` averages the first k members, so k·mean_k − (k−1)·mean_(k−1) is the k-th; each must
+    # be one of the 8 maps (in whatever order predict takes the transforms), each map once
+    matched, total = [], np.zeros_like(tta.proba, dtype=np.float64)
+    for k in range(1, 9):
+        member = k * predict(patch, device="cpu", model=model, tta=k).proba.astype(np.float64) - total
+        total += member
+        err = np.abs(maps - member).max(axis=(1, 2))
+        assert err.min() < 5e-5, f"member {k} is none of the transformed-back maps (closest off by {err.min():.2e})"
+        matched.append(int(err.argmin()))
+    assert sorted(matched) == list(range(8)), matched
 
 
 def test_prediction_reads_the_patch_without_copying_or_changing_it(model):
