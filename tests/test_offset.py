@@ -215,3 +215,39 @@ def test_a_corrected_patch_saved_again_no_longer_says_the_offset_is_subtracted(t
     assert "− 0.1" in reflectance_formula(first)
     write_eopatch(first, tmp_path / "again")
     assert "− 0.1" not in reflectance_formula(load_eopatch(tmp_path / "again"))
+
+
+def test_harmonized_true_in_meta_info_keeps_the_reader_from_subtracting_the_offset(tmp_path):
+    """The simulated 2023 series of the formula test, stored as DN + 1000: written with meta_info ``harmonized: true``
+    it is read as stored (0.1 brighter, nothing subtracted or recorded); the same files without the flag have the
+    offset found and removed. The flag alone decides (the statistics would fire on this series)."""
+    import dataclasses
+
+    from sr_core.quality import reflectance_formula
+    from sr_core.simulate import simulate_patch
+
+    sim = simulate_patch(12, size=24, split="test")
+    sim = sim.replace(timestamps=tuple(t.replace(year=2023) for t in sim.timestamps))
+    flagged = sim.replace(info=dataclasses.replace(sim.info, meta={**sim.info.meta, "harmonized": True}))
+    plain_dir = write_eopatch(sim, tmp_path / "plain")
+    flag_dir = write_eopatch(flagged, tmp_path / "flagged")
+    assert json.loads((flag_dir / "meta_info" / "harmonized.json").read_text()) is True
+    assert not (plain_dir / "meta_info" / "harmonized.json").exists()
+    ref = load_eopatch(plain_dir)  # as exported, before the offset: nothing found
+    assert "radiometric_offset" not in ref.info.meta
+    for d in (plain_dir, flag_dir):
+        _add_dn(d, 1000)
+
+    plain = load_eopatch(plain_dir)  # no flag: the statistics find the offset and remove it
+    assert plain.info.meta["radiometric_offset"]["subtracted"] == pytest.approx(0.1)
+    assert plain.info.meta["radiometric_offset"]["source"] == "reflectance statistics"
+    assert np.abs(plain.bands - ref.bands).max() < 1e-6
+
+    kept = load_eopatch(flag_dir)  # harmonized: true: the same DN read as they are
+    assert kept.info.meta.get("harmonized") is True
+    assert "radiometric_offset" not in kept.info.meta, kept.info.meta["radiometric_offset"]
+    has = ref.bands > 0  # _add_dn leaves no-data zeros alone
+    assert np.abs(kept.bands[has] - ref.bands[has] - 0.1).max() < 1e-6
+    assert np.array_equal(kept.bands[~has], ref.bands[~has])
+    assert not any("processing-baseline offset" in n for n in kept.info.notes)
+    assert reflectance_formula(kept) == "reflectance = DN × 0.0001"
