@@ -33,6 +33,19 @@ clear or fully cloudy, so cloud edges and thin cirrus (where B10 matters most) a
 500 × 500 date on a busy 2-core CPU. ``scale=2`` / ``4`` classifies 20 m / 40 m block means (4× / 16× fewer pixels;
 on the fixture, agreement unchanged: IoU 0.9972 / 0.9973 with the substitute) and keeps the masks at 10 m.
 
+**Bands the product never delivered.** Real L2A extractions often carry B01 and B09 as all zeros (the Flanders
+patch does). The detector reads both, and a zero B01 (the aerosol band, brightest of all over cloud) hides clouds:
+on the real Flanders L2A patch, against its Sen2Cor SCL cloud classes (8–10), the masks found 52 % of the clouded
+pixels (IoU 0.51, precision 0.97). A missing band (:func:`sr_core.prepare.missing_bands`) is therefore filled for
+the detector only: B01 from B02, as the model's input rule does, and B09 with a top-of-the-atmosphere value,
+:data:`TOA_B09_PER_B8A` × B8A (water vapour absorbs most of the 945 nm band before it reaches the sensor: B09 / B8A is
+0.28 over clear pixels and 0.35 under cloud on the real L1C fixture; the model's own B09 ← B8A fill, a surface
+value, hides clouds again: recall 0.26). Flanders then reads recall 0.82, precision 0.91, IoU 0.76
+(`tests/test_clouds.py::test_missing_b01_b09_are_filled_for_the_detector_on_real_l2a`; the ratio came from the L1C
+fixture, not from Flanders). The note says which bands were filled. A B09 that *is* delivered is read as it
+comes: on an L2A product it is a surface value the detector was not trained on (no real L2A B09 with clouds was
+available to calibrate a correction).
+
 **Product level.** s2cloudless was trained on L1C top-of-atmosphere reflectance; on L2A input it is applied as
 is (Sentinel Hub also serves CLP for L2A, computed from L1C) and a note says that probabilities are less reliable.
 
@@ -65,6 +78,9 @@ MODEL_BANDS: tuple[str, ...] = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09",
 #: B10 reflectance used when the real one is absent: the median B10 split threshold of the s2cloudless 1.7.x model
 #: (checked against the installed model by the tests; recomputed by :func:`model_b10_split_median`).
 B10_SUBSTITUTE = 0.00705
+#: B09 / B8A at the top of the atmosphere, for a B09 the product never delivered: the median over the clear pixels of
+#: the real L1C fixture (0.281; 0.346 under cloud).
+TOA_B09_PER_B8A = 0.28
 #: Index of B10 among :data:`MODEL_BANDS`.
 _B10_POS = MODEL_BANDS.index("B10")
 #: Where the other nine model bands sit in a Patch's 12-band cube.
@@ -146,6 +162,20 @@ def _block_mean(x: np.ndarray, ok: np.ndarray, scale: int) -> tuple[np.ndarray, 
     return mean.astype(np.float32), ns > 0
 
 
+def detector_band_fills(patch: Patch) -> dict[str, str]:
+    """The bands of the detector's input that ``patch`` lacks (all zero or not finite where it has data) and what the
+    detector reads instead: ``{"B01": "B02", "B09": "0.28 × B8A"}`` (see the module docs). Empty when none is missing."""
+    from .prepare import missing_bands
+
+    missing = set(missing_bands(patch.bands, patch.data_mask()))
+    fills = {}
+    if "B01" in missing and "B02" not in missing:
+        fills["B01"] = "B02"
+    if "B09" in missing and "B8A" not in missing:
+        fills["B09"] = f"{TOA_B09_PER_B8A:g} × B8A"
+    return fills
+
+
 def cloud_probability(
     patch: Patch,
     *,
@@ -168,13 +198,19 @@ def cloud_probability(
     if scale < 1:
         raise PatchValidationError(f"cloud_probability: scale {scale} must be a positive integer (1 = 10 m)")
     b10_layer, b10_desc = _b10_layer(b10, (T, H, W))
+    fills = detector_band_fills(patch)
     data = patch.data_mask()
     out = np.zeros((T, H, W), np.float32)
     kwargs: dict[str, Any] = {} if num_threads is None else {"num_threads": int(num_threads)}
+    pos = {b: MODEL_BANDS.index(b) for b in ("B01", "B02", "B8A", "B09")}
     for t in range(T):
         x = np.empty((H, W, len(MODEL_BANDS)), np.float32)
         x[..., [i for i in range(len(MODEL_BANDS)) if i != _B10_POS]] = patch.bands[t][..., _PATCH_IDX]
         x[..., _B10_POS] = b10_layer if isinstance(b10_layer, float) else b10_layer[t]
+        if "B01" in fills:
+            x[..., pos["B01"]] = x[..., pos["B02"]]
+        if "B09" in fills:
+            x[..., pos["B09"]] = TOA_B09_PER_B8A * x[..., pos["B8A"]]
         ok = data[t] & np.isfinite(x).all(axis=-1)
         xc, okc = (x, ok) if scale == 1 else _block_mean(x, ok, scale)
         if okc.any():
@@ -295,10 +331,14 @@ def ensure_cloud_masks(
         return patch.replace(cloud_mask=mask, info=info)
     res = compute_cloud_masks(patch, b10=b10, scale=scale, num_threads=num_threads, progress=progress)
     note = (f"cloud masks computed with {res.method} (the patch had no CLP/CLM; {post}); B10: {res.b10}")
+    fills = detector_band_fills(patch)
+    if fills:
+        note += "; bands the product lacks, filled for the detector only: " + ", ".join(
+            f"{b} ← {src}" for b, src in fills.items())
     if patch.info.product_level is ProductLevel.L2A:
         note += "; s2cloudless was trained on L1C, so probabilities on this L2A input are less reliable"
     record = {"computed": True, "layers": ["cloud_prob", "cloud_mask"], "method": res.method, "b10": res.b10,
-              "seconds": round(res.seconds, 3), **settings}
+              "seconds": round(res.seconds, 3), **settings, **({"filled_for_detector": fills} if fills else {})}
     info = _with_meta(patch.info.with_note(note), record)
     return patch.replace(cloud_prob=res.prob, cloud_mask=res.mask, info=info)
 
@@ -343,7 +383,7 @@ def mask_agreement(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray | None
 
 
 __all__ = [
-    "AVERAGE_OVER_PX", "B10_SUBSTITUTE", "DILATION_PX", "MODEL_BANDS", "THRESHOLD", "CloudMasks", "cloud_probability",
-    "compute_cloud_masks", "ensure_cloud_masks", "mask_agreement", "mask_from_probability", "masks_were_computed",
-    "model_b10_split_median", "s2cloudless_version",
+    "AVERAGE_OVER_PX", "B10_SUBSTITUTE", "DILATION_PX", "MODEL_BANDS", "THRESHOLD", "TOA_B09_PER_B8A", "CloudMasks",
+    "cloud_probability", "compute_cloud_masks", "detector_band_fills", "ensure_cloud_masks", "mask_agreement",
+    "mask_from_probability", "masks_were_computed", "model_b10_split_median", "s2cloudless_version",
 ]  # fmt: skip
