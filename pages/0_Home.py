@@ -23,6 +23,7 @@ from ui.common import (
     load_patch,
     page_setup,
     patch_id,
+    redact,
     resolve_link,
     select_patch,
     shown,
@@ -262,7 +263,7 @@ if len(df):
 if not bad.empty:
     with st.expander(f"⚠️ {len(bad)} folder(s) could not be read", expanded=False):
         for _, r in bad.iterrows():
-            st.write(f"`{r['name']}`: {r['error']}")
+            st.write(f"{shown_name(r['name'])}: {shown_name(redact(r['error']))}")
 
 # -- settings: folders of real EOPatches -------------------------------------------------------------------------------
 with st.expander("⚙️ Data sources", expanded=not rows):

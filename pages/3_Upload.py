@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from sr_core.errors import SRCoreError
+from sr_core.errors import ConfigError, SRCoreError
 from sr_core.paths import (
     expire_uploads,
     touch_upload,
     upload_days,
     upload_quota_bytes,
+    upload_reservation,
     upload_room,
     uploads_dir,
 )
@@ -84,27 +85,28 @@ if up is not None:
                 if not target.exists():
                     data = up.getvalue() if data is None else data
                     expire_uploads()  # uploads unopened for SR_CORE_UPLOAD_DAYS, scratch left by a stopped server
-                    room = upload_room()  # the uploads' quota and the disk's reserve
-                    if room < 2 * len(data):  # the archive itself and at least as much unpacked
-                        days = upload_days()
-                        raise_quota = "the operator to raise `SR_CORE_UPLOAD_QUOTA_GB`"
-                        st.error(f"The server's space for uploads is full (quota {upload_quota_bytes() / 1024**3:.0f} "
-                                 "GB, or the disk): nothing was stored. "
-                                 + (f"Uploads are removed after {days:g} days unopened; or ask {raise_quota}." if days
-                                    else f"Ask {raise_quota} or to clear old uploads."))
-                        st.stop()
-                    with tempfile.TemporaryDirectory(prefix="upload-", dir=uploads_dir()) as tmp:
-                        # the archive keeps the user's file name, so any message about it names their file
-                        stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(up.name).name)[:80].lstrip(".") or "upload"
-                        arch = Path(tmp) / (stem if stem.endswith(suffix) else f"{stem}{suffix}")
-                        arch.write_bytes(data)
-                        staging = Path(tmp) / "x"
-                        extract_archive(arch, staging, max_total_bytes=min(MAX_TOTAL_BYTES, room - len(data)))
-                        try:
-                            staging.rename(target)
-                        except OSError:  # the same bytes, finished meanwhile by another session or tab: use theirs
-                            if not target.is_dir():
-                                raise
+                    # the uploads' quota and the disk's reserve, less what uploads being stored right now hold
+                    with upload_reservation(len(data) + MAX_TOTAL_BYTES) as room:
+                        if room < 2 * len(data):  # the archive itself and at least as much unpacked
+                            days = upload_days()
+                            raise_quota = "the operator to raise `SR_CORE_UPLOAD_QUOTA_GB`"
+                            st.error(f"The server's space for uploads is full (quota {upload_quota_bytes() / 1024**3:.0f} "
+                                     "GB, or the disk): nothing was stored. "
+                                     + (f"Uploads are removed after {days:g} days unopened; or ask {raise_quota}." if days
+                                        else f"Ask {raise_quota} or to clear old uploads."))
+                            st.stop()
+                        with tempfile.TemporaryDirectory(prefix="upload-", dir=uploads_dir()) as tmp:
+                            # the archive keeps the user's file name, so any message about it names their file
+                            stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(up.name).name)[:80].lstrip(".") or "upload"
+                            arch = Path(tmp) / (stem if stem.endswith(suffix) else f"{stem}{suffix}")
+                            arch.write_bytes(data)
+                            staging = Path(tmp) / "x"
+                            extract_archive(arch, staging, max_total_bytes=min(MAX_TOTAL_BYTES, room - len(data)))
+                            try:
+                                staging.rename(target)
+                            except OSError:  # the same bytes, finished meanwhile by another session or tab: use theirs
+                                if not target.is_dir():
+                                    raise
                 touch_upload(target)
                 st.session_state[Keys.UPLOAD_DIR] = str(target)
             except SRCoreError as exc:
@@ -138,9 +140,11 @@ def _report(path_: str, mtime: float, rel: str) -> tuple[dict, list[str], bool]:
 
     try:
         p = load_eopatch(Path(path_))
+        warns = series_warnings(p)
     except SRCoreError as exc:
         return {"folder": rel, "status": "❌ " + redact(exc)}, [], False
-    warns = series_warnings(p)
+    except Exception as exc:  # a hostile file the readers did not foresee: this row says so, the page goes on
+        return {"folder": rel, "status": "❌ " + failure(exc)}, [], False
     return {
         "folder": rel, "status": "✅ readable", "source": p.info.source.value, "level": p.info.product_level.value,
         "T": p.n_dates, "size (10 m px)": f"{p.height} × {p.width}",
@@ -185,14 +189,20 @@ elif p.cloud_source is None:
 
         bar = st.progress(0.0, text="s2cloudless …")
         try:
+            # the copy with its cloud layers is stored with the upload: within the uploads' quota like the upload itself
+            size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+            if upload_room() < 2 * size:
+                raise ConfigError("the server's space for uploads is full (its quota, or the disk): the patch with "
+                                  "cloud masks cannot be stored. Add CLP / CLM (or SCL) to the patch before uploading it, "
+                                  "or ask the operator to raise `SR_CORE_UPLOAD_QUOTA_GB`.")
             with_clouds = ensure_cloud_masks(
                 p, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"s2cloudless: date {d}/{t}"))
             out = write_eopatch(with_clouds, Path(folder) / "with-clouds" / p.name, overwrite=True)
         except Exception as exc:
             st.error(f"Could not compute cloud masks: {failure(exc)}")
         else:
-            st.success(f"Cloud masks computed and stored with the upload as `{out.relative_to(folder)}` (listed above "
-                       "as a new folder).")
+            st.success(f"Cloud masks computed and stored with the upload as {shown_name(out.relative_to(folder))} "
+                       "(listed above as a new folder).")
             st.rerun()
         finally:
             bar.empty()
@@ -283,5 +293,8 @@ if st.session_state.get("upload_pred_path") == str(path):
     d3.download_button("Fields (GeoPackage)", output_file(pred, p, "fields"), f"{p.name}_fields.gpkg",
                        "application/geopackage+sqlite3", key="up_dl_fields")
 with map_slot:
-    upload_map(predicted)
+    try:
+        upload_map(predicted)
+    except Exception as exc:  # the report and the downloads stay usable
+        st.error(f"The map could not be drawn: {failure(exc)}")
 sidebar()

@@ -14,6 +14,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -161,6 +162,28 @@ def upload_room() -> int:
                 continue
     free = shutil.disk_usage(d).free - DISK_RESERVE_BYTES
     return max(0, min(upload_quota_bytes() - used, free))
+
+
+_RESERVED: dict[int, int] = {}  #: bytes held by uploads being stored now, in this server process
+_RESERVE_LOCK = threading.Lock()
+
+
+@contextmanager
+def upload_reservation(want: int) -> Iterator[int]:
+    """Hold up to ``want`` bytes of :func:`upload_room` for an upload being stored, so that uploads stored at the same
+    time (one per browser session, each on its own thread) cannot all be granted the same room and together exceed
+    the quota. Yields the bytes granted (less than ``want`` when there is less room; 0 when none); released on exit,
+    when the stored upload counts in :func:`upload_room` itself. One server process: several processes serving the
+    same uploads folder do not see each other's reservations."""
+    key = uuid.uuid4().int
+    with _RESERVE_LOCK:
+        granted = max(0, min(int(want), upload_room() - sum(_RESERVED.values())))
+        _RESERVED[key] = granted
+    try:
+        yield granted
+    finally:
+        with _RESERVE_LOCK:
+            _RESERVED.pop(key, None)
 
 
 ENV_UPLOAD_DAYS = "SR_CORE_UPLOAD_DAYS"

@@ -278,6 +278,15 @@ def test_a_hostile_folder_name_in_an_upload_is_shown_as_text(tmp_path, monkeypat
     assert "&lt;img src=x onerror=alert(1)&gt;" in script and "<img src=x" not in script
     # folium writes a tooltip into a JavaScript template literal: no interpolation, no way out of it
     assert "&#36;{alert(2)}&#96;" in script and "${alert(2)}" not in script
+    # the sidebar names the selected patch: a backtick in the name closed its code span and the rest rendered
+    evil = "x` [**Session expired: sign in again**](https:evil.example) ![](https:evil.example?t) `y"
+    write_eopatch(app_patch("eopatch-y", 5), tmp_path / "up2" / evil)
+    at = AppTest.from_file(str(REPO / "pages/1_Time_series.py"), default_timeout=TIMEOUT)
+    at.session_state["selected_patch_path"] = str(tmp_path / "up2" / evil)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    side = [c.value for c in at.sidebar.caption if "Selected patch" in c.value]
+    assert side and "](https:evil" not in side[0] and "\\]\\(https\\:evil" in side[0], side
 
 
 def test_an_archive_dropped_on_the_upload_page_is_extracted_within_the_quota(tmp_path, monkeypatch):
@@ -453,6 +462,48 @@ def test_upload_page_computes_missing_cloud_masks(tmp_path, monkeypatch):
     assert any("s2cloudless" in n for n in done.info.notes)
     report = at.dataframe[0].value
     assert "with-clouds/eopatch-bare" in list(report["folder"])
+
+
+def test_upload_page_keeps_the_cloud_copy_within_the_quota_and_survives_unforeseen_failures(tmp_path, monkeypatch):
+    """The copy with cloud masks is stored with the upload, so it is refused, saying why, when the uploads' quota is
+    used up (it was written whatever the quota). A failure no reader foresaw marks that patch's row and leaves the
+    page working, and so does a map that cannot be drawn (both raised to the visitor as a crash)."""
+    pytest.importorskip("s2cloudless")
+    import sr_core.quality
+    import ui.maps
+    from sr_core.io import write_eopatch
+
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    up = tmp_path / "upload"
+    write_eopatch(app_patch("eopatch-bare", 5).replace(cloud_prob=None, cloud_mask=None, scl=None), up / "eopatch-bare")
+    monkeypatch.setenv("SR_CORE_UPLOAD_QUOTA_GB", "0")
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT)
+    at.session_state["upload_dir"] = str(up)
+    at.run()
+    at.button(key="upload_clouds").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("space for uploads is full" in e.value for e in at.error), [e.value for e in at.error]
+    assert not (up / "with-clouds").exists()
+
+    write_eopatch(app_patch("eopatch-odd", 6), up / "eopatch-odd")
+    real_warnings = sr_core.quality.series_warnings
+
+    def odd(p):
+        if p.name == "eopatch-odd":
+            raise ValueError("something no reader foresaw")
+        return real_warnings(p)
+
+    monkeypatch.setattr(sr_core.quality, "series_warnings", odd)
+    monkeypatch.setattr(ui.maps, "new_map", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no map")))
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT)
+    at.session_state["upload_dir"] = str(up)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    report = at.dataframe[0].value.set_index("folder")
+    assert report.loc["eopatch-odd", "status"].startswith("❌") and "ValueError" in report.loc["eopatch-odd", "status"]
+    assert "something no reader foresaw" not in str(report)  # its type only; the details go to the server's log
+    assert report.loc["eopatch-bare", "status"] == "✅ readable"
+    assert any("The map could not be drawn" in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_first_start_builds_the_demo_set(monkeypatch):

@@ -185,6 +185,20 @@ def test_redact_removes_paths():
     assert redact("dates 2019-03-01 / 2019-09-01, 3/4 of them") == "dates 2019-03-01 / 2019-09-01, 3/4 of them"
 
 
+def test_redact_cuts_unquoted_paths_below_a_data_home_with_spaces(tmp_path, monkeypatch):
+    """macOS's data home is '~/Library/Application Support/sr-core': a reader's unquoted message about a file in an
+    upload kept '…/Application Support/sr-core/uploads/<digest>/…' (the path pattern stops at the space)."""
+    from sr_core.paths import uploads_dir
+    from ui.common import redact
+
+    home = tmp_path / "Library" / "Application Support" / "sr-core"
+    monkeypatch.setenv("SR_CORE_HOME", str(home))
+    bad = uploads_dir() / "0123456789abcdef" / "eopatch-01" / "data" / "BANDS.npy.gz"
+    assert redact(f"{bad}: not a gzip file") == "…/BANDS.npy.gz: not a gzip file"
+    assert redact(f"cannot create {home}, check its permissions") == "cannot create …, check its permissions"
+    assert "Support" not in redact(f"x {bad.parent}/ y")
+
+
 def test_shown_messages_keep_code_and_make_quoted_names_inert():
     """A library message can quote a name from an upload (a member, a folder, a team): in a Markdown element that name
     renders as text, the message's own `code` stays code, and server paths are cut as redact() cuts them."""

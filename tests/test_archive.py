@@ -339,6 +339,40 @@ def test_uploads_share_a_quota_and_never_take_the_last_of_the_disk(monkeypatch):
             upload_quota_bytes()
 
 
+def test_uploads_stored_at_the_same_time_share_the_room(monkeypatch):
+    """Each browser session stores its upload on its own thread: without reservations three sessions each saw the
+    whole room and together stored more than the quota."""
+    import threading
+
+    from sr_core.paths import upload_reservation, upload_room
+
+    monkeypatch.setenv("SR_CORE_UPLOAD_QUOTA_GB", str(10_000_000 / 1024**3))
+    room = upload_room()
+    assert 0 < room <= 10_000_000
+    with upload_reservation(6_000_000) as a:
+        assert a == min(6_000_000, room)
+        with upload_reservation(6_000_000) as b:
+            assert b == room - a  # what the first left
+            with upload_reservation(1) as c:
+                assert c == 0
+    with upload_reservation(room + 1) as d:  # all released
+        assert d == room
+    granted, start = [], threading.Barrier(3)
+
+    def store() -> None:
+        start.wait()
+        with upload_reservation(room // 2 + 1) as g:
+            granted.append(g)
+            start.wait()  # all three hold their reservation at once
+
+    threads = [threading.Thread(target=store) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(granted) <= room and sorted(granted)[-1] == room // 2 + 1
+
+
 def test_uploads_expire_when_unopened_and_stopped_servers_scratch_is_cleared(monkeypatch):
     """An upload is removed after $SR_CORE_UPLOAD_DAYS days (default 30) since it was last opened, not since it was
     stored; opening it records the time beside the folder (the folder's own time keys the app's caches and stays

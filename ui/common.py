@@ -113,8 +113,30 @@ def redact(text: object) -> str:
         parts = [q for q in re.split(r"[/\\]", path) if q]
         return f"…/{parts[-1]}" if parts else "…"
 
-    text = _QUOTED_PATH_RE.sub(lambda m: f"{m.group(1)}{last(m.group(2))}{m.group(1)}", str(text))
+    text = str(text)
+    for root in _server_roots():  # the server's own folders first: their names may hold spaces ('Application Support')
+        text = re.sub(re.escape(root) + r"(?=[/\\])", "", text).replace(root, "…")
+    text = _QUOTED_PATH_RE.sub(lambda m: f"{m.group(1)}{last(m.group(2))}{m.group(1)}", text)
     return _PATH_RE.sub(lambda m: last(m.group(0)), text)
+
+
+def _server_roots() -> list[str]:
+    """The server folders a message may name (data home, uploads, home, temporary files, the app), longest first; an
+    unquoted path below one of them may hold spaces the path pattern would stop at."""
+    import tempfile
+
+    from sr_core.paths import data_home, uploads_dir
+
+    roots = set()
+    for get in (lambda: data_home(create=False), uploads_dir, Path.home, lambda: Path(tempfile.gettempdir()),
+                lambda: Path(__file__).resolve().parents[1]):
+        try:
+            r = str(get())
+        except Exception:  # an unusable setting is said elsewhere; here it only names nothing
+            continue
+        if len(r) > 1:
+            roots.add(r)
+    return sorted(roots, key=len, reverse=True)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$:])")
@@ -541,7 +563,7 @@ def sidebar() -> None:
     with st.sidebar:
         path = st.session_state.get(Keys.SELECTED)
         if path:
-            st.caption(f"Selected patch: `{Path(path).name}`")
+            st.caption(f"Selected patch: {shown_name(Path(path).name)}")  # a folder name from an upload is hostile
         st.caption("Data home: `$SR_CORE_HOME` (see README)")
 
 
