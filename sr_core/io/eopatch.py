@@ -28,7 +28,13 @@ Only the benchmark's own label names are read (e.g. ``CULTIVATED_PROXY_RABA1100`
 
 Arrays are read with ``allow_pickle=False`` semantics (the ``.npy`` header is parsed here; object dtypes are
 refused), the declared size is checked against :data:`MAX_ARRAY_BYTES` before anything is allocated, and gzip
-streams are read to their end so truncation and CRC errors are caught.
+streams are read to their end so truncation and CRC errors are caught. The patch as a whole, as the reader widens it
+(float32 reflectance, 10 m labels at 2.5 m), must fit :data:`MAX_PATCH_BYTES`, checked from the headers first.
+
+Everything in the folder may come from an upload: metadata is capped (:data:`MAX_META_BYTES` in all,
+:data:`MAX_META_FILES` files, :data:`MAX_JSON_DEPTH` levels), the bbox must lie on the Earth in its CRS
+(:func:`_on_the_map`), and the records sr_core writes itself (:data:`READER_META_KEYS`) are taken from a file only
+in the form it writes them.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from ..errors import PatchFormatError, PatchValidationError
 from ..geo import BBox
 from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source, clear_mask, timestamp_groups
 from ..paths import swap_in_folder
-from ..prepare import nonfinite_as_no_data
+from ..prepare import choose_season, missing_bands, nonfinite_as_no_data
 from ..quality import (
     level_from_meta,
     offset_from_meta,
@@ -76,6 +82,20 @@ MAX_JSON_BYTES = 16 * 1024**2
 #: which compress far better, stay below the floor (a 48 × 500 × 500 mask is 12 MB).
 MAX_GZ_RATIO = 200
 GZ_RATIO_FLOOR_BYTES = 64 * 1024**2
+#: Most memory one patch may take once decoded, summed from the ``.npy`` headers before any array is read: the band
+#: cube as stored, its float32 reflectance (T × H × W × 12 × 4 bytes), every date layer as stored and as kept, and
+#: every label as stored and on the 2.5 m grid (a 10 m label is repeated 4 × 4: 16 times its size). A full challenge
+#: patch (48 dates of 500 × 500 pixels: 288 MB of uint16 DN, 576 MB of reflectance, 2000 × 2000 labels) takes about
+#: 1 GB; its 13-band float64 eo-learn 1.x copy about 1.9 GB.
+MAX_PATCH_BYTES = 2 * 1024**3
+#: Most bytes of metadata JSON read from one patch, all files together (``meta_info/*.json``, ``meta_info.json``;
+#: gzipped ones counted decoded), and the most a legacy ``meta_info.pkl.gz`` may decode to. Real eo-learn metadata
+#: is a few kB.
+MAX_META_BYTES = 1024**2
+#: Most entries in a ``meta_info/`` folder (eo-learn writes one small JSON file per key: a handful).
+MAX_META_FILES = 256
+#: Deepest nesting of lists / objects in a JSON file of a patch (GeoJSON needs 4; eo-learn metadata 2 or 3).
+MAX_JSON_DEPTH = 32
 
 BAND_FEATURES = ("data/BANDS", "data/BANDS-S2-L1C")
 OPTIONAL_FEATURES = (
@@ -114,35 +134,54 @@ def _stream_error(path: Path, exc: BaseException) -> PatchFormatError:
     return PatchFormatError(f"{path}: unreadable ({type(exc).__name__}: {exc}); copy or download it again")
 
 
+def _npy_header(fh: IO[bytes], path: Path) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran order, dtype) from the ``.npy`` header at the start of ``fh``; refuses non-numeric dtypes."""
+    try:
+        version = np.lib.format.read_magic(fh)
+    except ValueError:
+        raise PatchFormatError(
+            f"{path}: not a .npy array file (bad magic bytes); eo-learn stores arrays with numpy.save"
+        ) from None
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise PatchFormatError(f"{path}: unsupported .npy version {version}")
+    try:  # the header is untrusted text parsed by numpy: any failure there means a bad header
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+            else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh, max_header_size=100_000)
+    except (EOFError, OSError, zlib.error):
+        raise
+    except Exception as exc:  # ValueError, SyntaxError, tokenize.TokenError, TypeError … from numpy
+        raise PatchFormatError(
+            f"{path}: invalid .npy header ({type(exc).__name__}: {exc}); re-save the array with numpy.save"
+        ) from None
+    if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biuf":
+        raise PatchFormatError(
+            f"{path}: array dtype {dtype} is not a plain numeric type (object / structured / text arrays are "
+            "refused: they can carry pickled code); re-save it as a numeric array"
+        )
+    return tuple(shape), bool(fortran), dtype
+
+
+def read_npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The (shape, dtype) a ``.npy`` / ``.npy.gz`` file declares, read from its header alone (nothing allocated)."""
+    path = Path(path)
+    with _open(path) as fh:
+        try:
+            shape, _, dtype = _npy_header(fh, path)
+        except PatchFormatError:
+            raise
+        except (EOFError, OSError, zlib.error, ValueError, SyntaxError) as exc:
+            raise _stream_error(path, exc) from None
+    return shape, dtype
+
+
 def read_npy(path: str | Path, *, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarray:
     """Read one ``.npy`` / ``.npy.gz`` file safely: no pickles, size checked before allocation, gzip CRC verified."""
     path = Path(path)
     with _open(path) as raw:
         fh = raw
         try:
-            try:
-                version = np.lib.format.read_magic(fh)
-            except ValueError:
-                raise PatchFormatError(
-                    f"{path}: not a .npy array file (bad magic bytes); eo-learn stores arrays with numpy.save"
-                ) from None
-            if version not in ((1, 0), (2, 0), (3, 0)):
-                raise PatchFormatError(f"{path}: unsupported .npy version {version}")
-            try:  # the header is untrusted text parsed by numpy: any failure there means a bad header
-                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
-                    else np.lib.format.read_array_header_2_0
-                shape, fortran, dtype = read_header(fh, max_header_size=100_000)
-            except (EOFError, OSError, zlib.error):
-                raise
-            except Exception as exc:  # ValueError, SyntaxError, tokenize.TokenError, TypeError … from numpy
-                raise PatchFormatError(
-                    f"{path}: invalid .npy header ({type(exc).__name__}: {exc}); re-save the array with numpy.save"
-                ) from None
-            if dtype.hasobject or dtype.fields is not None or dtype.kind not in "biuf":
-                raise PatchFormatError(
-                    f"{path}: array dtype {dtype} is not a plain numeric type (object / structured / text arrays are "
-                    "refused: they can carry pickled code); re-save it as a numeric array"
-                )
+            shape, fortran, dtype = _npy_header(fh, path)
             count = math.prod(shape)  # Python ints: no overflow for absurd headers
             nbytes = count * dtype.itemsize
             if any(s < 0 for s in shape) or nbytes > max_bytes:
@@ -189,7 +228,9 @@ def read_npy(path: str | Path, *, max_bytes: int = MAX_ARRAY_BYTES) -> np.ndarra
     return arr
 
 
-def _read_text(path: Path, max_bytes: int = MAX_JSON_BYTES) -> str:
+def _read_text(path: Path, max_bytes: int = MAX_JSON_BYTES, too_big: str | None = None) -> str:
+    """UTF-8 text of ``path`` (gunzipped), at most ``max_bytes`` decoded bytes; beyond that ``too_big`` (or a
+    default message) is raised without reading the rest."""
     try:
         with _open(path) as fh:
             data = fh.read(max_bytes + 1)
@@ -200,21 +241,46 @@ def _read_text(path: Path, max_bytes: int = MAX_JSON_BYTES) -> str:
     except (EOFError, OSError, zlib.error) as exc:
         raise _stream_error(path, exc) from None
     if len(data) > max_bytes:
-        raise PatchFormatError(f"{path}: larger than {max_bytes} bytes; not eo-learn metadata")
+        raise PatchFormatError(too_big or f"{path}: larger than {max_bytes} bytes; not eo-learn metadata")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise PatchFormatError(f"{path}: not UTF-8 text") from None
 
 
-def _read_json(path: Path) -> Any:
-    text = _read_text(path)
+def _read_json(path: Path, text: str | None = None) -> Any:
+    if text is None:
+        text = _read_text(path)
     try:
-        return json.loads(text)
+        obj = json.loads(text)
     except ValueError as exc:  # JSONDecodeError, or an integer literal over Python's 4300-digit limit
         raise PatchFormatError(f"{path}: invalid JSON ({str(exc)[:200]}); re-save the patch with eo-learn >= 1.0") from None
-    except RecursionError:
-        raise PatchFormatError(f"{path}: JSON nested too deeply; not eo-learn metadata") from None
+    except RecursionError:  # deeper than the interpreter's stack: certainly too deep
+        too_deep = True
+    else:
+        too_deep = _nested_deeper(obj, MAX_JSON_DEPTH)
+    if too_deep:
+        raise PatchFormatError(f"{path}: JSON nested more than {MAX_JSON_DEPTH} levels deep; not eo-learn metadata "
+                               "(remove the file, or flatten what it holds)")
+    return obj
+
+
+def _nested_deeper(obj: Any, limit: int) -> bool:
+    """Whether ``obj`` (parsed JSON) nests more than ``limit`` lists / objects deep (iterative: no recursion)."""
+    stack: list[Iterator[Any]] = [iter((obj,))]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, dict):
+                v = v.values()
+            elif not isinstance(v, list):
+                continue
+            if len(stack) > limit:
+                return True
+            stack.append(iter(v))
+            break
+        else:
+            stack.pop()
+    return False
 
 
 def _one_of(folder: Path, *names: str) -> Path | None:
@@ -239,7 +305,8 @@ def _rel(folder: Path, path: Path) -> str:
 # -- metadata ------------------------------------------------------------------------------------------------------
 def read_bbox(folder: Path) -> BBox:
     """The footprint and CRS of an EOPatch folder (``bbox.geojson`` or the legacy ``bbox.pkl.gz``), without its arrays.
-    The CRS must be one that PROJ knows (any UTM zone, latitude / longitude, …): every map and output needs it."""
+    The CRS must be one that PROJ knows (any UTM zone, latitude / longitude, …) and the box must lie on the Earth in
+    it, within reach of the web map (:func:`_on_the_map`): every map and output needs it."""
     geo = _one_of(folder, "bbox.geojson", "bbox.geojson.gz")
     pkl = _one_of(folder, "bbox.pkl.gz", "bbox.pkl")
     if geo is not None:
@@ -247,13 +314,14 @@ def read_bbox(folder: Path) -> BBox:
         if not isinstance(obj, dict):
             raise PatchFormatError(f"{geo}: expected a GeoJSON object")
         try:
-            return _known_crs(BBox.from_geojson(obj, source=str(geo)), geo)
+            bbox = _known_crs(BBox.from_geojson(obj, source=str(geo)), geo)
         except (OverflowError, ValueError, TypeError) as exc:
             if isinstance(exc, PatchFormatError):
                 raise
             raise PatchFormatError(f"{geo}: coordinates are not usable numbers ({exc}); rewrite bbox.geojson") from None
+        return _on_the_map(bbox, geo)
     if pkl is not None:
-        return _known_crs(read_bbox_pickle(pkl), pkl)
+        return _on_the_map(_known_crs(read_bbox_pickle(pkl), pkl), pkl)
     raise PatchFormatError(
         f"{folder}: no bbox (bbox.geojson or bbox.pkl.gz); an EOPatch needs its footprint and CRS"
     )
@@ -285,6 +353,41 @@ def _known_crs(bbox: BBox, source: Path) -> BBox:
     return bbox
 
 
+#: Farthest latitude a patch may reach: the web map (EPSG:3857) ends at 85.0511°, and Sentinel-2 images nothing beyond
+#: about 84° N / 84° S anyway.
+MAX_MAP_LATITUDE = 85.0511
+
+
+def _on_the_map(bbox: BBox, source: Path) -> BBox:
+    """``bbox`` when its outline (edges densified, as the maps draw it) transforms to finite latitude / longitude
+    within ±:data:`MAX_MAP_LATITUDE` / ±180°; else :class:`PatchFormatError` naming the box and its CRS (such a box
+    would read, then break every map of the patch). Unchecked where pyproj is not installed."""
+    try:
+        from pyproj import Transformer
+    except ImportError:
+        return bbox
+    x0, y0, x1, y1 = bbox.bounds
+    t = np.linspace(0.0, 1.0, 9)
+    xs = np.concatenate([x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t, np.full_like(t, x0)])
+    ys = np.concatenate([np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1), y1 - (y1 - y0) * t])
+    try:
+        with np.errstate(all="ignore"):
+            lon, lat = (np.asarray(v, np.float64) for v in
+                        Transformer.from_crs(bbox.epsg, 4326, always_xy=True).transform(xs, ys))
+    except Exception:  # pyproj's ProjError and kin: no lat / lon for this box in this CRS
+        lon = lat = np.full(1, np.nan)
+    fix = (f"check that the coordinates are in {bbox.crs} (metres east / north for UTM, e.g. EPSG:32633; longitude, "
+           "latitude in degrees for EPSG:4326) and rewrite the bbox with the patch's real footprint and CRS")
+    where = f"{source.parent.name}/{source.name}"
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()) or np.abs(lon).max() > 180 or np.abs(lat).max() > 90:
+        raise PatchFormatError(f"{where}: bbox {bbox} does not lie on the Earth in {bbox.crs} (its outline has no "
+                               f"latitude / longitude within ±90° / ±180°); {fix}")
+    if np.abs(lat).max() > MAX_MAP_LATITUDE:
+        raise PatchFormatError(f"{where}: bbox {bbox} reaches latitude {float(np.abs(lat).max()):.4g}°, beyond the "
+                               f"±{MAX_MAP_LATITUDE}° the map can show (Sentinel-2 images nothing there); {fix}")
+    return bbox
+
+
 def _read_timestamps(folder: Path) -> tuple[list[datetime], list[str]]:
     js = _one_of(folder, "timestamps.json", "timestamps.json.gz")
     pkl = _one_of(folder, "timestamp.pkl.gz", "timestamp.pkl")
@@ -312,25 +415,48 @@ def _read_timestamps(folder: Path) -> tuple[list[datetime], list[str]]:
 
 
 def _read_meta(folder: Path) -> tuple[dict[str, Any], list[str]]:
+    """The patch's metadata (legacy ``meta_info.pkl.gz``, then ``meta_info.json``, then ``meta_info/<key>.json``) and
+    notes on how it was read. At most :data:`MAX_META_FILES` entries in ``meta_info/`` and :data:`MAX_META_BYTES` of
+    JSON in all are read: metadata is a few kB, and every byte of it is kept with the patch."""
     meta: dict[str, Any] = {}
     notes: list[str] = []
     pkl = _one_of(folder, "meta_info.pkl.gz", "meta_info.pkl")
     if pkl is not None:
-        meta, notes = read_meta_pickle(pkl)
+        meta, notes = read_meta_pickle(pkl, max_bytes=MAX_META_BYTES)
+    files: list[tuple[str | None, Path]] = []
     single = _one_of(folder, "meta_info.json", "meta_info.json.gz")
     if single is not None:
-        obj = _read_json(single)
-        if isinstance(obj, dict):
-            meta.update(obj)
+        files.append((None, single))
     mdir = folder / "meta_info"
     if mdir.is_dir():
-        for f in sorted(mdir.iterdir()):
-            if not f.is_file():
-                continue
-            key = f.name.removesuffix(".gz").removesuffix(".json")
-            if not (f.name.endswith(".json") or f.name.endswith(".json.gz")):
-                continue
-            meta[key] = _read_json(f)
+        entries: list[Path] = []
+        try:
+            with os.scandir(mdir) as it:
+                for entry in it:  # counted as listed: a folder of a million files is refused at the first few hundred
+                    if len(entries) >= MAX_META_FILES:
+                        raise PatchFormatError(
+                            f"{folder.name}/meta_info: more than {MAX_META_FILES} files; eo-learn writes one small "
+                            "JSON file per metadata key (a handful): remove the others"
+                        )
+                    entries.append(Path(entry.path))
+        except OSError as exc:
+            raise PatchFormatError(f"{folder.name}/meta_info: cannot list it ({exc.strerror or exc})") from None
+        for f in sorted(entries):
+            if f.is_file() and (f.name.endswith(".json") or f.name.endswith(".json.gz")):
+                files.append((f.name.removesuffix(".gz").removesuffix(".json"), f))
+    left = MAX_META_BYTES
+    for key, f in files:
+        where = _rel(folder, f)
+        text = _read_text(f, max_bytes=left, too_big=(
+            f"{where}: the metadata JSON of this patch comes to more than {MAX_META_BYTES / 1024**2:g} MB in all; eo-learn "
+            "metadata is a few kB: remove the large files from meta_info (or meta_info.json)"))
+        left -= len(text.encode("utf-8"))
+        obj = _read_json(f, text)
+        if key is None:
+            if isinstance(obj, dict):
+                meta.update(obj)
+        else:
+            meta[key] = obj
     return meta, notes
 
 
@@ -542,7 +668,188 @@ def _to_band_order(raw: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return out
 
 
+# -- metadata sr_core writes itself ------------------------------------------------------------------------------------
+#: ``meta_info`` keys that sr_core computes itself when it reads or prepares a patch, and writes back with it
+#: (:func:`write_eopatch` saves the whole ``info.meta``). From a file they are taken only in the form the library
+#: writes them; ``radiometric_offset`` only beside ``harmonized: true`` (how the writer saves a corrected cube: the
+#: record is then history, nothing is subtracted again); ``input`` only when preparing the patch again would change
+#: none of its data (:func:`_input_record_problem`). Anything else is dropped with a note, so an upload cannot steer
+#: the input path or break what reads these records (``sr_core.prepare``, ``sr_core.quality``).
+READER_META_KEYS = ("radiometric_offset", "non_finite", "labels_10m", "band_layout", "cloud_masks", "input")
+_LABEL_FEATURES = {"CULTIVATED": "cultivated", "NOT_DECLARED": "not_declared", "ALL_POLYS": "all_polys"}
+_INPUT_FIELDS = frozenset({"season", "season_complete", "seasons_in_series", "dates_used", "dates_total", "first_date",
+                           "last_date", "filled_bands", "cloud_source", "coregistered", "non_finite"})
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_share(v: Any) -> bool:
+    """A finite number in 0–1 (not a bool)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
+
+
+def _str_list(v: Any, allowed: Sequence[str] | None = None) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) and (allowed is None or x in allowed) for x in v)
+
+
+def _flat(v: Any) -> bool:
+    """A JSON scalar, or a list of scalars."""
+    scalar = (str, int, float, bool, type(None))
+    return isinstance(v, scalar) or (isinstance(v, list) and all(isinstance(x, scalar) for x in v))
+
+
+def _reader_record_problem(key: str, value: Any, meta: Mapping[str, Any]) -> str | None:
+    """Why ``meta_info`` ``key`` (one of :data:`READER_META_KEYS` but ``input``) cannot be taken from a file; None
+    when it is what sr_core writes."""
+    if key == "radiometric_offset":
+        if meta.get("harmonized") is not True:
+            return ("it is the reader's own record of a processing-baseline offset it removed, and this patch does not "
+                    "say harmonized: true (saved as corrected); the offset is checked afresh")
+        sub = value.get("subtracted", 0.0) if isinstance(value, dict) else None
+        ok = (isinstance(value, dict) and isinstance(sub, (int, float)) and not isinstance(sub, bool) and math.isfinite(sub)
+              and _str_list(value.get("dates", [])) and isinstance(value.get("source", ""), str)
+              and all(_flat(v) for v in value.values()))
+        return None if ok else "not the record the reader writes (subtracted, dates, source)"
+    if key == "non_finite":
+        return None if _is_share(value) else "expected the share of pixel-dates that held NaN / inf, a number 0–1"
+    if key == "labels_10m":
+        return None if _str_list(value, tuple(_LABEL_FEATURES)) and value else \
+            f"expected a list of label names among {', '.join(_LABEL_FEATURES)}"
+    if key == "band_layout":
+        ok = (isinstance(value, dict) and set(value) <= {"stated", "absent"}
+              and _str_list(value.get("stated", []), (*BAND_NAMES, "B10")) and _str_list(value.get("absent", []), BAND_NAMES))
+        return None if ok else "expected {\"stated\": [band names], \"absent\": [band names]}"
+    if key == "cloud_masks":  # what is read from it: computed (masks_were_computed), method and b10 (the warning)
+        ok = (isinstance(value, dict) and isinstance(value.get("computed"), bool)
+              and all(isinstance(value.get(k, ""), (str, type(None))) for k in ("method", "b10"))
+              and _str_list(value.get("layers", []), ("cloud_prob", "cloud_mask")))
+        return None if ok else "not the record sr_core.clouds writes (computed: true / false, method and b10 as text)"
+    return None
+
+
+def _checked_reader_keys(meta: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """``meta`` without the :data:`READER_META_KEYS` records that are not what sr_core writes (each with a note)."""
+    out = dict(meta)
+    for key in READER_META_KEYS:
+        if key == "input" or key not in out:
+            continue
+        if (why := _reader_record_problem(key, out[key], out)) is not None:
+            del out[key]
+            notes.append(f"meta_info {key} ignored: {why}")
+    return out
+
+
+def _input_record_problem(patch: Patch, rec: Any) -> str | None:
+    """Why the ``input`` record a file carries (what :func:`sr_core.prepare.prepare_input` did before the patch was
+    saved) cannot stand for ``patch``; None when it is well formed, describes this patch, and preparing the patch
+    again would change none of its data (its dates lie in the record's season, no band is left to fill; the reader
+    has already sorted the dates, merged repeated ones and taken NaN as no data). Only then may the input path skip
+    it, as it skips a patch it prepared itself."""
+    if not isinstance(rec, dict):
+        return f"a {type(rec).__name__}, not the record sr_core.prepare writes"
+    if extra := sorted(str(k) for k in rec if k not in _INPUT_FIELDS):
+        return f"unknown field {extra[0][:40]!r}"
+    if missing := [k for k in ("season", "dates_used", "dates_total", "first_date", "last_date") if k not in rec]:
+        return f"no {missing[0]}"
+    season = rec["season"]
+    if not _is_int(season) or not 1 <= season <= 9999:
+        return f"season {str(season)[:40]} is not a year"
+    T = patch.n_dates
+    if not _is_int(rec["dates_used"]) or rec["dates_used"] != T or not _is_int(rec["dates_total"]) \
+            or rec["dates_total"] < T:
+        return f"dates_used / dates_total do not describe this patch's {T} dates"
+    if rec["first_date"] != f"{patch.timestamps[0]:%Y-%m-%d}" or rec["last_date"] != f"{patch.timestamps[-1]:%Y-%m-%d}":
+        return "first_date / last_date are not this patch's"
+    seasons = rec.get("seasons_in_series", [])
+    if not isinstance(rec.get("season_complete", False), bool) or \
+            not (isinstance(seasons, list) and all(_is_int(y) for y in seasons)):
+        return "season_complete / seasons_in_series are not what sr_core.prepare writes"
+    filled = rec.get("filled_bands", {})
+    if not (isinstance(filled, dict) and all(k in BAND_NAMES and v in BAND_NAMES for k, v in filled.items())):
+        return "filled_bands is not a mapping of band names"
+    if rec.get("cloud_source", patch.cloud_source or "none") != (patch.cloud_source or "none"):
+        return f"cloud_source {str(rec.get('cloud_source'))[:20]!r} is not this patch's ({patch.cloud_source or 'none'})"
+    moved = rec.get("coregistered")
+    if moved is not None and not (isinstance(moved, dict) and all(
+            isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v) for v in moved.values())):
+        return "coregistered is not a mapping of dates to [dy, dx] pixel shifts"
+    if not _is_share(rec.get("non_finite", 0.0)):
+        return "non_finite is not a share 0–1"
+    try:
+        choice = choose_season(patch.timestamps)
+    except PatchValidationError:
+        return "the patch's dates span several years with no growing season"
+    if not choice.whole_series or choice.year != season:
+        return f"the patch's dates are not all in the {season} growing season"
+    missing_now = missing_bands(patch.bands, patch.data_mask())
+    if 0 < len(missing_now) < N_BANDS:
+        return f"band(s) {', '.join(missing_now)} hold no signal and were never filled"
+    return None
+
+
+# -- memory budget -------------------------------------------------------------------------------------------------
+def _declared(f: Path) -> tuple[tuple[int, ...], np.dtype, int] | None:
+    """(shape, dtype, bytes) a feature file's header declares; None when the header is unusable (its reader then
+    refuses it with its own message)."""
+    try:
+        shape, dtype = read_npy_header(f)
+    except PatchFormatError:
+        return None
+    if any(n < 0 for n in shape):
+        return None
+    return shape, dtype, math.prod(shape) * dtype.itemsize
+
+
+def _check_patch_memory(folder: Path, bfile: Path, bwhere: str, *, layers: bool = True) -> None:
+    """Refuse, before any array is allocated, a patch whose arrays would take more than :data:`MAX_PATCH_BYTES` once
+    decoded (see there): a few MB of gzip can declare GBs, and the reader widens what it reads (uint8 DN → float32
+    reflectance, 10 m labels → 2.5 m). ``layers=False``: the band cube alone (:func:`read_b10`)."""
+    got = _declared(bfile)
+    if got is None or len(got[0]) != 4:  # read_npy's own limits, then the shape check, refuse it
+        return
+    shape, dtype, raw = got
+    thw = (shape[0], shape[1], shape[2])
+    parts = [(raw + math.prod(thw) * N_BANDS * 4, f"{bwhere} {shape} {dtype} as stored and as float32 reflectance")]
+    if layers:
+        has_is_data = feature_file(folder, "mask/IS_DATA") is not None
+        for feature in OPTIONAL_FEATURES:
+            f = feature_file(folder, feature)
+            if f is None or (feature == "mask/dataMask" and has_is_data) or (got := _declared(f)) is None:
+                continue
+            fshape, _, fbytes = got
+            squeezed = fshape[:-1] if len(fshape) in (3, 4) and fshape[-1] == 1 else fshape
+            n = math.prod(squeezed)
+            what = _rel(folder, f)
+            if feature.startswith("mask_timeless/"):
+                if tuple(squeezed) == thw[1:]:
+                    n *= SCALE * SCALE
+                    what += " (10 m labels, repeated 4 × 4)"
+                kept = n * (2 if feature.endswith("ALL_POLYS") else 1)
+            else:
+                kept = n * (4 if feature == "data/CLP" else 1)
+            parts.append((fbytes + kept, what))
+    total = sum(b for b, _ in parts)
+    if total > MAX_PATCH_BYTES:
+        parts.sort(reverse=True)
+        biggest = "; ".join(f"{what}: {b / 1e9:.2f} GB" for b, what in parts[:3])
+        raise PatchValidationError(
+            f"{folder.name}: reading this patch would take {total / 1e9:.1f} GB of memory ({biggest}), over the "
+            f"{MAX_PATCH_BYTES / 1e9:.1f} GB one patch may use (a full challenge patch, 48 dates of 500 × 500 "
+            "pixels, takes about 1 GB); split it into smaller patches or fewer dates"
+        )
+
+
 # -- public: load --------------------------------------------------------------------------------------------------
+def _check_cube_shape(raw: np.ndarray, where: str) -> None:
+    if raw.ndim != 4:
+        raise PatchFormatError(f"{where}: array has {raw.ndim} dimensions {raw.shape}, expected (T, H, W, bands)")
+    if raw.shape[0] == 0:
+        raise PatchValidationError(f"{where}: the band cube has no date (shape {raw.shape}, T = 0); a patch needs at "
+                                   "least one date of imagery: export it with its dates (and their timestamps)")
+
+
 def _describe(folder: Path) -> str:
     found = []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
@@ -575,6 +882,7 @@ def load_eopatch(path: str | Path) -> Patch:
         )
     meta, meta_notes = _read_meta(folder)
     notes += meta_notes
+    meta = _checked_reader_keys(meta, notes)
     stored_notes = meta.get("notes")
     prior_notes = [str(n) for n in stored_notes] if isinstance(stored_notes, list) else []
 
@@ -600,9 +908,9 @@ def load_eopatch(path: str | Path) -> Patch:
         level = ProductLevel.L1C
     assert bfile is not None
     bwhere = _rel(folder, bfile)
+    _check_patch_memory(folder, bfile, bwhere)
     raw = read_npy(bfile)
-    if raw.ndim != 4:
-        raise PatchFormatError(f"{bwhere}: array has {raw.ndim} dimensions {raw.shape}, expected (T, H, W, bands)")
+    _check_cube_shape(raw, bwhere)
     C = raw.shape[-1]
     stated = stated_band_names(meta, C, bwhere)
     if stated is not None:
@@ -707,6 +1015,9 @@ def load_eopatch(path: str | Path) -> Patch:
 
     if labels_10m:
         meta = {**meta, "labels_10m": labels_10m}
+    elif "labels_10m" in meta and any(layers.get(_LABEL_FEATURES[n]) is None for n in meta["labels_10m"]):
+        meta = {k: v for k, v in meta.items() if k != "labels_10m"}  # a record of labels this patch does not have
+        notes.append("meta_info labels_10m ignored: it names labels this patch does not have")
     valid = clear_mask((T, H, W), *(layers.get(k) for k in ("is_data", "cloud_mask", "cloud_prob", "scl")))
     bands, offset_record = _harmonise(bands, timestamps, valid, meta, norm, notes)
     if offset_record is not None:
@@ -741,13 +1052,17 @@ def load_eopatch(path: str | Path) -> Patch:
     patch, merged_note = patch.merged_duplicate_dates()  # two granules of one pass: one date
     if merged_note is not None:
         late.append(merged_note)
+    stale_input = None if "input" not in patch.info.meta else _input_record_problem(patch, patch.info.meta["input"])
+    if stale_input is not None:
+        late.append(f"meta_info input ignored: {stale_input}; the input is prepared afresh")
     if not late:
         return patch
     info = patch.info
     for n in late:
         info = info.with_note(n)
-    if nonfinite:
-        info = dataclasses.replace(info, meta={**info.meta, "non_finite": nonfinite})
+    if nonfinite or stale_input is not None:
+        meta = {k: v for k, v in info.meta.items() if stale_input is None or k != "input"}
+        info = dataclasses.replace(info, meta={**meta, "non_finite": nonfinite} if nonfinite else meta)
     return patch.replace(info=info)
 
 
@@ -765,9 +1080,9 @@ def read_b10(path: str | Path, patch: Patch | None = None) -> np.ndarray | None:
     if bfile is None:
         raise PatchFormatError(f"{folder}: no band cube (data/BANDS or data/BANDS-S2-L1C) to read B10 from")
     where = _rel(folder, bfile)
+    _check_patch_memory(folder, bfile, where, layers=False)
     raw = read_npy(bfile)
-    if raw.ndim != 4:
-        raise PatchFormatError(f"{where}: array has {raw.ndim} dimensions {raw.shape}, expected (T, H, W, bands)")
+    _check_cube_shape(raw, where)
     stated = stated_band_names(_read_meta(folder)[0], raw.shape[-1], where)
     if stated is not None:
         if "B10" not in stated[0]:

@@ -55,6 +55,8 @@ from ..geo import BBox
 
 #: Largest legacy pickle (after gunzip) that is decoded at all. Real ones are a few hundred bytes.
 MAX_PICKLE_BYTES = 8 * 1024 * 1024
+#: Deepest nesting of containers :func:`to_jsonable` converts (metadata is 2 or 3 levels deep).
+MAX_META_DEPTH = 64
 
 
 # -- stand-ins ---------------------------------------------------------------------------------------------------
@@ -491,15 +493,20 @@ def read_timestamps_pickle(path: str | Path) -> tuple[list[datetime], list[str]]
     return out, res.notes
 
 
-def to_jsonable(value: Any) -> Any:
+def to_jsonable(value: Any, *, _depth: int = 0) -> Any:
     """Plain JSON-able form of decoded metadata: datetimes/dates → ISO strings, timedeltas → seconds,
-    tuples/sets → lists, BBox → ``[min_x, min_y, max_x, max_y]`` plus CRS, bytes → latin-1 text."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((to_jsonable(v) for v in value), key=str)
+    tuples/sets → lists, BBox → ``[min_x, min_y, max_x, max_y]`` plus CRS, bytes → latin-1 text. Containers nested
+    more than :data:`MAX_META_DEPTH` deep raise :class:`PatchFormatError` (never a RecursionError)."""
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        if _depth >= MAX_META_DEPTH:
+            raise PatchFormatError(f"metadata nested more than {MAX_META_DEPTH} levels deep; not eo-learn metadata "
+                                   "(remove that key, or flatten what it holds)")
+        d = _depth + 1
+        if isinstance(value, dict):
+            return {str(k): to_jsonable(v, _depth=d) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [to_jsonable(v, _depth=d) for v in value]
+        return sorted((to_jsonable(v, _depth=d) for v in value), key=str)
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
@@ -519,9 +526,12 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def read_meta_pickle(path: str | Path) -> tuple[dict[str, Any], list[str]]:
-    """``meta_info.pkl[.gz]`` → (JSON-able dict, notes)."""
-    res = read_legacy_pickle(path)
+def read_meta_pickle(path: str | Path, *, max_bytes: int = MAX_PICKLE_BYTES) -> tuple[dict[str, Any], list[str]]:
+    """``meta_info.pkl[.gz]`` → (JSON-able dict, notes); a pickle over ``max_bytes`` (decoded) is refused unread."""
+    res = read_legacy_pickle(path, max_bytes=max_bytes)
     if not isinstance(res.value, dict):
         raise PatchFormatError(f"{path}: holds {type(res.value).__name__}, expected a dict of metadata")
-    return to_jsonable(res.value), res.notes
+    try:
+        return to_jsonable(res.value), res.notes
+    except PatchFormatError as exc:
+        raise PatchFormatError(f"{path}: {exc}") from None
