@@ -339,6 +339,23 @@ def test_patch_memory_budget_admits_a_full_challenge_patch(tmp_path):
     assert MAX_PATCH_BYTES >= 2 * 1024**3
 
 
+def test_patch_memory_budget_is_the_operators_to_raise(tmp_path, monkeypatch):
+    """A machine with the memory reads larger patches: $SR_CORE_MAX_PATCH_GB, named in the refusal; nonsense is a clear
+    configuration error."""
+    from sr_core.errors import ConfigError
+    from sr_core.io.eopatch import _check_patch_memory
+
+    folder = tmp_path / "big"
+    _header_only_npy(folder / "data" / "BANDS.npy", (48, 1000, 1000, 12), "u2")  # 1.15 GB stored + 2.3 GB as float32
+    with pytest.raises(PatchValidationError, match=r"over the 2\.1 GB one patch may use.*\$SR_CORE_MAX_PATCH_GB"):
+        _check_patch_memory(folder, folder / "data" / "BANDS.npy", "big/data/BANDS.npy")
+    monkeypatch.setenv("SR_CORE_MAX_PATCH_GB", "4")
+    _check_patch_memory(folder, folder / "data" / "BANDS.npy", "big/data/BANDS.npy")  # no error
+    monkeypatch.setenv("SR_CORE_MAX_PATCH_GB", "lots")
+    with pytest.raises(ConfigError, match="SR_CORE_MAX_PATCH_GB='lots' is not a size in GB"):
+        _check_patch_memory(folder, folder / "data" / "BANDS.npy", "big/data/BANDS.npy")
+
+
 def _meta_file(folder: Path, key: str, value: Any) -> None:
     (folder / "meta_info" / f"{key}.json").write_text(json.dumps(value))
 

@@ -831,14 +831,31 @@ def _check_patch_memory(folder: Path, bfile: Path, bwhere: str, *, layers: bool 
                 kept = n * (4 if feature == "data/CLP" else 1)
             parts.append((fbytes + kept, what))
     total = sum(b for b, _ in parts)
-    if total > MAX_PATCH_BYTES:
+    budget = max_patch_bytes()
+    if total > budget:
         parts.sort(reverse=True)
         biggest = "; ".join(f"{what}: {b / 1e9:.2f} GB" for b, what in parts[:3])
         raise PatchValidationError(
             f"{folder.name}: reading this patch would take {total / 1e9:.1f} GB of memory ({biggest}), over the "
-            f"{MAX_PATCH_BYTES / 1e9:.1f} GB one patch may use (a full challenge patch, 48 dates of 500 × 500 "
-            "pixels, takes about 1 GB); split it into smaller patches or fewer dates"
+            f"{budget / 1e9:.1f} GB one patch may use (a full challenge patch, 48 dates of 500 × 500 "
+            f"pixels, takes about 1 GB); split it into smaller patches or fewer dates (the operator of a machine with "
+            f"the memory may raise ${ENV_MAX_PATCH_GB})"
         )
+
+
+#: Raises the per-patch memory budget (GB) where a machine has the memory; uploads are read under it too.
+ENV_MAX_PATCH_GB = "SR_CORE_MAX_PATCH_GB"
+
+
+def max_patch_bytes() -> int:
+    """The per-patch decoded-memory budget: ``$SR_CORE_MAX_PATCH_GB`` GB, else :data:`MAX_PATCH_BYTES` (2 GiB)."""
+    import os
+
+    from ..paths import _env_amount
+
+    if not os.environ.get(ENV_MAX_PATCH_GB, "").strip():
+        return MAX_PATCH_BYTES
+    return int(_env_amount(ENV_MAX_PATCH_GB, 0, f"a size in GB; set e.g. {ENV_MAX_PATCH_GB}=4") * 1e9)
 
 
 # -- public: load --------------------------------------------------------------------------------------------------
