@@ -338,6 +338,42 @@ def test_a_gdal_error_while_checking_a_file_is_the_files_problem(bench, board, t
     assert res.status == "rejected" and any("could not be read" in p and "corrupt directory" in p for p in res.problems)
 
 
+def test_geotiff_bombs_are_refused_on_their_headers_without_a_pixel_read(bench, board, tmp_path, monkeypatch):
+    """Right-sized masks of 500 pixel-interleaved zstd bands, or stored as one 1024 × 1024 tile: GDAL had to inflate
+    every band / the whole tile to give band 1 (a 1.8 MB archive of 65535-band files took 8.3 s to be refused, and a
+    refusal is not rate-limited). Both are refused on their headers alone: not one pixel is decoded."""
+    import rasterio
+    from rasterio.io import DatasetReader
+    from rasterio.transform import Affine
+
+    from sr_core import BBox
+
+    reads: list[str] = []
+    real = DatasetReader.read
+    monkeypatch.setattr(DatasetReader, "read", lambda self, *a, **k: reads.append(self.name) or real(self, *a, **k))
+    H, W = bench.label_shape
+    token = token_for(board, "Bomber")
+    for kind, creation, message in [
+        ("bands", {"count": 500, "interleave": "pixel"}, "has 500 bands; a submission file has exactly 1"),
+        ("tile", {"count": 1, "tiled": True, "blockxsize": 1024, "blockysize": 1024},
+         f"is stored in 1024 × 1024 px blocks, larger than its {H} × {W} px image; write it untiled or with 256 × 256 "
+         "tiles, as sr_core.io.write_submission does"),
+    ]:
+        folder = tmp_path / kind
+        folder.mkdir()
+        for p in bench.patches:
+            with rasterio.open(folder / f"{p.name}.tif", "w", driver="GTiff", height=H, width=W, dtype="uint8",
+                               crs=f"EPSG:{p.epsg}", transform=Affine(*BBox(*p.bbox, epsg=p.epsg).transform(W, H)),
+                               compress="zstd",
+                               **creation) as dst:
+                dst.write(np.zeros((dst.count, H, W), np.uint8))
+        res = submit(zip_folder(folder, tmp_path / f"{kind}.zip"), "Bomber", token=token, benchmark=bench, board=board)
+        assert reads == [], kind
+        assert res.status == "rejected" and res.public_wmcc is None, (kind, res.problems)
+        assert res.problems == [f"{p.name}.tif: {message}" for p in sorted(bench.patches, key=lambda p: p.name)]
+    assert board.submissions(bench.id) == []
+
+
 def test_each_submission_outcome_is_logged(bench, board, tmp_path, caplog):
     archive = noisy_submission(bench, tmp_path / "a.zip", flip=0.05, seed=8)
     token = token_for(board, "Logged")

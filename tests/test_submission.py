@@ -6,6 +6,7 @@ import tarfile
 import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -77,14 +78,15 @@ def perfect_submission(truth_dir: Path, out: Path) -> Path:
 
 
 def write_tif(path: Path, data: np.ndarray, bbox: BBox, *, epsg: int | None = 32633, dtype: str | None = None,
-              nodata: float | None = None, transform: Affine | None = None) -> Path:
+              nodata: float | None = None, transform: Affine | None = None, **creation: Any) -> Path:
+    """``data`` as a GeoTIFF on ``bbox``; ``creation``: more of GDAL's creation options (compress, tiled, ...)."""
     data = np.asarray(data)
     if data.ndim == 2:
         data = data[None]
     n, h, w = data.shape
     dtype = dtype or ("uint8" if data.dtype == bool else data.dtype.name)
     profile = {"driver": "GTiff", "height": h, "width": w, "count": n, "dtype": dtype,
-               "transform": transform or Affine(*bbox.transform(w, h))}
+               "transform": transform or Affine(*bbox.transform(w, h)), **creation}
     if epsg is not None:
         profile["crs"] = CRS.from_epsg(epsg)
     if nodata is not None:
@@ -291,17 +293,91 @@ def test_bounds_within_a_small_fraction_of_a_pixel_pass(truth_dir, tmp_path):
     assert validate_submission(sub, truth_dir).ok
 
 
-def test_every_problem_is_listed(truth_dir, tmp_path):
+def test_every_problem_is_listed(truth_dir, tmp_path, pixel_reads):
+    """Every header problem of a file is listed; its pixel values are checked (read) only once its header is right:
+    a file with a wrong header is refused whatever its values, and GDAL inflates nothing it declares."""
     sub, t = _one(truth_dir, tmp_path)
     write_tif(sub / "eopatch-01.tif", t.cultivated[:40].astype(np.float32) * 3, t.bbox, epsg=32634)
+    t2 = load_truth(truth_dir / "eopatch-02")
+    write_tif(sub / "eopatch-02.tif", t2.cultivated.astype(np.uint8) * 3, t2.bbox)
     (sub / "eopatch-03.tif").unlink()
     report = validate_submission(sub, truth_dir)
     text = "\n".join(report.lines())
-    for part in ("is 40 × 48 px", "dtype float32", "EPSG:32634", "values other than 0 and 1", "eopatch-03.tif: missing"):
+    for part in ("eopatch-01.tif: is 40 × 48 px", "eopatch-01.tif: dtype float32", "EPSG:32634",
+                 "eopatch-02.tif: holds values other than 0 and 1", "eopatch-03.tif: missing"):
         assert part in text, text
+    assert len(report.problems["eopatch-01"]) == 3 and pixel_reads == ["eopatch-02.tif"], (text, pixel_reads)
     assert report.missing == ["eopatch-03"] and report.to_dict()["valid"] is False
     with pytest.raises(SubmissionError, match="problem"):
         report.raise_if_invalid()
+
+
+@pytest.fixture
+def pixel_reads(monkeypatch) -> list[str]:
+    """Names of the files whose pixels GDAL decodes (every rasterio ``DatasetReader.read``), in order."""
+    from rasterio.io import DatasetReader
+
+    calls: list[str] = []
+    real = DatasetReader.read
+
+    def read(self, *args, **kwargs):
+        calls.append(Path(self.name).name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DatasetReader, "read", read)
+    return calls
+
+
+def test_a_many_band_file_is_refused_without_reading_its_pixels(truth_dir, tmp_path, pixel_reads):
+    """A right-sized 0/1 file of 1000 pixel-interleaved zstd bands: to give band 1, GDAL inflates every band of each
+    tile (32 000 bands of 512 × 512 px in a 0.45 MB file were 8.4 GB of samples, 4.5 s). Refused on its header."""
+    sub, t = _one(truth_dir, tmp_path)
+    bands = np.broadcast_to(t.cultivated.astype(np.uint8), (1000, *t.shape))
+    write_tif(sub / "eopatch-01.tif", bands, t.bbox, compress="zstd", interleave="pixel", tiled=True,
+              blockxsize=16, blockysize=16)
+    report = validate_submission(sub, truth_dir)
+    assert report.lines() == ["eopatch-01.tif: has 1000 bands; a submission file has exactly 1"]
+    assert pixel_reads == ["eopatch-02.tif", "eopatch-03.tif"]  # the other two, not the bomb
+
+
+def test_a_file_whose_tile_is_larger_than_the_image_is_refused_without_reading_its_pixels(truth_dir, tmp_path,
+                                                                                           pixel_reads):
+    """Right in every other respect (1 band, uint8, 48 × 48, CRS, bounds, 0/1), but stored as one 2048 × 2048 tile: GDAL
+    inflates the whole tile to give the band (a 33 KB file, tile 32768 × 32768, image 512 × 512: 1 GB, 1.8 s)."""
+    sub, t = _one(truth_dir, tmp_path)
+    write_tif(sub / "eopatch-01.tif", t.cultivated, t.bbox, compress="zstd", tiled=True, blockxsize=2048,
+              blockysize=2048)
+    report = validate_submission(sub, truth_dir)
+    assert report.lines() == ["eopatch-01.tif: is stored in 2048 × 2048 px blocks, larger than its 48 × 48 px image; "
+                              "write it untiled or with 256 × 256 tiles, as sr_core.io.write_submission does"]
+    assert pixel_reads == ["eopatch-02.tif", "eopatch-03.tif"]
+
+
+def test_a_file_with_a_lossy_or_image_codec_is_refused_without_reading_its_pixels(truth_dir, tmp_path, pixel_reads):
+    """Only plain lossless codecs are decoded: a 0/1 mask needs no JPEG (nor WebP, LERC...), and each is one more
+    decoder a hostile upload would reach."""
+    sub, t = _one(truth_dir, tmp_path)
+    write_tif(sub / "eopatch-01.tif", t.cultivated, t.bbox, compress="jpeg")
+    report = validate_submission(sub, truth_dir)
+    assert report.lines() == ["eopatch-01.tif: is compressed with JPEG; write it uncompressed or with DEFLATE, LZW or "
+                              "ZSTD (sr_core.io.write_submission writes DEFLATE)"]
+    assert pixel_reads == ["eopatch-02.tif", "eopatch-03.tif"]
+
+
+@pytest.mark.parametrize("creation", [
+    {}, {"compress": "lzw"}, {"compress": "zstd"}, {"compress": "packbits"}, {"compress": "lzma"},
+    {"compress": "deflate", "tiled": True},  # GDAL's default 256 × 256 tiles on a 48 × 48 image
+    {"compress": "deflate", "tiled": True, "blockxsize": 512, "blockysize": 512},  # COG's default
+    {"tiled": True, "blockxsize": 16, "blockysize": 16}, {"blockysize": 1},
+], ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()) or "plain")
+def test_ordinary_layouts_and_codecs_still_validate_and_score(truth_dir, tmp_path, creation, pixel_reads):
+    """What GDAL, rasterio or a COG writer makes of a small mask by default is still accepted (guard for the limits
+    on blocks and codecs above); every file is read once."""
+    sub, t = _one(truth_dir, tmp_path)
+    write_tif(sub / "eopatch-01.tif", t.cultivated, t.bbox, **creation)
+    assert validate_submission(sub, truth_dir).ok
+    assert pixel_reads == ["eopatch-01.tif", "eopatch-02.tif", "eopatch-03.tif"]
+    assert score_submission(sub, truth_dir).ok
 
 
 # -- archives, truth forms, inputs ----------------------------------------------------------------------------------

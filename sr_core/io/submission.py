@@ -39,6 +39,13 @@ BOUNDS_TOLERANCE_PX = 0.01
 #: and the total size is what protects the disk (25 uint8 masks of 2000 × 2000 are 100 MB).
 SUBMISSION_ARCHIVE_LIMITS: Mapping[str, int] = {"max_files": 1000, "max_total_bytes": 2 * 1024**3, "max_ratio": 100_000}
 _TIF_SUFFIXES = (".tif", ".tiff")
+#: Codecs a submission file may use (GDAL's COMPRESSION names; uncompressed too): lossless, general-purpose ones. A
+#: 0/1 mask has no use for lossy or image codecs (JPEG, WebP, LERC, JPEG-XL), and each is one more decoder that a
+#: hostile upload would reach.
+_SUBMISSION_CODECS = frozenset({"DEFLATE", "LZW", "ZSTD", "PACKBITS", "LZMA"})
+#: A block (tile or strip) may be as large as the image rounded up to whole 16-px tiles, or this many pixels a side
+#: (GDAL's COG default, for small images): never more, so reading band 1 never inflates more than the image.
+_MAX_SMALL_BLOCK = 512
 _IGNORED = (".DS_Store", "Thumbs.db", "desktop.ini")
 
 
@@ -269,6 +276,22 @@ def _named_only(exc: BaseException, path: Path) -> str:
     return text
 
 
+def _storage_problems(src: Any) -> list[str]:
+    """Problems of how a one-band file stores its pixels: blocks larger than the image (one 33 KB tile declared
+    32768 × 32768 makes GDAL inflate 1 GB to give a 512 × 512 band) or a codec other than :data:`_SUBMISSION_CODECS`."""
+    out = []
+    h, w = src.height, src.width
+    bh, bw = src.block_shapes[0]
+    if bh > max(-(-h // 16) * 16, _MAX_SMALL_BLOCK) or bw > max(-(-w // 16) * 16, _MAX_SMALL_BLOCK):
+        out.append(f"is stored in {bh} × {bw} px blocks, larger than its {h} × {w} px image; write it untiled or "
+                   f"with 256 × 256 tiles, as sr_core.io.write_submission does")
+    codec = src.tags(ns="IMAGE_STRUCTURE").get("COMPRESSION")
+    if codec is not None and codec.upper() not in _SUBMISSION_CODECS:
+        out.append(f"is compressed with {codec[:40]}; write it uncompressed or with DEFLATE, LZW or ZSTD "
+                   f"(sr_core.io.write_submission writes DEFLATE)")
+    return out
+
+
 def _check_file(path: Path, truth: TruthPatch, read: bool = True) -> tuple[list[str], np.ndarray | None]:
     """Problems of one submission file against its patch, and its band (None when it cannot be scored)."""
     import rasterio
@@ -284,7 +307,7 @@ def _check_file(path: Path, truth: TruthPatch, read: bool = True) -> tuple[list[
         with src:
             if src.driver != "GTiff":
                 return [f"not a GeoTIFF (GDAL reads it as {src.driver}); write it with sr_core.io.write_submission"], None
-            if src.count != 1:
+            if src.count != 1:  # its pixels are never read: a thousand interleaved bands inflate a thousand times
                 problems.append(f"has {src.count} bands; a submission file has exactly 1")
             if (src.height, src.width) != (H, W):
                 problems.append(f"is {src.height} × {src.width} px; the patch's 2.5 m grid is {H} × {W}")
@@ -312,15 +335,19 @@ def _check_file(path: Path, truth: TruthPatch, read: bool = True) -> tuple[list[
                 )
             if src.nodata is not None and src.nodata in (0, 1):
                 problems.append(f"declares nodata = {src.nodata:g}, which marks real class pixels as missing; unset nodata")
+            if src.count == 1:
+                problems.extend(_storage_problems(src))
             band = None
-            if read and src.count >= 1 and src.height * src.width <= 4 * H * W:
+            # Pixels are decoded only from a file whose header is right in every respect above (1 band, uint8, the
+            # patch's exact grid, CRS, bounds, plain blocks and codec): what GDAL inflates is then one label grid
+            # (rounded up to whole tiles), never what a hostile header declares. A file with any problem is refused
+            # whatever its values; they are checked once the header is fixed.
+            if read and not problems:
                 band = src.read(1)
                 bad = (band != 0) & (band != 1)
                 if bad.any():
                     vals = np.unique(band[bad])[:5].tolist()
                     problems.append(f"holds values other than 0 and 1 ({bad.sum()} px, e.g. {vals}); write a 0/1 mask")
-            elif read and src.count >= 1:
-                problems.append("was not read: far larger than the patch grid")
     except (RasterioError, OSError) as exc:
         return [f"not a readable GeoTIFF ({(_named_only(exc, path).splitlines() or [type(exc).__name__])[0][:200]})"], None
     except (CPLE_BaseError, ValueError) as exc:  # GDAL's own errors and malformed values: the file's problem
@@ -353,8 +380,9 @@ def validate_submission(source: str | Path, truth: TruthSource) -> SubmissionRep
     ``truth``: a folder (or archive) of EOPatch folders, or Patch objects (a list, a mapping name → Patch, or one).
     Reports missing and extra files and, per file: not a GeoTIFF, band count, size, dtype, values outside {0, 1},
     CRS, bounds ≠ the patch bbox (tolerance :data:`BOUNDS_TOLERANCE_PX` of a pixel), rotated grids, a nodata value
-    of 0 or 1. Never raises on a bad file; raises :class:`SubmissionError` only when ``source`` does not exist or
-    cannot be opened at all.
+    of 0 or 1, blocks larger than the image, a codec other than plain lossless ones. Pixel values are read only from a
+    file with none of those problems (what a hostile header declares is never inflated). Never raises on a bad file;
+    raises :class:`SubmissionError` only when ``source`` does not exist or cannot be opened at all.
     """
     report, _ = _run(source, truth, score=False)
     return report
