@@ -136,6 +136,10 @@ playing = st.session_state.get(Keys.PLAYING, False)
 
 
 CLOUD_OPACITY = {"outline": 1.0, "probability": 0.55, "SCL": 0.7}
+#: Cloud probability below this is left out of the probability layer (the date shows through, not dark purple).
+CLEAR_BELOW = 0.1
+#: Height of the page's small charts, given to st.altair_chart (see the cloud chart).
+CHART_HEIGHT = 190
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -161,8 +165,8 @@ def cloud_layer_image(path: str, i: int, layer: str) -> tuple[str, list[list[flo
     if layer == "outline" and p.cloud_mask is not None:
         edge = viz.outline(p.cloud_mask[i])
         rgb, alpha = np.broadcast_to(np.array([255, 230, 0], np.uint8), (*edge.shape, 3)), edge
-    elif layer == "probability" and p.cloud_prob is not None:
-        rgb, alpha = viz.colormap(p.cloud_prob[i], 0, 1, "magma"), has
+    elif layer == "probability" and p.cloud_prob is not None:  # clear sky transparent: the date shows through
+        rgb, alpha = viz.colormap(p.cloud_prob[i], 0, 1, "magma"), p.cloud_prob[i] >= CLEAR_BELOW
     elif layer == "SCL" and p.scl is not None:
         rgb, alpha = viz.scl_image(p.scl[i]), has
     else:
@@ -187,7 +191,7 @@ def frame_map(i: int):
     if comp_key == "ndvi":
         parts.append(legend_html(title="NDVI", bar=(gradient("RdYlGn"), "−0.2", "0.9")))
     if cloud_layer == "probability" and patch.cloud_prob is not None:
-        parts.append(legend_html(title="Cloud probability", bar=(gradient("magma"), "0", "1")))
+        parts.append(legend_html(title=f"Cloud probability (≥ {CLEAR_BELOW:.0%})", bar=(gradient("magma"), "0", "1")))
     elif cloud_layer == "outline" and patch.cloud_mask is not None:
         parts.append(legend_html([(rgb_css((255, 230, 0)), "cloud mask outline")]))
     elif cloud_layer == "SCL" and patch.scl is not None:
@@ -261,8 +265,10 @@ def viewer() -> None:
     )
     rule = alt.Chart(pd.DataFrame({"date": [pd.Timestamp(patch.timestamps[i])]})).mark_rule(color="orange", size=2).encode(
         x="date:T")
-    st.altair_chart((base + rule).properties(height=110, title="Cloud cover per date (orange = current)"),
-                    width="stretch")
+    # the height goes to st.altair_chart: with .properties(height=…) this Streamlit draws an empty plot (measured in
+    # chromium: the axes and no bar)
+    st.altair_chart((base + rule).properties(title="Cloud cover per date (orange = current)"), width="stretch",
+                    height=CHART_HEIGHT)
 
 
 def pixel_profile() -> None:
@@ -280,15 +286,17 @@ def pixel_profile() -> None:
         x=x, y=y, color=alt.Color("clear:N", scale=scale, title=None))
     cloudy = alt.Chart(prof[prof["clear"] != "clear"]).mark_point(filled=True, size=40).encode(
         x=x, y=y, color=alt.Color("clear:N", scale=scale, title=None))
-    st.altair_chart((clear + cloudy).properties(height=150, title=f"NDVI at row {r}, col {c}"), width="stretch")
+    st.altair_chart((clear + cloudy).properties(title=f"NDVI at row {r}, col {c}"), width="stretch", height=CHART_HEIGHT)
     pick = st.multiselect("Bands", list(BAND_NAMES), default=["B02", "B04", "B08", "B11"], key="profile_bands")
     if pick:
         idx = [BAND_NAMES.index(b) for b in pick]
         long = pd.DataFrame(patch.bands[:, r, c, idx], columns=pick)
         long["date"] = pd.to_datetime(list(patch.timestamps))
         long = long.melt("date", var_name="band", value_name="reflectance")
-        st.altair_chart(alt.Chart(long).mark_line().encode(x=alt.X("date:T", title=None), y="reflectance:Q", color="band:N")
-                        .properties(height=150, title="Band reflectance over time"), width="stretch")
+        st.altair_chart(alt.Chart(long).mark_line().encode(
+            x=alt.X("date:T", title=None), y="reflectance:Q",
+            color=alt.Color("band:N", scale=alt.Scale(scheme="tableau10")),  # the theme gave B02 / B04 both blue
+        ).properties(title="Band reflectance over time"), width="stretch", height=CHART_HEIGHT)
 
 
 col_img, col_side = st.columns([3, 2])
@@ -334,9 +342,9 @@ with st.expander("📐 Co-registration: how well the dates line up"):
         ["date", "5-day phase"], var_name="axis", value_name="offset (10 m px)")
     st.altair_chart(alt.Chart(table.dropna()).mark_point(filled=True).encode(
         x=alt.X("date:T", title=None), y=alt.Y("offset (10 m px):Q", scale=alt.Scale(domain=[-1.5, 1.5])),
-        color=alt.Color("axis:N", title=None), shape=alt.Shape("5-day phase:N"),
+        color=alt.Color("axis:N", title=None, scale=alt.Scale(scheme="tableau10")), shape=alt.Shape("5-day phase:N"),
         tooltip=["date:T", "axis:N", alt.Tooltip("offset (10 m px):Q", format="+.2f"), "5-day phase:N"],
-    ).properties(height=160), width="stretch")
+    ), width="stretch", height=CHART_HEIGHT + 30)
     n_off = int((np.nan_to_num(np.abs(off)) >= MIN_OFFSET).any(axis=1).sum())
     separation, scatter = satellite_split(off, phase)
     if np.isfinite(separation):

@@ -385,7 +385,7 @@ if tabs[1].open:
                             x=alt.X("bin:N", sort=order, title="uncertainty bin (equal pixel counts)",
                                     axis=alt.Axis(labelAngle=-40, labelLimit=120, titlePadding=8)),
                             y=alt.Y("error_rate:Q", title="error rate", axis=alt.Axis(format="%")),
-                        ).properties(height=220, padding={"bottom": 10}), width="stretch")
+                        ).properties(padding={"bottom": 10}), width="stretch", height=300)
             else:
                 st.info("Calibration needs labels (do uncertain pixels really err more?). Run on a simulated or training "
                         "patch, or `python -m sr_core inspect --simulate N` for pooled figures.")

@@ -151,6 +151,25 @@ def test_time_series_page_changes_date_and_composite(served):
                for c in at.caption)
 
 
+def test_time_series_charts_take_their_height_from_streamlit(served):
+    """With ``.properties(height=…)`` this Streamlit drew the charts' axes around an empty plot (seen in chromium: the
+    cloud chart had no bar, the profiles were squashed flat); the height goes to ``st.altair_chart`` instead."""
+    at = _run("pages/1_Time_series.py", served[0])
+    assert not at.exception, [e.value for e in at.exception]
+    charts = []
+
+    def walk(node) -> None:
+        if type(getattr(node, "proto", None)).__name__ == "VegaLiteChart":
+            charts.append(json.loads(node.proto.spec))
+        for child in (getattr(node, "children", None) or {}).values():
+            walk(child)
+
+    walk(at._tree)
+    titles = {c.get("title") for c in charts}
+    assert {"Cloud cover per date (orange = current)", "Band reflectance over time"} <= titles, titles
+    assert all("height" not in c and all("height" not in layer for layer in c.get("layer", [])) for c in charts)
+
+
 def test_pages_without_selection_say_what_to_do(served):
     for page in ("pages/1_Time_series.py", "pages/2_Predict_and_compare.py"):
         at = _run(page)
