@@ -263,6 +263,10 @@ def test_folder_settings_follow_the_browser_not_a_proxy_on_the_server(monkeypatc
     assert visit("127.0.0.1", {"Host": "localhost:8501"}) and visit("::1", {})
     assert visit("127.0.0.1", {"Origin": "http://localhost:8501"}) and visit("::1", {"Origin": "http://[::1]:8501"})
     assert not visit("192.0.2.7", {"Host": "sr.example.org"})
+    # a browser at http://127.0.0.1 on a server listening on "::" arrives as an IPv4-mapped IPv6 address (it was
+    # taken as remote: no folder editor, no demo benchmark button)
+    assert visit("::ffff:127.0.0.1", {"Origin": "http://127.0.0.1:8599"})
+    assert not visit("::ffff:192.0.2.7", {"Origin": "http://192.0.2.2:8599"}) and not visit("::ffff:192.0.2.7", {})
     # a proxy that adds no forwarding header (nginx's plain proxy_pass): the browser's Origin still tells
     assert not visit("127.0.0.1", {"Host": "127.0.0.1:8501", "Origin": "https://sr.example.org"})
     for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):

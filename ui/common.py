@@ -213,11 +213,26 @@ def from_the_server() -> bool:
     # a browser names the page's origin: behind a proxy that adds no forwarding header (nginx's plain proxy_pass)
     # the peer is 127.0.0.1, but the origin is the public address the visitor typed
     origin = headers.get("origin")
-    if origin and (urlsplit(origin).hostname or "") not in _LOCAL_HOSTS:
+    if origin and not is_loopback(urlsplit(origin).hostname or ""):
         return False
     # Streamlit gives None for a browser on localhost, the address for any other; anything else (AppTest's
     # stand-in client) counts as remote
-    return ip is None or ip in _LOCAL_HOSTS
+    return ip is None or is_loopback(ip)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address, also as IPv6 sees an IPv4 peer on a dual-stack socket (``::ffff:127.0.0.1``:
+    a browser at http://127.0.0.1:8501 arrives so when the server listens on ``::``)."""
+    import ipaddress
+
+    if host in _LOCAL_HOSTS:
+        return True
+    try:
+        addr = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return (mapped or addr).is_loopback
 
 
 def _benchmark_dirs() -> list[Path]:
