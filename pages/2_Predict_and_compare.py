@@ -73,7 +73,8 @@ with c2:
                          help="Runs the model on 8 flipped / rotated copies of the input and maps their spread. It "
                               "costs far more than 8 plain runs on a CPU (tiles are re-run, no batching across copies): "
                               "about 40–45× the plain run was measured on a 2-core CPU; the measured time is shown "
-                              "after the run.")
+                              "after the run. The map is then the mean of the 8 copies, so it differs slightly from "
+                              "the plain run (a few tenths of a percent of the pixels; its scores with it).")
 with c3:
     go = st.button("▶ Run model and baselines", type="primary", key="run_model")
 
@@ -257,7 +258,8 @@ c_map, c_side = st.columns([3, 2])
 with c_side:
     m1, m2 = st.columns(2)
     m1.metric("Device", device_badge(pred.device))
-    m2.metric("Time (model)", f"{pred.seconds:.2f} s")
+    m2.metric("Time (model)", f"{pred.seconds:.2f} s", help="the network's run on this patch (reading the patch, the "
+              "baselines and drawing the map come on top)")
     m1.metric("Cultivated (predicted)", f"{pred.binary.mean():.1%}")
     m2.metric("Threshold", f"{pred.threshold:.2f}")
     r1, r2 = st.columns([3, 2])
@@ -427,8 +429,10 @@ if any(len(row) > 2 for row in table):
             rows.append({"patch": f"POOLED {source} ({n})", "source": source}
                         | {k: Scores.pool(v).wmcc for k, v in complete[source].items()})
     df = pd.concat([df, pd.DataFrame(rows)], ignore_index=True) if rows else df
-    st.dataframe(df.style.format({k: "{:.3f}" for k in PREDICTORS.values() if k in df}, na_rep="–"), hide_index=True,
-                 width="stretch")
+    for k in PREDICTORS.values():  # as text: st.dataframe shows a missing number as "None", whatever the Styler says
+        if k in df:
+            df[k] = [("–" if v is None or pd.isna(v) else f"{v:.3f}") for v in df[k]]
+    st.dataframe(df, hide_index=True, width="stretch")
     st.caption("Weighted MCC per patch; patches not yet predicted show –. Each POOLED row sums the weighted confusion "
                "counts of the patches (their number in brackets) that every predictor has scored, real and simulated "
                "apart.")

@@ -110,7 +110,9 @@ if up is not None:
                 touch_upload(target)
                 st.session_state[Keys.UPLOAD_DIR] = str(target)
             except SRCoreError as exc:
-                st.error(f"**{shown_name(up.name)}** was refused: {shown(exc)}")
+                # the library names the archive first (for the command line): the page has just named it
+                why = re.sub(r"^[^:/\\]+\.(?:zip|tar\.gz|tgz|tar): ", "", str(exc))
+                st.error(f"**{shown_name(up.name)}** was refused: {shown(why)}")
                 st.stop()
             except OSError as exc:  # the staging folder goes with its temporary directory; target is never removed
                 st.error(f"Could not store **{shown_name(up.name)}** on the server: {shown(exc)}")

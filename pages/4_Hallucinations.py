@@ -468,8 +468,9 @@ if tabs[4].open:
                                         "parcels / km²": None if p.structure is None else p.structure.parcels_per_km2,
                                         "10 m pixels split": None if p.structure is None else p.structure.split_10m_share,
                                         "note": p.error or ""} for p in results]).set_index("probe")
-                         .style.format({"cultivated": "{:.1%}", "mean p": "{:.3f}", "parcels / km²": "{:.1f}",
-                                        "10 m pixels split": "{:.1%}"}, na_rep="–"), width="stretch")
+                         .style.format({"cultivated": "{:.1%}", "mean p": "{:.3f}", "parcels": "{:,.0f}",
+                                        "parcels / km²": "{:.1f}", "10 m pixels split": "{:.1%}"}, na_rep="–"),
+                         width="stretch", column_config={"note": st.column_config.TextColumn(width="large")})
             cols = st.columns(len(PROBES))
             for col, p in zip(cols, results, strict=False):
                 if p.binary is not None:

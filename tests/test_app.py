@@ -362,6 +362,26 @@ def test_an_archive_dropped_on_the_upload_page_is_extracted_within_the_quota(tmp
     assert len(now_kept) == 1 and (now_kept[0] / "eopatch-y").is_dir() and not stored[0].exists()
 
 
+def test_a_broken_archive_is_refused_naming_it_once(monkeypatch):
+    """"broken.zip was refused: broken.zip: corrupt zip …": the library names the archive for the command line, the
+    page had already named it."""
+    import types
+
+    import streamlit
+
+    from sr_core.paths import uploads_dir
+
+    monkeypatch.setenv("SR_CORE_DEMO", "off")
+    dropped = types.SimpleNamespace(name="broken.zip", getvalue=lambda: b"PK\x03\x04 not really a zip")
+    monkeypatch.setattr(streamlit, "file_uploader", lambda *a, **k: dropped)
+    at = AppTest.from_file(str(REPO / "pages/3_Upload.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any("was refused: corrupt zip" in e for e in errors), errors
+    assert all(e.count("broken") == 1 for e in errors), errors
+    assert not any(p.is_dir() and not p.name.startswith("upload-") for p in uploads_dir().iterdir())
+
+
 def test_upload_shows_the_chosen_patch_warnings_in_full(tmp_path, monkeypatch):
     """A 3-date series: its warning is a visible message, not only text in the report's truncated cell."""
     from sr_core.io import write_eopatch
@@ -806,7 +826,11 @@ def test_pooled_scores_cover_the_same_patches_for_every_predictor(served, tiny_m
     pooled = table[table["patch"].str.startswith("POOLED")]
     assert list(pooled["patch"]) == ["POOLED real (1)"]
     row = table[table["patch"] == "eopatch-01"].iloc[0]
-    assert pooled.iloc[0]["SR model (bundled)"] == pytest.approx(row["SR model (bundled)"])  # the one complete patch
+    assert pooled.iloc[0]["SR model (bundled)"] == row["SR model (bundled)"]  # the one complete patch
+    assert -1 <= float(row["SR model (bundled)"]) <= 1
+    # a patch not yet predicted shows "–", as the caption says (st.dataframe showed "None" whatever the Styler said)
+    other = table[table["patch"] == "eopatch-02"].iloc[0]
+    assert set(other.drop(["patch", "source"])) == {"–"}, dict(other)
     at.button(key="score_all").click().run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[-1].value
