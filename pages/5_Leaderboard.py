@@ -133,7 +133,9 @@ with guarded("Preparing the inputs archive"):
 
 # -- 2. submit ---------------------------------------------------------------------------------------------------------
 st.header("2 · Submit")
-with st.form("lb_submit_form", clear_on_submit=True):  # clears the token (and the upload) once sent
+# The token field is emptied after every submission by a new key (below); the team name and the chosen archive stay,
+# so that a refusal (a mistyped token) does not make the team enter everything again (clear_on_submit wiped both).
+with st.form("lb_submit_form", clear_on_submit=False):
     c1, c2, c3 = st.columns([1, 1, 2])
     team = c1.text_input("Team name", key=Keys.TEAM, max_chars=40, placeholder="e.g. EagleEyes",
                          value=st.session_state.get(LAST_TEAM_KEY, ""))
