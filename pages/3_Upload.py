@@ -169,6 +169,11 @@ with st.spinner(f"Reading {len(found)} patch folder(s) …"):
             table_warnings.update(warns)
             warnings_of[str(f)] = [redact(w) for w in warns]
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+refused = [r for r in rows if str(r["status"]).startswith("❌")]
+if refused:  # the table's cell cuts a long message: each in full, with what to do
+    with st.expander(f"⚠️ {len(refused)} folder(s) could not be read: why", expanded=not ok):
+        for r in refused:
+            st.markdown(f"**{shown_name(r['folder'])}**: {shown(str(r['status'])[2:])}")
 if not ok:
     st.stop()
 
