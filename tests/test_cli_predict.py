@@ -82,10 +82,13 @@ def test_bench_json(ckpt, capsys):
 def test_the_maps_say_what_made_them(tmp_path):
     """A predicted GeoTIFF carries its provenance as metadata (QGIS: Layer Properties → Information): predictor and
     threshold, season and dates used, cloud source, filled bands, warnings; and never a server path."""
+    import dataclasses
+
     import rasterio
 
     from sr_core.inference import predict
     from sr_core.io.geotiff import write_probability, write_submission
+    from sr_core.patch import Source
     from sr_core.simulate import simulate_patch
 
     sim = simulate_patch(16, size=24, split="test")
@@ -97,3 +100,7 @@ def test_the_maps_say_what_made_them(tmp_path):
         assert tags["SR_SEASON"] == "2019" and f"({sim.n_dates} of {sim.n_dates} dates)" in tags["SR_DATES"]
         assert tags["SR_CLOUD_SOURCE"] == "CLM" and tags["SR_FILLED_BANDS"] == "none"
         assert "/" not in tags["SR_PREDICTOR"] and str(tmp_path) not in str(tags)
+        assert tags["SR_INPUT_SOURCE"].startswith("SIMULATED")  # a map of a simulated patch says so wherever it goes
+    real_layout = sim.replace(info=dataclasses.replace(sim.info, source=Source.REAL))
+    with rasterio.open(write_submission(pred, real_layout, tmp_path / "r")) as r:
+        assert r.tags()["SR_INPUT_SOURCE"] == "real"

@@ -109,10 +109,12 @@ def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, description: str, sc
     return path
 
 
-def provenance_tags(pred: Prediction | None) -> dict[str, str]:
+def provenance_tags(pred: Prediction | None, patch: Any = None) -> dict[str, str]:
     """GeoTIFF metadata saying what made a map: the predictor and its threshold, the input's season, dates, cloud
-    source and filled bands, and the prediction's warnings (QGIS shows them under Layer Properties → Information).
-    Empty for a bare array. File paths never appear: the predictor is named by its file name only."""
+    source and filled bands, and the prediction's warnings (QGIS shows them under Layer Properties → Information);
+    with the :class:`~sr_core.patch.Patch` it was made from, whether that input was real or simulated (a map of a
+    simulated patch is never passed on as a map of real fields). Empty for a bare array. File paths never appear: the
+    predictor is named by its file name only."""
     if pred is None:
         return {}
     kind, _, ckpt = pred.predictor.partition(":")
@@ -127,6 +129,9 @@ def provenance_tags(pred: Prediction | None) -> dict[str, str]:
         tags["SR_FILLED_BANDS"] = ", ".join(f"{m}<-{f}" for m, f in filled.items()) or "none"
     if pred.warnings:
         tags["SR_WARNINGS"] = " | ".join(pred.warnings)[:4000]
+    if isinstance(patch, Patch):
+        tags["SR_INPUT_SOURCE"] = ("SIMULATED by sr_core's farmland simulator (not observed by Sentinel-2)"
+                                   if patch.is_simulated else "real")
     return tags
 
 
@@ -147,7 +152,7 @@ def write_submission(
     arr, bbox, final, pred = _target_and_grid(prediction_or_binary, patch_or_bbox, name, "write_submission")
     binary = pred.binary if pred is not None else _as_binary(arr, f"write_submission {final!r}")
     return _write_tif(Path(out_dir) / f"{final}.tif", binary, bbox, description="cultivated (1) or not (0)",
-                      dataset_tags=provenance_tags(pred))
+                      dataset_tags=provenance_tags(pred, patch_or_bbox))
 
 
 def write_probability(
@@ -173,10 +178,11 @@ def write_probability(
     if dtype == "uint8":
         band = np.rint(p * 255).astype(np.uint8)
         return _write_tif(Path(out_dir) / f"{final}_proba.tif", band, bbox, scale=1 / 255, tags=tags,
-                          description="P(cultivated) x 255 (scale 1/255)", dataset_tags=provenance_tags(pred))
+                          description="P(cultivated) x 255 (scale 1/255)",
+                          dataset_tags=provenance_tags(pred, patch_or_bbox))
     if dtype == "float32":
         return _write_tif(Path(out_dir) / f"{final}_proba.tif", p, bbox, tags=tags, description="P(cultivated), 0-1",
-                          dataset_tags=provenance_tags(pred))
+                          dataset_tags=provenance_tags(pred, patch_or_bbox))
     raise SubmissionError(f"write_probability: dtype {dtype!r}; choose 'uint8' (0–255) or 'float32' (0–1)")
 
 
@@ -193,7 +199,7 @@ def write_uncertainty(prediction: Prediction | np.ndarray, patch_or_bbox: Patch 
     tags = {"meaning": "std of the cultivated probability over 8 flips/rotations"}
     return _write_tif(Path(out_dir) / f"{final}_uncertainty.tif", u, bbox,
                       description="std of P(cultivated) over 8 flips / rotations", tags=tags,
-                      dataset_tags=provenance_tags(pred))
+                      dataset_tags=provenance_tags(pred, patch_or_bbox))
 
 
 def write_outputs(
