@@ -261,7 +261,12 @@ with c_side:
     m2.metric("Time (model)", f"{pred.seconds:.2f} s", help="the network's run on this patch (reading the patch, the "
               "baselines and drawing the map come on top)")
     m1.metric("Cultivated (predicted)", f"{pred.binary.mean():.1%}")
-    m2.metric("Threshold", f"{pred.threshold:.2f}")
+    first = scores_for(PATH, "model", device, with_unc, season) if patch.has_labels else None
+    if first is not None:  # the score a demo is about, beside the map (the table with the baselines is below)
+        m2.metric("Weighted MCC", f"{first.wmcc:.3f}", help="against this patch's labels, with the benchmark's weight "
+                  "map; the baselines and the ceilings are in the table below the map")
+    else:
+        m2.metric("Threshold", f"{pred.threshold:.2f}")
     r1, r2 = st.columns([3, 2])
     right = r1.radio("Right of the swipe", ["label", "true colour"], key="cmp_right", horizontal=True,
                      disabled=not patch.has_labels, index=0 if patch.has_labels else 1)
@@ -292,7 +297,7 @@ with c_side:
 with c_map:
     from ui.maps import show as show_map
 
-    show_map(compare_map(right if patch.has_labels else "true colour"), key=f"cmp_map:{PKEY}:{right}", height=520,
+    show_map(compare_map(right if patch.has_labels else "true colour"), key=f"cmp_map:{PKEY}:{right}", height=480,
              layer_control=True)
 if rec := pred.extra.get("input"):
     filled = ", ".join(f"{m} ← {s}" for m, s in rec.get("filled_bands", {}).items()) or "none"
@@ -301,8 +306,8 @@ if rec := pred.extra.get("input"):
                f"filled bands: {filled} · clouds from {rec.get('cloud_source', 'none')}")
 for w in pred.warnings:
     st.warning(w)
-st.caption(f"Predictor: `{pred.predictor}` · output grid {pred.shape[0]} × {pred.shape[1]} px at 2.5 m in {pred.bbox.crs}"
-           " · every layer warped to Web Mercator (EPSG:3857) with rasterio")
+st.caption(f"Predictor: `{pred.predictor}` · threshold {pred.threshold:.2f} · output grid {pred.shape[0]} × "
+           f"{pred.shape[1]} px at 2.5 m in {pred.bbox.crs} · every layer warped to Web Mercator (EPSG:3857) with rasterio")
 
 # -- scores: the model's at once, both baselines on a background thread (after the map is on screen) ----------------------
 if patch.has_labels:

@@ -196,6 +196,9 @@ def test_predict_page_runs_model_and_shows_metrics(served, tiny_model):
     assert any("NDVI" in str(i) for i in table.index)
     wmcc = table["weighted MCC"].astype(float)
     assert wmcc.between(-1, 1).all()
+    # the model's weighted MCC also beside the map, the same figure as in the table
+    beside = next(m.value for m in at.metric if m.label == "Weighted MCC")
+    assert beside == f"{wmcc[next(i for i in table.index if 'SR model' in str(i))]:.3f}"
     # the ceilings (label oracles) close the table, marked as reading the labels: a perfect 10 m classifier does
     # well on simulated farmland, and not perfectly (the labels hold 2.5 m detail)
     ceilings = [i for i in table.index if str(i).startswith("ceiling:")]
