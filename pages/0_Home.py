@@ -109,10 +109,10 @@ NO_VALUE = "#808080"
 c_map, c_side = st.columns([3, 1])
 with c_side:
     stat = st.selectbox("Colour footprints by", list(STATS), format_func=STATS.get, key="colour_by")
-    basemap = st.toggle("Online basemap (OpenStreetMap)", value=False, key="home_basemap",
+    basemap = st.toggle("OSM basemap", value=False, key="home_basemap",
                         help="Off: the bundled outline of Slovenia, no network needed. On: OpenStreetMap tiles; the "
                              "map says so when they cannot load.")
-    zoom_in = st.toggle("Zoom to the selected patch", value=False, key="zoom_to_selection",
+    zoom_in = st.toggle("Zoom to selection", value=False, key="zoom_to_selection",
                         help="Shows the patch's clearest true-colour image on the map.")
     names = list(df["name"])
     sel_path = st.session_state.get(Keys.SELECTED)
@@ -188,7 +188,9 @@ def home_map() -> folium.Map:
         return {"color": "#ffe600" if sel_ else "#ffffff", "weight": 3 if sel_ else 1, "fillColor": f["properties"]["colour"],
                 "fillOpacity": 0.15 if (sel_ and zoom_in) else 0.6}
 
-    tip = folium.GeoJsonTooltip(fields=["label"], labels=False)
+    # above the pointer and wrapped: a one-line label left of a dot near the map's left edge was cut off there
+    tip_style = "white-space: normal; max-width: 260px;"
+    tip = folium.GeoJsonTooltip(fields=["label"], labels=False, direction="top", style=tip_style)
     folium.GeoJson({"type": "FeatureCollection", "features": feats}, name="footprints", style_function=style,
                    tooltip=tip, highlight_function=lambda _f: {"weight": 3}).add_to(m)
     if not (zoom_in and not sel.empty):
@@ -197,7 +199,8 @@ def home_map() -> folium.Map:
                        style_function=lambda f: {"fillColor": f["properties"]["colour"],
                                                  "color": "#ffe600" if f["properties"]["selected"] else "#ffffff",
                                                  "weight": 3 if f["properties"]["selected"] else 1},
-                       tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False)).add_to(m)
+                       tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False, direction="top",
+                                                     style=tip_style)).add_to(m)
     if stat == "source":
         items = [(c, k) for k, c in SOURCE_COLOURS.items() if k in set(df["source"])] or list(
             (c, k) for k, c in SOURCE_COLOURS.items())

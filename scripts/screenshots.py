@@ -57,7 +57,7 @@ def main() -> None:
         if "home" in pages:
             d.get(f"{url}/?patch={patch}")
             settle(d)
-            map_frame(d, 0)  # Slovenia with every footprint (no image layer until "Zoom to the selected patch")
+            map_frame(d, 0)  # Slovenia with every footprint (no image layer until "Zoom to selection")
             time.sleep(1)
             save(d, out, "home")
         if "time-series" in pages:
