@@ -385,7 +385,8 @@ with st.expander("🎞️ Export the sequence"):
             st.error(f"The {fmt} could not be made: {failure(exc)}" + (" Try GIF." if fmt == "MP4" else ""))
     if data is not None:
         st.download_button(f"Download {fmt} ({len(frames)} frames, {len(data) / 1e6:.1f} MB)", data,
-                           file_name=f"{patch.name}_{comp_key}{suffix}", mime="image/gif" if fmt == "GIF" else "video/mp4")
+                           file_name=f"{patch.name}_{comp_key}{suffix}", mime="image/gif" if fmt == "GIF" else "video/mp4",
+                           on_click="ignore")
     st.caption("Frames follow the current composite, cloud layer and cloud filter; each carries its date.")
 
 sidebar()

@@ -378,13 +378,13 @@ st.subheader("Downloads")
 
 d1, d2, d3 = st.columns(3)
 d1.download_button("Submission GeoTIFF (uint8 0/1)", output_file(pred, patch, "submission"), f"{patch.name}.tif", "image/tiff",
-                   key="dl_submission")
+                   key="dl_submission", on_click="ignore")
 d2.download_button("Probability GeoTIFF (0–255, scale 1/255)", output_file(pred, patch, "probability"),
-                   f"{patch.name}_proba.tif", "image/tiff", key="dl_probability",
+                   f"{patch.name}_proba.tif", "image/tiff", key="dl_probability", on_click="ignore",
                    help="uint8: the probability × 255, with the band scale 1/255 recorded (QGIS "
                         "and GDAL show 0–1; tools that ignore the scale show 0–255)")
 d3.download_button("Predicted fields (GeoPackage)", output_file(pred, patch, "fields"), f"{patch.name}_fields.gpkg",
-                   "application/geopackage+sqlite3", key="dl_fields")
+                   "application/geopackage+sqlite3", key="dl_fields", on_click="ignore")
 st.caption(f"All outputs are on the patch's 2.5 m grid in {patch.bbox.crs} and open in place in QGIS next to the input.")
 
 # -- all labelled patches ---------------------------------------------------------------------------------------------------

@@ -292,13 +292,14 @@ if st.session_state.get("upload_pred_path") == str(path):
     predicted = True
 
     d1, d2, d3 = st.columns(3)
-    d1.download_button("Submission GeoTIFF", output_file(pred, p, "submission"), f"{p.name}.tif", "image/tiff", key="up_dl_sub")
+    d1.download_button("Submission GeoTIFF", output_file(pred, p, "submission"), f"{p.name}.tif", "image/tiff", key="up_dl_sub",
+                       on_click="ignore")
     d2.download_button("Probability GeoTIFF (0–255, scale 1/255)", output_file(pred, p, "probability"),
-                       f"{p.name}_proba.tif", "image/tiff", key="up_dl_proba",
+                       f"{p.name}_proba.tif", "image/tiff", key="up_dl_proba", on_click="ignore",
                        help="uint8: the probability × 255, with the band scale 1/255 recorded (QGIS "
                             "and GDAL show 0–1; tools that ignore the scale show 0–255)")
     d3.download_button("Fields (GeoPackage)", output_file(pred, p, "fields"), f"{p.name}_fields.gpkg",
-                       "application/geopackage+sqlite3", key="up_dl_fields")
+                       "application/geopackage+sqlite3", key="up_dl_fields", on_click="ignore")
 with map_slot:
     try:
         upload_map(predicted)

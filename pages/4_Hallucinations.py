@@ -491,7 +491,7 @@ if tabs[5].open:
         if data and data.get("key") == KEY:
             d1, d2 = st.columns(2)
             d1.download_button("Download HTML", data["html"], f"{patch.name}_inspection.html", "text/html",
-                               key="halluc_dl_html")
+                               key="halluc_dl_html", on_click="ignore")
             d2.download_button("Download PDF", data["pdf"], f"{patch.name}_inspection.pdf", "application/pdf",
-                               key="halluc_dl_pdf")
+                               key="halluc_dl_pdf", on_click="ignore")
 sidebar()
