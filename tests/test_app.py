@@ -86,7 +86,7 @@ def test_home_map_marks_and_zooms_to_the_selection(served):
     assert "#ffe600" in script and "srLegend" in script and "Source" in script
     assert "openstreetmap" not in script.lower()  # offline by default
     # labels open above the pointer and wrap: one line left of a dot near the edge was cut off by the map's frame
-    assert script.count('"direction": "top"') == 2 and "max-width: 260px" in script
+    assert script.count('"direction": "top"') == 2 and "max-width: 260px" in args["header"]
     assert args["returned_objects"] == ["last_active_drawing"]  # a click selects; panning does not rerun
     at.selectbox(key="colour_by").set_value("cloud_cover").run()
     assert "Mean cloud cover" in map_args(at)["script"] and "linear-gradient" in map_args(at)["script"]
