@@ -18,7 +18,6 @@ from sr_core.paths import (
     upload_days,
     upload_quota_bytes,
     upload_reservation,
-    upload_room,
     uploads_dir,
 )
 from ui.common import (
@@ -196,15 +195,17 @@ elif p.cloud_source is None:
 
         bar = st.progress(0.0, text="s2cloudless …")
         try:
-            # the copy with its cloud layers is stored with the upload: within the uploads' quota like the upload itself
+            # the copy with its cloud layers is stored with the upload: within the uploads' quota like the upload itself,
+            # and held while it is made, as an upload's room is (sessions storing at the same time)
             size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
-            if upload_room() < 2 * size:
-                raise ConfigError("the server's space for uploads is full (its quota, or the disk): the patch with "
-                                  "cloud masks cannot be stored. Add CLP / CLM (or SCL) to the patch before uploading it, "
-                                  "or ask the operator to raise `SR_CORE_UPLOAD_QUOTA_GB`.")
-            with_clouds = ensure_cloud_masks(
-                p, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"s2cloudless: date {d}/{t}"))
-            out = write_eopatch(with_clouds, Path(folder) / "with-clouds" / p.name, overwrite=True)
+            with upload_reservation(2 * size) as room:
+                if room < 2 * size:
+                    raise ConfigError("the server's space for uploads is full (its quota, or the disk): the patch with "
+                                      "cloud masks cannot be stored. Add CLP / CLM (or SCL) to the patch before "
+                                      "uploading it, or ask the operator to raise `SR_CORE_UPLOAD_QUOTA_GB`.")
+                with_clouds = ensure_cloud_masks(
+                    p, progress=lambda d, t: bar.progress(d / max(t, 1), text=f"s2cloudless: date {d}/{t}"))
+                out = write_eopatch(with_clouds, Path(folder) / "with-clouds" / p.name, overwrite=True)
         except Exception as exc:
             st.error(f"Could not compute cloud masks: {failure(exc)}")
         else:

@@ -183,6 +183,7 @@ def cloud_probability(
     scale: int = 1,
     num_threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    fills: dict[str, str] | None = None,
 ) -> tuple[np.ndarray, str]:
     """(T, H, W) float32 s2cloudless cloud probability per 10 m pixel, and a description of the B10 used.
 
@@ -190,7 +191,7 @@ def cloud_probability(
     data (``is_data`` False or any band not finite) get probability 0 and are not classified.
     ``scale`` > 1 classifies ``scale`` × ``scale`` block means (20 m, 40 m …: ``scale``² times fewer pixels, for large
     patches) and repeats each block's probability over its 10 m pixels. ``progress(done, total)`` is called after
-    each date.
+    each date. ``fills``: :func:`detector_band_fills` of ``patch`` when the caller has it (else it is found here).
     """
     det = _detector()
     T, H, W = patch.shape
@@ -198,7 +199,7 @@ def cloud_probability(
     if scale < 1:
         raise PatchValidationError(f"cloud_probability: scale {scale} must be a positive integer (1 = 10 m)")
     b10_layer, b10_desc = _b10_layer(b10, (T, H, W))
-    fills = detector_band_fills(patch)
+    fills = detector_band_fills(patch) if fills is None else fills
     data = patch.data_mask()
     out = np.zeros((T, H, W), np.float32)
     kwargs: dict[str, Any] = {} if num_threads is None else {"num_threads": int(num_threads)}
@@ -268,6 +269,7 @@ class CloudMasks:
     b10: str  #: "true B10", "substitute 0.00705 (B10 absent)", "constant …"
     seconds: float
     method: str  #: e.g. "s2cloudless 1.7.3"
+    filled: dict[str, str]  #: bands the patch lacks and what the detector read instead (:func:`detector_band_fills`)
 
 
 def compute_cloud_masks(
@@ -286,10 +288,11 @@ def compute_cloud_masks(
     if not isinstance(patch, Patch):
         raise PatchValidationError(f"compute_cloud_masks: expected a sr_core.Patch, got {type(patch).__name__}")
     t0 = time.perf_counter()
-    prob, desc = cloud_probability(patch, b10=b10, scale=scale, num_threads=num_threads, progress=progress)
+    fills = detector_band_fills(patch)
+    prob, desc = cloud_probability(patch, b10=b10, scale=scale, num_threads=num_threads, progress=progress, fills=fills)
     mask = mask_from_probability(prob, threshold=threshold, average_over=average_over, dilation=dilation,
                                  is_data=patch.data_mask())
-    return CloudMasks(prob, mask, desc, time.perf_counter() - t0, f"s2cloudless {s2cloudless_version()}")
+    return CloudMasks(prob, mask, desc, time.perf_counter() - t0, f"s2cloudless {s2cloudless_version()}", fills)
 
 
 def ensure_cloud_masks(
@@ -331,7 +334,7 @@ def ensure_cloud_masks(
         return patch.replace(cloud_mask=mask, info=info)
     res = compute_cloud_masks(patch, b10=b10, scale=scale, num_threads=num_threads, progress=progress)
     note = (f"cloud masks computed with {res.method} (the patch had no CLP/CLM; {post}); B10: {res.b10}")
-    fills = detector_band_fills(patch)
+    fills = res.filled
     if fills:
         note += "; bands the product lacks, filled for the detector only: " + ", ".join(
             f"{b} ← {src}" for b, src in fills.items())

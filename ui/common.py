@@ -121,14 +121,14 @@ def redact(text: object) -> str:
 
 
 def _server_roots() -> list[str]:
-    """The server folders a message may name (data home, uploads, home, temporary files, the app), longest first; an
+    """The server folders a message may name (data home, home, temporary files, the app), longest first; an
     unquoted path below one of them may hold spaces the path pattern would stop at."""
     import tempfile
 
-    from sr_core.paths import data_home, uploads_dir
+    from sr_core.paths import data_home
 
-    roots = set()
-    for get in (lambda: data_home(create=False), uploads_dir, Path.home, lambda: Path(tempfile.gettempdir()),
+    roots = set()  # the uploads, caches and benchmark lie under the data home (never created here: this only reads)
+    for get in (lambda: data_home(create=False), Path.home, lambda: Path(tempfile.gettempdir()),
                 lambda: Path(__file__).resolve().parents[1]):
         try:
             r = str(get())
