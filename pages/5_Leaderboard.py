@@ -198,6 +198,8 @@ if result:
         st.success(f"**Public weighted MCC: {result['public_wmcc']:.4f}** — {shown(result['message'])}", icon="✅")
     elif status == "duplicate":
         st.info(shown(result["message"]), icon="♻️")
+    elif status == "withdrawn":
+        st.error(shown(result["message"]), icon="🚫")
     elif status == "rate_limited":
         st.warning(shown(result["message"]), icon="⏳")
     else:
@@ -244,18 +246,33 @@ with guarded("Reading the leaderboard"):
                        "(`python -m sr_core benchmark references`). Teams are ranked by their best public score; "
                        "the final standing uses the private half of that same submission. A team appears here "
                        "after its first scored submission.")
+        withdrawn = board.submissions(bench.id, status="withdrawn")
+        if withdrawn:
+            with st.expander(f"{len(withdrawn)} submission(s) withdrawn by the organisers (not in the standing)"):
+                st.dataframe(pd.DataFrame([{
+                    "submission": f"#{r.id}", "team": r.team, "time (UTC)": pd.Timestamp(r.created_at),
+                    "public wMCC": r.public_wmcc,
+                    "reason": (r.error or "").removeprefix("withdrawn by the benchmark admin: "),
+                } for r in withdrawn]), hide_index=True, width="stretch", column_config={
+                    "public wMCC": st.column_config.NumberColumn(format="%.4f"),
+                    "time (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+                })  # fmt: skip
 
 # -- 4. history --------------------------------------------------------------------------------------------------------
 st.header("4 · A team's history")
 with guarded("Drawing the history"):
     teams = [s.team for s in standings if not s.is_reference]
+    if board is not None:  # a team whose every submission was withdrawn keeps its history
+        teams += sorted({r.team for r in board.submissions(bench.id, status="withdrawn")} - set(teams))
     if board is None or not teams:
         st.caption("Histories appear once teams have submitted.")
     else:
         default = st.session_state.get(HISTORY_KEY)
         idx = teams.index(default) if default in teams else 0
         pick = st.selectbox("Team", teams, index=idx, key="lb_history_pick")
-        scored = board.submissions(bench.id, team=pick, status="scored")
+        rows = board.submissions(bench.id, team=pick)
+        scored = [r for r in rows if r.status == "scored"]
+        pulled = [r for r in rows if r.status == "withdrawn"]
         if scored:
             import altair as alt
 
@@ -275,5 +292,9 @@ with guarded("Drawing the history"):
                     y="public wMCC:Q", tooltip=["reference", alt.Tooltip("public wMCC:Q", format=".4f")])
             st.altair_chart(chart, width="stretch")
             st.caption("Points: each scored submission; grey dashes: best so far; red rules: reference rows.")
+        for r in pulled:
+            st.warning(f"Submission #{r.id} ({shown(r.file_name)}, {r.created_at:%Y-%m-%d %H:%M} UTC, public wMCC "
+                       f"{r.public_wmcc:.4f}) was withdrawn by the organisers and does not count: "
+                       f"{shown((r.error or '').removeprefix('withdrawn by the benchmark admin: '))}", icon="🚫")
 
 sidebar()

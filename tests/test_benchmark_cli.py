@@ -121,7 +121,8 @@ def test_cli_round_trip(tmp_path, capsys, monkeypatch):
     # admin actions without the credential, with a wrong one, with a file others can read
     monkeypatch.delenv("SR_CORE_ADMIN_TOKEN_FILE")
     for action in (["reveal"], ["export-csv", str(tmp_path / "x.csv")], ["revoke", "Field Hands"], ["list", "--private"],
-                   ["rotate", "Field Hands"], ["audit"], ["teams"]):
+                   ["rotate", "Field Hands"], ["audit"], ["teams"], ["withdraw", "1", "--reason", "x"],
+                   ["reinstate", "1"]):
         assert main(["benchmark", *action]) == 2, action
         assert "needs the admin credential" in capsys.readouterr().err
     monkeypatch.setenv("SR_CORE_ADMIN_TOKEN", "sra_not-the-one")
@@ -147,6 +148,27 @@ def test_cli_round_trip(tmp_path, capsys, monkeypatch):
     assert "duplicate" in capsys.readouterr().out
     teams = run_json(capsys, "benchmark", "teams", "--json")
     assert [(t["name"], t["token"], t["n_scored"]) for t in teams if not t["is_reference"]] == [("Field Hands", "active", 1)]
+
+    # the admin withdraws the team's row: out of the standing, kept in the list with the reason; its archive is
+    # refused with that reason; reinstate puts it back
+    sid = next(r["id"] for r in run_json(capsys, "benchmark", "list", "--json") if r["team"] == "Field Hands")
+    with pytest.raises(SystemExit):  # the reason is required
+        main(["benchmark", "withdraw", str(sid)])
+    assert "--reason" in capsys.readouterr().err
+    assert main(["benchmark", "withdraw", str(sid), "--reason", "copied the NDVI reference"]) == 0
+    assert f"withdrew submission #{sid} of 'Field Hands'" in capsys.readouterr().out
+    assert "Field Hands" not in {s["team"] for s in run_json(capsys, "benchmark", "standings", "--json")["standings"]}
+    row = next(r for r in run_json(capsys, "benchmark", "list", "--json") if r["id"] == sid)
+    assert row["status"] == "withdrawn" and "copied the NDVI reference" in row["error"]
+    assert main(["benchmark", "submit", str(archive), "--team", "Field Hands", "--token", new]) == 1
+    assert "copied the NDVI reference" in capsys.readouterr().out
+    assert main(["benchmark", "withdraw", "9999", "--reason", "x"]) == 2
+    assert "no submission #9999" in capsys.readouterr().err
+    assert main(["benchmark", "reinstate", str(sid)]) == 0
+    capsys.readouterr()
+    assert "Field Hands" in {s["team"] for s in run_json(capsys, "benchmark", "standings", "--json")["standings"]}
+    assert [e["event"] for e in run_json(capsys, "benchmark", "audit", "--json", "--limit", "2")] == [
+        "reinstate", "withdraw"]
 
     info = run_json(capsys, "benchmark", "info", "--json")
     assert info["journal_mode"] == "wal" and info["rate_limit"] == "3 per hour" and info["admin_credential"]

@@ -171,3 +171,41 @@ def test_the_page_offers_no_admin_action(bench):
     assert labels == "submit and score"
     text = " ".join(m.value for m in at.markdown).lower()
     assert "private standing" not in text and "export" not in labels
+
+
+def test_withdrawn_submissions_are_out_of_the_standing_and_said_with_their_reason(bench, tmp_path, monkeypatch):
+    from streamlit.delta_generator import DeltaGenerator
+
+    from sr_core.benchmark.samples import noisy_submission
+    from sr_core.benchmark.service import submit
+    from sr_core.benchmark.store import Leaderboard
+
+    lb = Leaderboard()
+    token = page_token()
+    good = noisy_submission(bench, tmp_path / "good.zip", flip=0.02, seed=5)
+    worse = noisy_submission(bench, tmp_path / "worse.zip", flip=0.20, seed=6)
+    best = submit(good, "Page Team", token=token, benchmark=bench, board=lb)
+    kept = submit(worse, "Page Team", token=token, benchmark=bench, board=lb)
+    gone = submit(noisy_submission(bench, tmp_path / "gone.zip", flip=0.05, seed=7), "Gone", benchmark=bench,
+                  board=lb, token=lb.register_team("Gone")[1])
+    lb.withdraw(best.submission_id, "labels copied from the public demo")
+    lb.withdraw(gone.submission_id, "second account of another team")
+
+    monkeypatch.setattr(DeltaGenerator, "file_uploader", lambda self, *a, **k: FakeUpload(good))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, at.exception
+    standing, pulled = at.dataframe[0].value, at.dataframe[1].value
+    assert "Gone" not in set(standing["team"])
+    page_row = standing[standing["team"] == "Page Team"].iloc[0]
+    assert page_row["best public wMCC"] == pytest.approx(kept.public_wmcc) and page_row["submissions"] == 1
+    assert sorted(pulled["submission"]) == sorted([f"#{best.submission_id}", f"#{gone.submission_id}"])
+    assert set(pulled["reason"]) == {"labels copied from the public demo", "second account of another team"}
+    # the history still offers the team whose only row was withdrawn, and says why for each withdrawn row
+    assert at.selectbox[0].options == ["Page Team", "Gone"]
+    assert any("labels copied from the public demo" in w.value and f"#{best.submission_id}" in w.value
+               for w in at.warning)
+    # sending the withdrawn archive again: refused, with the reason, and nothing new recorded
+    send(at, "Page Team", token)
+    assert not at.exception, at.exception
+    assert any("labels copied from the public demo" in e.value and "not scored again" in e.value for e in at.error)
+    assert len(lb.submissions(bench.id, team="Page Team")) == 2

@@ -184,6 +184,21 @@ def test_submit_records_once_and_reports_duplicates(bench, board, tmp_path):
     assert len(row.sha256) == 64 and {p["split"] for p in row.per_patch} == {PUBLIC, PRIVATE}
 
 
+def test_an_archive_the_admin_withdrew_is_refused_with_the_reason_and_not_scored_again(bench, board, tmp_path,
+                                                                                       monkeypatch):
+    archive = noisy_submission(bench, tmp_path / "a.zip", flip=0.05, seed=3)
+    token = token_for(board, "Team W")
+    first = submit(archive, "Team W", token=token, benchmark=bench, board=board)
+    board.withdraw(first.submission_id, "hand-labelled test patches")
+    import sr_core.benchmark.service as service
+
+    monkeypatch.setattr(service, "score_archive", lambda *a, **k: pytest.fail("a withdrawn archive was scored again"))
+    again = submit(archive, "Team W", token=token, benchmark=bench, board=board)
+    assert again.status == "withdrawn" and again.submission_id == first.submission_id
+    assert "hand-labelled test patches" in again.message and "not scored again" in again.message
+    assert again.public_wmcc is None and board.standings(bench.id) == []
+
+
 def test_submit_rate_limit(bench, board, tmp_path):
     limit = RateLimit(2, 3600)
     token = token_for(board, "Busy")

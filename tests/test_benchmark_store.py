@@ -373,3 +373,49 @@ def test_exported_csv_cells_never_start_a_formula(db, tmp_path):
     with open(tmp_path / "x.csv", newline="") as fh:
         row = next(csv.DictReader(fh))
     assert row["file_name"] == "'=HYPERLINK(\"http://x\")+1.zip" and float(row["public_wmcc"]) == 0.5
+
+
+def test_withdrawn_submission_leaves_the_standings_but_not_the_history_or_the_rate_limit(db):
+    clock = Clock()
+    lb = Leaderboard(db, clock=clock)
+    b = Board(lb)
+    b.rec(sub(team="A", sha="1", public=0.70))
+    clock.advance(60)
+    best = b.rec(sub(team="A", sha="2", public=0.90))
+    clock.advance(60)
+    b.rec(sub(team="B", sha="3", public=0.80))
+    assert [(s.team, s.best_public) for s in lb.standings("bm-test")] == [("A", 0.90), ("B", 0.80)]
+    with pytest.raises(ConfigError, match="why"):
+        lb.withdraw(best.submission_id, "   ")
+    row = lb.withdraw(best.submission_id, "trained on the test labels")
+    assert row.status == "withdrawn" and row.public_wmcc == 0.90 and "trained on the test labels" in row.error
+    # A's next-best row ranks it now, below B; the withdrawn row stays in A's history with its reason
+    assert [(s.team, s.best_public, s.n_scored) for s in lb.standings("bm-test")] == [("B", 0.80, 1), ("A", 0.70, 1)]
+    assert [r.status for r in lb.submissions("bm-test", team="a")] == ["scored", "withdrawn"]
+    # the same archive is not scored again, and the withdrawn row still counts for the rate limit of its window
+    again = b.rec(sub(team="A", sha="2", public=0.90))
+    assert again.status == "duplicate" and again.duplicate_of.status == "withdrawn"
+    assert lb.recent_count("A", 3600)[0] == 2
+    limited = b.rec(sub(team="A", sha="9"), rate_limit=RateLimit(2, 3600))
+    assert limited.status == "rate_limited"
+    with pytest.raises(ConfigError, match="is withdrawn, not scored"):
+        lb.withdraw(best.submission_id, "twice")
+    with pytest.raises(ConfigError, match="no submission #999"):
+        lb.withdraw(999, "x")
+    events = [(e.event, e.team) for e in lb.audit_log(limit=2)]
+    assert events == [("withdraw", "A"), ("register", "B")]
+    # undo: back in the standings with its score; the audit log keeps both steps
+    back = lb.reinstate(best.submission_id)
+    assert back.status == "scored" and back.error is None
+    assert [(s.team, s.best_public) for s in lb.standings("bm-test")] == [("A", 0.90), ("B", 0.80)]
+    assert lb.audit_log(limit=1)[0].event == "reinstate"
+    with pytest.raises(ConfigError, match="is scored, not withdrawn"):
+        lb.reinstate(best.submission_id)
+
+
+def test_reference_rows_cannot_be_withdrawn(db):
+    lb = Leaderboard(db, clock=Clock())
+    ref = Board(lb).rec(sub(team="★ model", is_reference=True))
+    with pytest.raises(ConfigError, match="reference row"):
+        lb.withdraw(ref.submission_id, "old model")
+    assert lb.standings("bm-test")[0].team == "★ model"

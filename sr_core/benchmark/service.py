@@ -45,6 +45,7 @@ from .store import (
     REFERENCE_PREFIX,
     STATUS_REJECTED,
     STATUS_SCORED,
+    STATUS_WITHDRAWN,
     Leaderboard,
     NewSubmission,
     RateLimit,
@@ -202,7 +203,8 @@ def _score_folder(folder: Path, benchmark: Benchmark, t0: float) -> ArchiveScore
 @dataclass
 class SubmitResult:
     """What happened to a submission: ``status`` is ``scored``, ``rejected`` (the archive's problems),
-    ``duplicate``, ``rate_limited``, ``unauthorized`` (missing, wrong or revoked token) or ``error`` (ours).
+    ``duplicate``, ``withdrawn`` (the same archive was scored before and the admin withdrew it), ``rate_limited``,
+    ``unauthorized`` (missing, wrong or revoked token) or ``error`` (ours).
 
     ``public_wmcc`` is what a participant sees; ``private_wmcc`` is kept for the admin (``to_dict(private=True)``).
     """
@@ -377,6 +379,15 @@ def _submit(
 
 
 def _duplicate(base: dict[str, Any], dup: SubmissionRow, t0: float, attempts: int) -> SubmitResult:
+    if dup.status == STATUS_WITHDRAWN:
+        return SubmitResult(
+            status=STATUS_WITHDRAWN, **base, submission_id=dup.id, n_files=dup.n_files,
+            message=(f"refused: this archive (SHA-256 {dup.sha256[:12]}…) was scored for {dup.team} on "
+                     f"{_when(dup.created_at)} as submission #{dup.id}, and the benchmark admin withdrew it from the "
+                     f"standings ({(dup.error or 'withdrawn').removeprefix('withdrawn by the benchmark admin: ')}); "
+                     "it is not scored again — ask the organisers if you think this is a mistake"),
+            seconds=time.perf_counter() - t0, attempts=attempts,
+        )  # fmt: skip
     return SubmitResult(
         status="duplicate", **base, submission_id=dup.id, public_wmcc=dup.public_wmcc, private_wmcc=dup.private_wmcc,
         overall_wmcc=dup.overall_wmcc, n_files=dup.n_files, duplicate_of=dup,

@@ -25,7 +25,8 @@ Who may submit (schema version 2):
   meanwhile stops it); reference rows (``★ …``) are written by the organiser's own process and need none;
 * only scored submissions are stored in ``submissions``: a refused upload, a failed token check or an error of
   our own while scoring goes to the admin's ``audit_log`` and leaves no public trace; a team appears in the
-  standings after its first scored submission;
+  standings after its first scored submission; the admin can withdraw a scored row from the standings
+  (status ``withdrawn``, with its reason; :meth:`Leaderboard.withdraw`, :meth:`Leaderboard.reinstate`);
 * a database of schema version 1 is migrated in place when first opened: the token columns and the audit log are
   added, rejected rows move to the audit log; teams from before tokens have none until the admin runs
   ``benchmark rotate TEAM`` (their submissions are refused with that instruction until then).
@@ -64,6 +65,10 @@ DEFAULT_RATE_LIMIT = "5/hour"
 
 STATUS_SCORED = "scored"
 STATUS_REJECTED = "rejected"
+#: a scored submission the admin took off the standings (:meth:`Leaderboard.withdraw`); its row, scores and the
+#: reason stay, shown in the team's history; the same archive is not scored again, and it still counts for the rate
+#: limit of its hour
+STATUS_WITHDRAWN = "withdrawn"
 REFERENCE_PREFIX = "★ "  #: reserved prefix of reference rows ("★ model", "★ baseline:ndvi")
 ADMIN_HASH_KEY = "admin_token_hash"  #: meta row holding the admin credential's hash
 _PG_SCHEMA_LOCK = 7_201_319  #: advisory lock key serialising schema creation / migration on PostgreSQL
@@ -74,6 +79,7 @@ log = logging.getLogger(__name__)
 EVENT_REGISTER, EVENT_ROTATE, EVENT_REVOKE = "register", "rotate", "revoke"
 EVENT_REFUSED, EVENT_AUTH_FAILED, EVENT_INTERNAL_ERROR = "refused", "auth_failed", "internal_error"
 EVENT_ADMIN_INIT, EVENT_ADMIN_READ, EVENT_MIGRATED = "admin_init", "admin_read", "migrated"
+EVENT_WITHDRAW, EVENT_REINSTATE = "withdraw", "reinstate"
 
 
 class LeaderboardBusyError(SRCoreError, RuntimeError):
@@ -208,6 +214,8 @@ def _schema() -> tuple[Any, Any, Any, Any]:
 
 
 _MD, _META, TEAMS, SUBMISSIONS, AUDIT = _schema()
+#: statuses of rows that were scored: they block the same archive and count for the rate limit
+_COUNTED = (STATUS_SCORED, STATUS_WITHDRAWN)
 #: columns added by schema version 2 (added in place to a version-1 database)
 _V2_TEAM_COLUMNS = ("token_hash", "token_issued_at", "revoked_at")
 
@@ -867,7 +875,7 @@ class Leaderboard:
                         since = now - timedelta(seconds=rate_limit.window_s)
                         times = conn.execute(
                             select(SUBMISSIONS.c.created_at)
-                            .where(SUBMISSIONS.c.team_id == team_id, SUBMISSIONS.c.status == STATUS_SCORED,
+                            .where(SUBMISSIONS.c.team_id == team_id, SUBMISSIONS.c.status.in_(_COUNTED),
                                    SUBMISSIONS.c.created_at > since)
                             .order_by(SUBMISSIONS.c.created_at)
                         ).scalars().all()
@@ -903,6 +911,49 @@ class Leaderboard:
         return RecordOutcome(outcome.status, outcome.submission_id, attempts, outcome.retry_after_s,
                              outcome.duplicate_of, outcome.extra)
 
+    # -- moderation ------------------------------------------------------------------------------------------------
+    def withdraw(self, submission_id: int, reason: str) -> SubmissionRow:
+        """Take a scored submission off the standings (admin), e.g. one that broke the rules. The row stays with its
+        scores and ``reason`` (shown in the team's public history as ``withdrawn``), the audit log records it, the
+        team cannot score the same archive again, and the row still counts for the rate limit of its window.
+        :meth:`reinstate` undoes it."""
+        reason = " ".join(str(reason or "").split())
+        if not reason:
+            raise ConfigError("say why the submission is withdrawn (--reason TEXT): the team sees it in its history")
+        return self._moderate(int(submission_id), STATUS_SCORED, STATUS_WITHDRAWN, EVENT_WITHDRAW,
+                              f"withdrawn by the benchmark admin: {reason[:2000]}")
+
+    def reinstate(self, submission_id: int) -> SubmissionRow:
+        """Put a withdrawn submission back on the standings (admin); the audit log keeps both steps."""
+        return self._moderate(int(submission_id), STATUS_WITHDRAWN, STATUS_SCORED, EVENT_REINSTATE, None)
+
+    def _moderate(self, submission_id: int, want: str, to: str, event: str, note: str | None) -> SubmissionRow:
+        from sqlalchemy import insert, select, update
+
+        def tx() -> None:
+            with self._write.begin() as conn:
+                team_id = conn.execute(select(SUBMISSIONS.c.team_id).where(SUBMISSIONS.c.id == submission_id)).scalar()
+                r = conn.execute(self._select().where(SUBMISSIONS.c.id == submission_id)).first()
+                if r is None:
+                    raise ConfigError(f"no submission #{submission_id}; `python -m sr_core benchmark list` shows "
+                                      "every submission with its id")
+                row = self._row(r)
+                if row.is_reference:
+                    raise ConfigError(f"submission #{submission_id} is a reference row ({row.team}); recompute the "
+                                      "references with `benchmark references` instead")
+                if row.status != want:
+                    raise ConfigError(f"submission #{submission_id} of {row.team} is {row.status}, not {want}; "
+                                      f"nothing changed")
+                conn.execute(update(SUBMISSIONS).where(SUBMISSIONS.c.id == submission_id)
+                             .values(status=to, error=note))
+                conn.execute(insert(AUDIT).values(
+                    created_at=self.clock(), event=event, team=row.team, benchmark_id=row.benchmark_id,
+                    team_id=team_id, sha256=row.sha256, file_name=row.file_name,
+                    detail=f"submission #{submission_id}" + (f": {note}" if note else "")))  # fmt: skip
+
+        self._retry(tx)
+        return self._read(self._select().where(SUBMISSIONS.c.id == submission_id))[0]
+
     # -- reading ---------------------------------------------------------------------------------------------------
     def _select(self) -> Any:
         from sqlalchemy import select
@@ -925,16 +976,17 @@ class Leaderboard:
     def _duplicate(self, conn: Connection, team_id: int, benchmark_id: str, sha256: str) -> SubmissionRow | None:
         r = conn.execute(self._select().where(
             SUBMISSIONS.c.team_id == team_id, SUBMISSIONS.c.benchmark_id == benchmark_id,
-            SUBMISSIONS.c.sha256 == sha256, SUBMISSIONS.c.status == STATUS_SCORED,
-        )).first()  # fmt: skip
+            SUBMISSIONS.c.sha256 == sha256, SUBMISSIONS.c.status.in_(_COUNTED),
+        ).order_by(SUBMISSIONS.c.id)).first()  # fmt: skip
         return None if r is None else self._row(r)
 
     def find_duplicate(self, team: str, benchmark_id: str, sha256: str) -> SubmissionRow | None:
-        """The scored submission of ``team`` with this archive hash on this benchmark, if any."""
+        """The scored (or withdrawn: its ``status`` says) submission of ``team`` with this archive hash on this
+        benchmark, if any."""
         r = self._read(self._select().where(
             TEAMS.c.name_key == team_key(team), SUBMISSIONS.c.benchmark_id == benchmark_id,
-            SUBMISSIONS.c.sha256 == sha256, SUBMISSIONS.c.status == STATUS_SCORED,
-        ))  # fmt: skip
+            SUBMISSIONS.c.sha256 == sha256, SUBMISSIONS.c.status.in_(_COUNTED),
+        ).order_by(SUBMISSIONS.c.id))  # fmt: skip
         return r[0] if r else None
 
     def _read(self, query: Any) -> list[SubmissionRow]:
@@ -962,7 +1014,7 @@ class Leaderboard:
         ``max_count`` (until enough of them have left the window: the same rule :meth:`record` applies)."""
         now = self.clock()
         since = now - timedelta(seconds=window_s)
-        rows = [r for r in self.submissions(team=team, status=STATUS_SCORED) if r.created_at > since]
+        rows = [r for r in self.submissions(team=team) if r.status in _COUNTED and r.created_at > since]
         if not rows:
             return 0, None
         k = max(0, len(rows) - max(1, int(max_count)))

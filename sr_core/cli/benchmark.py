@@ -70,7 +70,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                        description=("Check TEAM's token, then every eopatch-XX.tif of ARCHIVE, score it (public-half "
                                     "weighted MCC shown; private half stored) and record it for TEAM. Exit 0: scored "
                                     "or already recorded (duplicate); 1: refused (wrong, revoked or missing token; "
-                                    "invalid archive), rate-limited, or a server error while scoring."))
+                                    "invalid archive; an archive the admin withdrew), rate-limited, or a server "
+                                    "error while scoring."))
     q.add_argument("archive", type=Path, help=".zip or .tar.gz of eopatch-XX.tif files (or a folder of them)")
     q.add_argument("--team", required=True, help="team name as registered (1-40 characters; case-insensitive)")
     q.add_argument("--token", default=None,
@@ -78,8 +79,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     q.set_defaults(func=run_submit)
 
     q = sub.add_parser("list", parents=[db, js, adm], help="every recorded submission of the current benchmark",
-                       description="Scored submissions, oldest first (public scores; --private, an admin action, adds "
-                                   "the hidden half).")
+                       description="Scored and withdrawn submissions, oldest first (public scores; --private, an "
+                                   "admin action, adds the hidden half).")
     q.add_argument("--team", default=None, help="only this team")
     q.add_argument("--all-benchmarks", action="store_true", help="include submissions to earlier benchmarks")
     q.add_argument("--private", action="store_true", help="admin: include private-half scores")
@@ -110,6 +111,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                                    "submissions stay in the standings.")
     q.add_argument("team", help="registered team name")
     q.set_defaults(func=run_revoke)
+
+    q = sub.add_parser("withdraw", parents=[db, js, adm], help="admin: take a scored submission off the standings",
+                       description=("Withdraw submission ID (its number in `benchmark list`) from the standings, e.g. "
+                                    "one that broke the rules. The row, its scores and the reason stay in the team's "
+                                    "public history, marked withdrawn; the same archive is not scored again. "
+                                    "`benchmark reinstate ID` undoes it; both are in the audit log."))
+    q.add_argument("id", type=int, help="submission number (see `benchmark list`)")
+    q.add_argument("--reason", required=True, help="why, in a sentence the team will read")
+    q.set_defaults(func=run_withdraw)
+
+    q = sub.add_parser("reinstate", parents=[db, js, adm], help="admin: put a withdrawn submission back",
+                       description="Return withdrawn submission ID to the standings (the audit log keeps both steps).")
+    q.add_argument("id", type=int, help="submission number (see `benchmark list`)")
+    q.set_defaults(func=run_reinstate)
 
     q = sub.add_parser("teams", parents=[db, js, adm], help="admin: registered teams and their token states")
     q.set_defaults(func=run_teams)
@@ -325,6 +340,26 @@ def run_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_withdraw(args: argparse.Namespace) -> int:
+    row = _admin_board(args, "withdraw").withdraw(args.id, args.reason)
+    if args.json:
+        print_json(row.to_dict())
+    else:
+        print(f"withdrew submission #{row.id} of {row.team!r} (public wMCC {_fmt(row.public_wmcc).strip()}) from the "
+              f"standings: {row.error}; `benchmark reinstate {row.id}` puts it back")
+    return 0
+
+
+def run_reinstate(args: argparse.Namespace) -> int:
+    row = _admin_board(args, "reinstate").reinstate(args.id)
+    if args.json:
+        print_json(row.to_dict())
+    else:
+        print(f"reinstated submission #{row.id} of {row.team!r} (public wMCC {_fmt(row.public_wmcc).strip()}): it "
+              "counts in the standings again")
+    return 0
+
+
 def run_teams(args: argparse.Namespace) -> int:
     teams = _admin_board(args, "teams").team_list()
     if args.json:
@@ -374,11 +409,11 @@ def run_list(args: argparse.Namespace) -> int:
         print("no submissions yet")
         return 0
     tw = max(4, *(len(r.team) for r in rows))
-    head = f"{'id':>5}  {'time (UTC)':<19}  {'team':<{tw}}  {'status':<8}  {'public':>7}"
+    head = f"{'id':>5}  {'time (UTC)':<19}  {'team':<{tw}}  {'status':<9}  {'public':>7}"
     head += f"  {'private':>7}" if args.private else ""
     print(head + "  files  file")
     for r in rows:
-        line = f"{r.id:>5}  {r.created_at:%Y-%m-%d %H:%M:%S}  {r.team:<{tw}}  {r.status:<8}  {_fmt(r.public_wmcc)}"
+        line = f"{r.id:>5}  {r.created_at:%Y-%m-%d %H:%M:%S}  {r.team:<{tw}}  {r.status:<9}  {_fmt(r.public_wmcc)}"
         line += f"  {_fmt(r.private_wmcc)}" if args.private else ""
         line += f"  {r.n_files:>5}  {r.file_name}"
         if r.error:
