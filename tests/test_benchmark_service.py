@@ -209,6 +209,28 @@ def test_submit_rate_limit(bench, board, tmp_path):
     assert len(board.submissions(bench.id, status="scored")) == 2
 
 
+def test_refused_archives_are_limited_too_and_an_error_of_ours_is_not_counted(bench, board, tmp_path, monkeypatch):
+    import sr_core.benchmark.service as service
+    from sr_core.benchmark.service import ArchiveScore
+
+    limit = RateLimit(1, 3600)  # one scored per hour → four refused
+    assert limit.max_refused == 4
+    token = token_for(board, "Sloppy")
+    bad = bad_archives(bench, tmp_path / "bad", bomb_mib=1)["not TIFF"]
+    out = [submit(bad, "Sloppy", token=token, benchmark=bench, board=board, rate_limit=limit) for _ in range(4)]
+    assert [r.status for r in out] == ["rejected"] * 4
+    monkeypatch.setattr(service, "score_archive", lambda *a, **k: pytest.fail("a fifth refused archive was checked"))
+    fifth = submit(bad, "Sloppy", token=token, benchmark=bench, board=board, rate_limit=limit)
+    assert fifth.status == "rate_limited" and fifth.retry_after_s > 3500
+    assert "4 refused archive(s)" in fifth.message and "4 per hour" in fifth.message
+    # other teams are not held up by Sloppy's refusals; an error of ours is charged to nobody
+    ours = ArchiveScore(valid=False, problems=[], n_files=0, internal_error="boom")
+    monkeypatch.setattr(service, "score_archive", lambda *a, **k: ours)
+    other = token_for(board, "Other")
+    errs = [submit(bad, "Other", token=other, benchmark=bench, board=board, rate_limit=limit) for _ in range(5)]
+    assert [r.status for r in errs] == ["error"] * 5
+
+
 def test_hook_stages_and_a_crash_before_commit_leaves_nothing(bench, board, tmp_path):
     archive = noisy_submission(bench, tmp_path / "a.zip", flip=0.1, seed=2)
     stages = []

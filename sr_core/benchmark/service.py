@@ -328,6 +328,17 @@ def _submit(
         n, wait = lb.recent_count(name, limit.window_s, limit.max_count)
         if n >= limit.max_count:
             return _limited(base, n, limit, wait or limit.window_s, t0, 0)
+        if auth is not None:
+            n, wait = lb.recent_refusals(auth.team_id, limit.window_s, limit.max_refused)
+            if n >= limit.max_refused:
+                return SubmitResult(
+                    status="rate_limited", **base, retry_after_s=float(wait or limit.window_s),
+                    message=(f"rate limit: {name} already sent {n} refused archive(s) in the window; at most "
+                             f"{RateLimit(limit.max_refused, limit.window_s)} are checked — the next one can be sent "
+                             f"in {_wait_text(wait or limit.window_s)}. Fix every problem listed with the last "
+                             "refusal first (nothing was scored)"),
+                    seconds=time.perf_counter() - t0,
+                )  # fmt: skip
 
     if hook:
         hook("scoring")

@@ -62,6 +62,7 @@ SCHEMA_VERSION = 2  #: 2: team tokens, audit log, rejected uploads no longer in 
 BUSY_TIMEOUT_S = 30.0  #: how long SQLite waits for the write lock before reporting "locked"
 MAX_ATTEMPTS = 8  #: transaction attempts before LeaderboardBusyError reaches the user
 DEFAULT_RATE_LIMIT = "5/hour"
+REFUSED_PER_SCORED = 4  #: refused uploads allowed per window, per scored submission allowed (:attr:`RateLimit.max_refused`)
 
 STATUS_SCORED = "scored"
 STATUS_REJECTED = "rejected"
@@ -124,6 +125,13 @@ class RateLimit:
     @property
     def unlimited(self) -> bool:
         return self.max_count <= 0
+
+    @property
+    def max_refused(self) -> int:
+        """Refused uploads (invalid archives) a team may send within the same window: :data:`REFUSED_PER_SCORED`
+        times ``max_count``. Each costs the server an extraction and a check, so they are limited too, more loosely:
+        fixing an archive takes a few tries."""
+        return REFUSED_PER_SCORED * self.max_count
 
     def __str__(self) -> str:
         if self.unlimited:
@@ -1019,6 +1027,25 @@ class Leaderboard:
             return 0, None
         k = max(0, len(rows) - max(1, int(max_count)))
         return len(rows), max(0.0, (rows[k].created_at + timedelta(seconds=window_s) - now).total_seconds())
+
+    def recent_refusals(self, team_id: int, window_s: float, max_count: int = 1) -> tuple[int, float | None]:
+        """Refused uploads (audit event ``refused``) of team ``team_id`` within the last ``window_s`` seconds, and
+        seconds until fewer than ``max_count`` of them are left in the window."""
+        from sqlalchemy import select
+
+        since = self.clock() - timedelta(seconds=window_s)
+        q = (select(AUDIT.c.created_at).where(AUDIT.c.team_id == int(team_id), AUDIT.c.event == EVENT_REFUSED,
+                                              AUDIT.c.created_at > since).order_by(AUDIT.c.created_at))
+
+        def tx() -> list[datetime]:
+            with self.engine.connect() as conn:
+                return list(conn.execute(q).scalars())
+
+        times = self._retry(tx)[0]
+        if not times:
+            return 0, None
+        k = max(0, len(times) - max(1, int(max_count)))
+        return len(times), max(0.0, (times[k] + timedelta(seconds=window_s) - self.clock()).total_seconds())
 
     def teams(self) -> list[dict[str, Any]]:
         """Every team row as plain values (no token hash); see :meth:`team_list` for the token states."""
