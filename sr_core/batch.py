@@ -312,7 +312,8 @@ def _write_products(summary: BatchSummary, out: Path, pdir: Path | None, mosaic:
                 summary.mosaic = str(write_vrt([r.output for r in good], default_mosaic_path(out)))
                 probas = [r.proba_output for r in good if r.proba_output]
                 if pdir is not None and probas:
-                    summary.proba_mosaic = str(write_vrt(probas, default_mosaic_path(out, proba=True), nodata=None))
+                    summary.proba_mosaic = str(write_vrt(probas, default_mosaic_path(out, proba=True), nodata=None,
+                                                         mask=True))
             except ConfigError as exc:
                 summary.notes.append(f"no mosaic: {exc}")
         else:

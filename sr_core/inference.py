@@ -219,7 +219,8 @@ def predict(
     ``uncertainty``: test-time augmentation over ``tta`` (default 8) flips/rotations; per-pixel std in
     ``Prediction.uncertainty``. ``progress(done, total)`` is called after each tile pass. ``threshold``
     overrides the checkpoint's tuned threshold for ``Prediction.binary``. A 10 m pixel never seen clear (cloud or
-    no data on every date) gets probability 0: no evidence, no cultivated claim (``extra["blind_fraction"]``).
+    no data on every date) gets probability 0: no evidence, no cultivated claim (``extra["blind_fraction"]``;
+    ``Prediction.no_data`` marks them, and the probability / uncertainty GeoTIFFs write them as no data).
     The patch is first made model-ready by :func:`sr_core.prepare.prepare_input` (one growing season: the latest
     complete one, or ``season``; missing bands filled; SCL as cloud source where CLM / CLP are absent);
     ``extra["input"]`` records what was done and the warnings say it.
@@ -266,9 +267,12 @@ def predict(
     # No evidence, no claim: a 10 m pixel never seen clear (cloud or no data on every date) is mapped as not
     # cultivated. The network would otherwise read field patterns into cloud texture (the inspector's
     # all-clouded probe paints 20 % cultivated without this rule).
-    if report.blind.any():
-        proba[upscale(report.blind, SCALE)] = 0.0
+    no_data = upscale(report.blind, SCALE) if report.blind.any() else None
+    if no_data is not None:
+        proba[no_data] = 0.0
     unc = probs.std(0) if n_tta > 1 else None
+    if unc is not None and no_data is not None:
+        unc[no_data] = 0.0  # the rule's 0 has no spread; written files mark these pixels as no data
     thr = float(threshold if threshold is not None else getattr(info, "threshold", 0.5))
     name = getattr(info, "name", "untrained") if info is not None else "in-memory"
     seconds = time.perf_counter() - t0
@@ -280,6 +284,7 @@ def predict(
         extra={"tiles": total, "tile_size": (th, tw), "overlap": overlap, "tta": n_tta, "n_params": net.n_params(),
                "usable_dates": report.usable_dates, "n_dates": report.n_dates, "precision": prec.name,
                "blind_fraction": report.blind_fraction, "input": input_record(patch)},
+        no_data=no_data,
     )
 
 

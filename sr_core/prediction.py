@@ -18,7 +18,8 @@ class Prediction:
 
     ``proba`` (4H, 4W) float32 in 0–1; ``binary`` is ``proba > threshold``. ``uncertainty`` (same shape, optional)
     is a per-pixel spread (e.g. the standard deviation over a test-time ensemble). ``bbox`` is the patch footprint,
-    so ``transform`` places the map exactly on the patch's 2.5 m label grid. Both maps are stored read-only, and
+    so ``transform`` places the map exactly on the patch's 2.5 m label grid. ``no_data`` (optional) marks the pixels
+    with no evidence at all (never seen clear). The maps are stored read-only, and
     the caller's arrays are left as they were (copied when writeable, as a :class:`~sr_core.patch.Patch` does).
     """
 
@@ -32,6 +33,9 @@ class Prediction:
     seconds: float = float("nan")
     warnings: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    #: (4H, 4W) bool, optional: pixels with no evidence (never seen clear on any date), whose probability the
+    #: predictor set to 0 by rule; written files mark them as no data (an internal mask, or NaN for float maps)
+    no_data: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         p = np.asarray(self.proba)
@@ -48,6 +52,13 @@ class Prediction:
                 )
             u = np.asarray(self.uncertainty)
             object.__setattr__(self, "uncertainty", read_only(u, self.uncertainty))
+        if self.no_data is not None:
+            if np.shape(self.no_data) != p.shape:
+                raise PatchValidationError(
+                    f"Prediction.no_data has shape {np.shape(self.no_data)}, proba {p.shape}; they must match"
+                )
+            nd = np.asarray(self.no_data, bool)
+            object.__setattr__(self, "no_data", read_only(nd, self.no_data) if nd.any() else None)
         object.__setattr__(self, "warnings", tuple(self.warnings))
 
     @property

@@ -36,6 +36,7 @@ from sr_core.batch import (
 from sr_core.cli.predict import add_batch_arguments, run_batch_from_args
 from sr_core.errors import ConfigError
 from sr_core.geo import BBox
+from sr_core.prediction import Prediction
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 16  #: 10 m pixels per patch side (outputs are 64 × 64)
@@ -180,6 +181,12 @@ def test_local_cluster_predicts_folder_reports_corrupt_patch_and_writes_mosaic_a
     with rasterio.open(s.proba_mosaic) as vrt:
         assert np.array_equal(vrt.read(1)[:n, n:2 * n], _read(out.with_name("sub-proba") / "eopatch-01_proba.tif")[0])
         assert vrt.scales[0] == pytest.approx(1 / 255)
+        assert vrt.descriptions[0].startswith("P(cultivated) x 255 (scale 1/255) (mosaic of ")
+        # 0-255 are all probabilities: where no patch lies (the corrupt one) the mask, not a value, says no data
+        valid = vrt.read_masks(1)
+        for i, name in enumerate([*GOOD, CORRUPT]):
+            r, c = divmod(i, 3)
+            assert (valid[r * n:(r + 1) * n, c * n:(c + 1) * n] == (0 if name == CORRUPT else 255)).all(), name
 
     # index GeoPackage: one footprint per patch with status, error and statistics
     idx = gpd.read_file(s.index)
@@ -318,6 +325,20 @@ def test_scheduler_spec_and_vrt_inputs_are_checked(tmp_path):
         write_vrt([a, c], tmp_path / "m.vrt")
     d = write_submission(np.zeros((8, 8), np.uint8), BBox(20, 0, 40, 20), tmp_path, name="d")
     assert write_vrt([a, d], tmp_path / "m.vrt").is_file()  # on the grid: one mosaic
+    # a source's own no-data mask reaches the mosaic's mask band (a probability map's never-seen-clear pixels)
+    import rasterio
+
+    from sr_core.io.geotiff import write_probability
+
+    blind = np.zeros((8, 8), bool)
+    blind[2:4, 5:7] = True
+    pa = write_probability(Prediction(np.full((8, 8), 0.3, np.float32), BBox(0, 0, 20, 20), name="pa", no_data=blind),
+                           None, tmp_path)
+    pd_ = write_probability(np.full((8, 8), 0.6, np.float32), BBox(20, 0, 40, 20), tmp_path, name="pd")
+    with rasterio.open(write_vrt([pa, pd_], tmp_path / "p.vrt", nodata=None, mask=True)) as vrt:
+        valid = vrt.read_masks(1)
+        np.testing.assert_array_equal(valid[:, :8] == 0, blind)
+        assert (valid[:, 8:] == 255).all() and vrt.read(1)[0, 9] == 153
     assert check_output(a, BBox(0, 0, 20, 20))[0] is None
     assert "bounds" in check_output(a, BBox(0, 0, 40, 40))[0]
     assert "CRS" in check_output(b, BBox(0, 0, 20, 20))[0]

@@ -182,6 +182,42 @@ def test_pixels_never_seen_clear_are_not_mapped_as_cultivated(model):
     mask[2, 8:16, 4:20] = False  # seen clear once: the network's answer stands
     once = predict(patch.replace(cloud_mask=mask), device="cpu", model=model)
     assert once.proba[blind].min() > 0 and once.extra["blind_fraction"] == 0
+    assert once.no_data is None
+
+
+def test_pixels_never_seen_clear_are_no_data_in_the_written_maps(model, tmp_path):
+    """The rule's 0 is not an observation: the probability GeoTIFF masks those pixels (uint8: internal mask; float32:
+    NaN nodata), the uncertainty map writes NaN there, and both say how many test-time transforms made the spread."""
+    import rasterio
+
+    from sr_core.io.geotiff import check_output, write_outputs, write_probability
+
+    patch = smooth_patch(4, 32, 28, seed=3, cloudy=0.0)
+    mask = np.zeros(patch.bands.shape[:3], bool)
+    mask[:, 8:16, 4:20] = True
+    pred = predict(patch.replace(cloud_mask=mask), device="cpu", model=model, uncertainty=True, tta=2)
+    blind = repeat_up(mask[0])
+    np.testing.assert_array_equal(pred.no_data, blind)
+    paths = write_outputs(pred, patch, tmp_path / "sub", proba_dir=tmp_path / "p", uncertainty_dir=tmp_path / "u")
+    with rasterio.open(paths["proba"]) as src:
+        np.testing.assert_array_equal(src.read_masks(1) == 0, blind)
+        assert "never seen clear" in src.tags()["SR_NO_DATA"] and src.tags()["SR_TTA"] == "2"
+        kept = src.read(1, masked=True)
+    assert kept.count() == (~blind).sum()
+    with rasterio.open(paths["uncertainty"]) as src:
+        u = src.read(1)
+        assert np.isnan(src.nodata) and np.isnan(u[blind]).all() and np.isfinite(u[~blind]).all()
+        assert src.descriptions[0] == "std of P(cultivated) over 2 flips / rotations"
+        assert src.tags(1)["meaning"] == "std of the cultivated probability over 2 flips / rotations"
+    with rasterio.open(paths["submission"]) as src:  # the benchmark's format: 0 / 1 everywhere, no mask
+        assert src.nodata is None and (src.read_masks(1) == 255).all() and src.read(1)[blind].max() == 0
+    f32 = write_probability(pred, patch, tmp_path / "f", dtype="float32")
+    with rasterio.open(f32) as src:
+        p = src.read(1)
+        assert np.isnan(src.nodata) and np.isnan(p[blind]).all()
+        np.testing.assert_allclose(p[~blind], pred.proba[~blind])
+    problem, mean = check_output(paths["proba"], patch.bbox)
+    assert problem is None and mean == pytest.approx(np.rint(pred.proba[~blind] * 255).mean())
 
 
 def test_checkpoint_is_loaded_once_per_device(tmp_path, model):

@@ -161,8 +161,8 @@ def test_every_map_names_its_band_and_says_what_made_it(tmp_path):
     rng = np.random.default_rng(1)
     pred = Prediction(proba=rng.random((48, 48)).astype(np.float32), bbox=patch.bbox, name=patch.name,
                       uncertainty=rng.random((48, 48)).astype(np.float32) * 0.1,
-                      extra={"input": {"season": 2019, "first_date": "2019-03-02", "last_date": "2019-08-30",
-                                       "dates_used": 20, "dates_total": 41, "cloud_source": "SCL"}})
+                      extra={"tta": 8, "input": {"season": 2019, "first_date": "2019-03-02", "last_date": "2019-08-30",
+                                                 "dates_used": 20, "dates_total": 41, "cloud_source": "SCL"}})
     paths = write_outputs(pred, patch, tmp_path / "sub", proba_dir=tmp_path / "p", uncertainty_dir=tmp_path / "u")
     want = {"submission": "cultivated (1) or not (0)", "proba": "P(cultivated) x 255 (scale 1/255)",
             "uncertainty": "std of P(cultivated) over 8 flips / rotations"}
@@ -171,6 +171,7 @@ def test_every_map_names_its_band_and_says_what_made_it(tmp_path):
             assert src.descriptions == (want[kind],), kind
             tags = src.tags()
             assert tags["SR_SEASON"] == "2019" and tags["SR_DATES"].startswith("2019-03-02 … 2019-08-30"), kind
+            assert tags["SR_TTA"] == "8", kind
 
 
 def test_a_prediction_is_never_written_on_another_patch_grid(tmp_path):

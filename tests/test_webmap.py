@@ -133,3 +133,35 @@ def test_smooth_layers_are_coarsened_by_block_means_on_their_footprint():
     odd = np.zeros((2001, 2000), np.float32)
     assert coarsen(odd, 1024) is odd  # no whole blocks: the warp's max_size coarsens it exactly
     assert coarsen(x[:1000, :1000], 1024).shape == (1000, 1000)  # small enough already
+
+
+def test_label_parcel_outlines_stay_within_half_a_pixel_and_are_valid():
+    """The Predict page's parcel outlines (GeoJSON in lon/lat) follow the label's pixel edges to within half a 2.5 m
+    pixel (simplified by a whole pixel they strayed 3.5 m), a parcel touching itself at a corner is one valid
+    feature, and a staircase edge keeps few vertices."""
+    pytest.importorskip("folium")
+    import shapely
+    from pyproj import Transformer
+    from rasterio import Affine
+    from rasterio.features import shapes
+    from shapely.geometry import shape
+
+    from sr_core.geo import BBox
+    from ui.maps import label_parcels
+
+    yy, xx = np.mgrid[:120, :120]
+    lab = np.zeros((120, 120), bool)
+    lab[(xx - yy > -30) & (xx - yy < 10) & (xx + yy < 200) & (xx + yy > 40)] = True  # a diagonal strip: staircases
+    lab[10:20, 100:110] = lab[20:28, 110:118] = True  # two blocks meeting at a corner: one 8-connected parcel
+    bbox = BBox(500000.0, 5100000.0, 500300.0, 5100300.0, epsg=32633)
+    parcels = label_parcels(lab, bbox)
+    assert parcels.n == 2 and len(parcels.features) == 2 and sorted(parcels.ids) == [1, 2]
+    to_utm = Transformer.from_crs(4326, 32633, always_xy=True)
+    exact = {int(v): shape(g) for g, v in shapes(label_parcels(lab, bbox).labels, mask=lab, connectivity=8,
+                                                  transform=Affine(*bbox.transform(120, 120)))}
+    for f in parcels.features:
+        g = shapely.transform(shape(f["geometry"]), lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
+        assert g.is_valid, f["properties"]
+        assert shapely.hausdorff_distance(g.boundary, exact[f["properties"]["parcel"]].boundary) <= 1.25 + 0.15
+    strip = next(f for f in parcels.features if f["properties"]["parcel"] == 1)
+    assert len(shapely.get_coordinates(shape(strip["geometry"]))) < 40  # not a vertex per pixel step

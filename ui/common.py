@@ -881,7 +881,7 @@ def output_file(pred: Any, patch: Patch, kind: str):
                 return write_submission(pred, patch, tmp).read_bytes()
             if kind == "probability":
                 return write_probability(pred, patch, tmp).read_bytes()
-            return write_fields_gpkg(pred, Path(tmp) / f"{patch.name}_fields.gpkg").read_bytes()
+            return write_fields_gpkg(pred, Path(tmp) / f"{patch.name}_fields.gpkg", patch=patch).read_bytes()
 
     return make
 

@@ -78,7 +78,10 @@ def _target_and_grid(
 
 
 def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, description: str, scale: float | None = None,
-               tags: dict | None = None, dataset_tags: dict | None = None) -> Path:
+               tags: dict | None = None, dataset_tags: dict | None = None, nodata: float | None = None,
+               valid: np.ndarray | None = None) -> Path:
+    """``nodata``: the band's no-data value (NaN for float maps); ``valid``: a bool map written as the file's
+    internal mask (GDAL's mask band: QGIS and rasterio's ``read(masked=True)`` leave the False pixels out)."""
     import rasterio
     from rasterio.crs import CRS
     from rasterio.transform import Affine
@@ -92,9 +95,13 @@ def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, description: str, sc
     }  # fmt: skip
     if h >= 256 and w >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
+    if nodata is not None:
+        profile["nodata"] = nodata
     try:
-        with rasterio.open(tmp, "w", **profile) as dst:
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **profile) as dst:
             dst.write(band, 1)
+            if valid is not None:
+                dst.write_mask(np.where(valid, 255, 0).astype(np.uint8))
             dst.set_band_description(1, description)  # the band's name in QGIS and gdalinfo
             if scale is not None:
                 dst.scales = (scale,)
@@ -127,6 +134,12 @@ def provenance_tags(pred: Prediction | None, patch: Any = None) -> dict[str, str
         tags["SR_CLOUD_SOURCE"] = str(rec.get("cloud_source", ""))
         filled = rec.get("filled_bands") or {}
         tags["SR_FILLED_BANDS"] = ", ".join(f"{m}<-{f}" for m, f in filled.items()) or "none"
+    extra = pred.extra if isinstance(pred.extra, dict) else {}
+    if isinstance(extra.get("tta"), int):
+        tags["SR_TTA"] = str(extra["tta"])
+    if pred.no_data is not None:
+        tags["SR_NO_DATA"] = (f"{float(pred.no_data.mean()):.2%} of the pixels were never seen clear: probability 0 by "
+                              "rule, no data in the probability and uncertainty maps")
     if pred.warnings:
         tags["SR_WARNINGS"] = " | ".join(pred.warnings)[:4000]
     if isinstance(patch, Patch):
@@ -175,14 +188,19 @@ def write_probability(
     if p.size and (not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1):
         raise SubmissionError(f"write_probability {final!r}: probabilities must be finite and within 0–1")
     tags = {"meaning": "probability of cultivated land"}
+    no_data = pred.no_data if pred is not None else None
     if dtype == "uint8":
         band = np.rint(p * 255).astype(np.uint8)
         return _write_tif(Path(out_dir) / f"{final}_proba.tif", band, bbox, scale=1 / 255, tags=tags,
                           description="P(cultivated) x 255 (scale 1/255)",
-                          dataset_tags=provenance_tags(pred, patch_or_bbox))
+                          dataset_tags=provenance_tags(pred, patch_or_bbox),
+                          valid=None if no_data is None else ~no_data)
     if dtype == "float32":
+        if no_data is not None:
+            p = np.where(no_data, np.float32(np.nan), p)
         return _write_tif(Path(out_dir) / f"{final}_proba.tif", p, bbox, tags=tags, description="P(cultivated), 0-1",
-                          dataset_tags=provenance_tags(pred, patch_or_bbox))
+                          dataset_tags=provenance_tags(pred, patch_or_bbox),
+                          nodata=None if no_data is None else float("nan"))
     raise SubmissionError(f"write_probability: dtype {dtype!r}; choose 'uint8' (0–255) or 'float32' (0–1)")
 
 
@@ -196,10 +214,16 @@ def write_uncertainty(prediction: Prediction | np.ndarray, patch_or_bbox: Patch 
     u = np.asarray(pred.uncertainty if pred is not None else arr, np.float32)
     if u.ndim != 2:
         raise SubmissionError(f"write_uncertainty {final!r}: shape {u.shape}; expected a 2-D (4H, 4W) map")
-    tags = {"meaning": "std of the cultivated probability over 8 flips/rotations"}
+    n = pred.extra.get("tta") if pred is not None and isinstance(pred.extra, dict) else None
+    over = f"{n} flips / rotations" if isinstance(n, int) else "a test-time ensemble"
+    tags = {"meaning": f"std of the cultivated probability over {over}"}
+    no_data = pred.no_data if pred is not None else None
+    if no_data is not None:
+        u = np.where(no_data, np.float32(np.nan), u)
     return _write_tif(Path(out_dir) / f"{final}_uncertainty.tif", u, bbox,
-                      description="std of P(cultivated) over 8 flips / rotations", tags=tags,
-                      dataset_tags=provenance_tags(pred, patch_or_bbox))
+                      description=f"std of P(cultivated) over {over}", tags=tags,
+                      dataset_tags=provenance_tags(pred, patch_or_bbox),
+                      nodata=None if no_data is None else float("nan"))
 
 
 def write_outputs(
@@ -251,7 +275,11 @@ def check_output(
             even = bbox.pixel_size(src.width, src.height)
             if any(abs(r - e) > 1e-6 or abs(r - OUTPUT_RES) > 0.05 * OUTPUT_RES for r, e in zip(src.res, even, strict=True)):
                 return f"pixel size {src.res} is not the patch's {OUTPUT_RES} m grid", None
-            mean = float(src.read(1).mean()) if read else None
+            if read:  # over the pixels with data (a map's no-data pixels are left out)
+                m = src.read(1, masked=True)
+                mean = float(m.astype(np.float64).mean()) if m.count() else float("nan")
+            else:
+                mean = None
     except (RasterioError, OSError) as exc:
         return f"unreadable ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})", None
     return None, mean

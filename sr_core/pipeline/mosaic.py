@@ -21,11 +21,15 @@ def _atomic_target(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{path.suffix}")  # GDAL drivers want the suffix
 
 
-def write_vrt(sources: Sequence[str | Path], path: str | Path, *, nodata: float | None = MOSAIC_NODATA) -> Path:
+def write_vrt(sources: Sequence[str | Path], path: str | Path, *, nodata: float | None = MOSAIC_NODATA,
+              mask: bool = False) -> Path:
     """Write a GDAL VRT mosaic over single-band GeoTIFFs that share a CRS and pixel size (opens in QGIS as one
     layer). Source paths are stored relative to the VRT; the extent is the union of the sources; pixels no
-    source covers read as ``nodata`` (None: 0 and no nodata declared). A source's band scale is carried over.
-    Raises :class:`ConfigError` for an empty list or mixed CRS / pixel size / data type."""
+    source covers read as ``nodata`` (None: 0 and no nodata declared). With ``mask`` (for maps whose every value
+    is data, such as a 0–255 probability) the mosaic gets a mask band built from the sources' own masks instead:
+    pixels no source covers, and those a source marks as no data, are left out. A source's band scale and
+    description are carried over. Raises :class:`ConfigError` for an empty list or mixed CRS / pixel size / data
+    type."""
     import rasterio
 
     path = Path(path)
@@ -38,6 +42,8 @@ def write_vrt(sources: Sequence[str | Path], path: str | Path, *, nodata: float 
                 raise ConfigError(f"{s}: rotated grid; a VRT mosaic needs north-up rasters")
             infos.append((Path(s), src.crs, src.res, src.dtypes[0], src.width, src.height, src.bounds,
                           src.block_shapes[0], src.scales[0]))
+            if len(infos) == 1:
+                description = src.descriptions[0]
     _, crs0, res0, dtype0 = infos[0][:4]
     for p, crs, res, dtype, *_ in infos[1:]:
         if crs != crs0 or abs(res[0] - res0[0]) > 1e-9 * res0[0] or abs(res[1] - res0[1]) > 1e-9 * res0[1]:
@@ -64,6 +70,8 @@ def write_vrt(sources: Sequence[str | Path], path: str | Path, *, nodata: float 
     ET.SubElement(root, "SRS").text = crs0.to_wkt()
     ET.SubElement(root, "GeoTransform").text = ", ".join(repr(float(v)) for v in (x0, rx, 0.0, y1, 0.0, -ry))
     band = ET.SubElement(root, "VRTRasterBand", dataType=gdal_type, band="1")
+    if description:
+        ET.SubElement(band, "Description").text = f"{description} (mosaic of {len(infos)})"
     if nodata is not None:
         ET.SubElement(band, "NoDataValue").text = repr(float(nodata))
     ET.SubElement(band, "ColorInterp").text = "Gray"
@@ -75,16 +83,22 @@ def write_vrt(sources: Sequence[str | Path], path: str | Path, *, nodata: float 
         r = round(v)
         return str(r) if abs(v - r) < 1e-6 else f"{v:.6f}"
 
-    for p, _crs, _res, _dt, w, h, b, (bh, bw), _scale in infos:
-        s = ET.SubElement(band, "SimpleSource")
-        rel = os.path.relpath(p.resolve(), path.resolve().parent)
-        ET.SubElement(s, "SourceFilename", relativeToVRT="1").text = Path(rel).as_posix()
-        ET.SubElement(s, "SourceBand").text = "1"
-        ET.SubElement(s, "SourceProperties", RasterXSize=str(w), RasterYSize=str(h), DataType=gdal_type,
-                      BlockXSize=str(bw), BlockYSize=str(bh))
-        ET.SubElement(s, "SrcRect", xOff="0", yOff="0", xSize=str(w), ySize=str(h))
-        ET.SubElement(s, "DstRect", xOff=num((b.left - x0) / rx), yOff=num((y1 - b.top) / ry),
-                      xSize=num((b.right - b.left) / rx), ySize=num((b.top - b.bottom) / ry))
+    def sources_into(parent: ET.Element, source_band: str, data_type: str) -> None:
+        for p, _crs, _res, _dt, w, h, b, (bh, bw), _scale in infos:
+            s = ET.SubElement(parent, "SimpleSource")
+            rel = os.path.relpath(p.resolve(), path.resolve().parent)
+            ET.SubElement(s, "SourceFilename", relativeToVRT="1").text = Path(rel).as_posix()
+            ET.SubElement(s, "SourceBand").text = source_band
+            ET.SubElement(s, "SourceProperties", RasterXSize=str(w), RasterYSize=str(h), DataType=data_type,
+                          BlockXSize=str(bw), BlockYSize=str(bh))
+            ET.SubElement(s, "SrcRect", xOff="0", yOff="0", xSize=str(w), ySize=str(h))
+            ET.SubElement(s, "DstRect", xOff=num((b.left - x0) / rx), yOff=num((y1 - b.top) / ry),
+                          xSize=num((b.right - b.left) / rx), ySize=num((b.top - b.bottom) / ry))
+
+    sources_into(band, "1", gdal_type)
+    if mask:  # 255 where a source has data, 0 elsewhere (a VRT band reads 0 where no source writes)
+        mask_band = ET.SubElement(ET.SubElement(band, "MaskBand"), "VRTRasterBand", dataType="Byte")
+        sources_into(mask_band, "mask,1", "Byte")
     ET.indent(root)
     tmp = _atomic_target(path)
     try:
