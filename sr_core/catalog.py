@@ -63,14 +63,16 @@ def _fingerprint(folder: Path) -> str:
     return "-".join(map(str, stamps))
 
 
-def lonlat_ring(bounds: tuple[float, float, float, float], epsg: int) -> list[tuple[float, float]]:
-    """Footprint corners in WGS84 (lon, lat), closed ring."""
+def lonlat_ring(bounds: tuple[float, float, float, float], epsg: int, per_edge: int = 1) -> list[tuple[float, float]]:
+    """Footprint in WGS84 (lon, lat), closed ring: the corners, and ``per_edge - 1`` points between them on each edge
+    (a straight UTM edge is slightly curved in lon/lat: about 0.5 m off the chord on a 5 km patch)."""
     from pyproj import Transformer
 
     tr = Transformer.from_crs(epsg, 4326, always_xy=True)
     x0, y0, x1, y1 = bounds
-    xs = [x0, x0, x1, x1, x0]
-    ys = [y0, y1, y1, y0, y0]
+    t = np.linspace(0.0, 1.0, max(1, int(per_edge)) + 1)[:-1]
+    xs = np.concatenate([np.full_like(t, x0), x0 + t * (x1 - x0), np.full_like(t, x1), x1 - t * (x1 - x0), [x0]])
+    ys = np.concatenate([y0 + t * (y1 - y0), np.full_like(t, y1), y1 - t * (y1 - y0), np.full_like(t, y0), [y0]])
     lon, lat = tr.transform(xs, ys)
     return [(round(float(a), 7), round(float(b), 7)) for a, b in zip(lon, lat, strict=True)]
 

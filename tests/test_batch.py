@@ -388,3 +388,24 @@ def test_in_process_batch_writes_uncertainty_maps_atomically_and_skips_them_when
     Path(r.uncertainty_output).unlink()  # a missing companion makes the patch unfinished
     assert run_batch([folder / GOOD[0]], out, scheduler=None, model=ckpt, uncertainty=True, progress=False,
                      mosaic=None, index=None).results[0].status == DONE
+
+
+def test_index_of_patches_in_two_utm_zones_keeps_each_footprint_and_its_own_grid(tmp_path):
+    """Patches in two UTM zones share no CRS: the index is in WGS84, each footprint densified so that it follows
+    the patch's straight UTM edges (four lon/lat corners strayed 0.5 m on a 5 km patch), and each row keeps the
+    patch's own EPSG code and bbox."""
+    import geopandas as gpd
+    import shapely
+    from pyproj import Transformer
+
+    from sr_core.pipeline.mosaic import write_index
+    from sr_core.pipeline.results import PatchResult
+
+    a = PatchResult("a", "a", status=DONE, bbox=(500000.0, 5125000.0, 505000.0, 5130000.0), epsg=32633)
+    b = PatchResult("b", "b", status=DONE, bbox=(600000.0, 5640000.0, 600640.0, 5640640.0), epsg=32631)
+    idx = gpd.read_file(write_index([a, b], tmp_path / "i.gpkg"))
+    assert idx.crs.to_epsg() == 4326
+    assert list(idx["epsg"]) == [32633, 32631] and tuple(idx.loc[0, ["min_x", "min_y", "max_x", "max_y"]]) == a.bbox
+    to_utm = Transformer.from_crs(4326, 32633, always_xy=True)
+    back = shapely.transform(idx.geometry[0], lambda xy: np.column_stack(to_utm.transform(xy[:, 0], xy[:, 1])))
+    assert shapely.hausdorff_distance(back.boundary, shapely.box(*a.bbox).boundary, densify=0.01) < 0.02

@@ -111,8 +111,9 @@ def write_vrt(sources: Sequence[str | Path], path: str | Path, *, nodata: float 
 
 
 def write_index(results: Sequence[PatchResult], path: str | Path, *, layer: str = "patches") -> Path:
-    """Write the index GeoPackage: one footprint per patch (its CRS when all patches share one, else WGS84) with
-    name, status, error, attempts, seconds, cultivated share, output paths, worker and device. Patches whose bbox
+    """Write the index GeoPackage: one footprint per patch (its CRS when all patches share one, else WGS84, the edges
+    densified) with name, status, error, attempts, seconds, cultivated share, output paths, worker, device and the
+    patch's own EPSG code and bbox. Patches whose bbox
     could not be read get an empty geometry. Written to a temporary file and renamed (atomic)."""
     import geopandas as gpd
     from shapely.geometry import Polygon, box
@@ -130,13 +131,15 @@ def write_index(results: Sequence[PatchResult], path: str | Path, *, layer: str 
         elif same:
             geoms.append(box(*r.bbox))
         else:
-            geoms.append(Polygon(lonlat_ring(r.bbox, r.epsg)))
+            geoms.append(Polygon(lonlat_ring(r.bbox, r.epsg, per_edge=32)))  # the UTM edges' curve, to ≈ 1 mm
     rows = [{
         "name": r.name, "status": r.status, "error": r.error or "", "attempts": r.attempts,
         "seconds": round(r.seconds, 4), "predict_seconds": round(r.predict_seconds, 4),
         "cultivated_share": r.cultivated_share, "n_dates": r.n_dates, "bytes_read": r.bytes_read,
         "output": r.output or "", "proba_output": r.proba_output or "", "source": r.source,
         "worker": r.worker, "device": r.device or "", "warnings": " | ".join(r.warnings)[:2000],
+        # the patch's own grid, whatever CRS the layer is in (WGS84 when the patches' UTM zones differ)
+        "epsg": r.epsg, **dict(zip(("min_x", "min_y", "max_x", "max_y"), r.bbox or (None,) * 4, strict=True)),
     } for r in results]  # fmt: skip
     gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=crs)
     tmp = _atomic_target(path)
