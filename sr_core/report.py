@@ -112,7 +112,7 @@ def build_figure(patch: Patch, ins: Inspection) -> Figure:
 
     fig = Figure(figsize=A4_PORTRAIT, dpi=100)
     gs = fig.add_gridspec(6, 4, height_ratios=[0.3, 2.0, 2.0, 1.5, 1.9, 1.1], hspace=0.5, wspace=0.3,
-                          left=0.05, right=0.97, top=0.975, bottom=0.02)
+                          left=0.05, right=0.93, top=0.975, bottom=0.02)  # room for the last colour bar's labels
     src = "SIMULATED data (sr_core farmland simulator)" if patch.is_simulated else "REAL Sentinel-2 data"
     head = fig.add_subplot(gs[0, :])
     head.set_axis_off()
@@ -120,6 +120,9 @@ def build_figure(patch: Patch, ins: Inspection) -> Figure:
     head.text(0, 0.25, f"{src} · {patch.n_dates} dates {patch.timestamps[0]:%Y-%m-%d}…{patch.timestamps[-1]:%Y-%m-%d} · "
                        f"{patch.height}×{patch.width} px at 10 m · {patch.bbox.crs} · generated "
                        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", fontsize=6.5, va="top", color="#444")
+    b = patch.bbox
+    head.text(0, -0.15, f"extent (x, y in {b.crs}): {b.min_x:.1f}, {b.min_y:.1f} – {b.max_x:.1f}, {b.max_y:.1f}; "
+                        "maps north up", fontsize=6.5, va="top", color="#444")
 
     p = ins.prediction
     rgb, cap = clearest_rgb(patch)
@@ -284,6 +287,10 @@ def report_html(patch: Patch, ins: Inspection, fig_png: bytes | None = None) -> 
              "<p class='src'>" + ("SIMULATED data — produced by sr_core's farmland simulator, not observed by Sentinel-2."
                                   if patch.is_simulated else "REAL data — contains modified Copernicus Sentinel data.")
              + "</p>",
+             f"<p class='small'>{patch.n_dates} dates {patch.timestamps[0]:%Y-%m-%d} … {patch.timestamps[-1]:%Y-%m-%d}; "
+             f"{patch.height} × {patch.width} px at 10 m (maps at 2.5 m), {html.escape(str(patch.bbox.crs))}, extent "
+             f"{patch.bbox.min_x:.1f}, {patch.bbox.min_y:.1f} – {patch.bbox.max_x:.1f}, {patch.bbox.max_y:.1f} "
+             "(x, y; maps north up)</p>",
              f"<img alt='inspection figure' src='data:image/png;base64,{b64}'/>",
              "<h2>Key figures</h2>", _table(headline_rows(ins))]
     if ins.verdicts():

@@ -65,6 +65,8 @@ def test_html_report_is_self_contained(tmp_path, sim_patch, inspection):
     h = inspection.counts.headline()
     assert f"{h['omission_fraction']:.2%}" in text  # the figures are in the tables
     assert "clouded" in text and "Reliability curve" in text
+    b = sim_patch.bbox  # where the maps lie, in the patch's own CRS
+    assert f"EPSG:{b.epsg}, extent {b.min_x:.1f}, {b.min_y:.1f} – {b.max_x:.1f}, {b.max_y:.1f}" in text
 
 
 def test_pdf_report_is_one_page(tmp_path, sim_patch, inspection):
