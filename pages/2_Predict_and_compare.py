@@ -263,8 +263,10 @@ with c_side:
     m1.metric("Cultivated (predicted)", f"{pred.binary.mean():.1%}")
     first = scores_for(PATH, "model", device, with_unc, season) if patch.has_labels else None
     if first is not None:  # the score a demo is about, beside the map (the table with the baselines is below)
-        m2.metric("Weighted MCC", f"{first.wmcc:.3f}", help="against this patch's labels, with the benchmark's weight "
-                  "map; the baselines and the ceilings are in the table below the map")
+        m2.metric("Weighted MCC", "undefined" if first.truth_one_class else f"{first.wmcc:.3f}",
+                  help="against this patch's labels, with the benchmark's weight map; the baselines and the ceilings "
+                  "are in the table below the map" + ("; undefined here: the labels hold one class only, so there is "
+                                                      "nothing to tell apart" if first.truth_one_class else ""))
     else:
         m2.metric("Threshold", f"{pred.threshold:.2f}")
     r1, r2 = st.columns([3, 2])

@@ -153,6 +153,8 @@ def score_patch(patch: Patch, predictors: dict[str, Predictor], scored: Scored) 
         pred = fn(patch)
         scored.seconds[name] = scored.seconds.get(name, 0.0) + time.perf_counter() - t0
         s = evaluate_patch(patch, pred)
+        if "truth_one_class" not in row:  # nothing to tell apart: every predictor's MCC is 0/0 here
+            row["truth_one_class"] = s.truth_one_class
         scored.scores.setdefault(name, []).append(s)
         row[name] = s.wmcc
         row[f"{name}_mcc"] = s.mcc
@@ -165,7 +167,7 @@ def score_patch(patch: Patch, predictors: dict[str, Predictor], scored: Scored) 
                 row["input"] = rec
     row["warnings"] = warnings.get("model", [])
     row["baseline_warnings"] = {k: v for k, v in warnings.items() if k != "model" and v}
-    if "model" in row and "ndvi" in row:
+    if "model" in row and "ndvi" in row and not row["truth_one_class"]:
         row["model_minus_ndvi"] = row["model"] - row["ndvi"]
     scored.rows.append(row)
     return row
@@ -334,16 +336,26 @@ def evaluate_real(paths: Sequence[str | Path], predictors: Predictors, limit: in
         "n_patches": len(scored.rows), "pooled": pooled, "patches": scored.rows,
         "true_cultivated": float(np.mean([r["true_cultivated"] for r in scored.rows])), "notes": notes,
     }
-    if "ndvi" in pooled:
+    one_class = [r["name"] for r in scored.rows if r.get("truth_one_class")]
+    pooled_defined = len(one_class) < len(scored.rows)  # some patch holds both classes: the pooled truth does
+    if one_class:
+        notes.append(f"{', '.join(one_class)}: the labels hold one class only over the scored pixels (all cultivated or "
+                     "none), so the weighted MCC is undefined there (shown as 'undefined', not a score); such a patch is "
+                     "scored in the pooled figure together with patches holding both classes"
+                     + ("" if pooled_defined else "; with none here, no pooled MCC and no target can be judged: "
+                        "read the cultivated shares instead"))
+    out["pooled_defined"] = pooled_defined
+    if "ndvi" in pooled and pooled_defined:
         m, nd = pooled["model"]["weighted_mcc"], pooled["ndvi"]["weighted_mcc"]
         out["model_minus_ndvi"] = m - nd
-        worst = min(r["model_minus_ndvi"] for r in scored.rows)
+        margins = [r["model_minus_ndvi"] for r in scored.rows if "model_minus_ndvi" in r]
+        worst = min(margins) if margins else m - nd
         out["targets"] = {
             "pooled_weighted_mcc": {"value": m, "target": REAL_TARGET, "met": m >= REAL_TARGET},
             "margin_over_ndvi": {"value": m - nd, "target": REAL_MARGIN_OVER_NDVI, "met": m - nd >= REAL_MARGIN_OVER_NDVI},
             "never_below_ndvi": {"value": worst, "target": 0.0, "met": worst >= 0.0},
         }
-    if "pixel" in pooled:
+    if "pixel" in pooled and pooled_defined:
         out["model_minus_pixel"] = pooled["model"]["weighted_mcc"] - pooled["pixel"]["weighted_mcc"]
     boot = bootstrap_intervals(scored)
     if boot:
@@ -484,14 +496,19 @@ def real_table(doc: dict[str, Any]) -> str:
     c = max(12, *(len(n) + 7 for n in names))
     lines.append(f"{'patch':<{w}}" + "".join(f"{'wMCC ' + n:>{c}}" for n in names)
                  + f"{'truth':>9}" + "".join(f"{n + ' %':>{c - 2}}" for n in names))
+    def score(r: dict[str, Any], n: str) -> str:
+        return f"{'undefined':>{c}}" if r.get("truth_one_class") else f"{r[n]:>{c}.3f}"
+
     for r in rows:
         mark = "" if r["source"] == "real" else " [SIMULATED]"
-        lines.append(f"{(r['name'] + mark):<{w}}" + "".join(f"{r[n]:>{c}.3f}" for n in names)
+        lines.append(f"{(r['name'] + mark):<{w}}" + "".join(score(r, n) for n in names)
                      + f"{_pct(r['true_cultivated']):>9}" + "".join(f"{_pct(r[n + '_cultivated']):>{c - 2}}" for n in names))
     lines.append("")
     lines.append(f"{'pooled (all pixels)':<{w}}" + "".join(f"{n:>{c}}" for n in names))
     for key, label in (("weighted_mcc", "weighted MCC"), ("mcc", "MCC"), ("f1", "F1")):
-        lines.append(f"{'  ' + label:<{w}}" + "".join(f"{pooled[n][key]:>{c}.3f}" for n in names))
+        undefined = key != "f1" and not doc.get("pooled_defined", True)
+        lines.append(f"{'  ' + label:<{w}}" + "".join(f"{'undefined':>{c}}" if undefined else f"{pooled[n][key]:>{c}.3f}"
+                                                     for n in names))
     lines.append(f"{'  seconds per patch':<{w}}" + "".join(f"{pooled[n]['seconds_per_patch']:>{c}.2f}" for n in names))
     for k in ("model_minus_ndvi", "model_minus_pixel"):
         if k in doc:

@@ -459,6 +459,13 @@ class Scores(Poolable):
         return self.weighted.mcc
 
     @property
+    def truth_one_class(self) -> bool:
+        """The weighted truth holds one class only (all cultivated or none): no MCC can be defined, whatever the
+        prediction (a prediction of one class against a truth of two scores a real 0.0)."""
+        w = self.weighted
+        return bool(w.total > 0 and ((w.tp + w.fn) == 0 or (w.tn + w.fp) == 0))
+
+    @property
     def mcc(self) -> float:
         return self.unweighted.mcc
 

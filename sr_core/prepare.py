@@ -276,6 +276,8 @@ def prepare_input(patch: Patch, season: int | None = None, coregister: bool = Fa
         "dates_used": len(kept_ts), "dates_total": patch.n_dates,
         "first_date": f"{kept_ts[0]:%Y-%m-%d}", "last_date": f"{kept_ts[-1]:%Y-%m-%d}",
         "filled_bands": filled, "cloud_source": src or "none", "coregistered": moved, "non_finite": nonfinite,
+        "season_given": season is not None,
+        "complete_seasons": [int(y) for y in choice.candidates if season_is_complete(patch.timestamps, y)],
     }
     meta = dict(out.info.meta)
     meta["input"] = record
@@ -298,6 +300,11 @@ def input_warnings(patch: Patch) -> list[str]:
     if not rec.get("season_complete") and rec.get("seasons_in_series"):
         warns.append(f"the {rec['season']} growing season is incomplete in this series "
                      f"({rec['first_date']} … {rec['last_date']}): expect reduced skill")
+    complete = [y for y in rec.get("complete_seasons") or [] if isinstance(y, int)]
+    if len(complete) > 1 and not rec.get("season_given"):
+        warns.append(f"the series holds {len(complete)} complete growing seasons ({', '.join(map(str, complete))}); "
+                     f"the latest, {rec['season']}, was mapped: give --season YEAR (the app: Growing season) for "
+                     "another, e.g. the year the labels or your question belong to")
     if (nf := rec.get("non_finite") or 0.0) > 0:
         warns.append(f"{nf:.1%} of the pixel-dates hold NaN / inf in the band cube: taken as no data")
     filled = rec.get("filled_bands") or {}

@@ -151,6 +151,28 @@ def test_simulated_patch_given_to_real_is_never_called_real(tmp_path, capsys):
     assert ev.real_table(doc).startswith("SIMULATED data (not real)")
 
 
+def test_labels_of_one_class_give_undefined_not_a_zero_and_no_verdict(tmp_path, capsys):
+    """A patch whose labels are all cultivated (a crop inside one field) or all not (a forest): MCC is 0/0. It was
+    printed as 0.000 with 'NOT met'; it says 'undefined', judges no target, and pools with a two-class patch."""
+    from sr_core.io import write_eopatch
+    from sr_core.simulate import simulate_patch
+
+    p = simulate_patch(1, size=24, split="test")  # 45 % cultivated
+    one = p.replace(cultivated=np.zeros_like(p.cultivated), info=dataclasses.replace(p.info, name="forest"))
+    write_eopatch(one, tmp_path / "one" / "forest")
+    doc = _run(capsys, "--real", str(tmp_path / "one"), "--no-baselines")
+    assert doc["patches"][0]["truth_one_class"] and not doc["pooled_defined"] and "targets" not in doc
+    assert any("one class only" in n and "no pooled MCC" in n for n in doc["notes"])
+    table = ev.real_table(doc)
+    assert "undefined" in table.splitlines()[4] and "weighted MCC                 undefined" in table
+    assert "NOT met" not in table
+    write_eopatch(p, tmp_path / "one" / "fields")  # with a two-class patch beside it: pooled and judged
+    doc = _run(capsys, "--real", str(tmp_path / "one"), "--no-baselines")
+    rows = {r["name"]: r for r in doc["patches"]}
+    assert rows["forest"]["truth_one_class"] and not rows["fields"]["truth_one_class"] and doc["pooled_defined"]
+    assert 0 < doc["pooled"]["model"]["weighted_mcc"] <= 1
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # --stress
 # ---------------------------------------------------------------------------------------------------------------

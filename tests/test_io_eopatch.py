@@ -310,6 +310,22 @@ def test_not_a_folder(tmp_path):
         load_eopatch(tmp_path / "x.zip")
 
 
+def test_eolearn_1_0_to_1_4_timestamp_json_is_read(tmp_path, small_patch):
+    """eo-learn 1.0–1.4 saved the dates as timestamp.json (1.5 writes timestamps.json and still reads the old name)."""
+    folder = write_eopatch(small_patch, tmp_path / "eol14")
+    (folder / "timestamps.json").rename(folder / "timestamp.json")
+    assert load_eopatch(folder).timestamps == small_patch.timestamps
+
+
+@pytest.mark.parametrize("factor", [1.0, 1e4])
+def test_norm_factors_that_do_not_give_reflectance_are_refused_with_the_fix(patch_dir, factor):
+    """uint16 DN with NORM_FACTORS 1 (or 10 000) read as reflectance in the thousands: the model painted 4 % of a real
+    patch cultivated and nothing said why. Refused, naming the factor and the fix."""
+    save_npy_gz(patch_dir / "scalar" / "NORM_FACTORS.npy.gz", np.full((3, 1), factor, np.float32))
+    with pytest.raises(PatchFormatError, match=r"scalar/NORM_FACTORS .*not 0–1.*NORM_FACTORS = 1e-4"):
+        load_eopatch(patch_dir)
+
+
 def test_float_cube_holding_digital_numbers_is_refused(patch_dir):
     save_npy_gz(patch_dir / "data" / "BANDS.npy.gz", np.full((3, 6, 5, 12), 1500.0, np.float32))
     with pytest.raises(PatchFormatError, match="digital numbers stored as float"):

@@ -254,6 +254,20 @@ def test_of_two_complete_seasons_the_latest_is_chosen():
     assert choose_season(list(reversed(ts))).year == 2019  # whatever order the dates come in
 
 
+def test_a_series_of_two_complete_seasons_says_which_it_mapped_and_how_to_choose():
+    """Two complete seasons: the latest is mapped by default, and the warning names both and --season (labels of the
+    earlier year would otherwise be scored against the later season's map without a word); a season given: quiet."""
+    p = _patch(_series(datetime(2018, 2, 20, 10), datetime(2020, 4, 10, 10)))
+    auto = prepare_input(p)
+    assert input_record(auto)["complete_seasons"] == [2018, 2019]
+    warned = [w for w in input_warnings(auto) if "complete growing seasons" in w]
+    assert warned == ["the series holds 2 complete growing seasons (2018, 2019); the latest, 2019, was mapped: give "
+                      "--season YEAR (the app: Growing season) for another, e.g. the year the labels or your question "
+                      "belong to"]
+    assert not [w for w in input_warnings(prepare_input(p, 2018)) if "complete growing seasons" in w]
+    assert not [w for w in input_warnings(prepare_input(_patch())) if "complete growing seasons" in w]
+
+
 def test_season_2018_takes_its_dates_and_warns_that_it_is_incomplete():
     p = _patch(LONG)
     q = prepare_input(p, season=2018)

@@ -389,7 +389,8 @@ def _on_the_map(bbox: BBox, source: Path) -> BBox:
 
 
 def _read_timestamps(folder: Path) -> tuple[list[datetime], list[str]]:
-    js = _one_of(folder, "timestamps.json", "timestamps.json.gz")
+    # eo-learn ≥ 1.5 writes timestamps.json; eo-learn 1.0–1.4 wrote timestamp.json (1.5 still reads it)
+    js = _one_of(folder, "timestamps.json", "timestamps.json.gz", "timestamp.json", "timestamp.json.gz")
     pkl = _one_of(folder, "timestamp.pkl.gz", "timestamp.pkl")
     if js is not None:
         obj = _read_json(js)
@@ -410,7 +411,8 @@ def _read_timestamps(folder: Path) -> tuple[list[datetime], list[str]]:
     if pkl is not None:
         return read_timestamps_pickle(pkl)
     raise PatchFormatError(
-        f"{folder}: no timestamps (timestamps.json or timestamp.pkl.gz); each date of the band cube needs one"
+        f"{folder}: no timestamps (timestamps.json, timestamp.json or timestamp.pkl.gz); each date of the band cube "
+        "needs one"
     )
 
 
@@ -571,6 +573,13 @@ def _bands_to_reflectance(
     out = np.empty(raw.shape, np.float32)
     for t in range(T):  # per date: keeps peak memory at one extra float32 cube
         np.multiply(raw[t], factors[t], out=out[t], casting="unsafe")
+    if out.size and np.nanpercentile(out[:, ::8, ::8], 99) > 10:  # reflectance lies within 0–1.5 or so
+        raise PatchFormatError(
+            f"{where}: digital numbers × {'scalar/NORM_FACTORS' if nf_file is not None else 'the default factor'} "
+            f"({factors.min():g}{'' if factors.min() == factors.max() else f'–{factors.max():g}'}) give reflectance up to "
+            f"{np.nanpercentile(out[:, ::8, ::8], 99):.0f}, not 0–1: the factors are wrong for these DN; Sentinel-2 L1C / "
+            f"L2A DN are reflectance × 10 000, so write NORM_FACTORS = 1e-4 (or store the cube as float reflectance)"
+        )
     f32 = factors.astype(np.float32)
     if np.all(f32 == f32[0]):
         norm = float(f"{f32[0]:.7g}")  # the float32 value as written, e.g. 1e-4 (not 9.9999997e-05)
@@ -678,7 +687,8 @@ def _to_band_order(raw: np.ndarray, names: Sequence[str]) -> np.ndarray:
 READER_META_KEYS = ("radiometric_offset", "non_finite", "labels_10m", "band_layout", "cloud_masks", "input")
 _LABEL_FEATURES = {"CULTIVATED": "cultivated", "NOT_DECLARED": "not_declared", "ALL_POLYS": "all_polys"}
 _INPUT_FIELDS = frozenset({"season", "season_complete", "seasons_in_series", "dates_used", "dates_total", "first_date",
-                           "last_date", "filled_bands", "cloud_source", "coregistered", "non_finite"})
+                           "last_date", "filled_bands", "cloud_source", "coregistered", "non_finite", "season_given",
+                           "complete_seasons"})
 
 
 def _is_int(v: Any) -> bool:
@@ -763,9 +773,12 @@ def _input_record_problem(patch: Patch, rec: Any) -> str | None:
     if rec["first_date"] != f"{patch.timestamps[0]:%Y-%m-%d}" or rec["last_date"] != f"{patch.timestamps[-1]:%Y-%m-%d}":
         return "first_date / last_date are not this patch's"
     seasons = rec.get("seasons_in_series", [])
+    complete = rec.get("complete_seasons", [])
     if not isinstance(rec.get("season_complete", False), bool) or \
-            not (isinstance(seasons, list) and all(_is_int(y) for y in seasons)):
-        return "season_complete / seasons_in_series are not what sr_core.prepare writes"
+            not isinstance(rec.get("season_given", False), bool) or \
+            not (isinstance(seasons, list) and all(_is_int(y) for y in seasons)) or \
+            not (isinstance(complete, list) and all(_is_int(y) for y in complete)):
+        return "season_complete / season_given / seasons_in_series / complete_seasons are not what sr_core.prepare writes"
     filled = rec.get("filled_bands", {})
     if not (isinstance(filled, dict) and all(k in BAND_NAMES and v in BAND_NAMES for k, v in filled.items())):
         return "filled_bands is not a mapping of band names"
