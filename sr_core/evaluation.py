@@ -58,7 +58,7 @@ class Predictors:
 def build_predictors(model: Any = None, device: str = "auto", *, threshold: float | None = None, tta: int = 1,
                      season: int | None = None, baselines: Sequence[str] = ("ndvi", "pixel"),
                      oracles: bool = False, coregister: bool = False, pixel_model: Any = None,
-                     simulated: bool = False) -> Predictors:
+                     simulated: bool = False, compute_clouds: bool = False) -> Predictors:
     """The model (a checkpoint path, an SRNet, or None for the bundled weights) and the named baselines
     (``"ndvi"``, ``"pixel"``), each called with the raw patch and ``season``: the input path of ``predict``.
     A baseline that cannot be loaded (unknown name, module or model file absent) is left out, with a note.
@@ -68,7 +68,9 @@ def build_predictors(model: Any = None, device: str = "auto", *, threshold: floa
     (experimental): every predictor sees the patch prepared with :func:`sr_core.prepare.prepare_input`'s
     ``coregister=True`` (dates lined up by whole pixels, :mod:`sr_core.coreg`), not the default input path.
     ``pixel_model``: the 10 m pixel baseline's model file (default the bundled one), e.g. one trained with another
-    ``train-pixel --seed`` to see how much the bar moves with its training draw."""
+    ``train-pixel --seed`` to see how much the bar moves with its training draw. ``compute_clouds``: a patch with no
+    cloud layer (no CLM, CLP or SCL) gets s2cloudless masks first (:func:`sr_core.clouds.ensure_cloud_masks`, as
+    ``predict --compute-clouds``), once for every predictor."""
     from .baselines import load_baseline
     from .errors import ModelError
     from .inference import get_model, predict, select_device
@@ -95,22 +97,31 @@ def build_predictors(model: Any = None, device: str = "auto", *, threshold: floa
             fns.update(SIM_ORACLES)
         notes += [f"{k} READS THE LABELS (a ceiling, not a predictor): {ORACLE_DESCRIPTIONS[k]}" for k in fns
                   if k in ORACLE_DESCRIPTIONS]
-    if coregister:
+    if coregister or compute_clouds:
         import weakref
 
         from .prepare import prepare_input
 
-        # every predictor is called with the same raw patch: co-register it once, not once per predictor
+        # every predictor is called with the same raw patch: prepare it once, not once per predictor
         done: weakref.WeakKeyDictionary[Patch, Patch] = weakref.WeakKeyDictionary()
 
-        def lined_up(p: Patch) -> Patch:
+        def ready(p: Patch) -> Patch:
             if p not in done:
-                done[p] = prepare_input(p, season, coregister=True)
+                q = p
+                if compute_clouds:
+                    from .clouds import ensure_cloud_masks
+
+                    q = ensure_cloud_masks(q)
+                done[p] = prepare_input(q, season, coregister=True) if coregister else q
             return done[p]
 
-        fns = {k: (lambda p, f=f: f(lined_up(p))) for k, f in fns.items()}
-        notes.append("EXPERIMENTAL: dates co-registered by whole pixels before every predictor (sr_core.coreg); "
-                     "not the default input path of predict")
+        fns = {k: (lambda p, f=f: f(ready(p))) for k, f in fns.items()}
+        if coregister:
+            notes.append("EXPERIMENTAL: dates co-registered by whole pixels before every predictor (sr_core.coreg); "
+                         "not the default input path of predict")
+        if compute_clouds:
+            notes.append("patches with no cloud layer (CLM, CLP or SCL) got s2cloudless masks first (--compute-clouds, "
+                         "as predict --compute-clouds)")
     path = str(getattr(getattr(net, "info", None), "path", "") or "")
     return Predictors(fns, str(dev), path, threshold, tta, season, notes)
 

@@ -206,6 +206,41 @@ def nonfinite_as_no_data(patch: Patch, notes: list[str]) -> tuple[Patch, float]:
     return patch.replace(bands=handed_over(bands), is_data=handed_over(patch.data_mask() & ~bad)), share
 
 
+#: Sen2Cor classes a cloud layer is checked against (:func:`cloud_layer_conflict`): clear vegetation / bare soil and
+#: cloud of medium / high probability; the fewest pixel-dates of each that make the check
+SCL_CLEAR_LAND, SCL_CLOUD, MIN_CHECK_PIXELS = (4, 5), (8, 9), 200
+#: a cloud layer that flags more than this share of SCL's clear land as cloud, or finds less than
+#: :data:`MIN_CLOUD_RECALL` of SCL's clouds, contradicts the scene classification
+MAX_CLEAR_FLAGGED, MIN_CLOUD_RECALL = 0.5, 0.25
+
+
+def cloud_layer_conflict(patch: Patch) -> str | None:
+    """Why ``patch``'s CLM (else CLP > 0.4) cannot be the cloud source when its Sen2Cor SCL says otherwise: it flags
+    most of what SCL calls clear vegetation or bare soil (an inverted mask, 1 = clear), or misses most of what SCL
+    calls cloud (a probability on another scale, a mask of other dates). None when they broadly agree, or when either
+    is absent or there is too little of each class to tell."""
+    if patch.scl is None or (patch.cloud_mask is None and patch.cloud_prob is None):
+        return None
+    layer = "mask/CLM" if patch.cloud_mask is not None else "data/CLP (> 0.4)"
+    cloud = np.asarray(patch.cloud_mask, bool) if patch.cloud_mask is not None else np.asarray(patch.cloud_prob) > 0.4
+    data = patch.data_mask()
+    land = np.isin(patch.scl, SCL_CLEAR_LAND) & data
+    cl = np.isin(patch.scl, SCL_CLOUD) & data
+    n_land, n_cl = int(land.sum()), int(cl.sum())
+    if n_land >= MIN_CHECK_PIXELS:
+        flagged = float((cloud & land).sum() / n_land)
+        if flagged > MAX_CLEAR_FLAGGED:
+            return (f"{layer} flags {flagged:.0%} of the pixels SCL calls clear vegetation or bare soil as cloud"
+                    + (f" and finds {float((cloud & cl).sum() / n_cl):.0%} of SCL's clouds" if n_cl >= MIN_CHECK_PIXELS
+                       else "") + ": it looks inverted (1 = clear?) or belongs to other dates")
+    if n_cl >= MIN_CHECK_PIXELS and n_cl >= 0.02 * max(int(data.sum()), 1):
+        found = float((cloud & cl).sum() / n_cl)
+        if found < MIN_CLOUD_RECALL:
+            return (f"{layer} finds only {found:.0%} of the {n_cl} pixel-dates SCL calls cloud (medium / high "
+                    "probability): a probability on another scale (0–100?) or a mask of other dates")
+    return None
+
+
 def input_record(patch: Patch) -> dict[str, Any] | None:
     """What :func:`prepare_input` did to ``patch`` (``info.meta["input"]``), or None for an unprepared patch."""
     rec = patch.info.meta.get("input")
@@ -257,6 +292,10 @@ def prepare_input(patch: Patch, season: int | None = None, coregister: bool = Fa
         out = out.replace(bands=handed_over(fill_bands(out.bands, missing)))  # a new cube: no second copy
         notes.append("bands with no signal (zero on every pixel) filled from the nearest band in wavelength: "
                      + ", ".join(f"{m} ← {s}" for m, s in filled.items()))
+    ignored = cloud_layer_conflict(out)
+    if ignored is not None:  # the scene classification is the evidence both layers are read against
+        out = out.replace(cloud_mask=None, cloud_prob=None)
+        notes.append(f"cloud layer ignored: {ignored}; clouds taken from SCL instead")
     src = out.cloud_source
     if src == "SCL":
         notes.append(SCL_NOTE)
@@ -276,7 +315,7 @@ def prepare_input(patch: Patch, season: int | None = None, coregister: bool = Fa
         "dates_used": len(kept_ts), "dates_total": patch.n_dates,
         "first_date": f"{kept_ts[0]:%Y-%m-%d}", "last_date": f"{kept_ts[-1]:%Y-%m-%d}",
         "filled_bands": filled, "cloud_source": src or "none", "coregistered": moved, "non_finite": nonfinite,
-        "season_given": season is not None,
+        "season_given": season is not None, "cloud_layer_ignored": ignored,
         "complete_seasons": [int(y) for y in choice.candidates if season_is_complete(patch.timestamps, y)],
     }
     meta = dict(out.info.meta)
@@ -305,6 +344,9 @@ def input_warnings(patch: Patch) -> list[str]:
         warns.append(f"the series holds {len(complete)} complete growing seasons ({', '.join(map(str, complete))}); "
                      f"the latest, {rec['season']}, was mapped: give --season YEAR (the app: Growing season) for "
                      "another, e.g. the year the labels or your question belong to")
+    if isinstance(why := rec.get("cloud_layer_ignored"), str):
+        warns.append(f"the patch's cloud layer contradicts its Sen2Cor SCL and was not used: {why}; clouds were taken "
+                     "from SCL (fix or drop the layer to silence this)")
     if (nf := rec.get("non_finite") or 0.0) > 0:
         warns.append(f"{nf:.1%} of the pixel-dates hold NaN / inf in the band cube: taken as no data")
     filled = rec.get("filled_bands") or {}
@@ -325,6 +367,6 @@ def input_warnings(patch: Patch) -> list[str]:
 
 __all__ = [
     "BAND_WAVELENGTH_NM", "COMPLETE_SLACK_DAYS", "MAX_TRAINED_MISSING", "SCL_NOTE", "TEN_M_ONLY_FACT", "TEN_M_ONLY_LAND",
-    "SeasonChoice", "choose_season", "fill_bands", "fill_source", "input_record", "input_warnings", "missing_bands",
-    "nonfinite_as_no_data", "prepare_input", "season_is_complete", "season_window",
+    "SeasonChoice", "choose_season", "cloud_layer_conflict", "fill_bands", "fill_source", "input_record",
+    "input_warnings", "missing_bands", "nonfinite_as_no_data", "prepare_input", "season_is_complete", "season_window",
 ]  # fmt: skip

@@ -412,9 +412,17 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
             warns.append(f"all {with_data} frames with data are mostly cloudy (≥ {CLOUDY_DATE_FRACTION:.0%} cloud)")
         elif len(cloudy) and list_cloudy_frames:
             warns.append(f"{len(cloudy)} of {T} frames are mostly cloudy: {_dates(patch, cloudy)}")
+        if patch.cloud_source == "CLP" and patch.cloud_prob is not None and patch.cloud_prob.size:
+            top = float(np.nanmax(patch.cloud_prob))
+            if 50 / 255 <= top <= 100 / 255 + 1e-6 and np.allclose(patch.cloud_prob[::4, ::4, ::4] * 255,
+                                                                  np.rint(patch.cloud_prob[::4, ::4, ::4] * 255), atol=1e-3):
+                warns.append(f"the cloud probability CLP never exceeds {round(top * 255)} of 255 ({top:.2f}), so no pixel "
+                             "reaches the 0.4 cloud threshold: if it is a percentage (0–100, e.g. Google Earth Engine's "
+                             "s2cloudless), every cloud reads as clear; store it as uint8 0–255 or float 0–1")
     else:
-        warns.append("no cloud layer (CLM, CLP or SCL): every pixel is taken as clear; compute masks with "
-                     "sr_core.clouds.ensure_cloud_masks (`info --compute-clouds`) or supply them")
+        warns.append("no cloud layer (CLM, CLP or SCL): every pixel is taken as clear; compute s2cloudless masks with "
+                     "`predict --compute-clouds` / `evaluate --compute-clouds` (or `python -m sr_core clouds`, the "
+                     "Upload page's button, sr_core.clouds.ensure_cloud_masks), or supply them")
     off = [i for i, t in enumerate(patch.timestamps) if t.month not in SEASON_MONTHS]
     if off:
         if len(off) == T:

@@ -173,6 +173,26 @@ def test_labels_of_one_class_give_undefined_not_a_zero_and_no_verdict(tmp_path, 
     assert 0 < doc["pooled"]["model"]["weighted_mcc"] <= 1
 
 
+def test_compute_clouds_gives_a_patch_without_cloud_layer_its_masks_before_every_predictor(tmp_path, capsys):
+    """A real export with no CLM, CLP or SCL is read as all clear (Flanders without its SCL: 0.615 against 0.716 with
+    s2cloudless masks). The warning names the flag of the command in hand, and `evaluate --compute-clouds` computes
+    the masks once, for the model and both baselines."""
+    from sr_core.io import write_eopatch
+    from sr_core.simulate import simulate_patch
+
+    p = simulate_patch(1, size=24, split="test")
+    write_eopatch(p.replace(cloud_mask=None, cloud_prob=None, scl=None), tmp_path / "bare" / "p")
+    plain = _run(capsys, "--real", str(tmp_path / "bare"))
+    warned = [w for w in plain["patches"][0]["warnings"] if w.startswith("no cloud layer")]
+    assert warned and "`predict --compute-clouds` / `evaluate --compute-clouds`" in warned[0]
+    assert plain["patches"][0]["input"]["cloud_source"] == "none"
+    done = _run(capsys, "--real", str(tmp_path / "bare"), "--compute-clouds")
+    row = done["patches"][0]
+    assert row["input"]["cloud_source"] == "CLM" and not [w for w in row["warnings"] if w.startswith("no cloud layer")]
+    assert any("s2cloudless masks first" in n for n in done["notes"])
+    assert {"model", "ndvi", "pixel"} <= set(done["pooled"])
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # --stress
 # ---------------------------------------------------------------------------------------------------------------

@@ -326,6 +326,22 @@ def test_norm_factors_that_do_not_give_reflectance_are_refused_with_the_fix(patc
         load_eopatch(patch_dir)
 
 
+def test_eolearn_is_valid_is_the_clear_mask_of_a_patch_without_other_cloud_layers(tmp_path, small_patch):
+    """eo-learn's IS_VALID (data and not cloud) was ignored: every cloud read as clear. With no CLM, CLP or SCL it
+    is the cloud information; beside a CLM it is left alone."""
+    valid = np.ones(small_patch.shape, bool)
+    valid[1, 2:5, 3:7] = False
+    bare = small_patch.replace(cloud_mask=None, cloud_prob=None)
+    folder = write_eopatch(bare, tmp_path / "isvalid")
+    np.save(folder / "mask" / "IS_VALID.npy", valid[..., None].astype(np.uint8))
+    p = load_eopatch(folder)
+    assert p.cloud_source == "CLM" and any("IS_VALID read as the clear mask" in n for n in p.info.notes)
+    np.testing.assert_array_equal(p.valid_mask(), valid)
+    folder = write_eopatch(small_patch, tmp_path / "withclm")
+    np.save(folder / "mask" / "IS_VALID.npy", valid[..., None].astype(np.uint8))
+    np.testing.assert_array_equal(load_eopatch(folder).cloud_mask, small_patch.cloud_mask)
+
+
 def test_float_cube_holding_digital_numbers_is_refused(patch_dir):
     save_npy_gz(patch_dir / "data" / "BANDS.npy.gz", np.full((3, 6, 5, 12), 1500.0, np.float32))
     with pytest.raises(PatchFormatError, match="digital numbers stored as float"):

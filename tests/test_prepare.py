@@ -112,8 +112,54 @@ def test_clm_beats_clp_beats_scl():
     assert with_clm.valid_mask().all()  # CLM says clear: neither CLP nor SCL is consulted
     assert bare.valid_mask().all()  # no cloud layer: every pixel taken as clear
     assert input_record(prepare_input(only_scl))["cloud_source"] == "SCL"
-    assert input_record(prepare_input(with_clp))["cloud_source"] == "CLP"
+    agreeing = _patch(scl=np.full((T, H, W), 4, np.uint8), cloud_prob=clp_clear)  # SCL: vegetation; CLP: clear
+    assert input_record(prepare_input(agreeing))["cloud_source"] == "CLP"
     assert input_record(prepare_input(bare))["cloud_source"] == "none"
+    # CLP clear where SCL sees cloud on every pixel: the layers contradict each other, and SCL is the evidence
+    rec = input_record(prepare_input(with_clp))
+    assert rec["cloud_source"] == "SCL" and "finds only 0%" in rec["cloud_layer_ignored"]
+
+
+def _scl_scene(T: int, H: int, W: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """SCL with clouds (class 9) on a fifth of the pixel-dates, vegetation (4) elsewhere, and the cloud mask that
+    agrees with it."""
+    cloud = np.random.default_rng(seed).uniform(size=(T, H, W)) < 0.2
+    return np.where(cloud, 9, 4).astype(np.uint8), cloud
+
+
+def test_a_cloud_layer_that_contradicts_scl_is_not_used_and_says_why():
+    """A CLM written with 1 = clear (the model painted 4 % of Flanders cultivated, silently) and a CLP stored as a
+    percentage 0–100 read as 0–255 (no cloud ever reaches 0.4) contradict the Sen2Cor SCL beside them: the input
+    path takes the clouds from SCL and warns; a layer that agrees with SCL (a few disagreements) is kept."""
+    T, H, W = len(CHALLENGE), 12, 12
+    scl, cloud = _scl_scene(T, H, W)
+    inverted = prepare_input(_patch(H=H, W=W, scl=scl, cloud_mask=~cloud))
+    rec = input_record(inverted)
+    assert rec["cloud_source"] == "SCL" and inverted.cloud_mask is None
+    np.testing.assert_array_equal(inverted.valid_mask(), ~cloud)
+    warned = [w for w in input_warnings(inverted) if "contradicts its Sen2Cor SCL" in w]
+    assert warned and "mask/CLM flags 100% of the pixels SCL calls clear" in warned[0] and "inverted" in warned[0]
+    percent = np.where(cloud, 90, 5).astype(np.float32) / 255  # 90 % cloud, read on the 0–255 scale
+    rec = input_record(prepare_input(_patch(H=H, W=W, scl=scl, cloud_prob=percent)))
+    assert rec["cloud_source"] == "SCL" and "data/CLP (> 0.4) finds only 0%" in rec["cloud_layer_ignored"]
+    noisy = cloud.copy()
+    noisy[:, :2] = ~noisy[:, :2]  # a sixth of the pixels disagree: a real s2cloudless mask against Sen2Cor
+    kept = prepare_input(_patch(H=H, W=W, scl=scl, cloud_mask=noisy))
+    assert input_record(kept)["cloud_source"] == "CLM" and input_record(kept)["cloud_layer_ignored"] is None
+    assert not [w for w in input_warnings(kept) if "contradicts" in w]
+
+
+def test_a_percentage_clp_without_scl_is_warned_about():
+    """Without SCL nothing can overrule it, but a CLP whose largest value is 50–100 of 255 never reaches the cloud
+    threshold: the prediction's warnings say it may be a percentage."""
+    from sr_core.quality import series_warnings
+
+    T, H, W = len(CHALLENGE), 8, 8
+    _, cloud = _scl_scene(T, H, W)
+    percent = _patch(H=H, W=W, cloud_prob=np.where(cloud, 95, 3).astype(np.float32) / 255)
+    assert any("never exceeds 95 of 255" in w and "percentage" in w for w in series_warnings(percent))
+    real = _patch(H=H, W=W, cloud_prob=np.where(cloud, 240, 3).astype(np.float32) / 255)
+    assert not any("percentage" in w for w in series_warnings(real))
 
 
 def test_the_loader_and_prepare_say_when_scl_is_the_cloud_source(tmp_path):

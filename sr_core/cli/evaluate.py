@@ -74,6 +74,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
                    help="also score the label oracles (they READ THE LABELS: the ceilings of a perfect 10 m unmixer "
                         "and a perfect 10 m classifier, to tell classification from 2.5 m geometry; with --simulate "
                         "also a perfect model's, the labels redrawn from the sown parcel edges; not with --stress)")
+    p.add_argument("--compute-clouds", action="store_true",
+                   help="compute s2cloudless cloud masks for patches that have no cloud layer (CLM, CLP or SCL), as "
+                        "predict --compute-clouds does, before every predictor")
     p.add_argument("--threads", type=NONNEG, default=0, help="torch CPU threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         baselines = () if args.no_baselines else ("ndvi", "pixel")
     preds = ev.build_predictors(args.model, args.device, threshold=args.threshold, tta=args.tta, season=args.season,
                                 baselines=baselines, oracles=args.oracles, coregister=args.coregister,
-                                pixel_model=args.pixel_model,
+                                pixel_model=args.pixel_model, compute_clouds=args.compute_clouds,
                                 simulated=args.real is None and args.data is None and not args.stress)
     # (the gate's patches are labelled; the model's "simulated" flag only decides the oracle columns, unused there)
 

@@ -19,7 +19,9 @@ Features read (all but the band cube optional; any others in the folder are igno
                                offset is removed (:func:`sr_core.quality.radiometric_offset`).
 ``data/CLP``                   cloud probability: uint8 0–255 → /255; float 0–1 as is
 ``mask/CLM``, ``mask/IS_DATA`` 0/1 masks (``mask/dataMask``, eo-learn 1.x's name, when IS_DATA is absent;
-                               a pixel-date 0 in every band is no data either way); ``mask/SCL`` Sen2Cor classes 0–11
+                               a pixel-date 0 in every band is no data either way); ``mask/SCL`` Sen2Cor classes 0–11;
+                               ``mask/IS_VALID`` (eo-learn: data and not cloud) as the clear mask when no CLM, CLP
+                               or SCL is there
 ``mask_timeless/CULTIVATED``, ``NOT_DECLARED`` (bool), ``ALL_POLYS`` (uint16): labels at 4× the band grid
 =============================  ====================================================================================
 
@@ -99,7 +101,7 @@ MAX_JSON_DEPTH = 32
 
 BAND_FEATURES = ("data/BANDS", "data/BANDS-S2-L1C")
 OPTIONAL_FEATURES = (
-    "data/CLP", "mask/CLM", "mask/IS_DATA", "mask/dataMask", "mask/SCL", "scalar/NORM_FACTORS",
+    "data/CLP", "mask/CLM", "mask/IS_DATA", "mask/dataMask", "mask/IS_VALID", "mask/SCL", "scalar/NORM_FACTORS",
     "mask_timeless/CULTIVATED", "mask_timeless/NOT_DECLARED", "mask_timeless/ALL_POLYS",
 )  # fmt: skip
 _ARRAY_SUFFIXES = (".npy", ".npy.gz")
@@ -688,7 +690,7 @@ READER_META_KEYS = ("radiometric_offset", "non_finite", "labels_10m", "band_layo
 _LABEL_FEATURES = {"CULTIVATED": "cultivated", "NOT_DECLARED": "not_declared", "ALL_POLYS": "all_polys"}
 _INPUT_FIELDS = frozenset({"season", "season_complete", "seasons_in_series", "dates_used", "dates_total", "first_date",
                            "last_date", "filled_bands", "cloud_source", "coregistered", "non_finite", "season_given",
-                           "complete_seasons"})
+                           "complete_seasons", "cloud_layer_ignored"})
 
 
 def _is_int(v: Any) -> bool:
@@ -790,6 +792,10 @@ def _input_record_problem(patch: Patch, rec: Any) -> str | None:
         return "coregistered is not a mapping of dates to [dy, dx] pixel shifts"
     if not _is_share(rec.get("non_finite", 0.0)):
         return "non_finite is not a share 0–1"
+    if not isinstance(rec.get("cloud_layer_ignored"), (str, type(None))):
+        return "cloud_layer_ignored is not a text"
+    if rec.get("cloud_layer_ignored") is not None and (patch.cloud_mask is not None or patch.cloud_prob is not None):
+        return "it says the cloud layer was ignored, but the patch still carries one"
     try:
         choice = choose_season(patch.timestamps)
     except PatchValidationError:
@@ -1016,6 +1022,13 @@ def load_eopatch(path: str | Path) -> Patch:
             layers["is_data"] = layers["is_data"] & ~empty
             notes.append(f"{n_fixed:.1%} of the pixel-dates are 0 in every band although the data mask says data: "
                          "taken as no data")
+    if all(layers.get(k) is None for k in ("cloud_mask", "cloud_prob")) and feature_file(folder, "mask/SCL") is None \
+            and (got := frame_feature("mask/IS_VALID")) is not None:
+        # eo-learn's IS_VALID (data and not cloud, e.g. from its cloud-masking tasks): the only cloud information here
+        ok = _check_mask01(*got, notes)
+        layers["cloud_mask"] = ~ok if layers.get("is_data") is None else (layers["is_data"] & ~ok)
+        notes.append("mask/IS_VALID read as the clear mask (cloud = not valid where there is data): the patch has no "
+                     "CLM, CLP or SCL")
     if (got := frame_feature("mask/SCL")) is not None:
         a, where = got
         if a.dtype.kind not in "iu":
