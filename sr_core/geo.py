@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +69,11 @@ class BBox:
     def from_geojson(cls, obj: dict[str, Any], source: str = "bbox.geojson") -> BBox:
         """Parse the eo-learn 1.x ``bbox.geojson`` (a Polygon with a ``crs`` member)."""
         try:
-            crs_name = obj["crs"]["properties"]["name"]
-            epsg = int(str(crs_name).rsplit(":", 1)[-1])
+            crs_name = str(obj["crs"]["properties"]["name"]).strip()
+            if crs_name.upper().replace("::", ":").endswith(("CRS84", "CRS:84")):  # OGC's lon / lat WGS84
+                epsg = 4326  # (a BBox in EPSG:4326 holds longitude as x, latitude as y: CRS84's order)
+            else:  # urn:ogc:def:crs:EPSG::32633, EPSG:32633, http://www.opengis.net/def/crs/EPSG/0/32633
+                epsg = int(re.split(r"[:/]", crs_name)[-1])
             ring = obj["coordinates"][0]
             xs = [float(p[0]) for p in ring]
             ys = [float(p[1]) for p in ring]

@@ -359,6 +359,43 @@ def grid_warning(patch: Patch) -> str | None:
 
 
 # -- series warnings -------------------------------------------------------------------------------------------------
+#: Land seen by Sentinel-2, whatever it is (crops, grass, forest, soil; L1C or L2A): B8A reads close to B08 (the
+#: same near-infrared plateau), and B11 above B12 (water absorbs more at 2.2 µm). The medians over a patch's clear
+#: pixels outside these bounds say the cube's bands are not in the order assumed.
+NIR_NARROW_RATIO = (0.75, 1.35)
+SWIR_RATIO_MIN = 0.9
+
+
+def band_order_warning(patch: Patch) -> str | None:
+    """A warning when the medians of ``patch``'s clear pixels do not look like B01…B12 in the challenge order (a cube
+    exported in another order reads as a wrong map with no other sign: model 0.54 and NDVI −0.09 on Flanders with
+    its bands shifted by one); None when they do, or when there is too little land to tell."""
+    from .bands import band_index
+    from .prepare import input_record
+
+    filled = set((input_record(patch) or {}).get("filled_bands") or {})
+    valid = patch.valid_mask()
+    if valid.sum() < 100:
+        return None
+    step = max(1, int(valid.sum()) // 20000)
+    px = patch.bands[valid][::step]
+    if float(np.median(px, axis=0).max()) < 0.05:
+        return None  # water or a dark, empty scene, whatever the order: the land rules do not apply
+    med = {b: float(np.median(px[:, band_index(b)])) for b in ("B08", "B8A", "B11", "B12")}
+    problems = []
+    if not {"B08", "B8A"} & filled:
+        r = med["B8A"] / med["B08"]
+        if not NIR_NARROW_RATIO[0] <= r <= NIR_NARROW_RATIO[1]:
+            problems.append(f"B8A / B08 = {r:.2f} (land reads about 1)")
+    if not {"B11", "B12"} & filled and med["B12"] > 0.02 and med["B11"] < SWIR_RATIO_MIN * med["B12"]:
+        problems.append(f"B12 ({med['B12']:.3f}) above B11 ({med['B11']:.3f}) (land reads B11 higher)")
+    if not problems:
+        return None
+    return ("the bands do not look like B01 … B12 in the challenge order (median over the clear pixels: "
+            + "; ".join(problems) + "): if the cube holds them in another order, name it in meta_info/bands.json, e.g. "
+            '["B01", "B02", …, "B8A", "B09", "B11", "B12"]; the map is not to be trusted until then')
+
+
 def _dates(patch: Patch, idx: np.ndarray | list[int], limit: int = 4) -> str:
     idx = [int(i) for i in idx]
     shown = ", ".join(f"{patch.timestamps[i]:%Y-%m-%d}" for i in idx[:limit])
@@ -437,6 +474,8 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
                      "the model expects L2A surface reflectance")
     if (grid := grid_warning(patch)) is not None:
         warns.append(grid)
+    if (order := band_order_warning(patch)) is not None:
+        warns.append(order)
     subtracted, fixed, how = removed_offset(patch)
     if fixed:
         warns.append(f"processing-baseline offset removed: {subtracted:g} subtracted from every band of {len(fixed)} "
@@ -454,7 +493,8 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
 
 __all__ = [
     "FEW_DATES_FACT", "GRID_M_RANGE", "L1C_WARNING", "LATE_SEASON_FACT", "LATE_SEASON_MONTH", "OFFSET_DARK_MAX",
-    "OFFSET_DARK_MIN", "PB04_OFFSET", "PB04_START", "SINGLE_DATE_FACT", "OffsetCheck", "detect_product_level",
+    "OFFSET_DARK_MIN", "PB04_OFFSET", "PB04_START", "SINGLE_DATE_FACT", "OffsetCheck", "band_order_warning",
+    "detect_product_level",
     "grid_warning", "ground_pixel_size", "is_geographic", "level_from_meta", "offset_from_meta", "radiometric_offset",
     "reflectance_formula", "reflectance_level", "remove_offset", "removed_offset", "series_warnings",
 ]  # fmt: skip

@@ -342,6 +342,45 @@ def test_eolearn_is_valid_is_the_clear_mask_of_a_patch_without_other_cloud_layer
     np.testing.assert_array_equal(load_eopatch(folder).cloud_mask, small_patch.cloud_mask)
 
 
+def test_labels_in_the_challenge_mapping_0_1_2_are_read_with_2_as_not_declared(tmp_path, small_patch):
+    """cultivated-mapping.json maps land-use code 100 (cultivated, not declared) to class 2: a label written with it
+    was refused; it is read as cultivated = 1 and NOT_DECLARED = 2 (unless the patch has its own NOT_DECLARED)."""
+    lab = np.zeros(small_patch.label_shape, np.uint8)
+    lab[:8, :12] = 1
+    lab[8:12, :12] = 2
+    folder = write_eopatch(small_patch.replace(not_declared=None), tmp_path / "lab012")
+    save_npy_gz(folder / "mask_timeless" / "CULTIVATED.npy.gz", lab[..., None])
+    p = load_eopatch(folder)
+    np.testing.assert_array_equal(p.cultivated, lab == 1)
+    np.testing.assert_array_equal(p.not_declared, lab == 2)
+    assert any("0 / 1 / 2" in n for n in p.info.notes)
+    lab[0, 0] = 3
+    save_npy_gz(folder / "mask_timeless" / "CULTIVATED.npy.gz", lab[..., None])
+    with pytest.raises(PatchFormatError, match=r"values 0–3, expected 0/1 only .*0 / 1 / 2 with 2 = not declared"):
+        load_eopatch(folder)
+
+
+@pytest.mark.parametrize("name", ["urn:ogc:def:crs:OGC:1.3:CRS84", "OGC:CRS84",
+                                  "http://www.opengis.net/def/crs/EPSG/0/32633", "EPSG:32633"])
+def test_bbox_crs_names_as_gdal_and_ogc_write_them(tmp_path, small_patch, name):
+    from sr_core.geo import BBox
+
+    epsg = 4326 if "CRS84" in name else 32633
+    bb = BBox(14.5, 46.0, 14.5001, 46.0001, 4326) if epsg == 4326 else small_patch.bbox
+    folder = write_eopatch(small_patch.replace(bbox=bb), tmp_path / "crs")
+    geo = json.loads((folder / "bbox.geojson").read_text())
+    geo["crs"]["properties"]["name"] = name
+    (folder / "bbox.geojson").write_text(json.dumps(geo))
+    assert load_eopatch(folder).bbox == bb
+
+
+def test_a_band_cube_under_another_name_is_named_with_the_rename_that_fixes_it(tmp_path, small_patch):
+    folder = write_eopatch(small_patch, tmp_path / "named")
+    (folder / "data" / "BANDS.npy.gz").rename(folder / "data" / "L2A_data.npy.gz")
+    with pytest.raises(PatchFormatError, match=r"if data/L2A_data is the band cube .*rename it to data/BANDS"):
+        load_eopatch(folder)
+
+
 def test_float_cube_holding_digital_numbers_is_refused(patch_dir):
     save_npy_gz(patch_dir / "data" / "BANDS.npy.gz", np.full((3, 6, 5, 12), 1500.0, np.float32))
     with pytest.raises(PatchFormatError, match="digital numbers stored as float"):

@@ -281,3 +281,28 @@ def test_the_few_dates_warnings_state_what_few_real_dates_are_worth():
     assert len(early) == 18 and f"up to June score a weighted MCC of {score(early):.2f}" in LATE_SEASON_FACT
     assert f"no usable date from July on: {LATE_SEASON_FACT}" in series_warnings(p.select_dates(early))
     assert not any(x.startswith("no usable date from July") for x in series_warnings(p))
+
+
+def test_a_cube_in_another_band_order_is_warned_about():
+    """A 12-band cube exported in another order (bands sorted by file name put B8A last; a cube shifted by one band)
+    is read as the challenge order without a sign but a wrong map (Flanders: model 0.54, NDVI −0.09). The medians
+    of the clear land say so; the challenge order, and the 10 m bands with the rest filled, do not."""
+    from sr_core.bands import BAND_NAMES
+    from sr_core.prepare import prepare_input
+    from sr_core.quality import band_order_warning, series_warnings
+    from sr_core.simulate import simulate_patch
+
+    p = simulate_patch(2, size=40, split="test")
+    assert band_order_warning(prepare_input(p)) is None
+    by_name = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B11", "B12", "B8A"]  # sorted file names
+    sorted_cube = p.replace(bands=p.bands[..., [BAND_NAMES.index(b) for b in by_name]])
+    w = band_order_warning(prepare_input(sorted_cube))
+    assert w is not None and "B12 (" in w and "above B11" in w and "meta_info/bands.json" in w
+    assert w in series_warnings(prepare_input(sorted_cube))
+    # the ten bands a Sen2Cor export delivers (no B01, B09) in order, padded to twelve with two empty ones
+    ten = [BAND_NAMES.index(b) for b in BAND_NAMES if b not in ("B01", "B09")]
+    shifted = p.replace(bands=np.concatenate([p.bands[..., ten], np.zeros_like(p.bands[..., :2])], axis=-1))
+    assert "B8A / B08" in band_order_warning(prepare_input(shifted))
+    ten_m = p.bands.copy()
+    ten_m[..., [i for i, b in enumerate(BAND_NAMES) if b not in ("B02", "B03", "B04", "B08")]] = 0
+    assert band_order_warning(prepare_input(p.replace(bands=ten_m))) is None  # filled bands are not judged

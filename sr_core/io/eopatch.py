@@ -510,7 +510,9 @@ def _check_mask01(a: np.ndarray, where: str, notes: list[str] | None = None) -> 
         if notes is not None:
             notes.append(f"{where}: a 0/255 mask, read as 0/1")
         return a == 255
-    raise PatchFormatError(f"{where}: values {lo}–{hi}, expected 0/1 only (or 0/255)")
+    raise PatchFormatError(f"{where}: values {lo}–{hi}, expected 0/1 only (or 0/255"
+                           + ("; a CULTIVATED label may hold 0 / 1 / 2 with 2 = not declared, the challenge's mapping)"
+                              if "CULTIVATED" in where else ")"))
 
 
 def _odd_value(a: np.ndarray) -> str:
@@ -912,9 +914,16 @@ def load_eopatch(path: str | Path) -> Patch:
     notes: list[str] = []
     files = {f: feature_file(folder, f) for f in BAND_FEATURES}
     if files["data/BANDS"] is None and files["data/BANDS-S2-L1C"] is None:
+        others = sorted({p.name.split(".")[0] for p in (folder / "data").glob("*.npy*")} if (folder / "data").is_dir()
+                        else set())
+        others = [o for o in others if f"data/{o}" not in OPTIONAL_FEATURES]  # CLP is not a band cube
+        hint = (f"; if data/{others[0]} is the band cube (eo-learn lets each export name it), rename it to data/BANDS "
+                "(L2A) or data/BANDS-S2-L1C (L1C)" if len(others) == 1 else
+                f"; if one of data/{', data/'.join(others[:6])} is the band cube, rename it to data/BANDS (L2A) or "
+                "data/BANDS-S2-L1C (L1C)" if others else "")
         raise PatchFormatError(
             f"{folder}: no band cube (data/BANDS.npy[.gz] or data/BANDS-S2-L1C.npy[.gz]); found {_describe(folder)}. "
-            "sr_core needs the 12 Sentinel-2 bands per date: export the patch with its band cube"
+            f"sr_core needs the 12 Sentinel-2 bands per date: export the patch with its band cube{hint}"
         )
     meta, meta_notes = _read_meta(folder)
     notes += meta_notes
@@ -1053,6 +1062,17 @@ def load_eopatch(path: str | Path) -> Patch:
             if a.size and (a.min() < 0 or a.max() > np.iinfo(np.uint16).max):
                 raise PatchFormatError(f"{where}: codes {a.min()}–{a.max()} do not fit uint16")
             layers[name] = a.astype(np.uint16)
+        elif name == "cultivated" and a.dtype.kind in "iu" and a.size and a.min() >= 0 and a.max() == 2:
+            # the challenge's own mapping (cultivated-mapping.json): 0 not cultivated, 1 cultivated, 2 = code 100,
+            # cultivated land not declared
+            layers[name] = a == 1
+            if feature_file(folder, "mask_timeless/NOT_DECLARED") is None:
+                layers["not_declared"] = a == 2
+                notes.append(f"{where}: classes 0 / 1 / 2 read as not cultivated / cultivated / not declared (the "
+                             "challenge's mapping: 2 = land-use code 100), the last as NOT_DECLARED")
+            else:
+                notes.append(f"{where}: classes 0 / 1 / 2 read as not cultivated / cultivated / not declared; the "
+                             "patch's own NOT_DECLARED is kept as the not-declared mask")
         else:
             layers[name] = _check_mask01(a, where, notes)
 
