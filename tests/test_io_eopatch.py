@@ -221,6 +221,13 @@ def test_grid_mismatch(patch_dir):
         load_eopatch(patch_dir)
 
 
+def test_a_20_m_scl_is_refused_with_the_resampling_that_fixes_it(tmp_path, small_patch):
+    folder = write_eopatch(small_patch, tmp_path / "scl20")
+    save_npy_gz(folder / "mask" / "SCL.npy.gz", np.full((3, 4, 5, 1), 4, np.uint8))  # bands 8 × 10 at 10 m
+    with pytest.raises(PatchValidationError, match=r"SCL\.npy\.gz: grid 4 × 5 differs .*at 20 m .*repeated 2 × 2"):
+        load_eopatch(folder)
+
+
 def test_timestamp_count_mismatch(patch_dir):
     (patch_dir / "timestamp.pkl.gz").unlink()
     (patch_dir / "timestamps.json").write_text('["2019-03-05T10:00:00"]')

@@ -483,8 +483,11 @@ def _check_frames(a: np.ndarray, where: str, bands_where: str, thw: tuple[int, i
             "one layer per date of the band cube"
         )
     if a.shape[1:] != thw[1:]:
+        coarse = [k for k in (2, 6) if a.shape[1] * k == thw[1] and a.shape[2] * k == thw[2]]
         raise PatchValidationError(
             f"{where}: grid {a.shape[1]} × {a.shape[2]} differs from the band grid {thw[1]} × {thw[2]} of {bands_where}"
+            + (f"; it is the band grid at {10 * coarse[0]} m (Sen2Cor delivers SCL at 20 and 60 m): resample it to the "
+               f"10 m grid first (nearest neighbour, each pixel repeated {coarse[0]} × {coarse[0]})" if coarse else "")
         )
     return a
 
