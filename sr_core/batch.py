@@ -128,7 +128,7 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def _describe(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else ""
+    msg = " ".join(str(exc).split())[:500]  # every line: Dask's hints follow its first
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 

@@ -216,6 +216,41 @@ class _KillOnce:
             os._exit(1)
 
 
+def test_workers_that_cannot_import_sr_core_are_named_before_any_task(inputs, tmp_path):
+    """Workers started outside the checkout (no PYTHONPATH, the package not installed) failed every patch with
+    Dask's "Error during deserialization of the task graph", cut to its first line. The run stops first and says
+    how to start them."""
+    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent))
+    if dask_cli is None:
+        pytest.skip("the dask command-line tool is not installed beside this Python")
+    sched_file = tmp_path / "scheduler.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    quiet = {"env": env, "cwd": tmp_path, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+             "start_new_session": True}
+    procs = []
+    try:
+        procs.append(subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                       "--scheduler-file", str(sched_file)], **quiet))
+        _wait_for(sched_file, 60)
+        address = json.loads(sched_file.read_text())["address"]
+        procs.append(subprocess.Popen([dask_cli, "worker", address, "--nworkers", "1", "--nthreads", "1",
+                                       "--no-dashboard", "--host", "127.0.0.1"], **quiet))
+        folder, ckpt = inputs
+        with pytest.raises(ConfigError, match=r"1 of 1 Dask workers at .* cannot import sr_core.*export PYTHONPATH="):
+            run_batch(folder, tmp_path / "out", scheduler=address, model=ckpt, progress=False, mosaic=None,
+                      index=False)
+        assert not list((tmp_path / "out").glob("*.tif"))
+    finally:
+        for p in reversed(procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
 def test_separately_started_scheduler_killed_worker_mid_run_still_finishes_every_patch(inputs, external, tmp_path):
     import cloudpickle
     from distributed import Client, WorkerPlugin

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
@@ -106,9 +107,27 @@ def connect(scheduler: Any, device: str) -> Iterator[tuple[Any, str]]:
                 f"the Dask scheduler at {scheduler} has no workers after 60 s; start some with "
                 f"`dask worker {scheduler} --nthreads 1`"
             ) from None
+        _check_workers_import_sr_core(client, str(scheduler))
         yield client, str(scheduler)
     finally:
         client.close()
+
+
+def _check_workers_import_sr_core(client: Any, label: str) -> None:
+    """Refuse a cluster whose workers cannot import sr_core: every task would fail with Dask's "Error during
+    deserialization of the task graph" (workers started outside the checkout, or from another environment)."""
+    try:  # a builtin, sent by reference: it unpickles on a worker that lacks sr_core, and says whether it is there
+        found = client.run(eval, "__import__('importlib.util').util.find_spec('sr_core') is not None")
+    except Exception:  # an older or unusual cluster: the tasks' own errors will say it
+        return
+    missing = sorted(addr for addr, ok in found.items() if not ok)
+    if missing:
+        here = Path(__file__).resolve().parents[2]
+        raise ConfigError(
+            f"{len(missing)} of {len(found)} Dask workers at {label} cannot import sr_core ({', '.join(missing[:3])}"
+            f"{' …' if len(missing) > 3 else ''}): start them where the package is importable, e.g. "
+            f"`export PYTHONPATH={here}` before `dask worker`, with the same Python environment as this one"
+        )
 
 
 def cluster_layout(client: Any) -> tuple[int, tuple[tuple[str, int], ...], bool]:
