@@ -48,19 +48,25 @@ limit_mb = int(st.get_option("server.maxUploadSize"))
 st.markdown(
     f"Drop a **.zip** or **.tar.gz** holding one or more EOPatch folders, in the challenge's eo-learn 0.9 layout "
     f"(`.npy.gz` + gzipped pickles) or eo-learn 1.x (`.npy`/`.npy.gz`, `bbox.geojson`, `timestamps.json`). "
-    f"**Size limit: {limit_mb} MB** (set by `server.maxUploadSize` in `.streamlit/config.toml`).\n\n"
-    "The band cube holds the challenge's 12 bands (`B01 … B12` without `B10`) or 13 (with it); any other set or "
-    "order is read when `meta_info` names the bands in cube order (e.g. `meta_info/bands.json` = "
-    '`["B02", "B03", "B04", "B08"]`), and absent bands are filled from the nearest band, with a warning. Products of '
-    "processing baseline 04.00 and later (2022 on) that still carry the +1000 DN offset are found and corrected."
+    f"**Size limit: {limit_mb} MB** (set by `server.maxUploadSize` in `.streamlit/config.toml`)."
 )
-st.caption(
-    "Uploads are checked before anything is written: no paths outside the upload folder, no links or device files, "
-    "bounded file count, header and expanded size (zip bombs are refused), all uploads within one quota "
-    "(`SR_CORE_UPLOAD_QUOTA_GB`). Legacy pickles are decoded by a restricted reader that never runs code. Files are "
-    "kept under `$SR_CORE_HOME/uploads` and removed after `SR_CORE_UPLOAD_DAYS` days unopened (default 30); a link "
-    "to an upload lasts until the server restarts."
-)
+# the details take a screen: open before an upload, folded once one is in, so that its report and map come first
+with st.expander("What is read, and how uploads are checked", expanded=st.session_state.get("upload_file") is None):
+    st.markdown(
+        "The band cube holds the challenge's 12 bands (`B01 … B12` without `B10`) or 13 (with it); any other set or "
+        "order is read when `meta_info` names the bands in cube order (e.g. `meta_info/bands.json` = "
+        '`["B02", "B03", "B04", "B08"]`), and absent bands are filled from the nearest band, with a warning. Products '
+        "of processing baseline 04.00 and later (2022 on) that still carry the +1000 DN offset are found and "
+        "corrected. Clouds come from `CLM`, else `CLP`, else Sen2Cor's `SCL` (or eo-learn's `IS_VALID`); a cloud layer "
+        "that contradicts the SCL beside it is not used, and a patch with none can get s2cloudless masks below."
+    )
+    st.caption(
+        "Uploads are checked before anything is written: no paths outside the upload folder, no links or device "
+        "files, bounded file count, header and expanded size (zip bombs are refused), all uploads within one quota "
+        "(`SR_CORE_UPLOAD_QUOTA_GB`). Legacy pickles are decoded by a restricted reader that never runs code. Files "
+        "are kept under `$SR_CORE_HOME/uploads` and removed after `SR_CORE_UPLOAD_DAYS` days unopened (default 30); a "
+        "link to an upload lasts until the server restarts."
+    )
 
 up = st.file_uploader("EOPatch archive", type=["zip", "gz", "tgz", "tar"], key="upload_file")
 if up is not None:

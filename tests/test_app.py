@@ -547,7 +547,7 @@ def test_upload_page_keeps_the_cloud_copy_within_the_quota_and_survives_unforese
     assert report.loc["eopatch-odd", "status"].startswith("❌") and "ValueError" in report.loc["eopatch-odd", "status"]
     assert "something no reader foresaw" not in str(report)  # its type only; the details go to the server's log
     # the table's cell cuts a long message: below it, each refused folder's reason in full
-    why = [m.value for m in at.expander[0].markdown]
+    why = [m.value for m in next(e for e in at.expander if "could not be read" in e.label).markdown]
     assert any(m.startswith("**eopatch-odd**: an unexpected error") and "ValueError" in m for m in why), why
     assert report.loc["eopatch-bare", "status"] == "✅ readable"
     assert any("The map could not be drawn" in e.value for e in at.error), [e.value for e in at.error]
