@@ -377,10 +377,11 @@ def band_order_warning(patch: Patch) -> str | None:
 
     filled = set((input_record(patch) or {}).get("filled_bands") or {})
     valid = patch.valid_mask()
-    if valid.sum() < 100:
+    n = int(valid.sum())
+    if n < 100:
         return None
-    step = max(1, int(valid.sum()) // 20000)
-    px = patch.bands[valid][::step]
+    idx = np.flatnonzero(valid.ravel())[:: max(1, n // 20000)]  # ≈ 20 000 pixel-dates: no copy of the whole cube
+    px = np.asarray(patch.bands).reshape(-1, patch.bands.shape[-1])[idx]
     if float(np.median(px, axis=0).max()) < 0.05:
         return None  # water or a dark, empty scene, whatever the order: the land rules do not apply
     med = {b: float(np.median(px[:, band_index(b)])) for b in ("B08", "B8A", "B11", "B12")}
