@@ -229,10 +229,13 @@ def cloud_layer_conflict(patch: Patch) -> str | None:
     n_land, n_cl = int(land.sum()), int(cl.sum())
     if n_land >= MIN_CHECK_PIXELS:
         flagged = float((cloud & land).sum() / n_land)
-        if flagged > MAX_CLEAR_FLAGGED:
+        found = float((cloud & cl).sum() / n_cl) if n_cl >= MIN_CHECK_PIXELS else None
+        # haze that Sen2Cor calls land would make a right mask flag much of SCL's land, but it would still find
+        # SCL's own clouds: only a layer that also misses those (or, with few of them, flags nearly all land) is wrong
+        if flagged > MAX_CLEAR_FLAGGED and (found < 0.5 if found is not None else flagged > 0.8):
             return (f"{layer} flags {flagged:.0%} of the pixels SCL calls clear vegetation or bare soil as cloud"
-                    + (f" and finds {float((cloud & cl).sum() / n_cl):.0%} of SCL's clouds" if n_cl >= MIN_CHECK_PIXELS
-                       else "") + ": it looks inverted (1 = clear?) or belongs to other dates")
+                    + (f" and finds {found:.0%} of SCL's clouds" if found is not None else "")
+                    + ": it looks inverted (1 = clear?) or belongs to other dates")
     if n_cl >= MIN_CHECK_PIXELS and n_cl >= 0.02 * max(int(data.sum()), 1):
         found = float((cloud & cl).sum() / n_cl)
         if found < MIN_CLOUD_RECALL:

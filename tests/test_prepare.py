@@ -147,6 +147,9 @@ def test_a_cloud_layer_that_contradicts_scl_is_not_used_and_says_why():
     kept = prepare_input(_patch(H=H, W=W, scl=scl, cloud_mask=noisy))
     assert input_record(kept)["cloud_source"] == "CLM" and input_record(kept)["cloud_layer_ignored"] is None
     assert not [w for w in input_warnings(kept) if "contradicts" in w]
+    # haze Sen2Cor calls land: the mask flags 60 % of SCL's land as cloud, but finds SCL's own clouds too: kept
+    hazy = cloud | (np.random.default_rng(1).uniform(size=cloud.shape) < 0.6)
+    assert input_record(prepare_input(_patch(H=H, W=W, scl=scl, cloud_mask=hazy)))["cloud_source"] == "CLM"
 
 
 def test_a_percentage_clp_without_scl_is_warned_about():
