@@ -363,9 +363,9 @@ def grid_warning(patch: Patch) -> str | None:
 #: same near-infrared plateau), and B11 above B12 (water absorbs more at 2.2 µm). The medians over a patch's clear
 #: pixels outside these bounds say the cube's bands are not in the order assumed.
 NIR_NARROW_RATIO = (0.75, 1.35)
+SWIR_RATIO_MIN = 0.9
 #: Patches narrower than this (10 m pixels) get a warning: the network's context reaches past their edges.
 SMALL_PATCH_PX = 64
-SWIR_RATIO_MIN = 0.9
 
 
 def band_order_warning(patch: Patch) -> str | None:
@@ -503,8 +503,7 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
 __all__ = [
     "FEW_DATES_FACT", "GRID_M_RANGE", "L1C_WARNING", "LATE_SEASON_FACT", "LATE_SEASON_MONTH", "OFFSET_DARK_MAX",
     "OFFSET_DARK_MIN", "PB04_OFFSET", "PB04_START", "SINGLE_DATE_FACT", "SMALL_PATCH_PX", "OffsetCheck",
-    "band_order_warning",
-    "detect_product_level",
+    "band_order_warning", "detect_product_level",
     "grid_warning", "ground_pixel_size", "is_geographic", "level_from_meta", "offset_from_meta", "radiometric_offset",
     "reflectance_formula", "reflectance_level", "remove_offset", "removed_offset", "series_warnings",
 ]  # fmt: skip

@@ -917,9 +917,9 @@ def load_eopatch(path: str | Path) -> Patch:
     notes: list[str] = []
     files = {f: feature_file(folder, f) for f in BAND_FEATURES}
     if files["data/BANDS"] is None and files["data/BANDS-S2-L1C"] is None:
-        others = sorted({p.name.split(".")[0] for p in (folder / "data").glob("*.npy*")} if (folder / "data").is_dir()
-                        else set())
-        others = [o for o in others if f"data/{o}" not in OPTIONAL_FEATURES]  # CLP is not a band cube
+        data_dir = folder / "data"
+        names = {p.name.split(".")[0] for p in data_dir.glob("*.npy*")} if data_dir.is_dir() else set()
+        others = sorted(o for o in names if f"data/{o}" not in OPTIONAL_FEATURES)  # CLP is not a band cube
         hint = (f"; if data/{others[0]} is the band cube (eo-learn lets each export name it), rename it to data/BANDS "
                 "(L2A) or data/BANDS-S2-L1C (L1C)" if len(others) == 1 else
                 f"; if one of data/{', data/'.join(others[:6])} is the band cube, rename it to data/BANDS (L2A) or "
