@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -106,23 +107,23 @@ def _wait_for(path: Path, seconds: float) -> None:
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def external(tmp_path_factory):
-    """A separately started `dask scheduler` and `dask worker --nworkers 2` (with nannies) on 127.0.0.1, as a user
-    would start them; yields the scheduler address."""
+@contextlib.contextmanager
+def dask_cluster(folder: Path, env: dict[str, str], nworkers: int, cwd: Path | None = None) -> Iterator[str]:
+    """A `dask scheduler` and `dask worker --nworkers N` (with nannies) on 127.0.0.1, started as a user would start
+    them, with ``env`` and ``cwd``; yields the scheduler address and stops both (process groups included)."""
     dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent))
     if dask_cli is None:
         pytest.skip("the dask command-line tool is not installed beside this Python")
-    sched_file = tmp_path_factory.mktemp("dask") / "scheduler.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    sched_file = folder / "scheduler.json"
+    quiet = {"env": env, "cwd": cwd, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+             "start_new_session": True}
     procs = []
     try:
         procs.append(subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                                        "--scheduler-file", str(sched_file)], **quiet))
         _wait_for(sched_file, 60)
         address = json.loads(sched_file.read_text())["address"]
-        procs.append(subprocess.Popen([dask_cli, "worker", address, "--nworkers", "2", "--nthreads", "1",
+        procs.append(subprocess.Popen([dask_cli, "worker", address, "--nworkers", str(nworkers), "--nthreads", "1",
                                        "--no-dashboard", "--host", "127.0.0.1"], **quiet))
         yield address
     finally:  # workers first, then the scheduler; each in its own process group (nannies' children included)
@@ -134,6 +135,15 @@ def external(tmp_path_factory):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+
+
+@pytest.fixture(scope="module")
+def external(tmp_path_factory):
+    """A separately started `dask scheduler` and `dask worker --nworkers 2`, able to import sr_core (PYTHONPATH);
+    yields the scheduler address."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    with dask_cluster(tmp_path_factory.mktemp("dask"), env, 2) as address:
+        yield address
 
 
 def test_local_cluster_predicts_folder_reports_corrupt_patch_and_writes_mosaic_and_index(inputs, tmp_path):
@@ -220,35 +230,12 @@ def test_workers_that_cannot_import_sr_core_are_named_before_any_task(inputs, tm
     """Workers started outside the checkout (no PYTHONPATH, the package not installed) failed every patch with
     Dask's "Error during deserialization of the task graph", cut to its first line. The run stops first and says
     how to start them."""
-    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent))
-    if dask_cli is None:
-        pytest.skip("the dask command-line tool is not installed beside this Python")
-    sched_file = tmp_path / "scheduler.json"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    quiet = {"env": env, "cwd": tmp_path, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
-             "start_new_session": True}
-    procs = []
-    try:
-        procs.append(subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                       "--scheduler-file", str(sched_file)], **quiet))
-        _wait_for(sched_file, 60)
-        address = json.loads(sched_file.read_text())["address"]
-        procs.append(subprocess.Popen([dask_cli, "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                       "--no-dashboard", "--host", "127.0.0.1"], **quiet))
-        folder, ckpt = inputs
-        with pytest.raises(ConfigError, match=r"1 of 1 Dask workers at .* cannot import sr_core.*export PYTHONPATH="):
-            run_batch(folder, tmp_path / "out", scheduler=address, model=ckpt, progress=False, mosaic=None,
-                      index=False)
-        assert not list((tmp_path / "out").glob("*.tif"))
-    finally:
-        for p in reversed(procs):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=10)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+    folder, ckpt = inputs
+    refused = pytest.raises(ConfigError, match=r"1 of 1 Dask workers at .* cannot import sr_core.*export PYTHONPATH=")
+    with dask_cluster(tmp_path, env, 1, cwd=tmp_path) as address, refused:
+        run_batch(folder, tmp_path / "out", scheduler=address, model=ckpt, progress=False, mosaic=None, index=False)
+    assert not list((tmp_path / "out").glob("*.tif"))
 
 
 def test_separately_started_scheduler_killed_worker_mid_run_still_finishes_every_patch(inputs, external, tmp_path):

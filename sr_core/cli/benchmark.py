@@ -341,19 +341,21 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 
 def run_withdraw(args: argparse.Namespace) -> int:
-    row = _admin_board(args, "withdraw").withdraw(args.id, args.reason)
-    if args.json:
-        print_json(row.to_dict())
-    else:
-        print(f"withdrew submission #{row.id} of {row.team!r} (public wMCC {_fmt(row.public_wmcc).strip()}) from the "
-              f"standings: {row.error}; `benchmark reinstate {row.id}` puts it back")
-    return 0
+    return _moderated(args, "withdraw")
 
 
 def run_reinstate(args: argparse.Namespace) -> int:
-    row = _admin_board(args, "reinstate").reinstate(args.id)
+    return _moderated(args, "reinstate")
+
+
+def _moderated(args: argparse.Namespace, action: str) -> int:
+    board = _admin_board(args, action)
+    row = board.withdraw(args.id, args.reason) if action == "withdraw" else board.reinstate(args.id)
     if args.json:
         print_json(row.to_dict())
+    elif action == "withdraw":
+        print(f"withdrew submission #{row.id} of {row.team!r} (public wMCC {_fmt(row.public_wmcc).strip()}) from the "
+              f"standings: {row.error}; `benchmark reinstate {row.id}` puts it back")
     else:
         print(f"reinstated submission #{row.id} of {row.team!r} (public wMCC {_fmt(row.public_wmcc).strip()}): it "
               "counts in the standings again")
