@@ -252,7 +252,7 @@ with guarded("Reading the leaderboard"):
                 st.dataframe(pd.DataFrame([{
                     "submission": f"#{r.id}", "team": r.team, "time (UTC)": pd.Timestamp(r.created_at),
                     "public wMCC": r.public_wmcc,
-                    "reason": (r.error or "").removeprefix("withdrawn by the benchmark admin: "),
+                    "reason": r.withdrawal_reason,
                 } for r in withdrawn]), hide_index=True, width="stretch", column_config={
                     "public wMCC": st.column_config.NumberColumn(format="%.4f"),
                     "time (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
@@ -295,6 +295,6 @@ with guarded("Drawing the history"):
         for r in pulled:
             st.warning(f"Submission #{r.id} ({shown(r.file_name)}, {r.created_at:%Y-%m-%d %H:%M} UTC, public wMCC "
                        f"{r.public_wmcc:.4f}) was withdrawn by the organisers and does not count: "
-                       f"{shown((r.error or '').removeprefix('withdrawn by the benchmark admin: '))}", icon="🚫")
+                       f"{shown(r.withdrawal_reason or '')}", icon="🚫")
 
 sidebar()

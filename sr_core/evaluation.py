@@ -106,14 +106,18 @@ def build_predictors(model: Any = None, device: str = "auto", *, threshold: floa
         done: weakref.WeakKeyDictionary[Patch, Patch] = weakref.WeakKeyDictionary()
 
         def ready(p: Patch) -> Patch:
-            if p not in done:
-                q = p
-                if compute_clouds:
-                    from .clouds import ensure_cloud_masks
+            if p in done:
+                return done[p]
+            q = p
+            if compute_clouds and p.cloud_source is None:  # only where there is no cloud layer (CLM, CLP or SCL)
+                from .clouds import ensure_cloud_masks
 
-                    q = ensure_cloud_masks(q)
-                done[p] = prepare_input(q, season, coregister=True) if coregister else q
-            return done[p]
+                q = ensure_cloud_masks(q)
+            if coregister:
+                q = prepare_input(q, season, coregister=True)
+            if q is not p:  # an entry whose value is its own key would keep the patch alive for ever
+                done[p] = q
+            return q
 
         fns = {k: (lambda p, f=f: f(ready(p))) for k, f in fns.items()}
         if coregister:
@@ -348,7 +352,8 @@ def evaluate_real(paths: Sequence[str | Path], predictors: Predictors, limit: in
         "true_cultivated": float(np.mean([r["true_cultivated"] for r in scored.rows])), "notes": notes,
     }
     one_class = [r["name"] for r in scored.rows if r.get("truth_one_class")]
-    pooled_defined = len(one_class) < len(scored.rows)  # some patch holds both classes: the pooled truth does
+    # the pooled truth holds both classes when a patch does, or when one-class patches of both classes pool
+    pooled_defined = not next(iter(scored.pooled().values())).truth_one_class
     if one_class:
         notes.append(f"{', '.join(one_class)}: the labels hold one class only over the scored pixels (all cultivated or "
                      "none), so the weighted MCC is undefined there (shown as 'undefined', not a score); such a patch is "

@@ -376,6 +376,9 @@ def band_order_warning(patch: Patch) -> str | None:
     from .prepare import input_record
 
     filled = set((input_record(patch) or {}).get("filled_bands") or {})
+    layout = patch.info.meta.get("band_layout")  # bands the cube lacks by its own stated order (read as zeros)
+    if isinstance(layout, dict):
+        filled |= {str(b) for b in layout.get("absent") or []}
     valid = patch.valid_mask()
     n = int(valid.sum())
     if n < 100:
@@ -386,6 +389,7 @@ def band_order_warning(patch: Patch) -> str | None:
         return None  # water or a dark, empty scene, whatever the order: the land rules do not apply
     med = {b: float(np.median(px[:, band_index(b)])) for b in ("B08", "B8A", "B11", "B12")}
     problems = []
+    filled |= {b for b, v in med.items() if v <= 0}  # zero: not delivered (the input path fills it)
     if not {"B08", "B8A"} & filled:
         r = med["B8A"] / med["B08"]
         if not NIR_NARROW_RATIO[0] <= r <= NIR_NARROW_RATIO[1]:

@@ -197,6 +197,11 @@ def test_an_archive_the_admin_withdrew_is_refused_with_the_reason_and_not_scored
     assert again.status == "withdrawn" and again.submission_id == first.submission_id
     assert "hand-labelled test patches" in again.message and "not scored again" in again.message
     assert again.public_wmcc is None and board.standings(bench.id) == []
+    # the same bytes from a second account: refused with the reason too, not scored
+    other = submit(archive, "Team W2", token=token_for(board, "Team W2"), benchmark=bench, board=board)
+    assert other.status == "withdrawn" and "hand-labelled test patches" in other.message
+    assert "Team W" not in other.message.replace("Team W2", "")  # the other account is not named
+    assert board.standings(bench.id) == []
 
 
 def test_submit_rate_limit(bench, board, tmp_path):

@@ -193,6 +193,38 @@ def test_compute_clouds_gives_a_patch_without_cloud_layer_its_masks_before_every
     assert {"model", "ndvi", "pixel"} <= set(done["pooled"])
 
 
+def test_compute_clouds_leaves_patches_with_a_cloud_layer_as_they_are_and_keeps_none_alive():
+    """--compute-clouds acts on patches with no cloud layer only (a CLP-only patch kept its CLP, not a CLM derived from
+    it), and a patch it left as it was is not cached: the cache's value was its own key, so every patch of a --real
+    folder stayed in memory."""
+    import gc
+    import weakref
+
+    from sr_core.simulate import simulate_patch
+
+    model = ev.build_predictors(None, "cpu", baselines=(), compute_clouds=True).fns["model"]
+    clp_only = simulate_patch(2, size=24, split="test").replace(cloud_mask=None)
+    assert model(clp_only).extra["input"]["cloud_source"] == "CLP"
+    ref = weakref.ref(clp_only)
+    del clp_only
+    gc.collect()
+    assert ref() is None, "a patch the flag left alone stayed in the cache"
+
+
+def test_one_class_patches_of_both_classes_pool_into_a_defined_score(tmp_path, capsys):
+    """An all-cultivated patch beside an all-not-cultivated one: each is undefined, their pool is not."""
+    from sr_core.io import write_eopatch
+    from sr_core.simulate import simulate_patch
+
+    p = simulate_patch(1, size=24, split="test")
+    for name, value in (("field", True), ("forest", False)):
+        one = p.replace(cultivated=np.full_like(p.cultivated, value), info=dataclasses.replace(p.info, name=name))
+        write_eopatch(one, tmp_path / "two" / name)
+    doc = _run(capsys, "--real", str(tmp_path / "two"), "--no-baselines")
+    assert all(r["truth_one_class"] for r in doc["patches"]) and doc["pooled_defined"]
+    assert "undefined" not in ev.real_table(doc).split("pooled (all pixels)")[1].split("\n")[1]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # --stress
 # ---------------------------------------------------------------------------------------------------------------

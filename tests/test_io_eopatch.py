@@ -322,6 +322,10 @@ def test_eolearn_1_0_to_1_4_timestamp_json_is_read(tmp_path, small_patch):
     folder = write_eopatch(small_patch, tmp_path / "eol14")
     (folder / "timestamps.json").rename(folder / "timestamp.json")
     assert load_eopatch(folder).timestamps == small_patch.timestamps
+    # saved again by eo-learn 1.5, the folder keeps the old file beside the new one: the new one wins
+    (folder / "timestamps.json").write_text(json.dumps([t.isoformat() for t in small_patch.timestamps]))
+    (folder / "timestamp.json").write_text(json.dumps(["2001-01-01T00:00:00"] * small_patch.n_dates))
+    assert load_eopatch(folder).timestamps == small_patch.timestamps
 
 
 @pytest.mark.parametrize("factor", [1.0, 1e4])
@@ -351,7 +355,7 @@ def test_eolearn_is_valid_is_the_clear_mask_of_a_patch_without_other_cloud_layer
 
 def test_labels_in_the_challenge_mapping_0_1_2_are_read_with_2_as_not_declared(tmp_path, small_patch):
     """cultivated-mapping.json maps land-use code 100 (cultivated, not declared) to class 2: a label written with it
-    was refused; it is read as cultivated = 1 and NOT_DECLARED = 2 (unless the patch has its own NOT_DECLARED)."""
+    was refused; it is read as cultivated = 1 and NOT_DECLARED = 2 (joined to the patch's own NOT_DECLARED if any)."""
     lab = np.zeros(small_patch.label_shape, np.uint8)
     lab[:8, :12] = 1
     lab[8:12, :12] = 2
@@ -361,6 +365,10 @@ def test_labels_in_the_challenge_mapping_0_1_2_are_read_with_2_as_not_declared(t
     np.testing.assert_array_equal(p.cultivated, lab == 1)
     np.testing.assert_array_equal(p.not_declared, lab == 2)
     assert any("0 / 1 / 2" in n for n in p.info.notes)
+    own = np.zeros(small_patch.label_shape, bool)
+    own[20:24, :] = True  # the patch's own NOT_DECLARED: class 2 is joined to it, never scored as not cultivated
+    save_npy_gz(folder / "mask_timeless" / "NOT_DECLARED.npy.gz", own[..., None])
+    np.testing.assert_array_equal(load_eopatch(folder).not_declared, own | (lab == 2))
     lab[0, 0] = 3
     save_npy_gz(folder / "mask_timeless" / "CULTIVATED.npy.gz", lab[..., None])
     with pytest.raises(PatchFormatError, match=r"values 0–3, expected 0/1 only .*0 / 1 / 2 with 2 = not declared"):

@@ -66,7 +66,17 @@ def test_concurrent_submissions_with_and_without_valid_tokens(bench, archives, l
     assert len(lb.audit_log(event="auth_failed")) == N_TEAMS
 
 
-def test_concurrent_duplicates_and_rate_limit(bench, archives, leaderboard_url):
+@pytest.mark.parametrize("servers", ["one process", "several processes"])
+def test_concurrent_duplicates_and_rate_limit(bench, archives, leaderboard_url, servers, monkeypatch):
+    """The same archive six times at once, then four new ones against a limit of 2: in one server process the team's
+    submissions queue behind each other; across server processes (no shared lock, as here with the lock switched
+    off) the database's transaction and unique index decide alone, with the same outcome."""
+    import threading
+
+    import sr_core.benchmark.service as service
+
+    if servers == "several processes":
+        monkeypatch.setattr(service, "_team_lock", lambda *a: threading.Lock())  # a lock nobody else holds
     lb = Leaderboard(leaderboard_url)
     token = lb.register_team("Eager")[1]
 
@@ -83,6 +93,25 @@ def test_concurrent_duplicates_and_rate_limit(bench, archives, leaderboard_url):
     assert sorted(r.status for r in burst) == ["rate_limited"] * 3 + ["scored"]
     assert all("limit is 2 per hour" in r.message for r in burst if r.status == "rate_limited")
     assert len(lb.submissions(bench.id, team="Eager")) == 2
+
+
+def test_refused_archives_sent_at_once_are_still_limited(bench, leaderboard_url, tmp_path):
+    """Refusals are counted once written, after the check: sent all at once from one team, they could each pass the
+    count first (12 of 12 were extracted and checked with a limit of 4). One server process queues a team's uploads."""
+    from sr_core.benchmark.samples import bad_archives
+
+    lb = Leaderboard(leaderboard_url)
+    token = lb.register_team("Hasty")[1]
+    bad = bad_archives(bench, tmp_path / "bad", bomb_mib=1)["not TIFF"]
+
+    def send(_):
+        return submit(bad, "Hasty", token=token, benchmark=bench, board=Leaderboard(leaderboard_url),
+                      rate_limit=RateLimit(1, 3600))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        out = list(pool.map(send, range(8)))
+    assert sorted(r.status for r in out) == ["rate_limited"] * 4 + ["rejected"] * 4
+    assert len(lb.audit_log(event="refused", team="Hasty")) == 4
 
 
 KILL_SCRIPT = textwrap.dedent("""

@@ -152,6 +152,25 @@ def test_a_cloud_layer_that_contradicts_scl_is_not_used_and_says_why():
     assert input_record(prepare_input(_patch(H=H, W=W, scl=scl, cloud_mask=hazy)))["cloud_source"] == "CLM"
 
 
+def test_a_saved_input_record_is_not_trusted_over_a_cloud_layer_that_contradicts_scl(tmp_path):
+    """A patch prepared and saved before the check existed (its record has no cloud_layer_ignored), or a forged
+    record: the input path would skip preparing it and use the inverted CLM. The reader refuses such a record."""
+    from sr_core.io import load_eopatch, write_eopatch
+
+    T, H, W = len(CHALLENGE), 12, 12
+    scl, cloud = _scl_scene(T, H, W)
+    good = prepare_input(_patch(H=H, W=W, scl=scl, cloud_mask=cloud))
+    folder = write_eopatch(good, tmp_path / "saved")
+    back = load_eopatch(folder)
+    assert input_record(back) is not None and input_record(back)["cloud_source"] == "CLM"  # a sound record stands
+    np.save(folder / "mask" / "CLM.npy", (~cloud)[..., None].astype(np.uint8))  # the mask replaced, inverted
+    (folder / "mask" / "CLM.npy.gz").unlink()
+    again = load_eopatch(folder)
+    assert any("meta_info input ignored" in n and "contradicts" in n for n in again.info.notes)
+    rec = input_record(prepare_input(again))
+    assert rec["cloud_source"] == "SCL" and rec["cloud_layer_ignored"]
+
+
 def test_a_percentage_clp_without_scl_is_warned_about():
     """Without SCL nothing can overrule it, but a CLP whose largest value is 50–100 of 255 never reaches the cloud
     threshold: the prediction's warnings say it may be a percentage."""

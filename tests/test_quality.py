@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import datetime
 
@@ -314,3 +315,13 @@ def test_a_cube_in_another_band_order_is_warned_about():
     ten_m = p.bands.copy()
     ten_m[..., [i for i, b in enumerate(BAND_NAMES) if b not in ("B02", "B03", "B04", "B08")]] = 0
     assert band_order_warning(prepare_input(p.replace(bands=ten_m))) is None  # filled bands are not judged
+    # before the input path fills them (the Upload page's report, `info`): an absent B08 is no division by zero,
+    # and bands the cube's stated layout lacks are not judged
+    no_b08 = p.bands.copy()
+    no_b08[..., BAND_NAMES.index("B08")] = 0
+    assert band_order_warning(p.replace(bands=no_b08)) is None
+    no_b11 = p.bands.copy()
+    no_b11[..., BAND_NAMES.index("B11")] = 0
+    stated = p.replace(bands=no_b11, info=dataclasses.replace(p.info, meta={**p.info.meta, "band_layout": {
+        "stated": [b for b in BAND_NAMES if b != "B11"], "absent": ["B11"]}}))
+    assert band_order_warning(stated) is None

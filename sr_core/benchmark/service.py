@@ -26,6 +26,7 @@ import errno
 import hashlib
 import logging
 import re
+import threading
 import time
 import traceback
 import unicodedata
@@ -320,10 +321,28 @@ def _submit(
                                 seconds=time.perf_counter() - t0, audit_id=aid)
         name = auth.name  # the registered spelling
     base = {"team": name, "sha256": sha, "file_name": fname, "benchmark_id": bm.id}
+    # one submission of a team at a time in this process: the rate limits' counts, and above all the refused archives'
+    # (recorded only after the check), cannot be raced by sending several at once
+    with _team_lock(lb.display_url, name if not reference else f"{name} (reference)"):
+        return _submit_checked(path, lb, bm, name, base, auth, audit, limit, reference, hook, t0)
+
+
+def _submit_checked(path: Path, lb: Leaderboard, bm: Benchmark, name: str, base: dict[str, Any],
+                    auth: TeamAuth | None, audit: dict[str, Any], limit: RateLimit | None, reference: bool,
+                    hook: Hook | None, t0: float) -> SubmitResult:
+    sha, fname = base["sha256"], base["file_name"]
 
     dup = lb.find_duplicate(name, bm.id, sha)
     if dup is not None:
         return _duplicate(base, dup, t0, 0)
+    if not reference and (pulled := lb.withdrawn_archive(bm.id, sha)) is not None:  # sent before from another team
+        return SubmitResult(
+            status=STATUS_WITHDRAWN, **base,
+            message=(f"refused: this archive (SHA-256 {sha[:12]}…) was withdrawn from the standings by the benchmark "
+                     f"admin when it was sent before ({pulled.withdrawal_reason}); "
+                     "it is not scored again — ask the organisers if you think this is a mistake"),
+            seconds=time.perf_counter() - t0,
+        )  # fmt: skip
     if limit is not None and not limit.unlimited:
         n, wait = lb.recent_count(name, limit.window_s, limit.max_count)
         if n >= limit.max_count:
@@ -389,13 +408,22 @@ def _submit(
     )  # fmt: skip
 
 
+_TEAM_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_TEAM_LOCKS_GUARD = threading.Lock()
+
+
+def _team_lock(db: str, team: str) -> threading.Lock:
+    with _TEAM_LOCKS_GUARD:
+        return _TEAM_LOCKS.setdefault((db, team.casefold()), threading.Lock())
+
+
 def _duplicate(base: dict[str, Any], dup: SubmissionRow, t0: float, attempts: int) -> SubmitResult:
     if dup.status == STATUS_WITHDRAWN:
         return SubmitResult(
             status=STATUS_WITHDRAWN, **base, submission_id=dup.id, n_files=dup.n_files,
             message=(f"refused: this archive (SHA-256 {dup.sha256[:12]}…) was scored for {dup.team} on "
                      f"{_when(dup.created_at)} as submission #{dup.id}, and the benchmark admin withdrew it from the "
-                     f"standings ({(dup.error or 'withdrawn').removeprefix('withdrawn by the benchmark admin: ')}); "
+                     f"standings ({dup.withdrawal_reason}); "
                      "it is not scored again — ask the organisers if you think this is a mistake"),
             seconds=time.perf_counter() - t0, attempts=attempts,
         )  # fmt: skip

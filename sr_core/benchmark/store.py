@@ -70,6 +70,7 @@ STATUS_REJECTED = "rejected"
 #: reason stay, shown in the team's history; the same archive is not scored again, and it still counts for the rate
 #: limit of its hour
 STATUS_WITHDRAWN = "withdrawn"
+WITHDRAWN_PREFIX = "withdrawn by the benchmark admin: "  #: a withdrawn row's ``error``: this, then the reason
 REFERENCE_PREFIX = "★ "  #: reserved prefix of reference rows ("★ model", "★ baseline:ndvi")
 ADMIN_HASH_KEY = "admin_token_hash"  #: meta row holding the admin credential's hash
 _PG_SCHEMA_LOCK = 7_201_319  #: advisory lock key serialising schema creation / migration on PostgreSQL
@@ -269,6 +270,13 @@ class SubmissionRow:
     per_patch: list[dict[str, Any]] | None
     error: str | None
     seconds: float | None
+
+    @property
+    def withdrawal_reason(self) -> str | None:
+        """Why the admin withdrew this submission (None unless it is withdrawn)."""
+        if self.status != STATUS_WITHDRAWN:
+            return None
+        return (self.error or "").removeprefix(WITHDRAWN_PREFIX) or "no reason given"
 
     def to_dict(self, *, private: bool = False) -> dict[str, Any]:
         """Plain values; the private-half score and per-patch scores only with ``private=True`` (admin)."""
@@ -929,7 +937,7 @@ class Leaderboard:
         if not reason:
             raise ConfigError("say why the submission is withdrawn (--reason TEXT): the team sees it in its history")
         return self._moderate(int(submission_id), STATUS_SCORED, STATUS_WITHDRAWN, EVENT_WITHDRAW,
-                              f"withdrawn by the benchmark admin: {reason[:2000]}")
+                              f"{WITHDRAWN_PREFIX}{reason[:2000]}")
 
     def reinstate(self, submission_id: int) -> SubmissionRow:
         """Put a withdrawn submission back on the standings (admin); the audit log keeps both steps."""
@@ -994,6 +1002,15 @@ class Leaderboard:
         r = self._read(self._select().where(
             TEAMS.c.name_key == team_key(team), SUBMISSIONS.c.benchmark_id == benchmark_id,
             SUBMISSIONS.c.sha256 == sha256, SUBMISSIONS.c.status.in_(_COUNTED),
+        ).order_by(SUBMISSIONS.c.id))  # fmt: skip
+        return r[0] if r else None
+
+    def withdrawn_archive(self, benchmark_id: str, sha256: str) -> SubmissionRow | None:
+        """A withdrawn submission of this archive hash on this benchmark, by any team (the same bytes sent again from
+        another account are refused too)."""
+        r = self._read(self._select().where(
+            SUBMISSIONS.c.benchmark_id == benchmark_id, SUBMISSIONS.c.sha256 == sha256,
+            SUBMISSIONS.c.status == STATUS_WITHDRAWN,
         ).order_by(SUBMISSIONS.c.id))  # fmt: skip
         return r[0] if r else None
 

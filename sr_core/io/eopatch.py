@@ -64,7 +64,7 @@ from ..errors import PatchFormatError, PatchValidationError
 from ..geo import BBox
 from ..patch import SCALE, Patch, PatchInfo, ProductLevel, Source, clear_mask, timestamp_groups
 from ..paths import swap_in_folder
-from ..prepare import choose_season, missing_bands, nonfinite_as_no_data
+from ..prepare import choose_season, cloud_layer_conflict, missing_bands, nonfinite_as_no_data
 from ..quality import (
     level_from_meta,
     offset_from_meta,
@@ -391,8 +391,10 @@ def _on_the_map(bbox: BBox, source: Path) -> BBox:
 
 
 def _read_timestamps(folder: Path) -> tuple[list[datetime], list[str]]:
-    # eo-learn ≥ 1.5 writes timestamps.json; eo-learn 1.0–1.4 wrote timestamp.json (1.5 still reads it)
-    js = _one_of(folder, "timestamps.json", "timestamps.json.gz", "timestamp.json", "timestamp.json.gz")
+    # eo-learn ≥ 1.5 writes timestamps.json; eo-learn 1.0–1.4 wrote timestamp.json (1.5 still reads it), which a
+    # folder saved again by a newer eo-learn may still hold beside the new file: the new name wins
+    js = _one_of(folder, "timestamps.json", "timestamps.json.gz") or _one_of(folder, "timestamp.json",
+                                                                              "timestamp.json.gz")
     pkl = _one_of(folder, "timestamp.pkl.gz", "timestamp.pkl")
     if js is not None:
         obj = _read_json(js)
@@ -801,6 +803,8 @@ def _input_record_problem(patch: Patch, rec: Any) -> str | None:
         return "cloud_layer_ignored is not a text"
     if rec.get("cloud_layer_ignored") is not None and (patch.cloud_mask is not None or patch.cloud_prob is not None):
         return "it says the cloud layer was ignored, but the patch still carries one"
+    if rec.get("cloud_layer_ignored") is None and cloud_layer_conflict(patch) is not None:
+        return "its cloud layer contradicts the patch's SCL, which preparing it again would catch"
     try:
         choice = choose_season(patch.timestamps)
     except PatchValidationError:
@@ -1050,6 +1054,7 @@ def load_eopatch(path: str | Path) -> Patch:
         layers["scl"] = a.astype(np.uint8)
 
     labels_10m: list[str] = []  # timeless labels given on the 10 m band grid, repeated 4 × 4
+    label_twos: np.ndarray | None = None  # class 2 of a 0 / 1 / 2 CULTIVATED, when the patch has its own NOT_DECLARED
     for feature, name in (("mask_timeless/CULTIVATED", "cultivated"), ("mask_timeless/NOT_DECLARED", "not_declared"),
                           ("mask_timeless/ALL_POLYS", "all_polys")):
         f = feature_file(folder, feature)
@@ -1074,11 +1079,14 @@ def load_eopatch(path: str | Path) -> Patch:
                 notes.append(f"{where}: classes 0 / 1 / 2 read as not cultivated / cultivated / not declared (the "
                              "challenge's mapping: 2 = land-use code 100), the last as NOT_DECLARED")
             else:
-                notes.append(f"{where}: classes 0 / 1 / 2 read as not cultivated / cultivated / not declared; the "
-                             "patch's own NOT_DECLARED is kept as the not-declared mask")
+                label_twos = a == 2  # joined with the patch's own NOT_DECLARED once that is read
+                notes.append(f"{where}: classes 0 / 1 / 2 read as not cultivated / cultivated / not declared; class 2 "
+                             "is joined to the patch's own NOT_DECLARED")
         else:
             layers[name] = _check_mask01(a, where, notes)
 
+    if label_twos is not None and layers.get("not_declared") is not None:
+        layers["not_declared"] = layers["not_declared"] | label_twos
     if labels_10m:
         meta = {**meta, "labels_10m": labels_10m}
     elif "labels_10m" in meta and any(layers.get(_LABEL_FEATURES[n]) is None for n in meta["labels_10m"]):
