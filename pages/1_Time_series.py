@@ -61,6 +61,14 @@ PATH = st.session_state[Keys.SELECTED]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+def cloud_conflict(path: str) -> str | None:
+    """Why the patch's own CLM / CLP contradicts its SCL (the input path then takes the clouds from SCL), or None."""
+    from sr_core.prepare import cloud_layer_conflict
+
+    return cloud_layer_conflict(load_patch(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
 def stretch(path: str, key: str) -> tuple:
     """Series-wide stretch limits. L1C true colour: per band (top-of-atmosphere haze lifts blue most, and one common
     stretch paints the scene cyan), else one stretch over the three bands."""
@@ -314,6 +322,10 @@ with col_side:
     if patch.cloud_source is None:
         st.warning("This patch has no cloud layer at all (no CLM, CLP or SCL): every date is taken as clear, so the "
                    "cloud chart shows 0 % everywhere. The Upload page can compute cloud masks with s2cloudless.")
+    elif (why := cloud_conflict(PATH)) is not None:
+        st.warning(f"This patch's own cloud layer contradicts its Sen2Cor SCL ({shown(why)}): the model and the "
+                   "baselines take the clouds from SCL instead, so choose **SCL** as the cloud layer to see what they "
+                   "use; the cloud chart and the outline here show the patch's own layer.")
     pixel_profile()
 
 if comp_key != "ndvi":

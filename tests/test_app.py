@@ -791,8 +791,11 @@ def test_time_series_says_where_clouds_come_from_when_there_is_no_mask_to_outlin
     monkeypatch.setenv("SR_CORE_DEMO", "off")
     base = app_patch("eopatch-s", 4)
     assert base.scl is not None
+    inverted = ~np.isin(base.scl, (3, 8, 9, 10))  # a CLM written with 1 = clear: the input path sets it aside
     for name, patch, says in (("scl-only", base.replace(cloud_prob=None, cloud_mask=None), "choose **SCL**"),
-                              ("none", base.replace(cloud_prob=None, cloud_mask=None, scl=None), "no cloud layer")):
+                              ("none", base.replace(cloud_prob=None, cloud_mask=None, scl=None), "no cloud layer"),
+                              ("inverted", base.replace(cloud_prob=None, cloud_mask=inverted),
+                               "contradicts its Sen2Cor SCL")):
         write_eopatch(patch, tmp_path / name / "eopatch-s")
         at = AppTest.from_file(str(REPO / "pages/1_Time_series.py"), default_timeout=TIMEOUT)
         at.session_state["selected_patch_path"] = str(tmp_path / name / "eopatch-s")
