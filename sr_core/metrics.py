@@ -271,6 +271,12 @@ class ConfusionCounts(Poolable):
         return self.tp + self.fp + self.fn + self.tn
 
     @property
+    def truth_one_class(self) -> bool:
+        """Something is counted and the truth holds one class only (all cultivated or none): no MCC can be defined,
+        whatever the prediction (a prediction of one class against a truth of two scores a real 0.0)."""
+        return self.total > 0 and ((self.tp + self.fn) == 0 or (self.tn + self.fp) == 0)
+
+    @property
     def mcc_defined(self) -> bool:
         """False when truth or prediction holds one class only (or nothing is counted): MCC is then 0/0."""
         return (self.tp + self.fp) > 0 and (self.tp + self.fn) > 0 and (self.tn + self.fp) > 0 and (self.tn + self.fn) > 0
@@ -460,10 +466,8 @@ class Scores(Poolable):
 
     @property
     def truth_one_class(self) -> bool:
-        """The weighted truth holds one class only (all cultivated or none): no MCC can be defined, whatever the
-        prediction (a prediction of one class against a truth of two scores a real 0.0)."""
-        w = self.weighted
-        return bool(w.total > 0 and ((w.tp + w.fn) == 0 or (w.tn + w.fp) == 0))
+        """The weighted truth holds one class only (:attr:`ConfusionCounts.truth_one_class`)."""
+        return self.weighted.truth_one_class
 
     @property
     def mcc(self) -> float:
@@ -580,8 +584,7 @@ def evaluate(
     notes: list[str] = []
     if not weighted.mcc_defined:
         what = "nothing is scored" if weighted.total == 0 else (
-            "the truth holds one class only" if (weighted.tp + weighted.fn) == 0 or (weighted.tn + weighted.fp) == 0
-            else "the prediction holds one class only")
+            "the truth holds one class only" if weighted.truth_one_class else "the prediction holds one class only")
         notes.append(f"{name}: weighted MCC is undefined ({what}); reported as 0.0")
     size_classes: dict[str, ConfusionCounts] = {}
     parcels: dict[str, int] = {}

@@ -368,10 +368,11 @@ SWIR_RATIO_MIN = 0.9
 SMALL_PATCH_PX = 64
 
 
-def band_order_warning(patch: Patch) -> str | None:
+def band_order_warning(patch: Patch, valid: np.ndarray | None = None) -> str | None:
     """A warning when the medians of ``patch``'s clear pixels do not look like B01…B12 in the challenge order (a cube
     exported in another order reads as a wrong map with no other sign: model 0.54 and NDVI −0.09 on Flanders with
-    its bands shifted by one); None when they do, or when there is too little land to tell."""
+    its bands shifted by one); None when they do, or when there is too little land to tell. ``valid``: the patch's
+    :meth:`~sr_core.patch.Patch.valid_mask` when the caller has it."""
     from .bands import band_index
     from .prepare import input_record
 
@@ -379,7 +380,7 @@ def band_order_warning(patch: Patch) -> str | None:
     layout = patch.info.meta.get("band_layout")  # bands the cube lacks by its own stated order (read as zeros)
     if isinstance(layout, dict):
         filled |= {str(b) for b in layout.get("absent") or []}
-    valid = patch.valid_mask()
+    valid = patch.valid_mask() if valid is None else valid
     n = int(valid.sum())
     if n < 100:
         return None
@@ -481,7 +482,7 @@ def series_warnings(patch: Patch, *, list_cloudy_frames: bool = True) -> list[st
                      "the model expects L2A surface reflectance")
     if (grid := grid_warning(patch)) is not None:
         warns.append(grid)
-    if (order := band_order_warning(patch)) is not None:
+    if (order := band_order_warning(patch, clear)) is not None:
         warns.append(order)
     _, H, W = patch.shape
     if min(H, W) < SMALL_PATCH_PX:

@@ -336,13 +336,7 @@ def _submit_checked(path: Path, lb: Leaderboard, bm: Benchmark, name: str, base:
     if dup is not None:
         return _duplicate(base, dup, t0, 0)
     if not reference and (pulled := lb.withdrawn_archive(bm.id, sha)) is not None:  # sent before from another team
-        return SubmitResult(
-            status=STATUS_WITHDRAWN, **base,
-            message=(f"refused: this archive (SHA-256 {sha[:12]}…) was withdrawn from the standings by the benchmark "
-                     f"admin when it was sent before ({pulled.withdrawal_reason}); "
-                     "it is not scored again — ask the organisers if you think this is a mistake"),
-            seconds=time.perf_counter() - t0,
-        )  # fmt: skip
+        return _withdrawn(base, pulled, t0, 0)
     if limit is not None and not limit.unlimited:
         n, wait = lb.recent_count(name, limit.window_s, limit.max_count)
         if n >= limit.max_count:
@@ -417,16 +411,24 @@ def _team_lock(db: str, team: str) -> threading.Lock:
         return _TEAM_LOCKS.setdefault((db, team.casefold()), threading.Lock())
 
 
+def _withdrawn(base: dict[str, Any], pulled: SubmissionRow, t0: float, attempts: int) -> SubmitResult:
+    """The answer to an archive the admin withdrew: the team's own row is named; another team's is not."""
+    own = pulled.team == base["team"]
+    when = (f"was scored for {pulled.team} on {_when(pulled.created_at)} as submission #{pulled.id}, and the benchmark "
+            "admin withdrew it from the standings" if own else
+            "was withdrawn from the standings by the benchmark admin when it was sent before")
+    return SubmitResult(
+        status=STATUS_WITHDRAWN, **base, submission_id=pulled.id if own else None,
+        n_files=pulled.n_files if own else 0,
+        message=(f"refused: this archive (SHA-256 {pulled.sha256[:12]}…) {when} ({pulled.withdrawal_reason}); it is not "
+                 "scored again — ask the organisers if you think this is a mistake"),
+        seconds=time.perf_counter() - t0, attempts=attempts,
+    )  # fmt: skip
+
+
 def _duplicate(base: dict[str, Any], dup: SubmissionRow, t0: float, attempts: int) -> SubmitResult:
     if dup.status == STATUS_WITHDRAWN:
-        return SubmitResult(
-            status=STATUS_WITHDRAWN, **base, submission_id=dup.id, n_files=dup.n_files,
-            message=(f"refused: this archive (SHA-256 {dup.sha256[:12]}…) was scored for {dup.team} on "
-                     f"{_when(dup.created_at)} as submission #{dup.id}, and the benchmark admin withdrew it from the "
-                     f"standings ({dup.withdrawal_reason}); "
-                     "it is not scored again — ask the organisers if you think this is a mistake"),
-            seconds=time.perf_counter() - t0, attempts=attempts,
-        )  # fmt: skip
+        return _withdrawn(base, dup, t0, attempts)
     return SubmitResult(
         status="duplicate", **base, submission_id=dup.id, public_wmcc=dup.public_wmcc, private_wmcc=dup.private_wmcc,
         overall_wmcc=dup.overall_wmcc, n_files=dup.n_files, duplicate_of=dup,

@@ -944,12 +944,12 @@ class Leaderboard:
         return self._moderate(int(submission_id), STATUS_WITHDRAWN, STATUS_SCORED, EVENT_REINSTATE, None)
 
     def _moderate(self, submission_id: int, want: str, to: str, event: str, note: str | None) -> SubmissionRow:
-        from sqlalchemy import insert, select, update
+        from sqlalchemy import insert, update
 
         def tx() -> None:
             with self._write.begin() as conn:
-                team_id = conn.execute(select(SUBMISSIONS.c.team_id).where(SUBMISSIONS.c.id == submission_id)).scalar()
-                r = conn.execute(self._select().where(SUBMISSIONS.c.id == submission_id)).first()
+                r = conn.execute(self._select().add_columns(SUBMISSIONS.c.team_id)
+                                 .where(SUBMISSIONS.c.id == submission_id)).first()
                 if r is None:
                     raise ConfigError(f"no submission #{submission_id}; `python -m sr_core benchmark list` shows "
                                       "every submission with its id")
@@ -964,7 +964,7 @@ class Leaderboard:
                              .values(status=to, error=note))
                 conn.execute(insert(AUDIT).values(
                     created_at=self.clock(), event=event, team=row.team, benchmark_id=row.benchmark_id,
-                    team_id=team_id, sha256=row.sha256, file_name=row.file_name,
+                    team_id=int(r[-1]), sha256=row.sha256, file_name=row.file_name,
                     detail=f"submission #{submission_id}" + (f": {note}" if note else "")))  # fmt: skip
 
         self._retry(tx)
@@ -1039,11 +1039,8 @@ class Leaderboard:
         ``max_count`` (until enough of them have left the window: the same rule :meth:`record` applies)."""
         now = self.clock()
         since = now - timedelta(seconds=window_s)
-        rows = [r for r in self.submissions(team=team) if r.status in _COUNTED and r.created_at > since]
-        if not rows:
-            return 0, None
-        k = max(0, len(rows) - max(1, int(max_count)))
-        return len(rows), max(0.0, (rows[k].created_at + timedelta(seconds=window_s) - now).total_seconds())
+        times = [r.created_at for r in self.submissions(team=team) if r.status in _COUNTED and r.created_at > since]
+        return _in_window(times, window_s, max_count, now)
 
     def recent_refusals(self, team_id: int, window_s: float, max_count: int = 1) -> tuple[int, float | None]:
         """Refused uploads (audit event ``refused``) of team ``team_id`` within the last ``window_s`` seconds, and
@@ -1058,11 +1055,7 @@ class Leaderboard:
             with self.engine.connect() as conn:
                 return list(conn.execute(q).scalars())
 
-        times = self._retry(tx)[0]
-        if not times:
-            return 0, None
-        k = max(0, len(times) - max(1, int(max_count)))
-        return len(times), max(0.0, (times[k] + timedelta(seconds=window_s) - self.clock()).total_seconds())
+        return _in_window(self._retry(tx)[0], window_s, max_count, self.clock())
 
     def teams(self) -> list[dict[str, Any]]:
         """Every team row as plain values (no token hash); see :meth:`team_list` for the token states."""
@@ -1132,6 +1125,15 @@ class Leaderboard:
                 return out
 
         return self._retry(tx)[0]
+
+
+def _in_window(times: list[datetime], window_s: float, max_count: int, now: datetime) -> tuple[int, float | None]:
+    """How many of ``times`` (ascending, all inside the window) there are, and seconds until fewer than ``max_count``
+    are left in a window of ``window_s`` seconds (None when there is none)."""
+    if not times:
+        return 0, None
+    k = max(0, len(times) - max(1, int(max_count)))
+    return len(times), max(0.0, (times[k] + timedelta(seconds=window_s) - now).total_seconds())
 
 
 def team_key(name: str) -> str:

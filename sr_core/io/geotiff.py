@@ -78,10 +78,10 @@ def _target_and_grid(
 
 
 def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, description: str, scale: float | None = None,
-               tags: dict | None = None, dataset_tags: dict | None = None, nodata: float | None = None,
-               valid: np.ndarray | None = None) -> Path:
-    """``nodata``: the band's no-data value (NaN for float maps); ``valid``: a bool map written as the file's
-    internal mask (GDAL's mask band: QGIS and rasterio's ``read(masked=True)`` leave the False pixels out)."""
+               tags: dict | None = None, dataset_tags: dict | None = None, no_data: np.ndarray | None = None) -> Path:
+    """``no_data``: a bool map of the pixels without data: NaN with a NaN nodata value in a float band, the file's
+    internal mask in an integer one, where every value is data (GDAL's mask band: QGIS and rasterio's
+    ``read(masked=True)`` leave those pixels out)."""
     import rasterio
     from rasterio.crs import CRS
     from rasterio.transform import Affine
@@ -95,13 +95,15 @@ def _write_tif(path: Path, band: np.ndarray, bbox: BBox, *, description: str, sc
     }  # fmt: skip
     if h >= 256 and w >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
-    if nodata is not None:
-        profile["nodata"] = nodata
+    floating = band.dtype.kind == "f"
+    if no_data is not None and floating:
+        band = np.where(no_data, np.array(np.nan, band.dtype), band)
+        profile["nodata"] = float("nan")
     try:
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(tmp, "w", **profile) as dst:
             dst.write(band, 1)
-            if valid is not None:
-                dst.write_mask(np.where(valid, 255, 0).astype(np.uint8))
+            if no_data is not None and not floating:
+                dst.write_mask(np.where(no_data, 0, 255).astype(np.uint8))
             dst.set_band_description(1, description)  # the band's name in QGIS and gdalinfo
             if scale is not None:
                 dst.scales = (scale,)
@@ -193,14 +195,10 @@ def write_probability(
         band = np.rint(p * 255).astype(np.uint8)
         return _write_tif(Path(out_dir) / f"{final}_proba.tif", band, bbox, scale=1 / 255, tags=tags,
                           description="P(cultivated) x 255 (scale 1/255)",
-                          dataset_tags=provenance_tags(pred, patch_or_bbox),
-                          valid=None if no_data is None else ~no_data)
+                          dataset_tags=provenance_tags(pred, patch_or_bbox), no_data=no_data)
     if dtype == "float32":
-        if no_data is not None:
-            p = np.where(no_data, np.float32(np.nan), p)
         return _write_tif(Path(out_dir) / f"{final}_proba.tif", p, bbox, tags=tags, description="P(cultivated), 0-1",
-                          dataset_tags=provenance_tags(pred, patch_or_bbox),
-                          nodata=None if no_data is None else float("nan"))
+                          dataset_tags=provenance_tags(pred, patch_or_bbox), no_data=no_data)
     raise SubmissionError(f"write_probability: dtype {dtype!r}; choose 'uint8' (0–255) or 'float32' (0–1)")
 
 
@@ -217,13 +215,10 @@ def write_uncertainty(prediction: Prediction | np.ndarray, patch_or_bbox: Patch 
     n = pred.extra.get("tta") if pred is not None and isinstance(pred.extra, dict) else None
     over = f"{n} flips / rotations" if isinstance(n, int) else "a test-time ensemble"
     tags = {"meaning": f"std of the cultivated probability over {over}"}
-    no_data = pred.no_data if pred is not None else None
-    if no_data is not None:
-        u = np.where(no_data, np.float32(np.nan), u)
     return _write_tif(Path(out_dir) / f"{final}_uncertainty.tif", u, bbox,
                       description=f"std of P(cultivated) over {over}", tags=tags,
                       dataset_tags=provenance_tags(pred, patch_or_bbox),
-                      nodata=None if no_data is None else float("nan"))
+                      no_data=pred.no_data if pred is not None else None)
 
 
 def write_outputs(
